@@ -1,0 +1,375 @@
+//! The one error type of portcullis-core, and how each kind maps to HTTP.
+//!
+//! Adapters never decide a status code: they call [`Error::to_response`] and
+//! copy the status, headers and body into their framework's response type.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+/// What went wrong, at the granularity a caller acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No credentials were presented where they are required (401, no error code).
+    MissingCredentials,
+    /// Credentials were presented but are not acceptable (401 `invalid_token`).
+    InvalidToken,
+    /// The request carries credentials in a malformed way (400 `invalid_request`).
+    InvalidRequest,
+    /// The caller is known but lacks a required scope or capability (403 `insufficient_scope`).
+    InsufficientScope,
+    /// The caller is known but a policy refuses the request (403).
+    Forbidden,
+    /// Something portcullis depends on (identity provider, store, policy engine)
+    /// could not be reached or answered badly. Never a pass: 503.
+    Unavailable,
+    /// The configuration is invalid. Raised at start-up, not per request.
+    Config,
+}
+
+/// Why a token was refused. Carried by errors of kind [`ErrorKind::InvalidToken`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenRejection {
+    /// The token is larger than the configured limit; it was not decoded.
+    TooLarge,
+    /// Not three strict base64url segments, or a segment is not a JSON object.
+    Malformed,
+    /// A header or claim name appears twice.
+    DuplicateMember,
+    /// The `alg` header names no supported algorithm (`none` included).
+    UnsupportedAlgorithm,
+    /// The algorithm is not one this issuer is configured for, or does not fit the key.
+    DisallowedAlgorithm,
+    /// The header carries a parameter portcullis refuses (`jku`, `x5u`, `x5c`, `jwk`, `crit`, ...).
+    ForbiddenHeader,
+    /// The `iss` claim names no configured issuer.
+    UnknownIssuer,
+    /// No key of the issuer matches the token's `kid` and algorithm.
+    UnknownKey,
+    /// The signature does not verify.
+    BadSignature,
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// A required claim is absent.
+    MissingClaim,
+    /// A claim has the wrong type or an unacceptable value.
+    InvalidClaim,
+    /// `aud` (or Cognito's `client_id`) is not one this service accepts.
+    WrongAudience,
+    /// The token is of another kind (an ID token where an access token is expected).
+    WrongTokenType,
+    /// The token was issued by portcullis and later revoked.
+    Revoked,
+}
+
+impl TokenRejection {
+    /// A short description safe to show to the caller (it never contains token content).
+    pub const fn description(self) -> &'static str {
+        match self {
+            TokenRejection::TooLarge => "the token is too large",
+            TokenRejection::Malformed => "the token is malformed",
+            TokenRejection::DuplicateMember => "the token repeats a member name",
+            TokenRejection::UnsupportedAlgorithm => "the token's algorithm is not supported",
+            TokenRejection::DisallowedAlgorithm => "the token's algorithm is not allowed",
+            TokenRejection::ForbiddenHeader => "the token header carries a refused parameter",
+            TokenRejection::UnknownIssuer => "the token's issuer is not trusted",
+            TokenRejection::UnknownKey => "the token's signing key is not known",
+            TokenRejection::BadSignature => "the token's signature is invalid",
+            TokenRejection::Expired => "the token has expired",
+            TokenRejection::NotYetValid => "the token is not valid yet",
+            TokenRejection::MissingClaim => "the token lacks a required claim",
+            TokenRejection::InvalidClaim => "the token has an invalid claim",
+            TokenRejection::WrongAudience => "the token is not meant for this service",
+            TokenRejection::WrongTokenType => "the token is not an access token",
+            TokenRejection::Revoked => "the token has been revoked",
+        }
+    }
+}
+
+/// The portcullis error: a [`kind`](Error::kind), an optional token rejection
+/// reason, a message and an optional source.
+///
+/// Its `Display` and `Debug` never contain token or secret material.
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    rejection: Option<TokenRejection>,
+    message: Cow<'static, str>,
+    scope: Option<String>,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl Error {
+    fn build(kind: ErrorKind, message: Cow<'static, str>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                kind,
+                rejection: None,
+                message,
+                scope: None,
+                source: None,
+            }),
+        }
+    }
+
+    /// No credentials where they are required.
+    pub fn missing_credentials() -> Self {
+        Self::build(
+            ErrorKind::MissingCredentials,
+            Cow::Borrowed("authentication is required"),
+        )
+    }
+
+    /// A token refused for `reason`.
+    pub fn invalid_token(reason: TokenRejection) -> Self {
+        let mut e = Self::build(ErrorKind::InvalidToken, Cow::Borrowed(reason.description()));
+        Arc::get_mut(&mut e.inner).expect("fresh").rejection = Some(reason);
+        e
+    }
+
+    /// Credentials presented in a malformed way.
+    pub fn invalid_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::build(ErrorKind::InvalidRequest, message.into())
+    }
+
+    /// A known caller lacks `scope` (space-separated names when several would do).
+    pub fn insufficient_scope(scope: impl Into<String>) -> Self {
+        let scope = scope.into();
+        let mut e = Self::build(
+            ErrorKind::InsufficientScope,
+            Cow::Owned(format!("the request requires `{scope}`")),
+        );
+        Arc::get_mut(&mut e.inner).expect("fresh").scope = Some(scope);
+        e
+    }
+
+    /// A known caller refused by a policy.
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::build(ErrorKind::Forbidden, message.into())
+    }
+
+    /// A dependency could not be reached or answered badly.
+    pub fn unavailable(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::build(ErrorKind::Unavailable, message.into())
+    }
+
+    /// An invalid configuration; `message` names the key and the reason.
+    pub fn config(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::build(ErrorKind::Config, message.into())
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(self, source: impl StdError + Send + Sync + 'static) -> Self {
+        let inner = Inner {
+            kind: self.inner.kind,
+            rejection: self.inner.rejection,
+            message: self.inner.message.clone(),
+            scope: self.inner.scope.clone(),
+            source: Some(Box::new(source)),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The kind of error.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// Why a token was refused, for errors of kind [`ErrorKind::InvalidToken`].
+    pub fn rejection(&self) -> Option<TokenRejection> {
+        self.inner.rejection
+    }
+
+    /// The message, safe to show (no token or secret content).
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// The HTTP status this error maps to.
+    pub fn status(&self) -> u16 {
+        match self.inner.kind {
+            ErrorKind::MissingCredentials | ErrorKind::InvalidToken => 401,
+            ErrorKind::InvalidRequest => 400,
+            ErrorKind::InsufficientScope | ErrorKind::Forbidden => 403,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Config => 500,
+        }
+    }
+
+    /// The OAuth error code (`invalid_token`, ...), if the kind has one.
+    pub fn error_code(&self) -> &'static str {
+        match self.inner.kind {
+            ErrorKind::MissingCredentials => "unauthorized",
+            ErrorKind::InvalidToken => "invalid_token",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::InsufficientScope => "insufficient_scope",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Unavailable => "temporarily_unavailable",
+            ErrorKind::Config => "server_error",
+        }
+    }
+
+    /// The RFC 6750 `WWW-Authenticate` value for this error, if it calls for one.
+    ///
+    /// ```
+    /// use portcullis_core::{Error, TokenRejection};
+    /// let e = Error::invalid_token(TokenRejection::Expired);
+    /// assert_eq!(
+    ///     e.www_authenticate("api").unwrap(),
+    ///     r#"Bearer realm="api", error="invalid_token", error_description="the token has expired""#
+    /// );
+    /// assert_eq!(e.status(), 401);
+    /// ```
+    pub fn www_authenticate(&self, realm: &str) -> Option<String> {
+        let realm = quote(realm);
+        match self.inner.kind {
+            ErrorKind::MissingCredentials => Some(format!("Bearer realm={realm}")),
+            ErrorKind::InvalidToken | ErrorKind::InvalidRequest => Some(format!(
+                "Bearer realm={realm}, error=\"{}\", error_description={}",
+                self.error_code(),
+                quote(&self.inner.message)
+            )),
+            ErrorKind::InsufficientScope => {
+                let mut v = format!(
+                    "Bearer realm={realm}, error=\"insufficient_scope\", error_description={}",
+                    quote(&self.inner.message)
+                );
+                if let Some(scope) = &self.inner.scope {
+                    v.push_str(", scope=");
+                    v.push_str(&quote(scope));
+                }
+                Some(v)
+            }
+            ErrorKind::Forbidden | ErrorKind::Unavailable | ErrorKind::Config => None,
+        }
+    }
+
+    /// The full response: status, headers and JSON body. Adapters copy it as is.
+    pub fn to_response(&self, realm: &str) -> ErrorResponse {
+        let mut headers = Vec::with_capacity(3);
+        if let Some(v) = self.www_authenticate(realm) {
+            headers.push(("www-authenticate", v));
+        }
+        headers.push(("content-type", "application/json".to_owned()));
+        headers.push(("cache-control", "no-store".to_owned()));
+        let message = match self.inner.kind {
+            // Configuration details are for the operator's log, not for callers.
+            ErrorKind::Config => "internal server error",
+            _ => &self.inner.message,
+        };
+        let body = serde_json::json!({
+            "error": self.error_code(),
+            "error_description": message,
+        })
+        .to_string();
+        ErrorResponse {
+            status: self.status(),
+            headers,
+            body,
+        }
+    }
+}
+
+/// A framework-neutral HTTP response for an [`Error`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorResponse {
+    /// The status code.
+    pub status: u16,
+    /// Header names (lower case) and values.
+    pub headers: Vec<(&'static str, String)>,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// Quotes a value for an HTTP auth-param, escaping `"` and `\` and dropping control characters.
+fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind);
+        if let Some(r) = self.inner.rejection {
+            d.field("rejection", &r);
+        }
+        d.field("message", &self.inner.message);
+        if let Some(s) = &self.inner.source {
+            d.field("source", &s.to_string());
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.message)?;
+        if let Some(s) = &self.inner.source {
+            write!(f, ": {s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_ref()
+            .map(|s| s.as_ref() as &(dyn StdError + 'static))
+    }
+}
+
+/// A `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_headers() {
+        let missing = Error::missing_credentials().to_response("r");
+        assert_eq!(missing.status, 401);
+        assert_eq!(missing.headers[0], ("www-authenticate", "Bearer realm=\"r\"".to_owned()));
+        let scope = Error::insufficient_scope("read").to_response("r");
+        assert_eq!(scope.status, 403);
+        assert!(scope.headers[0].1.ends_with("scope=\"read\""));
+        let down = Error::unavailable("jwks down").to_response("r");
+        assert_eq!(down.status, 503);
+        assert_eq!(down.headers[0].0, "content-type");
+        let cfg = Error::config("issuers.a.jwks_url: bad").to_response("r");
+        assert_eq!(cfg.status, 500);
+        assert!(!cfg.body.contains("issuers"));
+    }
+
+    #[test]
+    fn realm_is_quoted() {
+        let v = Error::missing_credentials().www_authenticate("a\"b\\c\n").unwrap();
+        assert_eq!(v, r#"Bearer realm="a\"b\\c""#);
+    }
+}

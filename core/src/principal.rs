@@ -1,0 +1,153 @@
+//! The verified caller.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, TokenRejection};
+
+/// Which kind of token is expected, or was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TokenKind {
+    /// An OAuth access token (RFC 9068 `typ: at+jwt`, Cognito `token_use: access`).
+    Access,
+    /// An OpenID Connect ID token.
+    Id,
+}
+
+/// A bearer token kept out of logs: `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawToken(Arc<str>);
+
+impl RawToken {
+    /// Wraps a token.
+    pub fn new(token: impl Into<Arc<str>>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself, to forward it; never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RawToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RawToken([redacted])")
+    }
+}
+
+impl fmt::Display for RawToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A caller whose token has been verified.
+#[derive(Clone)]
+pub struct Principal {
+    pub(crate) user_id: String,
+    pub(crate) subject: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) issuer: String,
+    pub(crate) expires_at: u64,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) kind: TokenKind,
+    pub(crate) claims: Arc<Map<String, Value>>,
+    pub(crate) token: RawToken,
+}
+
+impl Principal {
+    /// The user id: the value of the issuer's configured user-id claim (`sub` by default).
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The `sub` claim.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    /// The `email` claim.
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+
+    /// The user name: `preferred_username`, else Cognito's `username` or `cognito:username`.
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+
+    /// The issuer (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Expiry, in seconds since the Unix epoch.
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// Scopes from `scope` (space separated) or `scp` (array or string).
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// Whether the token grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The kind of token this principal was verified from.
+    pub fn token_kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    /// Every claim, as JSON.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
+    /// One claim.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.claims.get(name)
+    }
+
+    /// The claims deserialized into the caller's own type.
+    ///
+    /// ```
+    /// # use portcullis_core::Principal;
+    /// #[derive(serde::Deserialize)]
+    /// struct Mine { tenant: String }
+    /// # fn f(p: &Principal) -> Result<(), portcullis_core::Error> {
+    /// let mine: Mine = p.claims_as()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn claims_as<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        T::deserialize(Value::Object((*self.claims).clone()))
+            .map_err(|e| Error::invalid_token(TokenRejection::InvalidClaim).with_source(e))
+    }
+
+    /// The token this principal was verified from; never log it.
+    pub fn token(&self) -> &RawToken {
+        &self.token
+    }
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("user_id", &self.user_id)
+            .field("email", &self.email)
+            .field("issuer", &self.issuer)
+            .field("expires_at", &self.expires_at)
+            .field("scopes", &self.scopes)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
