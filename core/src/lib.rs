@@ -2,13 +2,18 @@
 #![allow(missing_docs)]
 pub mod alg;
 pub mod clock;
+pub mod config;
 pub mod error;
+pub mod fetch;
+pub(crate) mod jwks;
 pub(crate) mod jws;
 pub mod keys;
 pub mod mint;
-pub mod secret;
-pub use alg::Algorithm;
-pub use error::{Error, ErrorKind, TokenRejection, ErrorResponse};
-pub use secret::Secret;
 pub mod principal;
+pub mod secret;
+pub mod verifier;
+pub use alg::Algorithm;
+pub use error::{Error, ErrorKind, ErrorResponse, TokenRejection};
 pub use principal::{Principal, RawToken, TokenKind};
+pub use secret::Secret;
+pub use verifier::{TokenVerifier, TokenVerifierBuilder};

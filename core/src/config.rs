@@ -1,0 +1,569 @@
+//! Configuration: serde types, loaded from YAML or TOML files and from
+//! environment variables with a prefix and `__` nesting.
+//!
+//! ```
+//! use portcullis_core::config::{load_from_str, Format, VerifierConfig};
+//! let yaml = r#"
+//! issuers:
+//!   main:
+//!     issuer: https://id.example.com
+//!     jwks_url: https://id.example.com/keys
+//!     audiences: [api]
+//! "#;
+//! let cfg: VerifierConfig = load_from_str(yaml, Format::Yaml, &[]).unwrap();
+//! assert_eq!(cfg.issuers["main"].audiences, ["api"]);
+//! assert_eq!(cfg.leeway_secs, 60);
+//!
+//! // The same key from the environment: PORTCULLIS__ISSUERS__MAIN__AUDIENCES='["api","web"]'
+//! let env = [("PORTCULLIS__ISSUERS__MAIN__AUDIENCES".to_owned(), r#"["api","web"]"#.to_owned())];
+//! let cfg: VerifierConfig =
+//!     load_from_str(yaml, Format::Yaml, &env_overrides("PORTCULLIS", env)).unwrap();
+//! assert_eq!(cfg.issuers["main"].audiences, ["api", "web"]);
+//! # use portcullis_core::config::env_overrides;
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::alg::Algorithm;
+use crate::error::Error;
+use crate::secret::Secret;
+
+/// How a token verifier is configured: the trusted issuers and shared limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct VerifierConfig {
+    /// Trusted issuers, by a name of your choosing (`primary`, `secondary`, ...).
+    pub issuers: BTreeMap<String, IssuerConfig>,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds (default 60; at most 300).
+    #[serde(default = "defaults::leeway")]
+    pub leeway_secs: u64,
+    /// Tokens longer than this are refused before any decoding (default 16384).
+    #[serde(default = "defaults::max_token_bytes")]
+    pub max_token_bytes: usize,
+    /// The verified-token cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// JWKS fetching and refreshing.
+    #[serde(default)]
+    pub jwks: JwksConfig,
+}
+
+impl VerifierConfig {
+    /// A configuration trusting `issuers` with default limits.
+    pub fn new(issuers: impl IntoIterator<Item = (String, IssuerConfig)>) -> Self {
+        Self {
+            issuers: issuers.into_iter().collect(),
+            leeway_secs: defaults::leeway(),
+            max_token_bytes: defaults::max_token_bytes(),
+            cache: CacheConfig::default(),
+            jwks: JwksConfig::default(),
+        }
+    }
+}
+
+/// One trusted issuer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IssuerConfig {
+    /// The exact `iss` value (compared byte for byte). Derived from `cognito` when absent.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// AWS Cognito user pool: sets the issuer and JWKS URL and checks `token_use` and `client_id`.
+    #[serde(default)]
+    pub cognito: Option<CognitoConfig>,
+    /// OIDC discovery document URL. When no key source is set at all,
+    /// `{issuer}/.well-known/openid-configuration` is used.
+    #[serde(default)]
+    pub discovery_url: Option<String>,
+    /// JWKS URL, when keys are served apart from discovery.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// Static public keys.
+    #[serde(default)]
+    pub keys: Vec<StaticKey>,
+    /// A shared secret for HS256/384/512 (at least 32/48/64 bytes).
+    #[serde(default)]
+    pub hmac_secret: Option<Secret>,
+    /// Algorithms accepted from this issuer (default `[RS256]`).
+    #[serde(default = "defaults::algorithms")]
+    pub algorithms: Vec<Algorithm>,
+    /// Accepted `aud` values for access tokens; a token must name at least one.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The OAuth client id of this service at the issuer: the `aud` of ID tokens.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The claim that holds the user id (default `sub`; `email` and `preferred_username` are common).
+    #[serde(default = "defaults::user_id_claim")]
+    pub user_id_claim: String,
+    /// Claims that must be present (and not null).
+    #[serde(default)]
+    pub required_claims: Vec<String>,
+    /// Overrides the verifier's leeway for this issuer.
+    #[serde(default)]
+    pub leeway_secs: Option<u64>,
+    /// How strictly access tokens are told from ID tokens.
+    #[serde(default)]
+    pub access_token_type: AccessTokenType,
+}
+
+impl IssuerConfig {
+    /// An issuer with default settings (keys found through OIDC discovery).
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: Some(issuer.into()),
+            cognito: None,
+            discovery_url: None,
+            jwks_url: None,
+            keys: Vec::new(),
+            hmac_secret: None,
+            algorithms: defaults::algorithms(),
+            audiences: Vec::new(),
+            client_id: None,
+            user_id_claim: defaults::user_id_claim(),
+            required_claims: Vec::new(),
+            leeway_secs: None,
+            access_token_type: AccessTokenType::default(),
+        }
+    }
+
+    /// An AWS Cognito user pool.
+    pub fn cognito(cognito: CognitoConfig) -> Self {
+        let mut c = Self::new(String::new());
+        c.issuer = None;
+        c.cognito = Some(cognito);
+        c
+    }
+
+    /// Sets the JWKS URL.
+    pub fn with_jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.jwks_url = Some(url.into());
+        self
+    }
+
+    /// Sets the discovery URL.
+    pub fn with_discovery_url(mut self, url: impl Into<String>) -> Self {
+        self.discovery_url = Some(url.into());
+        self
+    }
+
+    /// Adds a static key.
+    pub fn with_key(mut self, key: StaticKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Sets the HMAC secret.
+    pub fn with_hmac_secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.hmac_secret = Some(secret.into());
+        self
+    }
+
+    /// Sets the accepted algorithms.
+    pub fn with_algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algs.into_iter().collect();
+        self
+    }
+
+    /// Adds an accepted audience.
+    pub fn with_audience(mut self, aud: impl Into<String>) -> Self {
+        self.audiences.push(aud.into());
+        self
+    }
+
+    /// Sets the client id (the audience of ID tokens).
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Sets the user-id claim.
+    pub fn with_user_id_claim(mut self, claim: impl Into<String>) -> Self {
+        self.user_id_claim = claim.into();
+        self
+    }
+
+    /// Adds a required claim.
+    pub fn with_required_claim(mut self, claim: impl Into<String>) -> Self {
+        self.required_claims.push(claim.into());
+        self
+    }
+
+    /// Sets how access tokens are told from ID tokens.
+    pub fn with_access_token_type(mut self, t: AccessTokenType) -> Self {
+        self.access_token_type = t;
+        self
+    }
+
+    /// The issuer string tokens must carry.
+    pub fn effective_issuer(&self) -> Option<String> {
+        if let Some(i) = &self.issuer {
+            return Some(i.clone());
+        }
+        self.cognito.as_ref().map(CognitoConfig::issuer)
+    }
+}
+
+/// An AWS Cognito user pool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CognitoConfig {
+    /// The AWS region, e.g. `eu-west-1`.
+    pub region: String,
+    /// The user pool id, e.g. `eu-west-1_AbCdEf`.
+    #[serde(alias = "userpool_id")]
+    pub user_pool_id: String,
+    /// App client ids whose tokens are accepted (`client_id` of access tokens, `aud` of ID tokens).
+    #[serde(default, alias = "app_client_id", deserialize_with = "one_or_many")]
+    pub app_client_ids: Vec<String>,
+}
+
+impl CognitoConfig {
+    /// A user pool accepting tokens of `app_client_id`.
+    pub fn new(region: impl Into<String>, user_pool_id: impl Into<String>, app_client_id: impl Into<String>) -> Self {
+        Self {
+            region: region.into(),
+            user_pool_id: user_pool_id.into(),
+            app_client_ids: vec![app_client_id.into()],
+        }
+    }
+
+    /// `https://cognito-idp.{region}.amazonaws.com/{user_pool_id}`.
+    pub fn issuer(&self) -> String {
+        format!("https://cognito-idp.{}.amazonaws.com/{}", self.region, self.user_pool_id)
+    }
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// How access tokens are told from ID tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AccessTokenType {
+    /// Refuse tokens recognisable as ID tokens (`token_use: id`, `nonce`,
+    /// `at_hash`, `c_hash`, Keycloak's `typ: ID`); accept the rest. Suits
+    /// providers that issue access tokens with `typ: JWT`.
+    #[default]
+    Lenient,
+    /// Accept only tokens that declare themselves access tokens (`typ: at+jwt`
+    /// per RFC 9068, `token_use: access`, Keycloak's `typ: Bearer`).
+    Strict,
+}
+
+/// A static public key: PEM or JWK.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StaticKey {
+    /// The key id tokens name in `kid`; optional for a single key.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// A PEM `PUBLIC KEY` block.
+    #[serde(default)]
+    pub pem: Option<String>,
+    /// A JWK, as a JSON object.
+    #[serde(default)]
+    pub jwk: Option<Value>,
+}
+
+impl StaticKey {
+    /// A PEM key.
+    pub fn pem(kid: Option<String>, pem: impl Into<String>) -> Self {
+        Self { kid, pem: Some(pem.into()), jwk: None }
+    }
+
+    /// A JWK key.
+    pub fn jwk(jwk: Value) -> Self {
+        Self { kid: None, pem: None, jwk: Some(jwk) }
+    }
+}
+
+/// The verified-token cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CacheConfig {
+    /// Whether verified tokens are cached (default true).
+    #[serde(default = "defaults::yes")]
+    pub enabled: bool,
+    /// How many tokens are kept at most (default 10000).
+    #[serde(default = "defaults::cache_capacity")]
+    pub capacity: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { enabled: true, capacity: defaults::cache_capacity() }
+    }
+}
+
+/// JWKS fetching and refreshing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct JwksConfig {
+    /// Refresh no more often than this, whatever `Cache-Control` says (default 60 s).
+    #[serde(default = "defaults::min_refresh")]
+    pub min_refresh_secs: u64,
+    /// Refresh at least this often, whatever `Cache-Control` says (default 86400 s).
+    #[serde(default = "defaults::max_refresh")]
+    pub max_refresh_secs: u64,
+    /// Refresh interval when the response has no `max-age` (default 900 s).
+    #[serde(default = "defaults::default_refresh")]
+    pub default_refresh_secs: u64,
+    /// An unknown `kid` causes at most one refetch per this interval (default 30 s).
+    #[serde(default = "defaults::min_refetch")]
+    pub min_refetch_interval_secs: u64,
+    /// How long past their refresh time the last good keys keep serving while
+    /// the provider is down (default 3600 s). After that, verification fails as unavailable.
+    #[serde(default = "defaults::max_stale")]
+    pub max_stale_secs: u64,
+    /// Timeout of one HTTP request (default 5000 ms).
+    #[serde(default = "defaults::timeout_ms")]
+    pub timeout_ms: u64,
+    /// Largest accepted JWKS or discovery response (default 262144 bytes).
+    #[serde(default = "defaults::max_response_bytes")]
+    pub max_response_bytes: usize,
+}
+
+impl Default for JwksConfig {
+    fn default() -> Self {
+        Self {
+            min_refresh_secs: defaults::min_refresh(),
+            max_refresh_secs: defaults::max_refresh(),
+            default_refresh_secs: defaults::default_refresh(),
+            min_refetch_interval_secs: defaults::min_refetch(),
+            max_stale_secs: defaults::max_stale(),
+            timeout_ms: defaults::timeout_ms(),
+            max_response_bytes: defaults::max_response_bytes(),
+        }
+    }
+}
+
+mod defaults {
+    use crate::alg::Algorithm;
+    pub(super) fn leeway() -> u64 {
+        60
+    }
+    pub(super) fn max_token_bytes() -> usize {
+        16 * 1024
+    }
+    pub(super) fn algorithms() -> Vec<Algorithm> {
+        vec![Algorithm::RS256]
+    }
+    pub(super) fn user_id_claim() -> String {
+        "sub".to_owned()
+    }
+    pub(super) fn yes() -> bool {
+        true
+    }
+    pub(super) fn cache_capacity() -> usize {
+        10_000
+    }
+    pub(super) fn min_refresh() -> u64 {
+        60
+    }
+    pub(super) fn max_refresh() -> u64 {
+        86_400
+    }
+    pub(super) fn default_refresh() -> u64 {
+        900
+    }
+    pub(super) fn min_refetch() -> u64 {
+        30
+    }
+    pub(super) fn max_stale() -> u64 {
+        3_600
+    }
+    pub(super) fn timeout_ms() -> u64 {
+        5_000
+    }
+    pub(super) fn max_response_bytes() -> usize {
+        256 * 1024
+    }
+}
+
+/// A configuration file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// YAML.
+    Yaml,
+    /// TOML.
+    Toml,
+}
+
+impl Format {
+    /// The format a file name implies (`.yaml`, `.yml`, `.toml`).
+    pub fn from_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()? {
+            "yaml" | "yml" => Some(Format::Yaml),
+            "toml" => Some(Format::Toml),
+            _ => None,
+        }
+    }
+}
+
+/// One configuration value from the environment: a key path and its value.
+pub type Override = (Vec<String>, Value);
+
+/// Turns environment variables into overrides: `PREFIX__A__B=v` sets key `a.b`.
+///
+/// Key segments are lower-cased. A value that reads as JSON (`true`, `42`,
+/// `["a","b"]`, `{"k":1}`, `"quoted"`) is taken as that JSON; anything else
+/// is a string. Pass `std::env::vars()` in production.
+pub fn env_overrides(prefix: &str, vars: impl IntoIterator<Item = (String, String)>) -> Vec<Override> {
+    let head = format!("{prefix}__");
+    let mut out: Vec<Override> = vars
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let rest = k.strip_prefix(&head)?;
+            let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+            if path.iter().any(String::is_empty) {
+                return None;
+            }
+            let value = serde_json::from_str::<Value>(&v).unwrap_or(Value::String(v));
+            Some((path, value))
+        })
+        .collect();
+    // Environment order is unspecified; sort so that results are reproducible.
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Parses `text` in `format`, applies `overrides`, and deserializes into `T`.
+///
+/// Errors name the key path and the reason, e.g.
+/// `configuration key `issuers.main.leeway_secs`: invalid type: string "x", expected u64`.
+pub fn load_from_str<T: DeserializeOwned>(text: &str, format: Format, overrides: &[Override]) -> Result<T, Error> {
+    let base: Value = match format {
+        Format::Yaml => {
+            if text.trim().is_empty() {
+                Value::Object(Map::new())
+            } else {
+                serde_yaml_ng::from_str(text).map_err(|e| Error::config(format!("invalid YAML: {e}")))?
+            }
+        }
+        Format::Toml => toml::from_str(text).map_err(|e| Error::config(format!("invalid TOML: {e}")))?,
+    };
+    from_value(base, overrides)
+}
+
+/// Reads the file at `path` (format from its extension), applies `overrides`, deserializes into `T`.
+pub fn load_file<T: DeserializeOwned>(path: &Path, overrides: &[Override]) -> Result<T, Error> {
+    let format = Format::from_path(path).ok_or_else(|| {
+        Error::config(format!("{}: unknown configuration format (use .yaml, .yml or .toml)", path.display()))
+    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
+    load_from_str(&text, format, overrides).map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))
+}
+
+/// Builds `T` from the overrides alone (configuration entirely from the environment).
+pub fn load_from_env<T: DeserializeOwned>(overrides: &[Override]) -> Result<T, Error> {
+    from_value(Value::Object(Map::new()), overrides)
+}
+
+fn from_value<T: DeserializeOwned>(mut base: Value, overrides: &[Override]) -> Result<T, Error> {
+    if !base.is_object() {
+        return Err(Error::config("the configuration must be a mapping at the top level"));
+    }
+    for (path, value) in overrides {
+        set_path(&mut base, path, value.clone());
+    }
+    serde_path_to_error::deserialize(&base).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            Error::config(format!("configuration: {inner}"))
+        } else {
+            Error::config(format!("configuration key `{path}`: {inner}"))
+        }
+    })
+}
+
+fn set_path(root: &mut Value, path: &[String], value: Value) {
+    let mut cur = root;
+    for (i, seg) in path.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let map = cur.as_object_mut().expect("object");
+        if i + 1 == path.len() {
+            map.insert(seg.clone(), value);
+            return;
+        }
+        cur = map.entry(seg.clone()).or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = "issuers:\n  main:\n    issuer: https://id.example.com\n    audiences: [api]\n";
+
+    #[test]
+    fn errors_name_the_key() {
+        let bad = "issuers:\n  main:\n    issuer: x\n    algorithms: [XS256]\n";
+        let e = load_from_str::<VerifierConfig>(bad, Format::Yaml, &[]).unwrap_err();
+        assert!(e.message().contains("issuers.main.algorithms[0]"), "{}", e.message());
+        assert!(e.message().contains("XS256"), "{}", e.message());
+        let unknown = "issuers:\n  main:\n    issuer: x\n    audience: api\n";
+        let e = load_from_str::<VerifierConfig>(unknown, Format::Yaml, &[]).unwrap_err();
+        assert!(e.message().contains("issuers.main") && e.message().contains("audience"), "{}", e.message());
+        let e = load_from_str::<VerifierConfig>("leeway_secs: [", Format::Yaml, &[]).unwrap_err();
+        assert!(e.message().starts_with("invalid YAML"), "{}", e.message());
+    }
+
+    #[test]
+    fn toml_and_env_nesting() {
+        let toml = "leeway_secs = 5\n[issuers.main]\nissuer = \"https://id.example.com\"\naudiences = [\"api\"]\n";
+        let cfg: VerifierConfig = load_from_str(toml, Format::Toml, &[]).unwrap();
+        assert_eq!(cfg.leeway_secs, 5);
+        let env = env_overrides(
+            "SMAC",
+            [
+                ("SMAC__LEEWAY_SECS".to_owned(), "7".to_owned()),
+                ("SMAC__ISSUERS__SECONDARY__COGNITO__REGION".to_owned(), "eu-west-1".to_owned()),
+                ("SMAC__ISSUERS__SECONDARY__COGNITO__USERPOOL_ID".to_owned(), "eu-west-1_abc".to_owned()),
+                ("SMAC__ISSUERS__SECONDARY__COGNITO__APP_CLIENT_ID".to_owned(), "client".to_owned()),
+                ("OTHER__LEEWAY_SECS".to_owned(), "9".to_owned()),
+            ],
+        );
+        let cfg: VerifierConfig = load_from_str(YAML, Format::Yaml, &env).unwrap();
+        assert_eq!(cfg.leeway_secs, 7);
+        let cognito = cfg.issuers["secondary"].cognito.as_ref().unwrap();
+        assert_eq!(cognito.app_client_ids, ["client"]);
+        assert_eq!(
+            cfg.issuers["secondary"].effective_issuer().unwrap(),
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc"
+        );
+        let e = load_from_env::<VerifierConfig>(&env_overrides(
+            "P",
+            [("P__LEEWAY_SECS".to_owned(), "soon".to_owned())],
+        ))
+        .unwrap_err();
+        assert!(e.message().contains("leeway_secs"), "{}", e.message());
+    }
+}
