@@ -17,3 +17,5 @@ pub use error::{Error, ErrorKind, ErrorResponse, TokenRejection};
 pub use principal::{Principal, RawToken, TokenKind};
 pub use secret::Secret;
 pub use verifier::{TokenVerifier, TokenVerifierBuilder};
+pub mod credentials;
+pub use credentials::{Authenticated, Authenticator, CredentialsConfig, HeaderLookup};

@@ -1,0 +1,306 @@
+//! Finding credentials in a request, framework-neutrally.
+//!
+//! Core never sees a framework's request type: an adapter passes a
+//! [`HeaderLookup`], and gets back tokens or an [`Error`] mapped to HTTP.
+//! Besides the usual `Authorization: Bearer`, this covers services behind an
+//! auth proxy (APISIX, oauth2-proxy, Envoy) that forward the access, ID and
+//! refresh tokens in headers of their own.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::principal::{Principal, RawToken, TokenKind};
+use crate::verifier::TokenVerifier;
+
+/// Read access to request headers. Names are matched case-insensitively by the implementation.
+pub trait HeaderLookup {
+    /// The value of header `name` (lower case), if present and valid UTF-8.
+    fn header(&self, name: &str) -> Option<&str>;
+}
+
+/// A list of header pairs, for tests and non-HTTP callers.
+impl HeaderLookup for [(&str, &str)] {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Where credentials are read from.
+///
+/// The defaults read `Authorization: Bearer <token>`. The proxy-forwarded
+/// scheme sets the other fields, e.g. `id_token_header: x-id-token`,
+/// `refresh_token_header: x-refresh-token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CredentialsConfig {
+    /// The header carrying the access token (default `authorization`).
+    #[serde(default = "default_auth_header")]
+    pub auth_token_header: String,
+    /// Whether that header holds `Bearer <token>` (true, the default) or the bare token.
+    #[serde(default = "yes")]
+    pub auth_token_in_authorization: bool,
+    /// A header carrying a forwarded ID token (verified as an ID token when present).
+    #[serde(default)]
+    pub id_token_header: Option<String>,
+    /// A header carrying a forwarded refresh token (kept, never verified or logged).
+    #[serde(default)]
+    pub refresh_token_header: Option<String>,
+    /// Whether absent credentials are an error (401, the default) or an anonymous caller.
+    /// Invalid credentials are refused either way.
+    #[serde(default = "yes")]
+    pub auto_error: bool,
+    /// The `realm` of `WWW-Authenticate` challenges (default `portcullis`).
+    #[serde(default = "default_realm")]
+    pub realm: String,
+}
+
+fn default_auth_header() -> String {
+    "authorization".to_owned()
+}
+
+fn default_realm() -> String {
+    "portcullis".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for CredentialsConfig {
+    fn default() -> Self {
+        Self {
+            auth_token_header: default_auth_header(),
+            auth_token_in_authorization: true,
+            id_token_header: None,
+            refresh_token_header: None,
+            auto_error: true,
+            realm: default_realm(),
+        }
+    }
+}
+
+impl CredentialsConfig {
+    /// Reads the access token from `header` as a bare token (not `Bearer ...`).
+    pub fn with_token_header(mut self, header: impl Into<String>) -> Self {
+        self.auth_token_header = header.into().to_ascii_lowercase();
+        self.auth_token_in_authorization = false;
+        self
+    }
+
+    /// Reads a forwarded ID token from `header`.
+    pub fn with_id_token_header(mut self, header: impl Into<String>) -> Self {
+        self.id_token_header = Some(header.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Reads a forwarded refresh token from `header`.
+    pub fn with_refresh_token_header(mut self, header: impl Into<String>) -> Self {
+        self.refresh_token_header = Some(header.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Sets whether absent credentials are an error.
+    pub fn with_auto_error(mut self, auto_error: bool) -> Self {
+        self.auto_error = auto_error;
+        self
+    }
+
+    /// Sets the challenge realm.
+    pub fn with_realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+}
+
+/// Tokens found in a request, unverified.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Credentials {
+    /// The access token.
+    pub access_token: RawToken,
+    /// A forwarded ID token.
+    pub id_token: Option<RawToken>,
+    /// A forwarded refresh token.
+    pub refresh_token: Option<RawToken>,
+}
+
+/// Finds credentials. `Ok(None)` when there are none (whatever `auto_error` says:
+/// the [`Authenticator`] applies it).
+pub fn extract(cfg: &CredentialsConfig, headers: &(impl HeaderLookup + ?Sized)) -> Result<Option<Credentials>, Error> {
+    let Some(raw) = headers.header(&cfg.auth_token_header) else {
+        return Ok(None);
+    };
+    let token = if cfg.auth_token_in_authorization {
+        let raw = raw.trim();
+        let (scheme, rest) = raw.split_once(' ').unwrap_or((raw, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            // Another scheme (Basic, ...) is not a credential for us.
+            return Ok(None);
+        }
+        let token = rest.trim();
+        if token.is_empty() {
+            return Err(Error::invalid_request("the Bearer credentials are empty"));
+        }
+        if token.contains(char::is_whitespace) {
+            return Err(Error::invalid_request("the Bearer credentials are malformed"));
+        }
+        token
+    } else {
+        let token = raw.trim();
+        if token.is_empty() {
+            return Ok(None);
+        }
+        token
+    };
+    let optional = |name: &Option<String>| {
+        name.as_deref()
+            .and_then(|n| headers.header(n))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(RawToken::new)
+    };
+    Ok(Some(Credentials {
+        access_token: RawToken::new(token),
+        id_token: optional(&cfg.id_token_header),
+        refresh_token: optional(&cfg.refresh_token_header),
+    }))
+}
+
+/// A caller whose credentials were verified.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Authenticated {
+    /// The verified access token's principal.
+    pub principal: Arc<Principal>,
+    /// The verified forwarded ID token, when one was presented.
+    pub id_token: Option<Arc<Principal>>,
+    /// The forwarded refresh token, when one was presented (opaque; not verified).
+    pub refresh_token: Option<RawToken>,
+}
+
+/// Credentials extraction and verification together: what adapters call per request.
+///
+/// ```
+/// # async fn f(verifier: portcullis_core::TokenVerifier) {
+/// use portcullis_core::credentials::{Authenticator, CredentialsConfig};
+/// let auth = Authenticator::new(verifier, CredentialsConfig::default().with_auto_error(false));
+/// let headers: &[(&str, &str)] = &[];
+/// assert!(auth.authenticate(headers).await.unwrap().is_none());
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    verifier: TokenVerifier,
+    config: Arc<CredentialsConfig>,
+}
+
+impl Authenticator {
+    /// An authenticator reading credentials as `config` says and verifying them with `verifier`.
+    pub fn new(verifier: TokenVerifier, config: CredentialsConfig) -> Self {
+        Self { verifier, config: Arc::new(config) }
+    }
+
+    /// The verifier.
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+
+    /// The credentials configuration.
+    pub fn config(&self) -> &CredentialsConfig {
+        &self.config
+    }
+
+    /// The challenge realm.
+    pub fn realm(&self) -> &str {
+        &self.config.realm
+    }
+
+    /// Finds and verifies the request's credentials.
+    ///
+    /// - none: `Ok(None)`, or [`Error::missing_credentials`] when `auto_error` is set;
+    /// - present and valid: `Ok(Some(..))`;
+    /// - present and invalid: an error (401), whatever `auto_error` says.
+    ///
+    /// A forwarded ID token must verify as an ID token of the same issuer and subject.
+    pub async fn authenticate(&self, headers: &(impl HeaderLookup + ?Sized)) -> Result<Option<Authenticated>, Error> {
+        let Some(creds) = extract(&self.config, headers)? else {
+            return if self.config.auto_error { Err(Error::missing_credentials()) } else { Ok(None) };
+        };
+        let principal = self.verifier.verify(creds.access_token.expose()).await?;
+        let id_token = match &creds.id_token {
+            None => None,
+            Some(t) => {
+                let id = self.verifier.verify_as(t.expose(), TokenKind::Id).await?;
+                if id.issuer() != principal.issuer() || id.subject() != principal.subject() {
+                    tracing::info!("forwarded ID token names another issuer or subject than the access token");
+                    return Err(Error::invalid_token(crate::TokenRejection::InvalidClaim));
+                }
+                Some(id)
+            }
+        };
+        Ok(Some(Authenticated { principal, id_token, refresh_token: creds.refresh_token }))
+    }
+}
+
+/// The outcome of requiring `scope` of a caller: `Ok` when the caller holds it,
+/// 401 when there is no caller, 403 `insufficient_scope` otherwise.
+pub fn require_scope<'a>(caller: Option<&'a Authenticated>, scope: &str) -> Result<&'a Authenticated, Error> {
+    let caller = caller.ok_or_else(Error::missing_credentials)?;
+    if caller.principal.has_scope(scope) {
+        Ok(caller)
+    } else {
+        Err(Error::insufficient_scope(scope))
+    }
+}
+
+/// The outcome of requiring a caller: `Ok` with the caller, or 401.
+pub fn require_caller(caller: Option<&Authenticated>) -> Result<&Authenticated, Error> {
+    caller.ok_or_else(Error::missing_credentials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(cfg: &CredentialsConfig, headers: &[(&str, &str)]) -> Result<Option<Credentials>, Error> {
+        extract(cfg, headers)
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        let cfg = CredentialsConfig::default();
+        for v in ["Bearer abc", "bearer abc", "BEARER   abc", " Bearer abc "] {
+            let c = get(&cfg, &[("Authorization", v)]).unwrap().unwrap();
+            assert_eq!(c.access_token.expose(), "abc", "{v}");
+        }
+        assert!(get(&cfg, &[("authorization", "Basic dXNlcjpwYXNz")]).unwrap().is_none());
+        assert!(get(&cfg, &[]).unwrap().is_none());
+        assert_eq!(get(&cfg, &[("authorization", "Bearer ")]).unwrap_err().status(), 400);
+        assert_eq!(get(&cfg, &[("authorization", "Bearer a b")]).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn proxy_forwarded_headers() {
+        let cfg = CredentialsConfig::default()
+            .with_id_token_header("X-Id-Token")
+            .with_refresh_token_header("x-refresh-token");
+        let c = get(
+            &cfg,
+            &[("authorization", "Bearer at"), ("x-id-token", "it"), ("x-refresh-token", "rt")],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.id_token.unwrap().expose(), "it");
+        assert_eq!(c.refresh_token.unwrap().expose(), "rt");
+        let raw = CredentialsConfig::default().with_token_header("X-Access-Token");
+        let c = get(&raw, &[("x-access-token", "tok")]).unwrap().unwrap();
+        assert_eq!(c.access_token.expose(), "tok");
+        assert!(format!("{c:?}").contains("redacted"));
+        assert!(!format!("{c:?}").contains("tok\""));
+    }
+}

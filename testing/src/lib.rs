@@ -1,0 +1,62 @@
+//! Test helpers for services protected by portcullis.
+//!
+//! The centrepiece is [`MockProvider`]: an OpenID Connect provider that runs
+//! inside the test process on `127.0.0.1`, publishes a discovery document and a
+//! JWKS, and mints tokens signed by its own keys. Tests point the service under
+//! test at [`MockProvider::issuer`], mint whatever token the case needs with
+//! [`MockProvider::token`], and steer the provider's behaviour: move its clock,
+//! rotate its keys, make its JWKS endpoint fail, and count the requests it
+//! received.
+//!
+//! The same provider runs as a stand-alone server with the `mock-oidc` binary
+//! (`mock-oidc --port 8080`), which prints a ready access token and also mints
+//! tokens on `POST /mint`.
+//!
+//! # Examples
+//!
+//! ```
+//! use portcullis_core::clock::Clock;
+//! use portcullis_core::{Algorithm, TokenKind};
+//! use portcullis_testing::MockProvider;
+//!
+//! # fn main() -> std::io::Result<()> {
+//! # let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! # runtime.block_on(async {
+//! let provider = MockProvider::start().await?;
+//! assert!(provider.issuer().starts_with("http://127.0.0.1:"));
+//! assert_eq!(
+//!     provider.discovery_url(),
+//!     format!("{}/.well-known/openid-configuration", provider.issuer())
+//! );
+//!
+//! // An access token for alice, valid for five minutes of the provider's clock.
+//! let token = provider.token().subject("alice").email("alice@example.com").sign();
+//! assert_eq!(token.split('.').count(), 3);
+//!
+//! // An ID token signed with ES256 that expired a minute ago.
+//! let expired = provider
+//!     .token()
+//!     .kind(TokenKind::Id)
+//!     .algorithm(Algorithm::ES256)
+//!     .expires_in(-60);
+//! let claims = expired.claims_json();
+//! assert_eq!(claims["aud"], provider.client_id());
+//! assert!(claims["exp"].as_u64().unwrap() < provider.clock().now_secs());
+//! let _id_token = expired.sign();
+//!
+//! // Keys change, and the JWKS follows.
+//! let before = provider.signing_key(Algorithm::RS256).kid().to_owned();
+//! provider.rotate_keys();
+//! assert_ne!(provider.signing_key(Algorithm::RS256).kid(), before);
+//! # Ok(())
+//! # })
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! This crate has no feature flags yet.
+
+mod mock;
+
+pub use mock::{Fault, MockOptions, MockProvider, TokenBuilder};
