@@ -177,10 +177,8 @@ impl VerifyingKey {
     pub fn from_jwk(jwk: &Value, allowed: &[Algorithm]) -> Result<Self, JwkSkip> {
         let obj = jwk.as_object().ok_or(JwkSkip::NotAnObject)?;
         let str_field = |name: &str| obj.get(name).and_then(Value::as_str);
-        if let Some(u) = obj.get("use") {
-            if u.as_str() != Some("sig") {
-                return Err(JwkSkip::NotForSignatures);
-            }
+        if obj.get("use").is_some_and(|u| u.as_str() != Some("sig")) {
+            return Err(JwkSkip::NotForSignatures);
         }
         if let Some(ops) = obj.get("key_ops") {
             let ok = ops
@@ -376,16 +374,24 @@ impl KeySet {
 
     /// The keys a token with `kid` (or none) and `alg` may be verified with.
     ///
-    /// With a `kid`, only that key (if it supports `alg`). Without one, every
-    /// key that supports `alg`: providers with a single key often omit `kid`.
+    /// With a `kid` that names a key, only that key (if it supports `alg`).
+    /// Otherwise the keys that have no `kid` of their own and support `alg`
+    /// (providers with a single key often publish it without one), and,
+    /// for a token without `kid`, every key supporting `alg`.
     pub(crate) fn candidates<'a>(
         &'a self,
         kid: Option<&'a str>,
         alg: Algorithm,
-    ) -> impl Iterator<Item = &'a VerifyingKey> + 'a {
-        let by_kid = kid.and_then(|k| self.get(k)).filter(|k| k.supports(alg));
-        let any = if kid.is_none() { Some(self.keys.iter().filter(move |k| k.supports(alg))) } else { None };
-        by_kid.into_iter().chain(any.into_iter().flatten())
+    ) -> Box<dyn Iterator<Item = &'a VerifyingKey> + 'a> {
+        match kid.and_then(|k| self.get(k)) {
+            Some(key) => Box::new(std::iter::once(key).filter(move |k| k.supports(alg))),
+            None if kid.is_some() => Box::new(
+                self.keys
+                    .iter()
+                    .filter(move |k| k.kid.is_none() && k.supports(alg)),
+            ),
+            None => Box::new(self.keys.iter().filter(move |k| k.supports(alg))),
+        }
     }
 }
 

@@ -202,7 +202,7 @@ impl SigningKey {
             Public::Ed { x } => json!({"kty": "OKP", "crv": "Ed25519", "x": b64_encode(x)}),
             Public::Hmac { .. } => return None,
         };
-        let obj = jwk.as_object_mut().expect("object");
+        let obj = jwk.as_object_mut()?;
         obj.insert("kid".into(), Value::String(self.kid.clone()));
         obj.insert("alg".into(), Value::String(self.alg.as_str().into()));
         obj.insert("use".into(), Value::String("sig".into()));

@@ -331,15 +331,14 @@ impl TokenVerifier {
             return Err(Error::invalid_token(TokenRejection::TooLarge));
         }
         let now = inner.clock.now_millis();
-        if let Some(cache) = &inner.cache {
-            if let Some(p) = cache.get(token) {
-                // Entries never outlive `exp`, whatever the leeway.
-                if p.kind == kind && now < p.expires_at.saturating_mul(1000) {
-                    return Ok(p);
-                }
-                if now >= p.expires_at.saturating_mul(1000) {
-                    cache.remove(token);
-                }
+        if let Some(cache) = &inner.cache
+            && let Some(p) = cache.get(token)
+        {
+            // Entries never outlive `exp`, whatever the leeway.
+            if now >= p.expires_at.saturating_mul(1000) {
+                cache.remove(token);
+            } else if p.kind == kind {
+                return Ok(p);
             }
         }
         let parsed = jws::parse(token)?;
@@ -357,10 +356,10 @@ impl TokenVerifier {
         issuer.check_signature(&parsed).await?;
         let principal = issuer.validate(parsed.claims, parsed.typ.as_deref(), kind, now, token)?;
         let principal = Arc::new(principal);
-        if let Some(cache) = &inner.cache {
-            if now < principal.expires_at.saturating_mul(1000) {
-                cache.insert(token.into(), Arc::clone(&principal));
-            }
+        if let Some(cache) = &inner.cache
+            && now < principal.expires_at.saturating_mul(1000)
+        {
+            cache.insert(token.into(), Arc::clone(&principal));
         }
         Ok(principal)
     }

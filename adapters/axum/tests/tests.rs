@@ -1,0 +1,7 @@
+//! End-to-end tests: an axum app protected by portcullis, against the mock provider.
+
+mod support;
+
+mod attacks;
+mod jwks;
+mod resource_server;
