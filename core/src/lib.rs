@@ -1,21 +1,83 @@
-//! portcullis-core
-#![allow(missing_docs)]
+//! portcullis-core: framework-agnostic authentication and authorization.
+//!
+//! This crate holds every decision portcullis makes; the web-framework adapters
+//! (`portcullis-axum`, ...) only translate requests into calls to it and its
+//! outcomes into responses. It is also the crate to use directly from workers,
+//! gRPC services and CLIs: it depends on no web framework and puts no `http`
+//! type in its API.
+//!
+//! - [`TokenVerifier`] verifies JWT bearer tokens from one or more issuers:
+//!   OIDC discovery, JWKS URLs, static PEM/JWK keys or HMAC secrets; pinned
+//!   algorithms; `iss`/`aud`/`exp`/`nbf` with a bounded leeway; access tokens
+//!   kept apart from ID tokens; a JWKS cache with background refresh, single-flight
+//!   refetch on unknown `kid` and a stale limit; a verified-token cache.
+//! - [`credentials`] finds tokens in request headers (`Authorization: Bearer`,
+//!   a custom header, or the tokens an auth proxy forwards) and
+//!   [`Authenticator`] verifies them.
+//! - [`Error`] is the one error type; [`Error::to_response`] maps it to a status,
+//!   an RFC 6750 `WWW-Authenticate` challenge and a JSON body.
+//! - [`mint`] signs tokens and publishes JWKS documents (the mock provider and
+//!   portcullis-issued tokens use it).
+//! - [`config`] loads all of the above from YAML, TOML and the environment.
+//!
+//! # Examples
+//!
+//! Verify a token from a worker, with no web framework:
+//!
+//! ```
+//! # async fn run() -> Result<(), portcullis_core::Error> {
+//! use portcullis_core::config::{load_from_str, Format, VerifierConfig};
+//! use portcullis_core::mint::SigningKey;
+//! use portcullis_core::{Algorithm, ErrorKind, TokenVerifier};
+//!
+//! let secret = "a shared secret of at least 32 bytes!";
+//! let yaml = format!(
+//!     "issuers:\n  internal:\n    issuer: https://auth.internal\n    audiences: [jobs]\n    algorithms: [HS256]\n    hmac_secret: '{secret}'\n"
+//! );
+//! let config: VerifierConfig = load_from_str(&yaml, Format::Yaml, &[])?;
+//! let verifier = TokenVerifier::new(config)?;
+//!
+//! let key = SigningKey::from_secret(Algorithm::HS256, "k", secret.as_bytes())?;
+//! let token = key.sign(
+//!     &serde_json::json!({"iss": "https://auth.internal", "aud": "jobs", "sub": "batch-7", "exp": 4102444800u64}),
+//!     None,
+//! )?;
+//! assert_eq!(verifier.verify(&token).await?.user_id(), "batch-7");
+//!
+//! let err = verifier.verify("not-a-token").await.unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::InvalidToken);
+//! assert_eq!(err.status(), 401);
+//! # Ok(()) }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature   | default | what it adds |
+//! |-----------|---------|--------------|
+//! | `reqwest` | yes     | [`fetch::ReqwestFetch`], the HTTP client for discovery and JWKS documents (rustls). Without it, pass your own [`fetch::HttpFetch`] to [`TokenVerifier::builder`]. |
+//!
+//! Cryptography is aws-lc-rs, chosen explicitly (through `jsonwebtoken`'s
+//! `aws_lc_rs` backend for signing, and directly for verification with keys
+//! parsed once).
+
 pub mod alg;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod fetch;
-pub(crate) mod jwks;
-pub(crate) mod jws;
+mod jwks;
+mod jws;
 pub mod keys;
 pub mod mint;
 pub mod principal;
 pub mod secret;
 pub mod verifier;
+
 pub use alg::Algorithm;
-pub use error::{Error, ErrorKind, ErrorResponse, TokenRejection};
+pub use credentials::{Authenticated, Authenticator, CredentialsConfig, HeaderLookup};
+pub use error::{Error, ErrorKind, ErrorResponse, Result, TokenRejection};
 pub use principal::{Principal, RawToken, TokenKind};
 pub use secret::Secret;
 pub use verifier::{TokenVerifier, TokenVerifierBuilder};
-pub mod credentials;
-pub use credentials::{Authenticated, Authenticator, CredentialsConfig, HeaderLookup};
