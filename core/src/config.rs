@@ -228,7 +228,11 @@ pub struct CognitoConfig {
 
 impl CognitoConfig {
     /// A user pool accepting tokens of `app_client_id`.
-    pub fn new(region: impl Into<String>, user_pool_id: impl Into<String>, app_client_id: impl Into<String>) -> Self {
+    pub fn new(
+        region: impl Into<String>,
+        user_pool_id: impl Into<String>,
+        app_client_id: impl Into<String>,
+    ) -> Self {
         Self {
             region: region.into(),
             user_pool_id: user_pool_id.into(),
@@ -238,7 +242,10 @@ impl CognitoConfig {
 
     /// `https://cognito-idp.{region}.amazonaws.com/{user_pool_id}`.
     pub fn issuer(&self) -> String {
-        format!("https://cognito-idp.{}.amazonaws.com/{}", self.region, self.user_pool_id)
+        format!(
+            "https://cognito-idp.{}.amazonaws.com/{}",
+            self.region, self.user_pool_id
+        )
     }
 }
 
@@ -289,12 +296,20 @@ pub struct StaticKey {
 impl StaticKey {
     /// A PEM key.
     pub fn pem(kid: Option<String>, pem: impl Into<String>) -> Self {
-        Self { kid, pem: Some(pem.into()), jwk: None }
+        Self {
+            kid,
+            pem: Some(pem.into()),
+            jwk: None,
+        }
     }
 
     /// A JWK key.
     pub fn jwk(jwk: Value) -> Self {
-        Self { kid: None, pem: None, jwk: Some(jwk) }
+        Self {
+            kid: None,
+            pem: None,
+            jwk: Some(jwk),
+        }
     }
 }
 
@@ -313,7 +328,10 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { enabled: true, capacity: defaults::cache_capacity() }
+        Self {
+            enabled: true,
+            capacity: defaults::cache_capacity(),
+        }
     }
 }
 
@@ -432,7 +450,10 @@ pub type Override = (Vec<String>, Value);
 /// Key segments are lower-cased. A value that reads as JSON (`true`, `42`,
 /// `["a","b"]`, `{"k":1}`, `"quoted"`) is taken as that JSON; anything else
 /// is a string. Pass `std::env::vars()` in production.
-pub fn env_overrides(prefix: &str, vars: impl IntoIterator<Item = (String, String)>) -> Vec<Override> {
+pub fn env_overrides(
+    prefix: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Vec<Override> {
     let head = format!("{prefix}__");
     let mut out: Vec<Override> = vars
         .into_iter()
@@ -455,16 +476,23 @@ pub fn env_overrides(prefix: &str, vars: impl IntoIterator<Item = (String, Strin
 ///
 /// Errors name the key path and the reason, e.g.
 /// `configuration key `issuers.main.leeway_secs`: invalid type: string "x", expected u64`.
-pub fn load_from_str<T: DeserializeOwned>(text: &str, format: Format, overrides: &[Override]) -> Result<T, Error> {
+pub fn load_from_str<T: DeserializeOwned>(
+    text: &str,
+    format: Format,
+    overrides: &[Override],
+) -> Result<T, Error> {
     let base: Value = match format {
         Format::Yaml => {
             if text.trim().is_empty() {
                 Value::Object(Map::new())
             } else {
-                serde_yaml_ng::from_str(text).map_err(|e| Error::config(format!("invalid YAML: {e}")))?
+                serde_yaml_ng::from_str(text)
+                    .map_err(|e| Error::config(format!("invalid YAML: {e}")))?
             }
         }
-        Format::Toml => toml::from_str(text).map_err(|e| Error::config(format!("invalid TOML: {e}")))?,
+        Format::Toml => {
+            toml::from_str(text).map_err(|e| Error::config(format!("invalid TOML: {e}")))?
+        }
     };
     from_value(base, overrides)
 }
@@ -472,11 +500,15 @@ pub fn load_from_str<T: DeserializeOwned>(text: &str, format: Format, overrides:
 /// Reads the file at `path` (format from its extension), applies `overrides`, deserializes into `T`.
 pub fn load_file<T: DeserializeOwned>(path: &Path, overrides: &[Override]) -> Result<T, Error> {
     let format = Format::from_path(path).ok_or_else(|| {
-        Error::config(format!("{}: unknown configuration format (use .yaml, .yml or .toml)", path.display()))
+        Error::config(format!(
+            "{}: unknown configuration format (use .yaml, .yml or .toml)",
+            path.display()
+        ))
     })?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
-    load_from_str(&text, format, overrides).map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))
+    load_from_str(&text, format, overrides)
+        .map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))
 }
 
 /// Builds `T` from the overrides alone (configuration entirely from the environment).
@@ -486,7 +518,9 @@ pub fn load_from_env<T: DeserializeOwned>(overrides: &[Override]) -> Result<T, E
 
 fn from_value<T: DeserializeOwned>(mut base: Value, overrides: &[Override]) -> Result<T, Error> {
     if !base.is_object() {
-        return Err(Error::config("the configuration must be a mapping at the top level"));
+        return Err(Error::config(
+            "the configuration must be a mapping at the top level",
+        ));
     }
     for (path, value) in overrides {
         set_path(&mut base, path, value.clone());
@@ -513,7 +547,9 @@ fn set_path(root: &mut Value, path: &[String], value: Value) {
             map.insert(seg.clone(), value);
             return;
         }
-        cur = map.entry(seg.clone()).or_insert_with(|| Value::Object(Map::new()));
+        cur = map
+            .entry(seg.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
 }
 
@@ -521,17 +557,26 @@ fn set_path(root: &mut Value, path: &[String], value: Value) {
 mod tests {
     use super::*;
 
-    const YAML: &str = "issuers:\n  main:\n    issuer: https://id.example.com\n    audiences: [api]\n";
+    const YAML: &str =
+        "issuers:\n  main:\n    issuer: https://id.example.com\n    audiences: [api]\n";
 
     #[test]
     fn errors_name_the_key() {
         let bad = "issuers:\n  main:\n    issuer: x\n    algorithms: [XS256]\n";
         let e = load_from_str::<VerifierConfig>(bad, Format::Yaml, &[]).unwrap_err();
-        assert!(e.message().contains("issuers.main.algorithms[0]"), "{}", e.message());
+        assert!(
+            e.message().contains("issuers.main.algorithms[0]"),
+            "{}",
+            e.message()
+        );
         assert!(e.message().contains("XS256"), "{}", e.message());
         let unknown = "issuers:\n  main:\n    issuer: x\n    audience: api\n";
         let e = load_from_str::<VerifierConfig>(unknown, Format::Yaml, &[]).unwrap_err();
-        assert!(e.message().contains("issuers.main") && e.message().contains("audience"), "{}", e.message());
+        assert!(
+            e.message().contains("issuers.main") && e.message().contains("audience"),
+            "{}",
+            e.message()
+        );
         let e = load_from_str::<VerifierConfig>("leeway_secs: [", Format::Yaml, &[]).unwrap_err();
         assert!(e.message().starts_with("invalid YAML"), "{}", e.message());
     }
@@ -545,9 +590,18 @@ mod tests {
             "SMAC",
             [
                 ("SMAC__LEEWAY_SECS".to_owned(), "7".to_owned()),
-                ("SMAC__ISSUERS__SECONDARY__COGNITO__REGION".to_owned(), "eu-west-1".to_owned()),
-                ("SMAC__ISSUERS__SECONDARY__COGNITO__USERPOOL_ID".to_owned(), "eu-west-1_abc".to_owned()),
-                ("SMAC__ISSUERS__SECONDARY__COGNITO__APP_CLIENT_ID".to_owned(), "client".to_owned()),
+                (
+                    "SMAC__ISSUERS__SECONDARY__COGNITO__REGION".to_owned(),
+                    "eu-west-1".to_owned(),
+                ),
+                (
+                    "SMAC__ISSUERS__SECONDARY__COGNITO__USERPOOL_ID".to_owned(),
+                    "eu-west-1_abc".to_owned(),
+                ),
+                (
+                    "SMAC__ISSUERS__SECONDARY__COGNITO__APP_CLIENT_ID".to_owned(),
+                    "client".to_owned(),
+                ),
                 ("OTHER__LEEWAY_SECS".to_owned(), "9".to_owned()),
             ],
         );

@@ -131,7 +131,10 @@ pub struct Credentials {
 
 /// Finds credentials. `Ok(None)` when there are none (whatever `auto_error` says:
 /// the [`Authenticator`] applies it).
-pub fn extract(cfg: &CredentialsConfig, headers: &(impl HeaderLookup + ?Sized)) -> Result<Option<Credentials>, Error> {
+pub fn extract(
+    cfg: &CredentialsConfig,
+    headers: &(impl HeaderLookup + ?Sized),
+) -> Result<Option<Credentials>, Error> {
     let Some(raw) = headers.header(&cfg.auth_token_header) else {
         return Ok(None);
     };
@@ -147,7 +150,9 @@ pub fn extract(cfg: &CredentialsConfig, headers: &(impl HeaderLookup + ?Sized)) 
             return Err(Error::invalid_request("the Bearer credentials are empty"));
         }
         if token.contains(char::is_whitespace) {
-            return Err(Error::invalid_request("the Bearer credentials are malformed"));
+            return Err(Error::invalid_request(
+                "the Bearer credentials are malformed",
+            ));
         }
         token
     } else {
@@ -202,7 +207,10 @@ pub struct Authenticator {
 impl Authenticator {
     /// An authenticator reading credentials as `config` says and verifying them with `verifier`.
     pub fn new(verifier: TokenVerifier, config: CredentialsConfig) -> Self {
-        Self { verifier, config: Arc::new(config) }
+        Self {
+            verifier,
+            config: Arc::new(config),
+        }
     }
 
     /// The verifier.
@@ -227,9 +235,16 @@ impl Authenticator {
     /// - present and invalid: an error (401), whatever `auto_error` says.
     ///
     /// A forwarded ID token must verify as an ID token of the same issuer and subject.
-    pub async fn authenticate(&self, headers: &(impl HeaderLookup + ?Sized)) -> Result<Option<Authenticated>, Error> {
+    pub async fn authenticate(
+        &self,
+        headers: &(impl HeaderLookup + ?Sized),
+    ) -> Result<Option<Authenticated>, Error> {
         let Some(creds) = extract(&self.config, headers)? else {
-            return if self.config.auto_error { Err(Error::missing_credentials()) } else { Ok(None) };
+            return if self.config.auto_error {
+                Err(Error::missing_credentials())
+            } else {
+                Ok(None)
+            };
         };
         let principal = self.verifier.verify(creds.access_token.expose()).await?;
         let id_token = match &creds.id_token {
@@ -237,19 +252,28 @@ impl Authenticator {
             Some(t) => {
                 let id = self.verifier.verify_as(t.expose(), TokenKind::Id).await?;
                 if id.issuer() != principal.issuer() || id.subject() != principal.subject() {
-                    tracing::info!("forwarded ID token names another issuer or subject than the access token");
+                    tracing::info!(
+                        "forwarded ID token names another issuer or subject than the access token"
+                    );
                     return Err(Error::invalid_token(crate::TokenRejection::InvalidClaim));
                 }
                 Some(id)
             }
         };
-        Ok(Some(Authenticated { principal, id_token, refresh_token: creds.refresh_token }))
+        Ok(Some(Authenticated {
+            principal,
+            id_token,
+            refresh_token: creds.refresh_token,
+        }))
     }
 }
 
 /// The outcome of requiring `scope` of a caller: `Ok` when the caller holds it,
 /// 401 when there is no caller, 403 `insufficient_scope` otherwise.
-pub fn require_scope<'a>(caller: Option<&'a Authenticated>, scope: &str) -> Result<&'a Authenticated, Error> {
+pub fn require_scope<'a>(
+    caller: Option<&'a Authenticated>,
+    scope: &str,
+) -> Result<&'a Authenticated, Error> {
     let caller = caller.ok_or_else(Error::missing_credentials)?;
     if caller.principal.has_scope(scope) {
         Ok(caller)
@@ -267,7 +291,10 @@ pub fn require_caller(caller: Option<&Authenticated>) -> Result<&Authenticated, 
 mod tests {
     use super::*;
 
-    fn get(cfg: &CredentialsConfig, headers: &[(&str, &str)]) -> Result<Option<Credentials>, Error> {
+    fn get(
+        cfg: &CredentialsConfig,
+        headers: &[(&str, &str)],
+    ) -> Result<Option<Credentials>, Error> {
         extract(cfg, headers)
     }
 
@@ -278,10 +305,24 @@ mod tests {
             let c = get(&cfg, &[("Authorization", v)]).unwrap().unwrap();
             assert_eq!(c.access_token.expose(), "abc", "{v}");
         }
-        assert!(get(&cfg, &[("authorization", "Basic dXNlcjpwYXNz")]).unwrap().is_none());
+        assert!(
+            get(&cfg, &[("authorization", "Basic dXNlcjpwYXNz")])
+                .unwrap()
+                .is_none()
+        );
         assert!(get(&cfg, &[]).unwrap().is_none());
-        assert_eq!(get(&cfg, &[("authorization", "Bearer ")]).unwrap_err().status(), 400);
-        assert_eq!(get(&cfg, &[("authorization", "Bearer a b")]).unwrap_err().status(), 400);
+        assert_eq!(
+            get(&cfg, &[("authorization", "Bearer ")])
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            get(&cfg, &[("authorization", "Bearer a b")])
+                .unwrap_err()
+                .status(),
+            400
+        );
     }
 
     #[test]
@@ -291,7 +332,11 @@ mod tests {
             .with_refresh_token_header("x-refresh-token");
         let c = get(
             &cfg,
-            &[("authorization", "Bearer at"), ("x-id-token", "it"), ("x-refresh-token", "rt")],
+            &[
+                ("authorization", "Bearer at"),
+                ("x-id-token", "it"),
+                ("x-refresh-token", "rt"),
+            ],
         )
         .unwrap()
         .unwrap();

@@ -355,7 +355,10 @@ mod tests {
     fn statuses_and_headers() {
         let missing = Error::missing_credentials().to_response("r");
         assert_eq!(missing.status, 401);
-        assert_eq!(missing.headers[0], ("www-authenticate", "Bearer realm=\"r\"".to_owned()));
+        assert_eq!(
+            missing.headers[0],
+            ("www-authenticate", "Bearer realm=\"r\"".to_owned())
+        );
         let scope = Error::insufficient_scope("read").to_response("r");
         assert_eq!(scope.status, 403);
         assert!(scope.headers[0].1.ends_with("scope=\"read\""));
@@ -367,9 +370,38 @@ mod tests {
         assert!(!cfg.body.contains("issuers"));
     }
 
+    /// Every kind's full response, as callers see it.
+    #[test]
+    fn responses_snapshot() {
+        let cases = [
+            Error::missing_credentials(),
+            Error::invalid_token(TokenRejection::Expired),
+            Error::invalid_token(TokenRejection::BadSignature),
+            Error::invalid_request("the Bearer credentials are empty"),
+            Error::insufficient_scope("read"),
+            Error::forbidden("the policy refuses this request"),
+            Error::unavailable("the issuer's keys could not be fetched"),
+            Error::config("configuration key `issuers.main.audiences`: required"),
+        ];
+        let rendered: Vec<_> = cases
+            .iter()
+            .map(|e| {
+                let r = e.to_response("api");
+                serde_json::json!({
+                    "status": r.status,
+                    "headers": r.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>(),
+                    "body": serde_json::from_str::<serde_json::Value>(&r.body).unwrap(),
+                })
+            })
+            .collect();
+        insta::assert_json_snapshot!(rendered);
+    }
+
     #[test]
     fn realm_is_quoted() {
-        let v = Error::missing_credentials().www_authenticate("a\"b\\c\n").unwrap();
+        let v = Error::missing_credentials()
+            .www_authenticate("a\"b\\c\n")
+            .unwrap();
         assert_eq!(v, r#"Bearer realm="a\"b\\c""#);
     }
 }

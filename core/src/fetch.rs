@@ -29,7 +29,11 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// A response.
     pub fn new(status: u16, cache_control: Option<String>, body: Vec<u8>) -> Self {
-        Self { status, cache_control, body }
+        Self {
+            status,
+            cache_control,
+            body,
+        }
     }
 }
 
@@ -68,7 +72,9 @@ impl ReqwestFetch {
 impl HttpFetch for ReqwestFetch {
     fn get<'a>(&'a self, url: &'a str) -> FetchFuture<'a> {
         Box::pin(async move {
-            let unavailable = |what: &'static str| move |e: reqwest::Error| Error::unavailable(what).with_source(e.without_url());
+            let unavailable = |what: &'static str| {
+                move |e: reqwest::Error| Error::unavailable(what).with_source(e.without_url())
+            };
             let mut resp = self
                 .client
                 .get(url)
@@ -82,7 +88,10 @@ impl HttpFetch for ReqwestFetch {
                 .get("cache-control")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            if resp.content_length().is_some_and(|l| l > self.max_bytes as u64) {
+            if resp
+                .content_length()
+                .is_some_and(|l| l > self.max_bytes as u64)
+            {
                 return Err(Error::unavailable("the key server's response is too large"));
             }
             let mut body = Vec::new();
@@ -96,7 +105,11 @@ impl HttpFetch for ReqwestFetch {
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(HttpResponse { status, cache_control, body })
+            Ok(HttpResponse {
+                status,
+                cache_control,
+                body,
+            })
         })
     }
 }

@@ -44,7 +44,11 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     fn empty() -> Self {
-        Self { keys: KeySet::default(), fetched_at: 0, refresh_at: 0 }
+        Self {
+            keys: KeySet::default(),
+            fetched_at: 0,
+            refresh_at: 0,
+        }
     }
 }
 
@@ -106,7 +110,8 @@ impl RemoteKeys {
     }
 
     fn usable_until(&self, s: &Snapshot) -> u64 {
-        s.refresh_at.saturating_add(self.settings.max_stale_secs * 1000)
+        s.refresh_at
+            .saturating_add(self.settings.max_stale_secs * 1000)
     }
 
     /// Keys usable now: fetches first if there are none or they are past the stale limit.
@@ -128,7 +133,9 @@ impl RemoteKeys {
         } else if snap.fetched_at == 0 {
             Err(Error::unavailable("the issuer's keys could not be fetched"))
         } else {
-            Err(Error::unavailable("the issuer's keys are stale and could not be refreshed"))
+            Err(Error::unavailable(
+                "the issuer's keys are stale and could not be refreshed",
+            ))
         }
     }
 
@@ -199,7 +206,10 @@ impl RemoteKeys {
         };
         let resp = self.fetch.get(&url).await?;
         if resp.status != 200 {
-            return Err(Error::unavailable(format!("the JWKS endpoint answered {}", resp.status)));
+            return Err(Error::unavailable(format!(
+                "the JWKS endpoint answered {}",
+                resp.status
+            )));
         }
         let doc = parse_object(&resp.body)
             .map_err(|_| Error::unavailable("the JWKS document is not a JSON object"))?;
@@ -217,8 +227,15 @@ impl RemoteKeys {
             .as_deref()
             .and_then(max_age)
             .unwrap_or(s.default_refresh_secs)
-            .clamp(s.min_refresh_secs, s.max_refresh_secs.max(s.min_refresh_secs));
-        Ok(Snapshot { keys, fetched_at: now.max(1), refresh_at: now + ttl * 1000 })
+            .clamp(
+                s.min_refresh_secs,
+                s.max_refresh_secs.max(s.min_refresh_secs),
+            );
+        Ok(Snapshot {
+            keys,
+            fetched_at: now.max(1),
+            refresh_at: now + ttl * 1000,
+        })
     }
 
     async fn discover(&self) -> Result<String, Error> {
@@ -227,17 +244,24 @@ impl RemoteKeys {
         };
         let resp = self.fetch.get(url).await?;
         if resp.status != 200 {
-            return Err(Error::unavailable(format!("the discovery endpoint answered {}", resp.status)));
+            return Err(Error::unavailable(format!(
+                "the discovery endpoint answered {}",
+                resp.status
+            )));
         }
         let doc = parse_object(&resp.body)
             .map_err(|_| Error::unavailable("the discovery document is not a JSON object"))?;
         if doc.get("issuer").and_then(Value::as_str) != Some(issuer.as_str()) {
             // A discovery document for another issuer is a misconfiguration or an attack (mix-up).
-            return Err(Error::unavailable("the discovery document names another issuer"));
+            return Err(Error::unavailable(
+                "the discovery document names another issuer",
+            ));
         }
         match doc.get("jwks_uri").and_then(Value::as_str) {
             Some(u) if u.starts_with("https://") || u.starts_with("http://") => Ok(u.to_owned()),
-            _ => Err(Error::unavailable("the discovery document has no valid jwks_uri")),
+            _ => Err(Error::unavailable(
+                "the discovery document has no valid jwks_uri",
+            )),
         }
     }
 
@@ -258,7 +282,11 @@ impl RemoteKeys {
                     let Some(me) = weak.upgrade() else { return };
                     let snap = me.current.load();
                     let now = me.clock.now_millis();
-                    let until = if snap.refresh_at > now { snap.refresh_at - now } else { me.settings.min_refresh_secs * 1000 };
+                    let until = if snap.refresh_at > now {
+                        snap.refresh_at - now
+                    } else {
+                        me.settings.min_refresh_secs * 1000
+                    };
                     Duration::from_millis(until.max(1000))
                 };
                 tokio::time::sleep(wait).await;

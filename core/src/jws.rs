@@ -46,7 +46,8 @@ pub(crate) fn b64_encode(bytes: &[u8]) -> String {
 pub(crate) fn parse(token: &str) -> Result<Parsed<'_>, Error> {
     let malformed = || Error::invalid_token(TokenRejection::Malformed);
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(malformed());
     };
@@ -148,7 +149,12 @@ mod tests {
 
     #[test]
     fn parses_a_plain_token() {
-        let t = format!("{}.{}.{}", seg(r#"{"alg":"RS256","kid":"k"}"#), seg(r#"{"a":1}"#), "AAAA");
+        let t = format!(
+            "{}.{}.{}",
+            seg(r#"{"alg":"RS256","kid":"k"}"#),
+            seg(r#"{"a":1}"#),
+            "AAAA"
+        );
         let p = parse(&t).unwrap();
         assert_eq!(p.alg, Algorithm::RS256);
         assert_eq!(p.kid.as_deref(), Some("k"));
@@ -161,34 +167,73 @@ mod tests {
         let h = seg(r#"{"alg":"RS256"}"#);
         let p = seg(r#"{"a":1}"#);
         assert_eq!(rejection(&format!("{h}.{p}")), TokenRejection::Malformed);
-        assert_eq!(rejection(&format!("{h}.{p}.AA.AA")), TokenRejection::Malformed);
-        assert_eq!(rejection(&format!("{h}.{p}.")), TokenRejection::BadSignature);
-        assert_eq!(rejection(&format!("{h}=.{p}.AAAA")), TokenRejection::Malformed);
-        assert_eq!(rejection(&format!("{h}.{p}.AA+A")), TokenRejection::Malformed);
-        assert_eq!(rejection(&format!("{h}.{p}.AA/A")), TokenRejection::Malformed);
-        assert_eq!(rejection(&format!("{h}.{p} .AAAA")), TokenRejection::Malformed);
+        assert_eq!(
+            rejection(&format!("{h}.{p}.AA.AA")),
+            TokenRejection::Malformed
+        );
+        assert_eq!(
+            rejection(&format!("{h}.{p}.")),
+            TokenRejection::BadSignature
+        );
+        assert_eq!(
+            rejection(&format!("{h}=.{p}.AAAA")),
+            TokenRejection::Malformed
+        );
+        assert_eq!(
+            rejection(&format!("{h}.{p}.AA+A")),
+            TokenRejection::Malformed
+        );
+        assert_eq!(
+            rejection(&format!("{h}.{p}.AA/A")),
+            TokenRejection::Malformed
+        );
+        assert_eq!(
+            rejection(&format!("{h}.{p} .AAAA")),
+            TokenRejection::Malformed
+        );
         // "AB" decodes to one byte with non-zero trailing bits: not canonical.
         assert_eq!(rejection(&format!("{h}.{p}.AB")), TokenRejection::Malformed);
-        assert_eq!(rejection(&format!("{}.{p}.AAAA", seg("[1]"))), TokenRejection::Malformed);
-        assert_eq!(rejection(&format!("{h}.{}.AAAA", seg("\"x\""))), TokenRejection::Malformed);
-        assert_eq!(rejection(&format!("{h}.{}.AAAA", seg("{} {}"))), TokenRejection::Malformed);
+        assert_eq!(
+            rejection(&format!("{}.{p}.AAAA", seg("[1]"))),
+            TokenRejection::Malformed
+        );
+        assert_eq!(
+            rejection(&format!("{h}.{}.AAAA", seg("\"x\""))),
+            TokenRejection::Malformed
+        );
+        assert_eq!(
+            rejection(&format!("{h}.{}.AAAA", seg("{} {}"))),
+            TokenRejection::Malformed
+        );
     }
 
     #[test]
     fn refuses_duplicates_and_header_params() {
         let p = seg(r#"{"a":1}"#);
         let dup = seg(r#"{"alg":"RS256","alg":"HS256"}"#);
-        assert_eq!(rejection(&format!("{dup}.{p}.AAAA")), TokenRejection::DuplicateMember);
+        assert_eq!(
+            rejection(&format!("{dup}.{p}.AAAA")),
+            TokenRejection::DuplicateMember
+        );
         let h = seg(r#"{"alg":"RS256"}"#);
         let dup_claims = seg(r#"{"sub":"a","sub":"b"}"#);
-        assert_eq!(rejection(&format!("{h}.{dup_claims}.AAAA")), TokenRejection::DuplicateMember);
+        assert_eq!(
+            rejection(&format!("{h}.{dup_claims}.AAAA")),
+            TokenRejection::DuplicateMember
+        );
         for param in ["jku", "x5u", "x5c", "jwk", "crit"] {
             let h = seg(&format!(r#"{{"alg":"RS256","{param}":"x"}}"#));
-            assert_eq!(rejection(&format!("{h}.{p}.AAAA")), TokenRejection::ForbiddenHeader);
+            assert_eq!(
+                rejection(&format!("{h}.{p}.AAAA")),
+                TokenRejection::ForbiddenHeader
+            );
         }
         for alg in ["none", "None", "nOnE", ""] {
             let h = seg(&format!(r#"{{"alg":"{alg}"}}"#));
-            assert_eq!(rejection(&format!("{h}.{p}.")), TokenRejection::UnsupportedAlgorithm);
+            assert_eq!(
+                rejection(&format!("{h}.{p}.")),
+                TokenRejection::UnsupportedAlgorithm
+            );
         }
     }
 }

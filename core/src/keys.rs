@@ -115,9 +115,8 @@ impl VerifyingKey {
         let mut parsed = Vec::with_capacity(algs.len());
         for &alg in algs {
             let v = verification_alg(alg).expect("public-key algorithm");
-            let key = ParsedPublicKey::new(v, der).map_err(|e| {
-                Error::config(format!("the public key does not fit {alg}: {e}"))
-            })?;
+            let key = ParsedPublicKey::new(v, der)
+                .map_err(|e| Error::config(format!("the public key does not fit {alg}: {e}")))?;
             parsed.push((alg, key));
         }
         Ok(Self {
@@ -150,7 +149,9 @@ impl VerifyingKey {
         algs: &[Algorithm],
     ) -> Result<Self, Error> {
         if single_family(algs)? != KeyFamily::Hmac {
-            return Err(Error::config("a shared secret can only verify HS256, HS384 or HS512"));
+            return Err(Error::config(
+                "a shared secret can only verify HS256, HS384 or HS512",
+            ));
         }
         let mut keys = Vec::with_capacity(algs.len());
         for &alg in algs {
@@ -231,7 +232,10 @@ impl VerifyingKey {
                 if x.len() != len || y.len() != len {
                     return Err(JwkSkip::Invalid("x or y has the wrong length"));
                 }
-                let algs: Vec<_> = fits(KeyFamily::Ec).into_iter().filter(|a| *a == crv_alg).collect();
+                let algs: Vec<_> = fits(KeyFamily::Ec)
+                    .into_iter()
+                    .filter(|a| *a == crv_alg)
+                    .collect();
                 if algs.is_empty() {
                     return Err(JwkSkip::NotAllowed);
                 }
@@ -311,7 +315,9 @@ fn single_family(algs: &[Algorithm]) -> Result<KeyFamily, Error> {
         return Err(Error::config("no algorithm given for the key"));
     };
     if algs.iter().any(|a| a.family() != first.family()) {
-        return Err(Error::config("one key cannot serve algorithms of different key types"));
+        return Err(Error::config(
+            "one key cannot serve algorithms of different key types",
+        ));
     }
     Ok(first.family())
 }
@@ -532,8 +538,11 @@ mod tests {
             JwkSkip::NotForSignatures
         );
         assert_eq!(
-            VerifyingKey::from_jwk(&json!({"kty":"RSA","key_ops":["encrypt"],"n":"AA","e":"AQAB"}), &all)
-                .unwrap_err(),
+            VerifyingKey::from_jwk(
+                &json!({"kty":"RSA","key_ops":["encrypt"],"n":"AA","e":"AQAB"}),
+                &all
+            )
+            .unwrap_err(),
             JwkSkip::NotForSignatures
         );
     }
@@ -548,7 +557,10 @@ mod tests {
 
     #[test]
     fn der_integer_encoding() {
-        assert_eq!(rsa_public_key_der(&[0x80], &[1, 0, 1]), vec![0x30, 0x09, 0x02, 0x02, 0x00, 0x80, 0x02, 0x03, 1, 0, 1]);
+        assert_eq!(
+            rsa_public_key_der(&[0x80], &[1, 0, 1]),
+            vec![0x30, 0x09, 0x02, 0x02, 0x00, 0x80, 0x02, 0x03, 1, 0, 1]
+        );
         assert_eq!(significant_bits(&[0, 0x01, 0]), 9);
     }
 }

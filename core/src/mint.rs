@@ -73,13 +73,19 @@ impl SigningKey {
                 } else {
                     &ECDSA_P384_SHA384_FIXED_SIGNING
                 };
-                let pair = EcdsaKeyPair::generate(signing).map_err(|_| unspecified("generate an EC key"))?;
-                let doc = pair.to_pkcs8v1().map_err(|_| unspecified("export an EC key"))?;
+                let pair = EcdsaKeyPair::generate(signing)
+                    .map_err(|_| unspecified("generate an EC key"))?;
+                let doc = pair
+                    .to_pkcs8v1()
+                    .map_err(|_| unspecified("export an EC key"))?;
                 Self::from_pkcs8_der(alg, kid, doc.as_ref())
             }
             KeyFamily::Okp => {
-                let pair = Ed25519KeyPair::generate().map_err(|_| unspecified("generate an Ed25519 key"))?;
-                let doc = pair.to_pkcs8v1().map_err(|_| unspecified("export an Ed25519 key"))?;
+                let pair = Ed25519KeyPair::generate()
+                    .map_err(|_| unspecified("generate an Ed25519 key"))?;
+                let doc = pair
+                    .to_pkcs8v1()
+                    .map_err(|_| unspecified("export an Ed25519 key"))?;
                 Self::from_pkcs8_der(alg, kid, doc.as_ref())
             }
             KeyFamily::Hmac => {
@@ -91,9 +97,14 @@ impl SigningKey {
     }
 
     /// A key from a PKCS#8 private key in DER.
-    pub fn from_pkcs8_der(alg: Algorithm, kid: impl Into<String>, der: &[u8]) -> Result<Self, Error> {
+    pub fn from_pkcs8_der(
+        alg: Algorithm,
+        kid: impl Into<String>,
+        der: &[u8],
+    ) -> Result<Self, Error> {
         let kid = kid.into();
-        let bad = |e: &dyn fmt::Display| Error::config(format!("the {alg} private key is invalid: {e}"));
+        let bad =
+            |e: &dyn fmt::Display| Error::config(format!("the {alg} private key is invalid: {e}"));
         let (encoding, public) = match alg.family() {
             KeyFamily::Rsa => {
                 let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(der).map_err(|e| bad(&e))?;
@@ -124,13 +135,26 @@ impl SigningKey {
                 let x = pair.public_key().as_ref().to_vec();
                 (EncodingKey::from_ed_der(der), Public::Ed { x })
             }
-            KeyFamily::Hmac => return Err(Error::config("HMAC keys are made with SigningKey::from_secret")),
+            KeyFamily::Hmac => {
+                return Err(Error::config(
+                    "HMAC keys are made with SigningKey::from_secret",
+                ));
+            }
         };
-        Ok(Self { alg, kid, encoding, public })
+        Ok(Self {
+            alg,
+            kid,
+            encoding,
+            public,
+        })
     }
 
     /// A key from a PKCS#8 private key in PEM (`-----BEGIN PRIVATE KEY-----`).
-    pub fn from_pkcs8_pem(alg: Algorithm, kid: impl Into<String>, pem: &str) -> Result<Self, Error> {
+    pub fn from_pkcs8_pem(
+        alg: Algorithm,
+        kid: impl Into<String>,
+        pem: &str,
+    ) -> Result<Self, Error> {
         let body: String = pem
             .lines()
             .map(str::trim)
@@ -143,7 +167,11 @@ impl SigningKey {
     }
 
     /// An HMAC key; the secret must be at least as long as the hash output.
-    pub fn from_secret(alg: Algorithm, kid: impl Into<String>, secret: &[u8]) -> Result<Self, Error> {
+    pub fn from_secret(
+        alg: Algorithm,
+        kid: impl Into<String>,
+        secret: &[u8],
+    ) -> Result<Self, Error> {
         if alg.family() != KeyFamily::Hmac {
             return Err(Error::config(format!("{alg} does not use a shared secret")));
         }
@@ -158,7 +186,9 @@ impl SigningKey {
             alg,
             kid: kid.into(),
             encoding: EncodingKey::from_secret(secret),
-            public: Public::Hmac { secret: secret.to_vec() },
+            public: Public::Hmac {
+                secret: secret.to_vec(),
+            },
         })
     }
 
@@ -177,7 +207,9 @@ impl SigningKey {
         let kid = Some(self.kid.clone());
         let algs = [self.alg];
         match &self.public {
-            Public::Rsa { n, e } => VerifyingKey::from_public_der(kid, &rsa_public_key_der(n, e), &algs),
+            Public::Rsa { n, e } => {
+                VerifyingKey::from_public_der(kid, &rsa_public_key_der(n, e), &algs)
+            }
             Public::Ec { point } => VerifyingKey::from_public_der(kid, point, &algs),
             Public::Ed { x } => VerifyingKey::from_public_der(kid, x, &algs),
             Public::Hmac { secret } => VerifyingKey::from_hmac_secret(kid, secret, &algs),
@@ -191,7 +223,11 @@ impl SigningKey {
             Public::Rsa { n, e } => json!({"kty": "RSA", "n": b64_encode(n), "e": b64_encode(e)}),
             Public::Ec { point } => {
                 let half = (point.len() - 1) / 2;
-                let crv = if self.alg == Algorithm::ES256 { "P-256" } else { "P-384" };
+                let crv = if self.alg == Algorithm::ES256 {
+                    "P-256"
+                } else {
+                    "P-384"
+                };
                 json!({
                     "kty": "EC",
                     "crv": crv,
@@ -214,7 +250,11 @@ impl SigningKey {
         let der = match &self.public {
             Public::Rsa { n, e } => spki(RSA_ALG_ID, &rsa_public_key_der(n, e)),
             Public::Ec { point } => {
-                let id: &[u8] = if self.alg == Algorithm::ES256 { P256_ALG_ID } else { P384_ALG_ID };
+                let id: &[u8] = if self.alg == Algorithm::ES256 {
+                    P256_ALG_ID
+                } else {
+                    P384_ALG_ID
+                };
                 spki(id, point)
             }
             Public::Ed { x } => spki(ED25519_ALG_ID, x),
@@ -238,8 +278,10 @@ impl SigningKey {
             header.insert("typ".into(), Value::String(typ.into()));
         }
         header.insert("kid".into(), Value::String(self.kid.clone()));
-        let payload = serde_json::to_vec(claims).map_err(|e| Error::config(format!("claims: {e}")))?;
-        let header = serde_json::to_vec(&header).map_err(|e| Error::config(format!("header: {e}")))?;
+        let payload =
+            serde_json::to_vec(claims).map_err(|e| Error::config(format!("claims: {e}")))?;
+        let header =
+            serde_json::to_vec(&header).map_err(|e| Error::config(format!("header: {e}")))?;
         self.sign_raw(&header, &payload)
     }
 
@@ -249,8 +291,12 @@ impl SigningKey {
         let mut token = b64_encode(header);
         token.push('.');
         token.push_str(&b64_encode(payload));
-        let signature = jsonwebtoken::crypto::sign(token.as_bytes(), &self.encoding, self.alg.to_jsonwebtoken())
-            .map_err(|e| Error::config(format!("signing failed: {e}")))?;
+        let signature = jsonwebtoken::crypto::sign(
+            token.as_bytes(),
+            &self.encoding,
+            self.alg.to_jsonwebtoken(),
+        )
+        .map_err(|e| Error::config(format!("signing failed: {e}")))?;
         token.push('.');
         token.push_str(&signature);
         Ok(token)
@@ -268,7 +314,10 @@ impl fmt::Debug for SigningKey {
 
 /// A JWKS document (`{"keys": [...]}`) publishing the public halves of `keys`.
 pub fn jwks_document<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> Value {
-    let keys: Vec<Value> = keys.into_iter().filter_map(SigningKey::public_jwk).collect();
+    let keys: Vec<Value> = keys
+        .into_iter()
+        .filter_map(SigningKey::public_jwk)
+        .collect();
     json!({ "keys": keys })
 }
 
@@ -314,14 +363,22 @@ mod tests {
 
     #[test]
     fn every_family_signs_and_verifies_through_jwk_and_pem() {
-        for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA] {
+        for alg in [
+            Algorithm::RS256,
+            Algorithm::PS256,
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::EdDSA,
+        ] {
             let key = SigningKey::generate(alg, "k").unwrap();
             let token = key.sign(&json!({"sub": "a"}), None).unwrap();
             let (input, sig) = token.rsplit_once('.').unwrap();
             let sig = crate::jws::b64_decode(sig).unwrap();
-            let from_jwk = VerifyingKey::from_jwk(&key.public_jwk().unwrap(), &Algorithm::ALL).unwrap();
+            let from_jwk =
+                VerifyingKey::from_jwk(&key.public_jwk().unwrap(), &Algorithm::ALL).unwrap();
             assert!(from_jwk.verify(alg, input.as_bytes(), &sig), "{alg} jwk");
-            let from_pem = VerifyingKey::from_pem(None, &key.public_pem().unwrap(), &[alg]).unwrap();
+            let from_pem =
+                VerifyingKey::from_pem(None, &key.public_pem().unwrap(), &[alg]).unwrap();
             assert!(from_pem.verify(alg, input.as_bytes(), &sig), "{alg} pem");
             assert!(!from_pem.verify(alg, b"other", &sig), "{alg} other message");
         }
@@ -334,7 +391,11 @@ mod tests {
         let token = key.sign(&json!({}), None).unwrap();
         let (input, sig) = token.rsplit_once('.').unwrap();
         let vk = key.verifying_key().unwrap();
-        assert!(vk.verify(Algorithm::HS256, input.as_bytes(), &crate::jws::b64_decode(sig).unwrap()));
+        assert!(vk.verify(
+            Algorithm::HS256,
+            input.as_bytes(),
+            &crate::jws::b64_decode(sig).unwrap()
+        ));
         assert!(format!("{key:?}").contains("HS256"));
     }
 }

@@ -151,3 +151,28 @@ impl fmt::Debug for Principal {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl";
+        let p = Principal {
+            user_id: "a".into(),
+            subject: Some("a".into()),
+            email: None,
+            username: None,
+            issuer: "https://i".into(),
+            expires_at: 1,
+            scopes: vec![],
+            kind: TokenKind::Access,
+            claims: Arc::new(Map::new()),
+            token: RawToken::new(token),
+        };
+        let shown = format!("{p:?} {:?} {}", p.token(), p.token());
+        assert!(!shown.contains("eyJ"), "{shown}");
+        assert_eq!(p.token().expose(), token);
+    }
+}

@@ -102,13 +102,19 @@ impl TokenVerifierBuilder {
     pub fn build(self) -> Result<TokenVerifier, Error> {
         let cfg = self.config;
         if cfg.issuers.is_empty() {
-            return Err(Error::config("configuration key `issuers`: at least one issuer is required"));
+            return Err(Error::config(
+                "configuration key `issuers`: at least one issuer is required",
+            ));
         }
         if cfg.leeway_secs > 300 {
-            return Err(Error::config("configuration key `leeway_secs`: at most 300 seconds"));
+            return Err(Error::config(
+                "configuration key `leeway_secs`: at most 300 seconds",
+            ));
         }
         if cfg.max_token_bytes < 256 {
-            return Err(Error::config("configuration key `max_token_bytes`: at least 256"));
+            return Err(Error::config(
+                "configuration key `max_token_bytes`: at least 256",
+            ));
         }
         let mut fetch = self.fetch;
         let mut issuers = HashMap::new();
@@ -161,19 +167,43 @@ fn build_issuer(
             "set only one of `discovery_url`, `jwks_url`, `keys`, `hmac_secret`",
         ));
     }
-    let uses_hmac = ic.algorithms.iter().any(|a| a.family() == crate::alg::KeyFamily::Hmac);
+    let uses_hmac = ic
+        .algorithms
+        .iter()
+        .any(|a| a.family() == crate::alg::KeyFamily::Hmac);
     if uses_hmac && ic.hmac_secret.is_none() {
-        return Err(err("algorithms", "HMAC algorithms need `hmac_secret` (shared secrets are never fetched)"));
+        return Err(err(
+            "algorithms",
+            "HMAC algorithms need `hmac_secret` (shared secrets are never fetched)",
+        ));
     }
-    if ic.hmac_secret.is_some() && !ic.algorithms.iter().all(|a| a.family() == crate::alg::KeyFamily::Hmac) {
-        return Err(err("algorithms", "with `hmac_secret`, only HS256, HS384 and HS512 are allowed"));
+    if ic.hmac_secret.is_some()
+        && !ic
+            .algorithms
+            .iter()
+            .all(|a| a.family() == crate::alg::KeyFamily::Hmac)
+    {
+        return Err(err(
+            "algorithms",
+            "with `hmac_secret`, only HS256, HS384 and HS512 are allowed",
+        ));
     }
-    let cognito_clients = ic.cognito.as_ref().map(|c| c.app_client_ids.clone()).unwrap_or_default();
+    let cognito_clients = ic
+        .cognito
+        .as_ref()
+        .map(|c| c.app_client_ids.clone())
+        .unwrap_or_default();
     if ic.cognito.is_some() && cognito_clients.is_empty() {
-        return Err(err("cognito.app_client_ids", "at least one app client id is required"));
+        return Err(err(
+            "cognito.app_client_ids",
+            "at least one app client id is required",
+        ));
     }
     if ic.cognito.is_none() && ic.audiences.is_empty() {
-        return Err(err("audiences", "at least one accepted audience is required"));
+        return Err(err(
+            "audiences",
+            "at least one accepted audience is required",
+        ));
     }
     let keys = if let Some(secret) = &ic.hmac_secret {
         Keys::Static(KeySet::new(vec![
@@ -183,7 +213,10 @@ fn build_issuer(
     } else if !ic.keys.is_empty() {
         let mut keys = Vec::with_capacity(ic.keys.len());
         for (i, k) in ic.keys.iter().enumerate() {
-            keys.push(static_key(k, &ic.algorithms).map_err(|e| err(&format!("keys[{i}]"), e.message()))?);
+            keys.push(
+                static_key(k, &ic.algorithms)
+                    .map_err(|e| err(&format!("keys[{i}]"), e.message()))?,
+            );
         }
         Keys::Static(KeySet::new(keys))
     } else {
@@ -193,12 +226,17 @@ fn build_issuer(
         } else if let Some(c) = &ic.cognito {
             Location::Jwks(format!("{}/.well-known/jwks.json", c.issuer()))
         } else {
-            let url = ic
-                .discovery_url
-                .clone()
-                .unwrap_or_else(|| format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')));
+            let url = ic.discovery_url.clone().unwrap_or_else(|| {
+                format!(
+                    "{}/.well-known/openid-configuration",
+                    issuer.trim_end_matches('/')
+                )
+            });
             check_url(&url).map_err(|why| err("discovery_url", why))?;
-            Location::Discovery { url, issuer: issuer.clone() }
+            Location::Discovery {
+                url,
+                issuer: issuer.clone(),
+            }
         };
         let fetch = match fetch {
             Some(f) => Arc::clone(f),
@@ -230,7 +268,11 @@ fn build_issuer(
         algorithms: ic.algorithms.clone(),
         keys,
         audiences: ic.audiences.clone(),
-        id_audiences: if id_audiences.is_empty() { ic.audiences.clone() } else { id_audiences },
+        id_audiences: if id_audiences.is_empty() {
+            ic.audiences.clone()
+        } else {
+            id_audiences
+        },
         cognito: ic.cognito.is_some(),
         user_id_claim: ic.user_id_claim.clone(),
         required_claims: ic.required_claims.clone(),
@@ -267,9 +309,15 @@ fn static_key(k: &StaticKey, algs: &[Algorithm]) -> Result<VerifyingKey, Error> 
     match (&k.pem, &k.jwk) {
         (Some(pem), None) => {
             let family = algs[0].family();
-            let algs: Vec<_> = algs.iter().copied().filter(|a| a.family() == family).collect();
+            let algs: Vec<_> = algs
+                .iter()
+                .copied()
+                .filter(|a| a.family() == family)
+                .collect();
             if algs.len() != algs.len() {
-                return Err(Error::config("a PEM key serves algorithms of one key type only"));
+                return Err(Error::config(
+                    "a PEM key serves algorithms of one key type only",
+                ));
             }
             VerifyingKey::from_pem(k.kid.clone(), pem, &algs)
         }
@@ -278,7 +326,8 @@ fn static_key(k: &StaticKey, algs: &[Algorithm]) -> Result<VerifyingKey, Error> 
             if let (Some(kid), Some(obj)) = (&k.kid, jwk.as_object_mut()) {
                 obj.insert("kid".into(), Value::String(kid.clone()));
             }
-            VerifyingKey::from_jwk(&jwk, algs).map_err(|e| Error::config(format!("the JWK is not usable: {e}")))
+            VerifyingKey::from_jwk(&jwk, algs)
+                .map_err(|e| Error::config(format!("the JWK is not usable: {e}")))
         }
         _ => Err(Error::config("set exactly one of `pem` and `jwk`")),
     }
@@ -292,7 +341,11 @@ impl TokenVerifier {
 
     /// A builder, to set a clock or HTTP client.
     pub fn builder(config: VerifierConfig) -> TokenVerifierBuilder {
-        TokenVerifierBuilder { config, clock: clock::system(), fetch: None }
+        TokenVerifierBuilder {
+            config,
+            clock: clock::system(),
+            fetch: None,
+        }
     }
 
     /// The configured issuers.
@@ -410,7 +463,9 @@ impl Issuer {
     ) -> Result<Principal, Error> {
         let invalid = || Error::invalid_token(TokenRejection::InvalidClaim);
         let exp = match claims.get("exp") {
-            None | Some(Value::Null) => return Err(Error::invalid_token(TokenRejection::MissingClaim)),
+            None | Some(Value::Null) => {
+                return Err(Error::invalid_token(TokenRejection::MissingClaim));
+            }
             Some(v) => numeric_date(v).ok_or_else(invalid)?,
         };
         if exp.saturating_mul(1000).saturating_add(self.leeway_ms) <= now_ms {
@@ -437,7 +492,9 @@ impl Issuer {
                 if self.cognito {
                     match claims.get("client_id") {
                         Some(Value::String(c)) if self.id_audiences.contains(c) => {}
-                        Some(Value::String(_)) | None => return Err(Error::invalid_token(TokenRejection::WrongAudience)),
+                        Some(Value::String(_)) | None => {
+                            return Err(Error::invalid_token(TokenRejection::WrongAudience));
+                        }
                         Some(_) => return Err(invalid()),
                     }
                 } else {
@@ -456,13 +513,14 @@ impl Issuer {
                 return Err(Error::invalid_token(TokenRejection::MissingClaim));
             }
         }
-        let string_claim = |claims: &Map<String, Value>, name: &str| -> Result<Option<String>, Error> {
-            match claims.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(Error::invalid_token(TokenRejection::InvalidClaim)),
-            }
-        };
+        let string_claim =
+            |claims: &Map<String, Value>, name: &str| -> Result<Option<String>, Error> {
+                match claims.get(name) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::String(s)) => Ok(Some(s.clone())),
+                    Some(_) => Err(Error::invalid_token(TokenRejection::InvalidClaim)),
+                }
+            };
         let subject = string_claim(&claims, "sub")?;
         let email = string_claim(&claims, "email")?;
         let username = match string_claim(&claims, "preferred_username")? {
@@ -506,7 +564,9 @@ fn numeric_date(v: &Value) -> Option<u64> {
             if let Some(u) = n.as_u64() {
                 Some(u)
             } else {
-                n.as_f64().filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e15).map(|f| f as u64)
+                n.as_f64()
+                    .filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e15)
+                    .map(|f| f as u64)
             }
         }
         _ => None,
@@ -520,12 +580,18 @@ fn check_audience(aud: Option<&Value>, accepted: &[String]) -> Result<(), Error>
             if !list.iter().all(Value::is_string) {
                 return Err(Error::invalid_token(TokenRejection::InvalidClaim));
             }
-            list.iter().filter_map(Value::as_str).any(|a| accepted.iter().any(|x| x == a))
+            list.iter()
+                .filter_map(Value::as_str)
+                .any(|a| accepted.iter().any(|x| x == a))
         }
         None => false,
         Some(_) => return Err(Error::invalid_token(TokenRejection::InvalidClaim)),
     };
-    if ok { Ok(()) } else { Err(Error::invalid_token(TokenRejection::WrongAudience)) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_token(TokenRejection::WrongAudience))
+    }
 }
 
 /// What a token says it is: `Some(Access)`, `Some(Id)` or `None` (does not say).
@@ -549,7 +615,10 @@ fn classify(typ: Option<&str>, claims: &Map<String, Value>) -> Result<Option<Tok
         Some("ID") => return Ok(Some(TokenKind::Id)),
         _ => {}
     }
-    if ["nonce", "at_hash", "c_hash"].iter().any(|c| claims.contains_key(*c)) {
+    if ["nonce", "at_hash", "c_hash"]
+        .iter()
+        .any(|c| claims.contains_key(*c))
+    {
         return Ok(Some(TokenKind::Id));
     }
     Ok(None)

@@ -96,7 +96,11 @@ impl<S> Layer<S> for AuthLayer {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, auth: self.auth.clone(), realm: Arc::clone(&self.realm) }
+        AuthService {
+            inner,
+            auth: self.auth.clone(),
+            realm: Arc::clone(&self.realm),
+        }
     }
 }
 
@@ -152,7 +156,8 @@ where
 pub fn error_response(error: &Error, realm: &str) -> Response {
     let r = error.to_response(realm);
     let mut resp = Response::new(Body::from(r.body));
-    *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in r.headers {
         if let Ok(v) = HeaderValue::from_str(&value) {
             resp.headers_mut().insert(HeaderName::from_static(name), v);
@@ -192,7 +197,10 @@ fn state(parts: &Parts) -> Result<&AuthState, AuthRejection> {
 }
 
 fn reject(error: Error, st: &AuthState) -> AuthRejection {
-    AuthRejection { error, realm: Arc::clone(&st.realm) }
+    AuthRejection {
+        error,
+        realm: Arc::clone(&st.realm),
+    }
 }
 
 /// A verified caller; the request is refused with 401 without one.
@@ -215,7 +223,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Caller {
     type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         let st = state(parts)?;
         Ok(st.caller.clone().map(Caller))
     }

@@ -36,12 +36,15 @@ async fn hundred_concurrent_unknown_kids_cause_one_fetch() {
     warm(&h).await;
     let before = h.provider.jwks_fetches();
     h.provider.clock().advance_secs(31);
-    h.provider.set_jwks_fault(Some(Fault::Slow(Duration::from_millis(200))));
+    h.provider
+        .set_jwks_fault(Some(Fault::Slow(Duration::from_millis(200))));
     let mut tasks = Vec::new();
     for i in 0..100 {
         let app = h.app.clone();
         let token = h.provider.token().kid(format!("unknown-{i}")).sign();
-        tasks.push(tokio::spawn(async move { bearer(&app, "/me", &token).await }));
+        tasks.push(tokio::spawn(
+            async move { bearer(&app, "/me", &token).await },
+        ));
     }
     for t in tasks {
         t.await.unwrap().assert_refused(TokenRejection::UnknownKey);
@@ -84,7 +87,8 @@ async fn malformed_or_empty_jwks_is_unavailable_not_a_pass() {
 #[tokio::test]
 async fn slow_jwks_times_out_as_unavailable() {
     let h = harness_with(|_, cfg| cfg.jwks.timeout_ms = 300).await;
-    h.provider.set_jwks_fault(Some(Fault::Slow(Duration::from_secs(3))));
+    h.provider
+        .set_jwks_fault(Some(Fault::Slow(Duration::from_secs(3))));
     let started = std::time::Instant::now();
     let r = bearer(&h.app, "/me", &h.provider.token().sign()).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -124,4 +128,36 @@ async fn discovery_naming_another_issuer_is_refused() {
     let r = bearer(&app, "/me", &real.token().sign()).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(other.jwks_fetches(), 0);
+}
+
+#[tokio::test]
+async fn keys_refresh_in_the_background_per_cache_control() {
+    let provider = MockProvider::start().await.unwrap();
+    provider.set_jwks_max_age(Some(1));
+    let mut cfg = VerifierConfig::new([("m".to_owned(), issuer_config(&provider))]);
+    cfg.jwks.min_refresh_secs = 1;
+    // The system clock: the background task waits in real time.
+    let verifier = TokenVerifier::new(cfg).unwrap();
+    verifier.warm_up().await.unwrap();
+    assert_eq!(provider.jwks_fetches(), 1);
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let fetches = provider.jwks_fetches();
+    assert!(fetches >= 2, "no background refresh ({fetches} fetches)");
+    // A rotated key is then known without any request having asked for it.
+    provider.rotate_keys();
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let app = app(verifier, CredentialsConfig::default());
+    let before = provider.jwks_fetches();
+    let r = bearer(
+        &app,
+        "/me",
+        &provider.token().email("bg@example.com").sign(),
+    )
+    .await;
+    assert_eq!(r.body, "bg@example.com");
+    assert_eq!(
+        provider.jwks_fetches(),
+        before,
+        "the request needed no fetch"
+    );
 }

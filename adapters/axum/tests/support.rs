@@ -39,7 +39,10 @@ pub(crate) fn app(verifier: TokenVerifier, creds: CredentialsConfig) -> Router {
 }
 
 async fn me(Caller(c): Caller) -> String {
-    c.principal.email().unwrap_or(c.principal.user_id()).to_owned()
+    c.principal
+        .email()
+        .unwrap_or(c.principal.user_id())
+        .to_owned()
 }
 
 async fn optional(caller: Option<Caller>) -> String {
@@ -57,12 +60,17 @@ async fn forwarded(Caller(c): Caller) -> String {
     format!(
         "id_token={} refresh_token={}",
         c.id_token.is_some(),
-        c.refresh_token.as_ref().map(|t| t.expose().len()).unwrap_or(0)
+        c.refresh_token
+            .as_ref()
+            .map(|t| t.expose().len())
+            .unwrap_or(0)
     )
 }
 
 /// Starts a provider and an app with the verifier config `tweak` leaves.
-pub(crate) async fn harness_with(tweak: impl FnOnce(&MockProvider, &mut VerifierConfig)) -> Harness {
+pub(crate) async fn harness_with(
+    tweak: impl FnOnce(&MockProvider, &mut VerifierConfig),
+) -> Harness {
     let provider = MockProvider::start().await.expect("mock provider");
     let mut cfg = VerifierConfig::new([("mock".to_owned(), issuer_config(&provider))]);
     tweak(&provider, &mut cfg);
@@ -70,7 +78,10 @@ pub(crate) async fn harness_with(tweak: impl FnOnce(&MockProvider, &mut Verifier
         .clock(Arc::new(provider.clock()))
         .build()
         .expect("verifier");
-    let app = app(verifier, CredentialsConfig::default().with_auto_error(false));
+    let app = app(
+        verifier,
+        CredentialsConfig::default().with_auto_error(false),
+    );
     Harness { provider, app }
 }
 
@@ -113,7 +124,11 @@ pub(crate) async fn send(app: &Router, req: Request<Body>) -> Reply {
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 pub(crate) async fn get_with(app: &Router, path: &str, headers: &[(&str, &str)]) -> Reply {

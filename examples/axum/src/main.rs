@@ -11,6 +11,9 @@
 //! - `GET /me`: the caller's identity (401 without a valid token);
 //! - `GET /report`: needs the `read` scope (403 `insufficient_scope` otherwise).
 
+// A command-line program: its output to the user is stdout.
+#![allow(clippy::print_stdout)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -45,7 +48,10 @@ fn app(auth: Authenticator) -> Router {
 
 async fn home(caller: Option<Caller>) -> String {
     match caller {
-        Some(Caller(c)) => format!("Hello, {}!\n", c.principal.email().unwrap_or(c.principal.user_id())),
+        Some(Caller(c)) => format!(
+            "Hello, {}!\n",
+            c.principal.email().unwrap_or(c.principal.user_id())
+        ),
         None => "Hello, guest!\n".to_owned(),
     }
 }
@@ -62,7 +68,10 @@ async fn me(Caller(c): Caller) -> Json<serde_json::Value> {
 }
 
 async fn report(s: RequireScope<Read>) -> String {
-    format!("Quarterly report, read by {}\n", s.caller().principal.user_id())
+    format!(
+        "Quarterly report, read by {}\n",
+        s.caller().principal.user_id()
+    )
 }
 
 struct Args {
@@ -71,14 +80,19 @@ struct Args {
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args { config: None, addr: "127.0.0.1:3000".parse()? };
+    let mut args = Args {
+        config: None,
+        addr: "127.0.0.1:3000".parse()?,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--config" => args.config = Some(it.next().context("--config needs a file")?.into()),
             "--addr" => {
                 let v = it.next().context("--addr needs HOST:PORT")?;
-                args.addr = v.parse().with_context(|| format!("--addr {v}: expected HOST:PORT"))?;
+                args.addr = v
+                    .parse()
+                    .with_context(|| format!("--addr {v}: expected HOST:PORT"))?;
             }
             "-h" | "--help" => {
                 println!("usage: example-axum [--config FILE] [--addr HOST:PORT]");
@@ -119,7 +133,9 @@ async fn main() -> anyhow::Result<()> {
             (cfg.verifier, cfg.credentials)
         }
         None => {
-            let provider = MockProvider::start().await.context("starting the mock provider")?;
+            let provider = MockProvider::start()
+                .await
+                .context("starting the mock provider")?;
             let cfg = mock_config(&provider);
             _provider = Some(provider);
             cfg
@@ -169,7 +185,11 @@ mod tests {
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
-        let resp = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let resp = app
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         let status = resp.status();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8_lossy(&body).into_owned())
@@ -180,15 +200,32 @@ mod tests {
         let provider = MockProvider::start().await.unwrap();
         let (cfg, creds) = mock_config(&provider);
         let app = app(Authenticator::new(TokenVerifier::new(cfg).unwrap(), creds));
-        let reader = provider.token().email("alice@example.com").scope("read").sign();
-        let plain = provider.token().email("bob@example.com").scope("openid").sign();
-        assert_eq!(call(&app, "/", None).await, (StatusCode::OK, "Hello, guest!\n".to_owned()));
-        assert_eq!(call(&app, "/", Some(&reader)).await.1, "Hello, alice@example.com!\n");
+        let reader = provider
+            .token()
+            .email("alice@example.com")
+            .scope("read")
+            .sign();
+        let plain = provider
+            .token()
+            .email("bob@example.com")
+            .scope("openid")
+            .sign();
+        assert_eq!(
+            call(&app, "/", None).await,
+            (StatusCode::OK, "Hello, guest!\n".to_owned())
+        );
+        assert_eq!(
+            call(&app, "/", Some(&reader)).await.1,
+            "Hello, alice@example.com!\n"
+        );
         assert_eq!(call(&app, "/me", None).await.0, StatusCode::UNAUTHORIZED);
         let (status, body) = call(&app, "/me", Some(&reader)).await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("\"email\":\"alice@example.com\""), "{body}");
-        assert_eq!(call(&app, "/report", Some(&plain)).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            call(&app, "/report", Some(&plain)).await.0,
+            StatusCode::FORBIDDEN
+        );
         assert_eq!(call(&app, "/report", Some(&reader)).await.0, StatusCode::OK);
     }
 
