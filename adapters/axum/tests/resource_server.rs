@@ -401,3 +401,67 @@ async fn hmac_issuer_accepts_its_own_tokens() {
         .await
         .assert_refused(TokenRejection::BadSignature);
 }
+
+#[tokio::test]
+async fn static_jwk_and_pem_keys_and_typed_claims() {
+    let provider = MockProvider::start().await.unwrap();
+    let es = provider.signing_key(Algorithm::ES256);
+    let ed = provider.signing_key(Algorithm::EdDSA);
+    let jwk_issuer = IssuerConfig::new(provider.issuer())
+        .with_audience(provider.audience())
+        .with_algorithms([Algorithm::ES256])
+        .with_key(portcullis_core::config::StaticKey::jwk(
+            es.public_jwk().unwrap(),
+        ));
+    let verifier = TokenVerifier::builder(VerifierConfig::new([("jwk".to_owned(), jwk_issuer)]))
+        .clock(Arc::new(provider.clock()))
+        .build()
+        .unwrap();
+    let token = provider
+        .token()
+        .algorithm(Algorithm::ES256)
+        .claim("tenant", json!({"id": 7, "name": "acme"}))
+        .sign();
+    let p = verifier.verify(&token).await.unwrap();
+    #[derive(serde::Deserialize)]
+    struct Mine {
+        tenant: Tenant,
+    }
+    #[derive(serde::Deserialize)]
+    struct Tenant {
+        id: u32,
+        name: String,
+    }
+    let mine: Mine = p.claims_as().unwrap();
+    assert_eq!((mine.tenant.id, mine.tenant.name.as_str()), (7, "acme"));
+    assert_eq!(provider.jwks_fetches(), 0, "static keys need no fetch");
+    // An EdDSA token is not allowed for this issuer.
+    let e = verifier
+        .verify(&provider.token().algorithm(Algorithm::EdDSA).sign())
+        .await
+        .unwrap_err();
+    assert_eq!(e.rejection(), Some(TokenRejection::DisallowedAlgorithm));
+
+    let pem_issuer = IssuerConfig::new(provider.issuer())
+        .with_audience(provider.audience())
+        .with_algorithms([Algorithm::EdDSA])
+        .with_key(portcullis_core::config::StaticKey::pem(
+            Some(ed.kid().to_owned()),
+            ed.public_pem().unwrap(),
+        ));
+    let verifier = TokenVerifier::builder(VerifierConfig::new([("pem".to_owned(), pem_issuer)]))
+        .clock(Arc::new(provider.clock()))
+        .build()
+        .unwrap();
+    let p = verifier
+        .verify(
+            &provider
+                .token()
+                .algorithm(Algorithm::EdDSA)
+                .subject("ed")
+                .sign(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.user_id(), "ed");
+}
