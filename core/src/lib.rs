@@ -62,6 +62,7 @@
 //! parsed once).
 
 pub mod alg;
+pub mod capabilities;
 pub mod clock;
 pub mod config;
 pub mod credentials;
@@ -76,6 +77,7 @@ pub mod secret;
 pub mod verifier;
 
 pub use alg::Algorithm;
+pub use capabilities::{CapId, CapSet, CapabilitiesConfig, CapabilityGraph, Expanded};
 pub use credentials::{Authenticated, Authenticator, CredentialsConfig, HeaderLookup};
 pub use error::{Error, ErrorKind, ErrorResponse, Result, TokenRejection};
 pub use principal::{Principal, RawToken, TokenKind};
