@@ -1,0 +1,163 @@
+//! Project automation, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
+//!
+//! - `ci`: formatting, clippy, every test target (examples and benches
+//!   included; criterion benches run once in test mode) and doc tests, in that
+//!   order, stopping at the first failure;
+//! - `bench`: the verification micro-benchmarks, then the HTTP load harness
+//!   (arguments after `bench` go to the harness, e.g. `cargo xtask bench --quick`);
+//! - `mock-idp`: the mock OpenID Connect provider, with its arguments;
+//! - `help`: the list of commands.
+//!
+//! Every step runs `cargo` (the one that runs xtask, through `$CARGO`) from the
+//! workspace root, with this process's environment (`CARGO_TARGET_DIR` included).
+//!
+//! The repository's tidy rules are tests of this crate, so a plain `cargo test`
+//! checks them too.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool reports on the terminal"
+)]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+#[cfg(test)]
+mod tidy;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  ci              cargo fmt --check; clippy -D warnings; test --all-targets; test --doc
+  bench [args]    the verify benchmarks, then the load harness with [args] (e.g. --quick)
+  mock-idp [args] the mock OpenID Connect provider (mock-oidc) with [args]
+  help            this text";
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// The `cargo` that runs us, or the one on `PATH`.
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// A step that failed, with what to tell the user.
+#[derive(Debug)]
+struct Failure(String);
+
+/// Runs `cargo args...` from the workspace root, with a header before and the
+/// elapsed time after.
+fn step(title: &str, args: &[&str]) -> Result<(), Failure> {
+    let shown = format!("cargo {}", args.join(" "));
+    println!("\n==> {title}: {shown}");
+    let started = Instant::now();
+    let status = Command::new(cargo())
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| Failure(format!("{title}: could not start `{shown}`: {e}")))?;
+    let secs = started.elapsed().as_secs_f64();
+    if status.success() {
+        println!("<== {title}: ok in {secs:.1} s");
+        Ok(())
+    } else {
+        Err(Failure(format!(
+            "{title}: `{shown}` failed ({status}) after {secs:.1} s"
+        )))
+    }
+}
+
+fn ci() -> Result<(), Failure> {
+    let started = Instant::now();
+    let steps: [(&str, &[&str]); 4] = [
+        ("format", &["fmt", "--all", "--", "--check"]),
+        (
+            "clippy",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        (
+            "tests",
+            &["test", "--workspace", "--all-targets", "--locked"],
+        ),
+        ("doc tests", &["test", "--workspace", "--doc", "--locked"]),
+    ];
+    let count = steps.len();
+    for (i, (title, args)) in steps.into_iter().enumerate() {
+        step(&format!("[{}/{count}] {title}", i + 1), args)?;
+    }
+    println!(
+        "\nci: all {count} steps passed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn bench(forwarded: &[String]) -> Result<(), Failure> {
+    step(
+        "[1/2] verify benchmarks",
+        &["bench", "-p", "portcullis-core", "--bench", "verify"],
+    )?;
+    let mut args = vec!["run", "--release", "-p", "portcullis-load", "--"];
+    args.extend(forwarded.iter().map(String::as_str));
+    step("[2/2] load harness", &args)
+}
+
+fn mock_idp(forwarded: &[String]) -> Result<(), Failure> {
+    let mut args = vec![
+        "run",
+        "-p",
+        "portcullis-testing",
+        "--bin",
+        "mock-oidc",
+        "--",
+    ];
+    args.extend(forwarded.iter().map(String::as_str));
+    step("mock-idp", &args)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((c, rest)) => (c.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match command {
+        "ci" if rest.is_empty() => ci(),
+        "ci" => Err(Failure(format!(
+            "`ci` takes no arguments, got `{}`",
+            rest.join(" ")
+        ))),
+        "bench" => bench(rest),
+        "mock-idp" => mock_idp(rest),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => {
+            eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => {
+            eprintln!("\nxtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
