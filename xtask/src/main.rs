@@ -109,8 +109,8 @@ fn ci() -> Result<(), Failure> {
 
 fn bench(forwarded: &[String]) -> Result<(), Failure> {
     step(
-        "[1/2] verify benchmarks",
-        &["bench", "-p", "portcullis-core", "--bench", "verify"],
+        "[1/2] criterion benchmarks",
+        &["bench", "-p", "portcullis-core", "--benches"],
     )?;
     let mut args = vec!["run", "--release", "-p", "portcullis-load", "--"];
     args.extend(forwarded.iter().map(String::as_str));

@@ -15,16 +15,20 @@
 //! on every request, so after the first one the verifier answers from its
 //! verified-token cache: the measurement is the steady-state cost of the layer,
 //! the header parsing, the cache lookup and the extractor, against a route
-//! that only pays for the layer finding no credentials. Every response must be
+//! that only pays for the layer finding no credentials. A third batch sends
+//! `/bare` with a dummy `x-padding` header as long as the bearer header, so
+//! that the cost of carrying a ~1 KB token over HTTP (sending and parsing it)
+//! is told apart from the cost of authenticating it. Every response must be
 //! `200 OK`, or the harness stops with an error.
 //!
 //! It prints the rate of each batch, then the median rate of each route over
-//! the runs and their ratio (`protected/bare`, 1.0 meaning free). Each batch
+//! the runs and the ratios `protected/bare` and `protected/(bare+padding)`
+//! (1.0 meaning free). Each batch
 //! is also bounded by a 60-second deadline, so the harness always stops by
 //! itself.
 //!
 //! ```text
-//! portcullis-load [--connections 32] [--requests 20000] [--runs 5] [--warmup 2000] [--quick]
+//! portcullis-load [--connections 32] [--requests 100000] [--runs 5] [--warmup 2000] [--quick]
 //! ```
 //!
 //! The client and the server share the process and its cores, so the absolute
@@ -69,7 +73,7 @@ const USAGE: &str = "\
 usage: portcullis-load [options]
 
   --connections N   keep-alive connections (default 32)
-  --requests N      requests per route and run (default 20000)
+  --requests N      requests per route and run (default 100000)
   --runs N          measured runs (default 5)
   --warmup N        unmeasured requests per route first (default 2000)
   --quick           a tiny run: 4 connections, 500 requests, 2 runs, 100 warm-up
@@ -88,7 +92,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             connections: 32,
-            requests: 20_000,
+            requests: 100_000,
             runs: 5,
             warmup: 2_000,
         }
@@ -214,6 +218,7 @@ struct Target {
     path: &'static str,
     host: HeaderValue,
     authorization: Option<HeaderValue>,
+    padding: Option<HeaderValue>,
 }
 
 impl Target {
@@ -226,13 +231,26 @@ impl Target {
             path,
             host: HeaderValue::from_str(&addr.to_string())?,
             authorization,
+            padding: None,
         })
+    }
+
+    /// A route with a dummy `x-padding` header as long as a bearer header for
+    /// `token`, so the request costs the same to send and parse as an
+    /// authenticated one, minus authentication.
+    fn padded(addr: SocketAddr, path: &'static str, token: &str) -> anyhow::Result<Self> {
+        let mut target = Self::new(addr, path, None)?;
+        target.padding = Some(HeaderValue::from_str(&"p".repeat(token.len() + 7))?);
+        Ok(target)
     }
 
     fn request(&self) -> anyhow::Result<Request<Empty<Bytes>>> {
         let mut req = Request::get(self.path).header(HOST, self.host.clone());
         if let Some(auth) = &self.authorization {
             req = req.header(AUTHORIZATION, auth.clone());
+        }
+        if let Some(padding) = &self.padding {
+            req = req.header("x-padding", padding.clone());
         }
         Ok(req.body(Empty::new())?)
     }
@@ -419,6 +437,7 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     check_routes(addr, &token).await?;
 
     let bare = Target::new(addr, "/bare", None)?;
+    let padded = Target::padded(addr, "/bare", &token)?;
     let protected = Target::new(addr, "/protected", Some(&token))?;
     println!(
         "portcullis-load: {} connections, {} requests per route and run, {} runs, {} warm-up requests",
@@ -426,28 +445,38 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     );
     if opts.warmup > 0 {
         drive(&bare, opts.connections, opts.warmup, DEADLINE).await?;
+        drive(&padded, opts.connections, opts.warmup, DEADLINE).await?;
         drive(&protected, opts.connections, opts.warmup, DEADLINE).await?;
     }
 
     let mut bare_rates = Vec::with_capacity(opts.runs);
+    let mut padded_rates = Vec::with_capacity(opts.runs);
     let mut protected_rates = Vec::with_capacity(opts.runs);
     for i in 1..=opts.runs {
         let b = drive(&bare, opts.connections, opts.requests, DEADLINE).await?;
+        let d = drive(&padded, opts.connections, opts.requests, DEADLINE).await?;
         let p = drive(&protected, opts.connections, opts.requests, DEADLINE).await?;
         println!(
-            "run {i}/{}: bare {}, protected {}",
+            "run {i}/{}: bare {}, bare+padding {}, protected {}",
             opts.runs,
             describe(&b),
+            describe(&d),
             describe(&p)
         );
         bare_rates.push(b.rate());
+        padded_rates.push(d.rate());
         protected_rates.push(p.rate());
     }
 
     let bare_median = median(&bare_rates);
+    let padded_median = median(&padded_rates);
     let protected_median = median(&protected_rates);
     println!(
         "bare: median {bare_median:.0} req/s over {} runs",
+        opts.runs
+    );
+    println!(
+        "bare+padding (same request size as protected): median {padded_median:.0} req/s over {} runs",
         opts.runs
     );
     println!(
@@ -457,6 +486,10 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     println!(
         "ratio protected/bare: {:.3}",
         protected_median / bare_median
+    );
+    println!(
+        "ratio protected/(bare+padding): {:.3}",
+        protected_median / padded_median
     );
 
     let _ = server.stop.send(());

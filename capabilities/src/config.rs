@@ -1,0 +1,213 @@
+//! [`StoreConfig`]: which backend to use, as configuration, and opening it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_core::{Error, Secret};
+use serde::{Deserialize, Serialize};
+
+use crate::file::{DEFAULT_RELOAD_INTERVAL, FileStore};
+use crate::memory::MemoryStore;
+use crate::store::{CapabilityStore, RevocationStore};
+
+/// Which store holds the capabilities (and, where it can, the revocations).
+///
+/// Tagged by `kind`; unknown keys are refused:
+///
+/// ```yaml
+/// kind: memory
+/// ---
+/// kind: file
+/// path: /etc/service/caps.yaml
+/// reload_interval_ms: 1000   # default
+/// ---
+/// kind: redis
+/// url: redis://redis.internal:6379/0
+/// prefix: "portcullis:"      # default
+/// command_timeout_ms: 1000   # default
+/// ```
+///
+/// ```
+/// use portcullis_capabilities::StoreConfig;
+/// let config: StoreConfig =
+///     serde_yaml_ng::from_str("kind: file\npath: caps.yaml\nreload_interval_ms: 250\n").unwrap();
+/// assert_eq!(
+///     config,
+///     StoreConfig::File { path: "caps.yaml".into(), reload_interval_ms: 250 }
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum StoreConfig {
+    /// [`MemoryStore`]: in the process, lost on exit. For tests.
+    Memory,
+    /// [`FileStore`]: a YAML user file, for a single replica.
+    File {
+        /// The user file (created on the first update if missing).
+        path: PathBuf,
+        /// How often, at most, the file is checked for hand edits, in
+        /// milliseconds (default 1000; 0 checks on every read).
+        #[serde(default = "defaults::reload_interval_ms")]
+        reload_interval_ms: u64,
+    },
+    /// [`RedisStore`](crate::RedisStore) (feature `redis`): shared by every replica.
+    Redis {
+        /// `redis://[user:password@]host[:port][/db]`; kept out of logs.
+        url: Secret,
+        /// Prepended to every key (default `portcullis:`).
+        #[serde(default = "defaults::prefix")]
+        prefix: String,
+        /// The longest a command may take, in milliseconds (default 1000).
+        #[serde(default = "defaults::command_timeout_ms")]
+        command_timeout_ms: u64,
+    },
+}
+
+/// The stores a configuration opens: one object may serve as both.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// User capabilities.
+    pub capabilities: Arc<dyn CapabilityStore>,
+    /// Token revocations; `None` for a backend that cannot share them between
+    /// replicas (the file store).
+    pub revocations: Option<Arc<dyn RevocationStore>>,
+}
+
+impl StoreConfig {
+    /// Opens the capability store this configuration describes.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), portcullis_core::Error> {
+    /// use portcullis_capabilities::{Change, StoreConfig};
+    /// let store = StoreConfig::Memory.open().await?;
+    /// assert_eq!(store.update("alice", Change::Add("read".into())).await?, ["read"]);
+    /// # Ok(()) }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub async fn open(&self) -> Result<Arc<dyn CapabilityStore>, Error> {
+        Ok(self.open_stores().await?.capabilities)
+    }
+
+    /// Opens the capability store and, where the backend keeps them, the
+    /// revocation store.
+    ///
+    /// Fails with kind `Config` for an invalid configuration (a file whose
+    /// directory does not exist or that does not parse, a bad URL, the `redis`
+    /// kind without the `redis` feature) and with kind `Unavailable` when the
+    /// backend cannot be reached.
+    pub async fn open_stores(&self) -> Result<Stores, Error> {
+        match self {
+            StoreConfig::Memory => {
+                let store = Arc::new(MemoryStore::new());
+                Ok(Stores {
+                    capabilities: store.clone(),
+                    revocations: Some(store),
+                })
+            }
+            StoreConfig::File {
+                path,
+                reload_interval_ms,
+            } => {
+                let store = FileStore::open_with_reload_interval(
+                    path.clone(),
+                    Duration::from_millis(*reload_interval_ms),
+                )
+                .await?;
+                Ok(Stores {
+                    capabilities: Arc::new(store),
+                    revocations: None,
+                })
+            }
+            #[cfg(feature = "redis")]
+            StoreConfig::Redis {
+                url,
+                prefix,
+                command_timeout_ms,
+            } => {
+                let config = crate::RedisConfig::new(url.clone())
+                    .with_prefix(prefix.clone())
+                    .with_command_timeout(Duration::from_millis(*command_timeout_ms));
+                let store = Arc::new(crate::RedisStore::connect(config).await?);
+                Ok(Stores {
+                    capabilities: store.clone(),
+                    revocations: Some(store),
+                })
+            }
+            #[cfg(not(feature = "redis"))]
+            StoreConfig::Redis { .. } => Err(Error::config(
+                "capability store kind `redis` needs the `redis` feature of portcullis-capabilities",
+            )),
+        }
+    }
+}
+
+mod defaults {
+    use super::*;
+
+    pub(super) fn reload_interval_ms() -> u64 {
+        u64::try_from(DEFAULT_RELOAD_INTERVAL.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    pub(super) fn prefix() -> String {
+        "portcullis:".to_owned()
+    }
+
+    pub(super) fn command_timeout_ms() -> u64 {
+        1000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<StoreConfig, serde_yaml_ng::Error> {
+        serde_yaml_ng::from_str(yaml)
+    }
+
+    #[test]
+    fn kinds_parse_with_defaults() {
+        assert_eq!(parse("kind: memory").unwrap(), StoreConfig::Memory);
+        assert_eq!(
+            parse("kind: file\npath: caps.yaml").unwrap(),
+            StoreConfig::File {
+                path: "caps.yaml".into(),
+                reload_interval_ms: 1000
+            }
+        );
+        assert_eq!(
+            parse("kind: redis\nurl: redis://127.0.0.1/").unwrap(),
+            StoreConfig::Redis {
+                url: Secret::new("redis://127.0.0.1/"),
+                prefix: "portcullis:".to_owned(),
+                command_timeout_ms: 1000
+            }
+        );
+    }
+
+    #[test]
+    fn mistakes_are_refused() {
+        assert!(parse("kind: file\npath: a\nreload_interval: 5").is_err());
+        assert!(parse("kind: sqlite").is_err());
+        assert!(parse("kind: redis").is_err());
+        assert!(parse("path: caps.yaml").is_err());
+    }
+
+    #[test]
+    fn the_url_stays_out_of_debug() {
+        let config = parse("kind: redis\nurl: redis://:hunter2@127.0.0.1/").unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn defaults_match_the_backends() {
+        assert_eq!(defaults::prefix(), crate::redis_store::DEFAULT_PREFIX);
+        assert_eq!(
+            Duration::from_millis(defaults::command_timeout_ms()),
+            crate::redis_store::DEFAULT_COMMAND_TIMEOUT
+        );
+    }
+}

@@ -1,0 +1,710 @@
+//! [`FileStore`]: the user file, a YAML mapping from user to capability names
+//! (easy-oauth's `caps.yaml`), kept in memory, written atomically and reloaded
+//! when edited by hand.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use portcullis_core::Error;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::store::{
+    CapabilityStore, Change, StoreFuture, normalize, validate_name, validate_update,
+};
+
+/// How often, at most, `get` and `list` look at the file for hand edits by default.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Names temporary files uniquely within the process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Capabilities kept in a YAML file, one mapping entry per user:
+///
+/// ```yaml
+/// your-email@you.com:
+///   - admin
+/// friend@rainbows.com: [moderate, announce]
+/// hateful-being@cornhole.co: []
+/// ```
+///
+/// An empty file holds no users, and so does a missing one: it is created on
+/// the first update (its directory must exist). Every value must be a list of
+/// strings; a file that does not parse is refused as a whole.
+///
+/// - **Reads** are served from memory. At most once per reload interval
+///   (default [`DEFAULT_RELOAD_INTERVAL`]), `get` and `list` compare the file's
+///   modification time and length with those last loaded, and reload it when
+///   they differ, so hand edits apply without a restart. A file that fails to
+///   parse is logged (`tracing::warn!`, with its line and reason) and the store
+///   keeps serving what it had; [`FileStore::reload`] returns that error.
+/// - **Updates** are serialized within the process. Each one first reloads the
+///   file if it changed on disk (and is refused, kind `Unavailable`, while the
+///   file does not parse, so that a hand edit is never overwritten), then
+///   writes a temporary file in the same directory, syncs it, renames it over
+///   the file and syncs the directory: readers of the file see the old content
+///   or the new one, never a mix. Comments and formatting are not kept.
+///
+/// A `FileStore` suits one replica. It implements no
+/// [`RevocationStore`](crate::RevocationStore): a revocation recorded in one
+/// replica's file would not reach the others, and a token refused by one
+/// replica would still pass another. Use [`RedisStore`](crate::RedisStore)
+/// where several replicas must agree.
+///
+/// ```
+/// # async fn run() -> Result<(), portcullis_core::Error> {
+/// use portcullis_capabilities::{CapabilityStore, Change, FileStore};
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("caps.yaml");
+/// std::fs::write(&path, "alice@example.com: [write, read]\nbob@example.com: []\n").unwrap();
+///
+/// let store = FileStore::open(&path).await?;
+/// assert_eq!(store.get("alice@example.com").await?.unwrap(), ["read", "write"]);
+/// assert_eq!(store.get("bob@example.com").await?, Some(vec![]));
+/// store.update("bob@example.com", Change::Add("read".into())).await?;
+/// assert!(std::fs::read_to_string(&path).unwrap().contains("bob@example.com:\n- read"));
+/// # Ok(()) }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
+/// ```
+pub struct FileStore {
+    path: PathBuf,
+    reload_interval: Duration,
+    state: RwLock<Loaded>,
+    /// When `get` or `list` may look at the file next.
+    next_check: Mutex<Instant>,
+    /// Serializes updates and reloads.
+    writer: tokio::sync::Mutex<()>,
+}
+
+/// What was loaded last.
+#[derive(Debug, Default)]
+struct Loaded {
+    users: BTreeMap<String, Vec<String>>,
+    /// The file the users came from; `None`: there was no file.
+    fingerprint: Option<Fingerprint>,
+    /// A version of the file that failed to parse, so that it is not parsed
+    /// (and logged) again until it changes.
+    refused: Option<Fingerprint>,
+}
+
+/// What identifies a version of the file, cheaply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    modified: Option<SystemTime>,
+    len: u64,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+impl Fingerprint {
+    fn of(meta: &fs::Metadata) -> Self {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+            #[cfg(unix)]
+            inode: meta.ino(),
+        }
+    }
+}
+
+/// Why the file could not be loaded.
+enum LoadError {
+    Io(io::Error),
+    Parse {
+        fingerprint: Fingerprint,
+        error: ParseError,
+    },
+}
+
+/// A file that does not hold a mapping of users to lists of capability names.
+#[derive(Debug)]
+struct ParseError {
+    /// 1-based line and column, when the parser knows them.
+    location: Option<(usize, usize)>,
+    reason: String,
+}
+
+impl ParseError {
+    fn to_error(&self, path: &Path) -> Error {
+        let message = match self.location {
+            Some((line, column)) => format!(
+                "capabilities file {}: line {line}, column {column}: {}",
+                path.display(),
+                self.reason
+            ),
+            None => format!("capabilities file {}: {}", path.display(), self.reason),
+        };
+        Error::config(message)
+    }
+}
+
+impl fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let users = self
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .users
+            .len();
+        f.debug_struct("FileStore")
+            .field("path", &self.path)
+            .field("reload_interval", &self.reload_interval)
+            .field("users", &users)
+            .finish()
+    }
+}
+
+impl FileStore {
+    /// Opens the user file at `path`, checking for hand edits at most once per
+    /// [`DEFAULT_RELOAD_INTERVAL`].
+    ///
+    /// A missing file is no error (it holds no users). Fails with kind
+    /// `Config` if the file does not parse or its directory does not exist,
+    /// and with kind `Unavailable` if it cannot be read.
+    pub async fn open(path: impl Into<PathBuf>) -> Result<Self, Error> {
+        Self::open_with_reload_interval(path, DEFAULT_RELOAD_INTERVAL).await
+    }
+
+    /// Like [`open`](Self::open), looking at the file for hand edits at most
+    /// once per `reload_interval` (zero: on every `get` and `list`).
+    pub async fn open_with_reload_interval(
+        path: impl Into<PathBuf>,
+        reload_interval: Duration,
+    ) -> Result<Self, Error> {
+        let path = path.into();
+        let dir = parent_dir(&path).to_owned();
+        if path.file_name().is_none() {
+            return Err(Error::config(format!(
+                "capabilities file {}: the path names no file",
+                path.display()
+            )));
+        }
+        match tokio::fs::metadata(&dir).await {
+            Ok(meta) if meta.is_dir() => {}
+            _ => {
+                return Err(Error::config(format!(
+                    "capabilities file {}: the directory {} does not exist",
+                    path.display(),
+                    dir.display()
+                )));
+            }
+        }
+        let loaded = match read_in_background(path.clone()).await? {
+            Ok(Some((fingerprint, users))) => Loaded {
+                users,
+                fingerprint: Some(fingerprint),
+                refused: None,
+            },
+            Ok(None) => Loaded::default(),
+            Err(LoadError::Parse { error, .. }) => return Err(error.to_error(&path)),
+            Err(LoadError::Io(e)) => return Err(io_error(&path, "read", e)),
+        };
+        Ok(Self {
+            path,
+            reload_interval,
+            state: RwLock::new(loaded),
+            next_check: Mutex::new(Instant::now() + reload_interval),
+            writer: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the file now, whether or not it changed.
+    ///
+    /// On success the store serves the file's content. If the file does not
+    /// parse, the store keeps what it had and this returns an error of kind
+    /// `Config` naming the path, the line and the reason; if it cannot be
+    /// read, an error of kind `Unavailable`. A missing file holds no users.
+    pub async fn reload(&self) -> Result<(), Error> {
+        let _writer = self.writer.lock().await;
+        self.load().await
+    }
+
+    /// Reads and installs the file; the caller holds `writer`.
+    async fn load(&self) -> Result<(), Error> {
+        match read_in_background(self.path.clone()).await? {
+            Ok(found) => {
+                let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+                match found {
+                    Some((fingerprint, users)) => {
+                        tracing::debug!(path = %self.path.display(), users = users.len(), "capabilities file loaded");
+                        state.users = users;
+                        state.fingerprint = Some(fingerprint);
+                    }
+                    None => {
+                        if state.fingerprint.is_some() {
+                            tracing::warn!(path = %self.path.display(), "capabilities file removed; no user holds a capability now");
+                        }
+                        state.users = BTreeMap::new();
+                        state.fingerprint = None;
+                    }
+                }
+                state.refused = None;
+                Ok(())
+            }
+            Err(LoadError::Parse { fingerprint, error }) => {
+                let (line, column) = error.location.unwrap_or((0, 0));
+                tracing::warn!(
+                    path = %self.path.display(),
+                    line,
+                    column,
+                    reason = %error.reason,
+                    "capabilities file refused; keeping the previous content"
+                );
+                self.state
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .refused = Some(fingerprint);
+                Err(error.to_error(&self.path))
+            }
+            Err(LoadError::Io(e)) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "capabilities file could not be read; keeping the previous content");
+                Err(io_error(&self.path, "read", e))
+            }
+        }
+    }
+
+    /// The file's fingerprint on disk, `None` if it does not exist.
+    async fn fingerprint_on_disk(&self) -> Result<Option<Fingerprint>, Error> {
+        match tokio::fs::metadata(&self.path).await {
+            Ok(meta) => Ok(Some(Fingerprint::of(&meta))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(&self.path, "inspect", e)),
+        }
+    }
+
+    /// Reloads the file if the interval has passed and it changed. Failures
+    /// are logged and leave the state as it was.
+    async fn refresh_if_due(&self) {
+        {
+            let mut next = self
+                .next_check
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            if now < *next {
+                return;
+            }
+            *next = now + self.reload_interval;
+        }
+        // An update in progress brings the state up to date itself.
+        let Ok(_writer) = self.writer.try_lock() else {
+            return;
+        };
+        let on_disk = match self.fingerprint_on_disk().await {
+            Ok(fingerprint) => fingerprint,
+            Err(e) => {
+                tracing::warn!(error = %e, "keeping the previous capabilities");
+                return;
+            }
+        };
+        {
+            let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+            if on_disk == state.fingerprint || (on_disk.is_some() && on_disk == state.refused) {
+                return;
+            }
+        }
+        // `load` logs its own failures.
+        let _ = self.load().await;
+    }
+
+    async fn apply(&self, user: &str, change: Change) -> Result<Vec<String>, Error> {
+        validate_update(user, &change)?;
+        let _writer = self.writer.lock().await;
+
+        // Start from the file as it is now, and never write over a hand edit
+        // that does not parse.
+        let on_disk = self.fingerprint_on_disk().await?;
+        let known = self
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fingerprint;
+        if on_disk != known {
+            self.load().await.map_err(|e| {
+                Error::unavailable(format!(
+                    "{}; the update was refused so as not to overwrite the file",
+                    e.message()
+                ))
+                .with_source(e)
+            })?;
+        }
+
+        let mut users = self
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .users
+            .clone();
+        let Some(caps) = change.apply(users.get(user).cloned()) else {
+            return Ok(Vec::new());
+        };
+        if users.get(user) == Some(&caps) {
+            return Ok(caps);
+        }
+        users.insert(user.to_owned(), caps.clone());
+
+        let text = serde_yaml_ng::to_string(&users).map_err(|e| {
+            Error::unavailable(format!(
+                "capabilities file {}: the users could not be serialized",
+                self.path.display()
+            ))
+            .with_source(e)
+        })?;
+        let path = self.path.clone();
+        let written = tokio::task::spawn_blocking(move || write_atomically(&path, text.as_bytes()))
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "capabilities file {}: the write did not complete",
+                    self.path.display()
+                ))
+                .with_source(e)
+            })?
+            .map_err(|e| io_error(&self.path, "write", e))?;
+
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        state.users = users;
+        state.fingerprint = Some(written);
+        state.refused = None;
+        Ok(caps)
+    }
+}
+
+impl CapabilityStore for FileStore {
+    fn get<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Option<Vec<String>>> {
+        Box::pin(async move {
+            self.refresh_if_due().await;
+            let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+            Ok(state.users.get(user).cloned())
+        })
+    }
+
+    fn list(&self) -> StoreFuture<'_, BTreeMap<String, Vec<String>>> {
+        Box::pin(async move {
+            self.refresh_if_due().await;
+            let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+            Ok(state.users.clone())
+        })
+    }
+
+    fn update<'a>(&'a self, user: &'a str, change: Change) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(self.apply(user, change))
+    }
+}
+
+/// An I/O failure, as a 503.
+fn io_error(path: &Path, doing: &str, e: io::Error) -> Error {
+    Error::unavailable(format!(
+        "capabilities file {}: could not {doing} it",
+        path.display()
+    ))
+    .with_source(e)
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+type ReadOutcome = Result<Option<(Fingerprint, BTreeMap<String, Vec<String>>)>, LoadError>;
+
+/// Reads and parses the file on the blocking pool.
+async fn read_in_background(path: PathBuf) -> Result<ReadOutcome, Error> {
+    let shown = path.display().to_string();
+    tokio::task::spawn_blocking(move || read_file(&path))
+        .await
+        .map_err(|e| {
+            Error::unavailable(format!(
+                "capabilities file {shown}: the read did not complete"
+            ))
+            .with_source(e)
+        })
+}
+
+/// Reads and parses the file; `Ok(None)` if it does not exist.
+fn read_file(path: &Path) -> ReadOutcome {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LoadError::Io(e)),
+    };
+    // The fingerprint of the open file is that of the content read from it.
+    let fingerprint = Fingerprint::of(&file.metadata().map_err(LoadError::Io)?);
+    let mut text = String::new();
+    if let Err(e) = file.read_to_string(&mut text) {
+        if e.kind() != io::ErrorKind::InvalidData {
+            return Err(LoadError::Io(e));
+        }
+        let error = ParseError {
+            location: None,
+            reason: "the file is not UTF-8 text".to_owned(),
+        };
+        return Err(LoadError::Parse { fingerprint, error });
+    }
+    match parse(&text) {
+        Ok(users) => Ok(Some((fingerprint, users))),
+        Err(error) => Err(LoadError::Parse { fingerprint, error }),
+    }
+}
+
+/// Parses the user file: a mapping from user to a list of capability names.
+fn parse(text: &str) -> Result<BTreeMap<String, Vec<String>>, ParseError> {
+    let parsed = if text.trim().is_empty() {
+        BTreeMap::new()
+    } else {
+        serde_yaml_ng::from_str::<UserFile>(text)
+            .map_err(|e| {
+                let location = e.location().map(|l| (l.line(), l.column()));
+                let mut reason = e.to_string();
+                // The location is reported apart; drop its first repetition.
+                if let Some((line, column)) = location {
+                    reason = reason.replacen(&format!(" at line {line} column {column}"), "", 1);
+                }
+                ParseError { location, reason }
+            })?
+            .0
+    };
+    let mut users = BTreeMap::new();
+    for (user, caps) in parsed {
+        let invalid = |e: Error| ParseError {
+            location: None,
+            reason: format!("user `{user}`: {}", e.message()),
+        };
+        validate_name("user name", &user).map_err(invalid)?;
+        for cap in &caps {
+            validate_name("capability name", cap).map_err(invalid)?;
+        }
+        users.insert(user, normalize(caps));
+    }
+    Ok(users)
+}
+
+/// The user file, read strictly: a mapping (or nothing) whose keys are
+/// strings, each once, and whose values are lists of strings. YAML's other
+/// scalars (`1`, `true`, `null`) are refused rather than turned into names.
+struct UserFile(BTreeMap<String, Vec<String>>);
+
+/// A name: a YAML string, nothing else.
+struct Name(String);
+
+/// A list of names.
+struct Names(Vec<String>);
+
+impl<'de> Deserialize<'de> for UserFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Users;
+        impl<'de> Visitor<'de> for Users {
+            type Value = UserFile;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping from user to a list of capability names")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<UserFile, E> {
+                Ok(UserFile(BTreeMap::new()))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<UserFile, E> {
+                Ok(UserFile(BTreeMap::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UserFile, A::Error> {
+                let mut users = BTreeMap::new();
+                while let Some(Name(user)) = map.next_key()? {
+                    let Names(caps) = map.next_value()?;
+                    if users.contains_key(&user) {
+                        return Err(de::Error::custom(format_args!(
+                            "user `{user}` appears twice"
+                        )));
+                    }
+                    users.insert(user, caps);
+                }
+                Ok(UserFile(users))
+            }
+        }
+        deserializer.deserialize_any(Users)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Str;
+        impl Visitor<'_> for Str {
+            type Value = Name;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Name, E> {
+                Ok(Name(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Name, E> {
+                Ok(Name(v))
+            }
+        }
+        deserializer.deserialize_any(Str)
+    }
+}
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = Names;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of capability names")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Names, A::Error> {
+                let mut names = Vec::new();
+                while let Some(Name(name)) = seq.next_element()? {
+                    names.push(name);
+                }
+                Ok(Names(names))
+            }
+        }
+        deserializer.deserialize_any(List)
+    }
+}
+
+/// Replaces `path` with `contents` atomically: a temporary file in the same
+/// directory, synced, renamed over `path`, then the directory synced.
+/// Returns the fingerprint of the new file.
+fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<Fingerprint> {
+    let dir = parent_dir(path);
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
+    let temp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        // Keep the mode of the file being replaced.
+        if let Ok(meta) = fs::metadata(path) {
+            file.set_permissions(meta.permissions())?;
+        }
+        file.write_all(contents)?;
+        file.sync_all()?;
+        let fingerprint = Fingerprint::of(&file.metadata()?);
+        drop(file);
+        fs::rename(&temp, path)?;
+        sync_dir(dir)?;
+        Ok(fingerprint)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Makes a rename in `dir` durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Directories cannot be opened for syncing here; the rename is still atomic.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> BTreeMap<String, Vec<String>> {
+        parse(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"))
+    }
+
+    fn refused(text: &str) -> ParseError {
+        parse(text).expect_err(text)
+    }
+
+    #[test]
+    fn the_easy_oauth_example_parses() {
+        let users = parsed(
+            "your-email@you.com:\n  - admin\nfriend@rainbows.com:\n  - moderate\n  - announce\n\
+             pierre-jean-jacques@youhou.fr:\n  - read\nhateful-being@cornhole.co: []\n",
+        );
+        assert_eq!(users["friend@rainbows.com"], ["announce", "moderate"]);
+        assert_eq!(users["hateful-being@cornhole.co"], Vec::<String>::new());
+        assert_eq!(users.len(), 4);
+    }
+
+    #[test]
+    fn empty_files_hold_no_users() {
+        assert!(parsed("").is_empty());
+        assert!(parsed("\n  \n").is_empty());
+        assert!(parsed("# no users yet\n").is_empty());
+        assert!(parsed("{}\n").is_empty());
+        assert!(parsed("~\n").is_empty());
+    }
+
+    #[test]
+    fn lists_are_sorted_and_deduplicated() {
+        assert_eq!(parsed("a: [b, a, b]")["a"], ["a", "b"]);
+    }
+
+    #[test]
+    fn values_must_be_lists_of_strings() {
+        for text in [
+            "alice: read\n",
+            "alice:\n",
+            "alice: {read: true}\n",
+            "alice: [[read]]\n",
+            "alice: [read, null]\n",
+            "alice: [1]\n",
+            "alice: [true]\n",
+            "- alice\n",
+            "just text\n",
+            "alice: [read]\nalice: [write]\n",
+            "alice: ['']\n",
+            "'': [read]\n",
+        ] {
+            let e = refused(text);
+            assert!(!e.reason.is_empty(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_carry_their_line() {
+        let e = refused("bob: [write]\nalice: [read\n");
+        let (line, _) = e.location.expect("a location");
+        assert!(line >= 2, "{e:?}");
+        let message = e.to_error(Path::new("caps.yaml")).to_string();
+        assert!(
+            message.starts_with("capabilities file caps.yaml: line "),
+            "{message}"
+        );
+        // The location is not repeated.
+        assert_eq!(
+            message.matches(&format!("line {line}")).count(),
+            1,
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn writes_round_trip() {
+        let users = parsed("b: [x]\na: []\n'c: d': ['e f']\n");
+        let text = serde_yaml_ng::to_string(&users).unwrap();
+        assert_eq!(parsed(&text), users);
+    }
+}

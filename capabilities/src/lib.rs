@@ -1,0 +1,80 @@
+//! portcullis-capabilities: where user capabilities and token revocations are kept.
+//!
+//! A capability is a name (`read`, `user_management`, ...) granted to a user.
+//! This crate stores the names each user holds — what a capability implies is
+//! decided from the capability graph, elsewhere — and the tokens revoked
+//! before their expiry. Every backend implements the same object-safe traits,
+//! so a service holds an `Arc<dyn CapabilityStore>` chosen by configuration:
+//!
+//! - [`CapabilityStore`]: `get`, `list` and atomic `update`s ([`Change::Add`],
+//!   [`Change::Remove`], [`Change::Set`]) of user → sorted, deduplicated names.
+//! - [`RevocationStore`]: `revoke` a token id until its expiry, `is_revoked`.
+//!
+//! | backend | capabilities | revocations | for |
+//! |---------|--------------|-------------|-----|
+//! | [`MemoryStore`] | yes | yes | tests, one process |
+//! | [`FileStore`] | yes (YAML user file, easy-oauth's `caps.yaml` format) | no | one replica |
+//! | [`RedisStore`] | yes | yes | several replicas |
+//!
+//! [`StoreConfig`] describes a backend in configuration (`kind: memory`,
+//! `kind: file`, `kind: redis`) and opens it.
+//!
+//! **Fail closed.** A backend that cannot answer — Redis down or too slow, an
+//! I/O error — fails with [`ErrorKind::Unavailable`](portcullis_core::ErrorKind::Unavailable)
+//! (503), never with an empty answer that would read as "no capabilities" or
+//! "not revoked".
+//!
+//! # Examples
+//!
+//! Keep capabilities in a user file and change them at run time:
+//!
+//! ```
+//! # async fn run() -> Result<(), portcullis_core::Error> {
+//! use portcullis_capabilities::{Change, StoreConfig};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("caps.yaml");
+//! std::fs::write(&path, "admin@example.com: [admin]\nguest@example.com: []\n").unwrap();
+//!
+//! let config: StoreConfig = serde_yaml_ng::from_str(&format!(
+//!     "kind: file\npath: {}\n",
+//!     path.display()
+//! ))
+//! .unwrap();
+//! let store = config.open().await?;
+//!
+//! assert_eq!(store.get("admin@example.com").await?.unwrap(), ["admin"]);
+//! assert_eq!(store.get("guest@example.com").await?, Some(vec![]));
+//! assert_eq!(store.get("stranger@example.com").await?, None);
+//!
+//! let caps = store
+//!     .update("guest@example.com", Change::Set(vec!["write".into(), "read".into()]))
+//!     .await?;
+//! assert_eq!(caps, ["read", "write"]);
+//! assert_eq!(store.list().await?.len(), 2);
+//! # Ok(()) }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---------|---------|--------------|
+//! | `redis` | yes     | [`RedisStore`] and [`RedisConfig`] (the `redis` crate with its Tokio connection manager), and `kind: redis` in [`StoreConfig`]. Without it, that kind fails to open with a configuration error. |
+
+// The docs link the Redis items, which exist only with the `redis` feature.
+#![cfg_attr(not(feature = "redis"), allow(rustdoc::broken_intra_doc_links))]
+
+mod config;
+mod file;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis_store;
+mod store;
+
+pub use config::{StoreConfig, Stores};
+pub use file::{DEFAULT_RELOAD_INTERVAL, FileStore};
+pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis_store::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, RedisConfig, RedisStore};
+pub use store::{CapabilityStore, Change, RevocationStore, StoreFuture};

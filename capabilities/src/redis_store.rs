@@ -1,0 +1,291 @@
+//! [`RedisStore`]: capabilities and revocations in Redis, shared by every replica.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Client, FromRedisValue, Pipeline};
+use portcullis_core::{Error, Secret};
+
+use crate::memory::unix_now;
+use crate::store::{
+    CapabilityStore, Change, RevocationStore, StoreFuture, normalize, validate_name,
+    validate_update,
+};
+
+/// The key prefix used unless one is configured.
+pub const DEFAULT_PREFIX: &str = "portcullis:";
+
+/// How long a Redis command (or a connection attempt) may take unless configured.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where and how to reach Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host[:port][/db]` (or `rediss://`, `unix://`).
+    /// A secret, since it may carry a password.
+    pub url: Secret,
+    /// Prepended to every key (default [`DEFAULT_PREFIX`]), so that several
+    /// services or environments can share one Redis.
+    pub prefix: String,
+    /// The longest a command or a connection attempt may take (default
+    /// [`DEFAULT_COMMAND_TIMEOUT`]); past it the call fails with kind `Unavailable`.
+    pub command_timeout: Duration,
+}
+
+impl RedisConfig {
+    /// The Redis at `url`, with the default prefix and command timeout.
+    pub fn new(url: impl Into<Secret>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+        }
+    }
+
+    /// Replaces the key prefix.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Replaces the command timeout.
+    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+}
+
+/// Capabilities and revocations kept in Redis.
+///
+/// Every read goes to Redis (nothing is cached in the process), so a change
+/// made through one replica is seen by all of them at once. The keys, under
+/// the configured prefix `{prefix}`:
+///
+/// | key | type | holds |
+/// |-----|------|-------|
+/// | `{prefix}users` | set | every known user |
+/// | `{prefix}caps:{user}` | set | the user's capability names (absent: none) |
+/// | `{prefix}revoked:{token_id}` | string | a revoked token, expiring (`EXPIREAT`) when the token does |
+///
+/// Each update is one `MULTI`/`EXEC` transaction. A connection that fails, or
+/// a command that takes longer than the command timeout, gives an error of
+/// kind `Unavailable` (503): a caller is refused, never let through, while
+/// Redis cannot answer. The connection is re-established in the background.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), portcullis_core::Error> {
+/// use std::time::Duration;
+/// use portcullis_capabilities::{CapabilityStore, Change, RedisConfig, RedisStore, RevocationStore};
+/// let config = RedisConfig::new("redis://127.0.0.1:6379/")
+///     .with_prefix("billing:")
+///     .with_command_timeout(Duration::from_millis(500));
+/// let store = RedisStore::connect(config).await?;
+/// store.update("alice@example.com", Change::Add("read".into())).await?;
+/// store.revoke("token-id", 4_102_444_800).await?;
+/// assert!(store.is_revoked("token-id").await?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("command_timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to Redis and checks that it answers.
+    ///
+    /// Fails with kind `Config` for an invalid URL or a zero timeout, and with
+    /// kind `Unavailable` if Redis cannot be reached within the command timeout.
+    pub async fn connect(config: RedisConfig) -> Result<Self, Error> {
+        let RedisConfig {
+            url,
+            prefix,
+            command_timeout,
+        } = config;
+        if command_timeout.is_zero() {
+            return Err(Error::config("the Redis command timeout must not be zero"));
+        }
+        // The URL may hold a password: no message repeats it.
+        let client = Client::open(url.expose())
+            .map_err(|e| Error::config(format!("the Redis URL is invalid ({:?})", e.kind())))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(command_timeout))
+            .set_response_timeout(Some(command_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(command_timeout);
+        let conn = tokio::time::timeout(
+            command_timeout,
+            ConnectionManager::new_with_config(client, manager_config),
+        )
+        .await
+        .map_err(|_| {
+            Error::unavailable(format!(
+                "Redis could not be reached within {command_timeout:?}"
+            ))
+        })?
+        .map_err(|e| Error::unavailable("Redis could not be reached").with_source(e))?;
+        let store = Self {
+            conn,
+            prefix,
+            timeout: command_timeout,
+        };
+        let mut ping = Pipeline::new();
+        ping.cmd("PING");
+        let (_pong,): (String,) = store.run("PING", &ping).await?;
+        Ok(store)
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn users_key(&self) -> String {
+        format!("{}users", self.prefix)
+    }
+
+    fn caps_key(&self, user: &str) -> String {
+        format!("{}caps:{user}", self.prefix)
+    }
+
+    fn revoked_key(&self, token_id: &str) -> String {
+        format!("{}revoked:{token_id}", self.prefix)
+    }
+
+    /// Sends `pipe`, bounded by the command timeout; any failure is `Unavailable`.
+    async fn run<T: FromRedisValue>(
+        &self,
+        what: &'static str,
+        pipe: &Pipeline,
+    ) -> Result<T, Error> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.timeout, pipe.query_async::<T>(&mut conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(Error::unavailable(format!("Redis {what} failed")).with_source(e)),
+            Err(_) => Err(Error::unavailable(format!(
+                "Redis {what} took longer than {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
+    async fn get_caps(&self, user: &str) -> Result<Option<Vec<String>>, Error> {
+        let mut pipe = Pipeline::new();
+        pipe.atomic()
+            .sismember(self.users_key(), user)
+            .smembers(self.caps_key(user));
+        let (known, caps): (bool, Vec<String>) = self.run("read", &pipe).await?;
+        Ok(known.then(|| normalize(caps)))
+    }
+
+    async fn list_caps(&self) -> Result<BTreeMap<String, Vec<String>>, Error> {
+        let mut pipe = Pipeline::new();
+        pipe.smembers(self.users_key());
+        let (users,): (Vec<String>,) = self.run("read", &pipe).await?;
+        if users.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mut pipe = Pipeline::new();
+        pipe.atomic();
+        for user in &users {
+            pipe.smembers(self.caps_key(user));
+        }
+        let caps: Vec<Vec<String>> = self.run("read", &pipe).await?;
+        if caps.len() != users.len() {
+            return Err(Error::unavailable(
+                "Redis answered a read with the wrong count",
+            ));
+        }
+        Ok(users
+            .into_iter()
+            .zip(caps)
+            .map(|(user, caps)| (user, normalize(caps)))
+            .collect())
+    }
+
+    async fn apply(&self, user: &str, change: Change) -> Result<Vec<String>, Error> {
+        validate_update(user, &change)?;
+        let caps_key = self.caps_key(user);
+        let mut pipe = Pipeline::new();
+        pipe.atomic();
+        match &change {
+            Change::Add(cap) => {
+                pipe.sadd(self.users_key(), user).ignore();
+                pipe.sadd(&caps_key, cap).ignore();
+            }
+            Change::Remove(cap) => {
+                pipe.srem(&caps_key, cap).ignore();
+            }
+            Change::Set(caps) => {
+                pipe.sadd(self.users_key(), user).ignore();
+                pipe.del(&caps_key).ignore();
+                if !caps.is_empty() {
+                    pipe.sadd(&caps_key, caps).ignore();
+                }
+            }
+        }
+        pipe.smembers(&caps_key);
+        let (caps,): (Vec<String>,) = self.run("update", &pipe).await?;
+        Ok(normalize(caps))
+    }
+
+    async fn add_revocation(&self, token_id: &str, expires_at_unix: u64) -> Result<(), Error> {
+        validate_name("token id", token_id)?;
+        if expires_at_unix <= unix_now() {
+            // Already expired: nothing left to refuse.
+            return Ok(());
+        }
+        let expires_at = i64::try_from(expires_at_unix).unwrap_or(i64::MAX);
+        let key = self.revoked_key(token_id);
+        let mut pipe = Pipeline::new();
+        pipe.atomic()
+            .set(&key, 1)
+            .ignore()
+            .expire_at(&key, expires_at)
+            .ignore();
+        self.run("revocation", &pipe).await
+    }
+
+    async fn check_revocation(&self, token_id: &str) -> Result<bool, Error> {
+        let mut pipe = Pipeline::new();
+        pipe.exists(self.revoked_key(token_id));
+        let (revoked,): (bool,) = self.run("revocation check", &pipe).await?;
+        Ok(revoked)
+    }
+}
+
+impl CapabilityStore for RedisStore {
+    fn get<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Option<Vec<String>>> {
+        Box::pin(self.get_caps(user))
+    }
+
+    fn list(&self) -> StoreFuture<'_, BTreeMap<String, Vec<String>>> {
+        Box::pin(self.list_caps())
+    }
+
+    fn update<'a>(&'a self, user: &'a str, change: Change) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(self.apply(user, change))
+    }
+}
+
+impl RevocationStore for RedisStore {
+    fn revoke<'a>(&'a self, token_id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, ()> {
+        Box::pin(self.add_revocation(token_id, expires_at_unix))
+    }
+
+    fn is_revoked<'a>(&'a self, token_id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(self.check_revocation(token_id))
+    }
+}

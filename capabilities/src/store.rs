@@ -1,0 +1,182 @@
+//! The store traits every backend implements, and the [`Change`] an update applies.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+
+use portcullis_core::Error;
+
+/// The future a store method returns: boxed, `Send`, borrowing the store and its arguments.
+///
+/// Boxing keeps [`CapabilityStore`] and [`RevocationStore`] object safe, so a
+/// service holds an `Arc<dyn CapabilityStore>` chosen by its configuration.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+/// Which capability names each user holds.
+///
+/// Names only: what a capability implies is decided elsewhere, from the
+/// capability graph. Every list a store returns is sorted and free of
+/// duplicates, and every update is applied atomically.
+///
+/// A backend that cannot answer (a server down, an I/O error) fails with an
+/// error of kind [`ErrorKind::Unavailable`](portcullis_core::ErrorKind::Unavailable)
+/// — a 503 — never with an empty answer. A user or capability name that is
+/// empty or holds control characters is refused with
+/// [`ErrorKind::InvalidRequest`](portcullis_core::ErrorKind::InvalidRequest).
+pub trait CapabilityStore: Send + Sync + Debug + 'static {
+    /// The capabilities of `user`, or `None` for a user the store does not know.
+    ///
+    /// A known user may hold no capability (`Some(vec![])`).
+    fn get<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Option<Vec<String>>>;
+
+    /// Every known user with their capabilities.
+    fn list(&self) -> StoreFuture<'_, BTreeMap<String, Vec<String>>>;
+
+    /// Applies `change` to `user` atomically and returns the user's capabilities after it.
+    ///
+    /// [`Change::Add`] and [`Change::Set`] make the user known;
+    /// [`Change::Remove`] never does (removing from an unknown user returns an
+    /// empty list and leaves the user unknown), and a user whose last
+    /// capability is removed stays known with none.
+    fn update<'a>(&'a self, user: &'a str, change: Change) -> StoreFuture<'a, Vec<String>>;
+}
+
+/// Which tokens were revoked before their expiry.
+///
+/// A revocation needs to outlive the token only: a store may drop an entry
+/// once `expires_at_unix` has passed, after which [`is_revoked`](Self::is_revoked)
+/// answers `false` (the token's own expiry refuses it from then on).
+///
+/// Failures are of kind [`ErrorKind::Unavailable`](portcullis_core::ErrorKind::Unavailable):
+/// a caller that cannot learn whether a token was revoked must refuse it.
+pub trait RevocationStore: Send + Sync + Debug + 'static {
+    /// Records that the token `token_id` (its `jti`) is revoked until `expires_at_unix`
+    /// (seconds since the Unix epoch, the token's `exp`).
+    fn revoke<'a>(&'a self, token_id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, ()>;
+
+    /// Whether `token_id` is revoked.
+    fn is_revoked<'a>(&'a self, token_id: &'a str) -> StoreFuture<'a, bool>;
+}
+
+/// A change to one user's capabilities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Grants a capability (nothing changes if the user already holds it).
+    Add(String),
+    /// Withdraws a capability (nothing changes if the user does not hold it).
+    Remove(String),
+    /// Replaces all of the user's capabilities.
+    Set(Vec<String>),
+}
+
+impl Change {
+    /// The user's capabilities after this change, given those before it
+    /// (`None`: an unknown user). `None` after means the user stays unknown.
+    ///
+    /// The result is sorted and deduplicated. Backends that hold whole lists
+    /// (memory, file) use this, so that every backend agrees on the semantics.
+    ///
+    /// ```
+    /// use portcullis_capabilities::Change;
+    /// let before = Some(vec!["write".to_owned()]);
+    /// assert_eq!(
+    ///     Change::Add("read".into()).apply(before.clone()),
+    ///     Some(vec!["read".to_owned(), "write".to_owned()])
+    /// );
+    /// assert_eq!(Change::Remove("write".into()).apply(before), Some(vec![]));
+    /// assert_eq!(Change::Remove("write".into()).apply(None), None);
+    /// ```
+    pub fn apply(&self, before: Option<Vec<String>>) -> Option<Vec<String>> {
+        match self {
+            Change::Add(cap) => {
+                let mut caps = before.unwrap_or_default();
+                caps.push(cap.clone());
+                Some(normalize(caps))
+            }
+            Change::Remove(cap) => before.map(|caps| {
+                let mut caps = normalize(caps);
+                caps.retain(|c| c != cap);
+                caps
+            }),
+            Change::Set(caps) => Some(normalize(caps.clone())),
+        }
+    }
+
+    /// Checks the capability names this change carries.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        match self {
+            Change::Add(cap) | Change::Remove(cap) => validate_name("capability name", cap),
+            Change::Set(caps) => caps
+                .iter()
+                .try_for_each(|cap| validate_name("capability name", cap)),
+        }
+    }
+}
+
+/// Sorts and deduplicates a list of names.
+pub(crate) fn normalize(mut names: Vec<String>) -> Vec<String> {
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Refuses an empty name or one holding control characters.
+///
+/// `what` says which name (`"user name"`, ...); the message never repeats the name.
+pub(crate) fn validate_name(what: &'static str, name: &str) -> Result<(), Error> {
+    if name.is_empty() {
+        return Err(Error::invalid_request(format!("the {what} is empty")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid_request(format!(
+            "the {what} holds control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the arguments of [`CapabilityStore::update`].
+pub(crate) fn validate_update(user: &str, change: &Change) -> Result<(), Error> {
+    validate_name("user name", user)?;
+    change.validate()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_core::ErrorKind;
+
+    fn v(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn changes_sort_and_deduplicate() {
+        assert_eq!(
+            Change::Set(v(&["b", "a", "b"])).apply(None),
+            Some(v(&["a", "b"]))
+        );
+        assert_eq!(
+            Change::Add("a".into()).apply(Some(v(&["c", "a"]))),
+            Some(v(&["a", "c"]))
+        );
+        assert_eq!(Change::Add("a".into()).apply(None), Some(v(&["a"])));
+        assert_eq!(
+            Change::Remove("x".into()).apply(Some(v(&["b", "a"]))),
+            Some(v(&["a", "b"]))
+        );
+        assert_eq!(Change::Set(vec![]).apply(Some(v(&["a"]))), Some(vec![]));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_update("alice@example.com", &Change::Add("read".into())).is_ok());
+        let empty_user = validate_update("", &Change::Add("read".into())).unwrap_err();
+        assert_eq!(empty_user.kind(), ErrorKind::InvalidRequest);
+        let empty_cap = validate_update("a", &Change::Set(v(&["read", ""]))).unwrap_err();
+        assert_eq!(empty_cap.kind(), ErrorKind::InvalidRequest);
+        let control = validate_update("a\nb", &Change::Remove("read".into())).unwrap_err();
+        assert_eq!(control.kind(), ErrorKind::InvalidRequest);
+    }
+}

@@ -1,0 +1,74 @@
+//! Opening stores from configuration.
+
+use portcullis_capabilities::{Change, StoreConfig};
+use portcullis_core::ErrorKind;
+
+#[tokio::test]
+async fn memory_serves_both_traits() {
+    let stores = StoreConfig::Memory.open_stores().await.unwrap();
+    let revocations = stores.revocations.expect("memory keeps revocations");
+    revocations
+        .revoke("t", crate::suite::now() + 60)
+        .await
+        .unwrap();
+    assert!(revocations.is_revoked("t").await.unwrap());
+    stores
+        .capabilities
+        .update("alice", Change::Add("read".into()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn file_keeps_no_revocations() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "kind: file\npath: {}\nreload_interval_ms: 0\n",
+        dir.path().join("caps.yaml").display()
+    );
+    let config: StoreConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+    let stores = config.open_stores().await.unwrap();
+    assert!(stores.revocations.is_none());
+    assert_eq!(stores.capabilities.get("alice").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_file_in_a_missing_directory_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::File {
+        path: dir.path().join("absent").join("caps.yaml"),
+        reload_interval_ms: 1000,
+    };
+    let e = config.open().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.message().contains("does not exist"), "{e}");
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_serves_both_traits() {
+    let server = crate::support::RedisServer::start();
+    let yaml = format!(
+        "kind: redis\nurl: {}\nprefix: 'cfg:'\ncommand_timeout_ms: 500\n",
+        server.url()
+    );
+    let config: StoreConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+    let stores = config.open_stores().await.unwrap();
+    let revocations = stores.revocations.expect("redis keeps revocations");
+    revocations
+        .revoke("t", crate::suite::now() + 60)
+        .await
+        .unwrap();
+    assert!(revocations.is_revoked("t").await.unwrap());
+    assert!(format!("{:?}", stores.capabilities).contains("cfg:"));
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_bad_redis_url_is_a_config_error() {
+    let config: StoreConfig =
+        serde_yaml_ng::from_str("kind: redis\nurl: 'http://:hunter2@127.0.0.1/'\n").unwrap();
+    let e = config.open().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+}

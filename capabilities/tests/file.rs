@@ -1,0 +1,298 @@
+//! The file backend: the shared behaviour, atomic writes, hand edits and refused files.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_capabilities::{CapabilityStore, Change, FileStore};
+use portcullis_core::ErrorKind;
+use tempfile::TempDir;
+
+use crate::suite::{self, names};
+
+/// A temporary directory and the user file's path in it.
+fn user_file() -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("caps.yaml");
+    (dir, path)
+}
+
+/// The names of the files in `dir`.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The file's content, parsed independently of the store.
+fn on_disk(path: &Path) -> BTreeMap<String, Vec<String>> {
+    serde_yaml_ng::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn open(path: &Path, reload_interval: Duration) -> FileStore {
+    FileStore::open_with_reload_interval(path, reload_interval)
+        .await
+        .unwrap()
+}
+
+const EASY_OAUTH_EXAMPLE: &str = "\
+your-email@you.com:
+  - admin
+friend@rainbows.com:
+  - moderate
+  - announce
+pierre-jean-jacques@youhou.fr:
+  - read
+hateful-being@cornhole.co: []
+";
+
+#[tokio::test]
+async fn shared_behaviour_and_the_file_it_leaves() {
+    let (dir, path) = user_file();
+    let store = Arc::new(open(&path, Duration::from_millis(1)).await);
+    assert!(!path.exists(), "opening does not create the file");
+    suite::capabilities(store.clone()).await;
+    // What was written is what is served, and no temporary file is left.
+    assert_eq!(on_disk(&path), store.list().await.unwrap());
+    assert_eq!(files_in(dir.path()), ["caps.yaml"]);
+    // A new store reads the same.
+    let reopened = open(&path, Duration::from_secs(1)).await;
+    assert_eq!(reopened.list().await.unwrap(), store.list().await.unwrap());
+}
+
+#[tokio::test]
+async fn reads_the_easy_oauth_format() {
+    let (_dir, path) = user_file();
+    fs::write(&path, EASY_OAUTH_EXAMPLE).unwrap();
+    let store = FileStore::open(&path).await.unwrap();
+    assert_eq!(
+        store.get("friend@rainbows.com").await.unwrap(),
+        Some(names(&["announce", "moderate"]))
+    );
+    assert_eq!(
+        store.get("hateful-being@cornhole.co").await.unwrap(),
+        Some(vec![])
+    );
+    assert_eq!(store.get("nobody@example.com").await.unwrap(), None);
+    assert_eq!(store.list().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn an_empty_file_holds_no_users() {
+    let (_dir, path) = user_file();
+    fs::write(&path, "").unwrap();
+    let store = FileStore::open(&path).await.unwrap();
+    assert!(store.list().await.unwrap().is_empty());
+    store
+        .update("a@example.com", Change::Set(vec![]))
+        .await
+        .unwrap();
+    assert_eq!(
+        on_disk(&path),
+        BTreeMap::from([("a@example.com".to_owned(), vec![])])
+    );
+}
+
+#[tokio::test]
+async fn hand_edits_are_picked_up_after_the_interval() {
+    let (_dir, path) = user_file();
+    fs::write(&path, "alice@example.com: [read]\n").unwrap();
+    let store = open(&path, Duration::from_millis(300)).await;
+    assert_eq!(
+        store.get("alice@example.com").await.unwrap(),
+        Some(names(&["read"]))
+    );
+
+    fs::write(
+        &path,
+        "alice@example.com: [read, write]\nbob@example.com: []\n",
+    )
+    .unwrap();
+    // Within the interval the file is not looked at.
+    assert_eq!(
+        store.get("alice@example.com").await.unwrap(),
+        Some(names(&["read"]))
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        store.get("alice@example.com").await.unwrap(),
+        Some(names(&["read", "write"]))
+    );
+    assert_eq!(store.list().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn updates_start_from_hand_edits() {
+    let (_dir, path) = user_file();
+    fs::write(&path, "alice@example.com: [read]\n").unwrap();
+    let store = open(&path, Duration::from_secs(60)).await;
+    fs::write(
+        &path,
+        "alice@example.com: [read]\nhand@example.com: [admin]\n",
+    )
+    .unwrap();
+    // The interval has not passed, but an update reads the file first.
+    store
+        .update("bob@example.com", Change::Add("read".into()))
+        .await
+        .unwrap();
+    let users = on_disk(&path);
+    assert_eq!(users["hand@example.com"], ["admin"]);
+    assert_eq!(users["bob@example.com"], ["read"]);
+}
+
+#[tokio::test]
+async fn malformed_yaml_is_refused_and_the_previous_content_kept() {
+    let (_dir, path) = user_file();
+    fs::write(&path, "alice@example.com: [write]\n").unwrap();
+    let store = open(&path, Duration::from_millis(20)).await;
+
+    let broken = "bob@example.com: [write]\nalice@example.com: [read\n";
+    fs::write(&path, broken).unwrap();
+    let e = store.reload().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    let message = e.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        message.contains("line 2") || message.contains("line 3"),
+        "{message}"
+    );
+
+    // Reads keep the previous content, also after the interval.
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    assert_eq!(
+        store.get("alice@example.com").await.unwrap(),
+        Some(names(&["write"]))
+    );
+    assert_eq!(store.get("bob@example.com").await.unwrap(), None);
+
+    // Updates are refused rather than overwrite the hand edit.
+    let e = store
+        .update("carol@example.com", Change::Add("read".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert_eq!(fs::read_to_string(&path).unwrap(), broken);
+
+    // Once fixed, the file applies.
+    fs::write(
+        &path,
+        "bob@example.com: [write]\nalice@example.com: [read]\n",
+    )
+    .unwrap();
+    store.reload().await.unwrap();
+    assert_eq!(
+        store.get("alice@example.com").await.unwrap(),
+        Some(names(&["read"]))
+    );
+}
+
+#[tokio::test]
+async fn values_that_are_not_lists_of_strings_are_refused() {
+    let (_dir, path) = user_file();
+    for bad in [
+        "alice@example.com: read\n",
+        "alice@example.com:\n",
+        "alice@example.com: {read: true}\n",
+        "alice@example.com: [[read]]\n",
+    ] {
+        fs::write(&path, bad).unwrap();
+        let e = FileStore::open(&path).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{bad:?}");
+        assert!(e.message().contains("line 1"), "{bad:?}: {e}");
+    }
+
+    fs::write(&path, "alice@example.com: [read]\n").unwrap();
+    let store = open(&path, Duration::from_millis(0)).await;
+    fs::write(&path, "alice@example.com: admin\n").unwrap();
+    assert_eq!(store.reload().await.unwrap_err().kind(), ErrorKind::Config);
+    assert_eq!(
+        store.get("alice@example.com").await.unwrap(),
+        Some(names(&["read"]))
+    );
+}
+
+#[tokio::test]
+async fn a_removed_file_holds_no_users() {
+    let (_dir, path) = user_file();
+    fs::write(&path, "alice@example.com: [read]\n").unwrap();
+    let store = open(&path, Duration::ZERO).await;
+    fs::remove_file(&path).unwrap();
+    assert_eq!(store.get("alice@example.com").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn write_failures_are_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    let store = open(&sub.join("caps.yaml"), Duration::from_secs(60)).await;
+    fs::remove_dir(&sub).unwrap();
+    let e = store
+        .update("alice@example.com", Change::Add("read".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert_eq!(store.get("alice@example.com").await.unwrap(), None);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_file_mode_is_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, path) = user_file();
+    fs::write(&path, "").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    let store = FileStore::open(&path).await.unwrap();
+    store
+        .update("a@example.com", Change::Add("read".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_all_land() {
+    let (dir, path) = user_file();
+    let store = Arc::new(open(&path, Duration::from_millis(5)).await);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .update("shared@example.com", Change::Add(format!("cap-{i:02}")))
+                    .await
+                    .unwrap();
+                store
+                    .update(
+                        &format!("user-{i:02}@example.com"),
+                        Change::Set(vec![format!("own-{i}")]),
+                    )
+                    .await
+                    .unwrap();
+                // Reads meanwhile see whole states.
+                store.list().await.unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let expected: Vec<String> = (0..20).map(|i| format!("cap-{i:02}")).collect();
+    assert_eq!(
+        store.get("shared@example.com").await.unwrap(),
+        Some(expected.clone())
+    );
+    let users = on_disk(&path);
+    assert_eq!(users.len(), 21);
+    assert_eq!(users["shared@example.com"], expected);
+    assert_eq!(files_in(dir.path()), ["caps.yaml"]);
+}

@@ -1,0 +1,184 @@
+//! The Redis backend against real `redis-server` processes: the shared
+//! behaviour, replicas sharing one server, the key layout, and failing closed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis_capabilities::{CapabilityStore, Change, RedisConfig, RedisStore, RevocationStore};
+use portcullis_core::{Error, ErrorKind};
+
+use crate::suite::{self, names, now};
+use crate::support::{RedisServer, free_port};
+
+async fn connect(server: &RedisServer, prefix: &str) -> RedisStore {
+    RedisStore::connect(
+        RedisConfig::new(server.url())
+            .with_prefix(prefix)
+            .with_command_timeout(Duration::from_millis(500)),
+    )
+    .await
+    .unwrap()
+}
+
+/// A plain connection, to look at the keys themselves.
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn shared_behaviour() {
+    let server = RedisServer::start();
+    suite::capabilities(Arc::new(connect(&server, "portcullis:").await)).await;
+    suite::revocations(Arc::new(connect(&server, "portcullis:").await)).await;
+}
+
+#[tokio::test]
+async fn replicas_see_each_others_changes_at_once() {
+    let server = RedisServer::start();
+    let a = connect(&server, "portcullis:").await;
+    let b = connect(&server, "portcullis:").await;
+
+    a.update("alice@example.com", Change::Add("read".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.get("alice@example.com").await.unwrap(),
+        Some(names(&["read"]))
+    );
+    b.update("alice@example.com", Change::Set(names(&["write", "admin"])))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.get("alice@example.com").await.unwrap(),
+        Some(names(&["admin", "write"]))
+    );
+    a.update("alice@example.com", Change::Remove("admin".into()))
+        .await
+        .unwrap();
+    assert_eq!(b.list().await.unwrap()["alice@example.com"], ["write"]);
+
+    assert!(!b.is_revoked("jti-1").await.unwrap());
+    a.revoke("jti-1", now() + 600).await.unwrap();
+    assert!(b.is_revoked("jti-1").await.unwrap());
+
+    // Another prefix is another store.
+    let other = connect(&server, "other:").await;
+    assert_eq!(other.get("alice@example.com").await.unwrap(), None);
+    assert!(other.list().await.unwrap().is_empty());
+    assert!(!other.is_revoked("jti-1").await.unwrap());
+}
+
+#[tokio::test]
+async fn keys_follow_the_documented_layout() {
+    let server = RedisServer::start();
+    let store = connect(&server, "app:").await;
+    store
+        .update("alice@example.com", Change::Set(names(&["read", "write"])))
+        .await
+        .unwrap();
+    store
+        .update("bob@example.com", Change::Set(vec![]))
+        .await
+        .unwrap();
+    let expires = now() + 600;
+    store.revoke("jti-9", expires).await.unwrap();
+
+    let mut conn = raw(&server).await;
+    let mut users: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("app:users")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    users.sort();
+    assert_eq!(users, ["alice@example.com", "bob@example.com"]);
+    let mut caps: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("app:caps:alice@example.com")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    caps.sort();
+    assert_eq!(caps, ["read", "write"]);
+    let bob_exists: bool = redis::cmd("EXISTS")
+        .arg("app:caps:bob@example.com")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!bob_exists, "a user with no capability has no set");
+    let ttl: i64 = redis::cmd("TTL")
+        .arg("app:revoked:jti-9")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!((590..=600).contains(&ttl), "ttl {ttl}");
+}
+
+/// Runs `call`, checking that it fails as `Unavailable` well within 3 s.
+async fn fails_fast<T: std::fmt::Debug>(what: &str, call: impl Future<Output = Result<T, Error>>) {
+    let started = Instant::now();
+    let result = call.await;
+    let took = started.elapsed();
+    let e = result.expect_err(what);
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{what}: {e}");
+    assert_eq!(e.status(), 503);
+    assert!(took < Duration::from_secs(3), "{what} took {took:?}");
+}
+
+#[tokio::test]
+async fn a_dead_redis_fails_closed_and_fast_then_recovers() {
+    let mut server = RedisServer::start();
+    let store = connect(&server, "portcullis:").await;
+    store
+        .update("alice@example.com", Change::Add("read".into()))
+        .await
+        .unwrap();
+    store.revoke("jti-1", now() + 600).await.unwrap();
+
+    server.kill();
+    let started = Instant::now();
+    fails_fast("get", store.get("alice@example.com")).await;
+    fails_fast("list", store.list()).await;
+    fails_fast(
+        "update",
+        store.update("alice@example.com", Change::Add("write".into())),
+    )
+    .await;
+    fails_fast("revoke", store.revoke("jti-2", now() + 600)).await;
+    fails_fast("is_revoked", store.is_revoked("jti-1")).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A new server on the same port (empty: nothing was saved) is used again.
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match store.get("alice@example.com").await {
+            Ok(found) => {
+                assert_eq!(found, None);
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Unavailable);
+                assert!(Instant::now() < deadline, "no recovery: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_fails_to_connect_fast() {
+    let config = RedisConfig::new(format!("redis://127.0.0.1:{}/", free_port()))
+        .with_command_timeout(Duration::from_millis(500));
+    fails_fast("connect", RedisStore::connect(config)).await;
+}
+
+#[tokio::test]
+async fn a_zero_timeout_is_a_config_error() {
+    let config = RedisConfig::new("redis://127.0.0.1:1/").with_command_timeout(Duration::ZERO);
+    let e = RedisStore::connect(config).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+}

@@ -1,0 +1,14 @@
+//! Integration tests of portcullis-capabilities: one behaviour suite run
+//! against every backend, and the guarantees particular to each.
+//!
+//! The Redis tests start real `redis-server` processes on loopback ports; they
+//! fail, and say so, where `redis-server` is not installed.
+
+mod config;
+mod file;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis_backend;
+mod suite;
+#[cfg(feature = "redis")]
+mod support;
