@@ -69,6 +69,9 @@ pub(crate) struct RemoteKeys {
     /// When the last fetch attempt started (ms since epoch).
     last_attempt: AtomicU64,
     background: AtomicBool,
+    /// Set while an off-request-path refresh is queued, so a busy service
+    /// queues one, not one per request.
+    kicked: AtomicBool,
 }
 
 /// Why keys are being fetched.
@@ -106,6 +109,7 @@ impl RemoteKeys {
             attempts: AtomicU64::new(0),
             last_attempt: AtomicU64::new(0),
             background: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
         }
     }
 
@@ -151,9 +155,23 @@ impl RemoteKeys {
     }
 
     fn kick_refresh(self: &Arc<Self>) {
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let me = Arc::clone(self);
-            handle.spawn(async move { me.refresh(Trigger::Scheduled).await });
+        let since = self
+            .clock
+            .now_millis()
+            .saturating_sub(self.last_attempt.load(Ordering::Acquire));
+        if since < self.settings.min_refresh_secs * 1000 || self.kicked.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let me = Arc::clone(self);
+                handle.spawn(async move {
+                    me.refresh(Trigger::Scheduled).await;
+                    me.kicked.store(false, Ordering::Release);
+                });
+            }
+            Err(_) => self.kicked.store(false, Ordering::Release),
         }
     }
 

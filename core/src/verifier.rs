@@ -307,20 +307,7 @@ fn default_fetch(_cfg: &VerifierConfig) -> Result<Arc<dyn HttpFetch>, Error> {
 
 fn static_key(k: &StaticKey, algs: &[Algorithm]) -> Result<VerifyingKey, Error> {
     match (&k.pem, &k.jwk) {
-        (Some(pem), None) => {
-            let family = algs[0].family();
-            let algs: Vec<_> = algs
-                .iter()
-                .copied()
-                .filter(|a| a.family() == family)
-                .collect();
-            if algs.len() != algs.len() {
-                return Err(Error::config(
-                    "a PEM key serves algorithms of one key type only",
-                ));
-            }
-            VerifyingKey::from_pem(k.kid.clone(), pem, &algs)
-        }
+        (Some(pem), None) => VerifyingKey::from_pem(k.kid.clone(), pem, algs),
         (None, Some(jwk)) => {
             let mut jwk = jwk.clone();
             if let (Some(kid), Some(obj)) = (&k.kid, jwk.as_object_mut()) {
