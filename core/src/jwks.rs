@@ -72,6 +72,8 @@ pub(crate) struct RemoteKeys {
     /// Set while an off-request-path refresh is queued, so a busy service
     /// queues one, not one per request.
     kicked: AtomicBool,
+    /// Why the last fetch failed, reported as the cause of `Unavailable` errors.
+    last_error: arc_swap::ArcSwapOption<Error>,
 }
 
 /// Why keys are being fetched.
@@ -110,6 +112,7 @@ impl RemoteKeys {
             last_attempt: AtomicU64::new(0),
             background: AtomicBool::new(false),
             kicked: AtomicBool::new(false),
+            last_error: arc_swap::ArcSwapOption::empty(),
         }
     }
 
@@ -134,12 +137,16 @@ impl RemoteKeys {
         let now = self.clock.now_millis();
         if snap.fetched_at != 0 && now < self.usable_until(&snap) {
             Ok(snap)
-        } else if snap.fetched_at == 0 {
-            Err(Error::unavailable("the issuer's keys could not be fetched"))
         } else {
-            Err(Error::unavailable(
-                "the issuer's keys are stale and could not be refreshed",
-            ))
+            let e = if snap.fetched_at == 0 {
+                Error::unavailable("the issuer's keys could not be fetched")
+            } else {
+                Error::unavailable("the issuer's keys are stale and could not be refreshed")
+            };
+            Err(match self.last_error.load_full() {
+                Some(cause) => e.with_source((*cause).clone()),
+                None => e,
+            })
         }
     }
 
@@ -204,10 +211,12 @@ impl RemoteKeys {
             Ok(snapshot) => {
                 tracing::debug!(keys = snapshot.keys.len(), ?trigger, "issuer keys fetched");
                 self.current.store(Arc::new(snapshot));
+                self.last_error.store(None);
                 self.start_background();
             }
             Err(e) => {
                 tracing::warn!(error = %e, ?trigger, "fetching issuer keys failed; keeping the last good keys");
+                self.last_error.store(Some(Arc::new(e)));
             }
         }
         self.attempts.fetch_add(1, Ordering::AcqRel);

@@ -161,3 +161,25 @@ async fn keys_refresh_in_the_background_per_cache_control() {
         "the request needed no fetch"
     );
 }
+
+#[tokio::test]
+async fn oversized_jwks_response_is_refused() {
+    // A key server answering far more than the configured limit.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let big = format!("{{\"keys\":[],\"padding\":\"{}\"}}", "x".repeat(64 * 1024));
+    let server = axum::Router::new().route("/jwks", axum::routing::get(move || async move { big }));
+    let task = tokio::spawn(async move { axum::serve(listener, server).await });
+    let provider = MockProvider::start().await.unwrap();
+    let issuer = issuer_config(&provider).with_jwks_url(format!("http://{addr}/jwks"));
+    let mut cfg = VerifierConfig::new([("m".to_owned(), issuer)]);
+    cfg.jwks.max_response_bytes = 16 * 1024;
+    let verifier = TokenVerifier::builder(cfg)
+        .clock(Arc::new(provider.clock()))
+        .build()
+        .unwrap();
+    let e = verifier.warm_up().await.unwrap_err();
+    assert_eq!(e.kind(), portcullis_core::ErrorKind::Unavailable);
+    assert!(e.to_string().contains("too large"), "{e}");
+    task.abort();
+}
