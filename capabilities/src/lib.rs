@@ -16,6 +16,9 @@
 //! | [`FileStore`] | yes (YAML user file, easy-oauth's `caps.yaml` format) | no | one replica |
 //! | [`RedisStore`] | yes | yes | several replicas |
 //!
+//! [`Capabilities`] puts the graph and the stores together: what a caller may
+//! do, easy-oauth's management operations, and service and API tokens.
+//!
 //! [`StoreConfig`] describes a backend in configuration (`kind: memory`,
 //! `kind: file`, `kind: redis`) and opens it.
 //!
@@ -70,6 +73,7 @@ mod file;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis_store;
+mod service;
 mod store;
 
 pub use config::{StoreConfig, Stores};
@@ -77,4 +81,8 @@ pub use file::{DEFAULT_RELOAD_INTERVAL, FileStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, RedisConfig, RedisStore};
+pub use service::{
+    Capabilities, CapabilitiesBuilder, DEFAULT_SERVICE_TOKEN_TTL_SECS, JsonReply,
+    MIN_SECRET_KEY_LEN, SERVICE_ACCOUNT_SUFFIX, SERVICE_ISSUER, user_key,
+};
 pub use store::{CapabilityStore, Change, RevocationStore, StoreFuture};

@@ -33,7 +33,7 @@ usage: cargo xtask <command> [args]
 
 commands:
   ci              cargo fmt --check; clippy -D warnings; test --all-targets; test --doc
-  bench [args]    the verify benchmarks, then the load harness with [args] (e.g. --quick)
+  bench [args]    the criterion benchmarks, then the load harness with [args] (e.g. --quick)
   mock-idp [args] the mock OpenID Connect provider (mock-oidc) with [args]
   help            this text";
 
@@ -110,7 +110,14 @@ fn ci() -> Result<(), Failure> {
 fn bench(forwarded: &[String]) -> Result<(), Failure> {
     step(
         "[1/2] criterion benchmarks",
-        &["bench", "-p", "portcullis-core", "--benches"],
+        &[
+            "bench",
+            "-p",
+            "portcullis-core",
+            "-p",
+            "portcullis-capabilities",
+            "--benches",
+        ],
     )?;
     let mut args = vec!["run", "--release", "-p", "portcullis-load", "--"];
     args.extend(forwarded.iter().map(String::as_str));

@@ -8,7 +8,13 @@
 //! - [`Caller`]: a verified caller is required (401 otherwise);
 //! - `Option<Caller>`: the caller, if any;
 //! - [`RequireScope`]: a caller holding a scope (401 without a caller, 403
-//!   `insufficient_scope` without the scope).
+//!   `insufficient_scope` without the scope);
+//! - [`RequireCapability`]: a caller (or guest) holding a capability, decided
+//!   by the [`Capabilities`] service given to [`AuthLayer::with_capabilities`].
+//!
+//! [`management_routes`] mounts easy-oauth's capability management and
+//! service token routes; their handlers only copy requests into
+//! [`Capabilities`] and its answers out.
 //!
 //! The adapter makes no decision of its own: every outcome and its HTTP form
 //! come from `portcullis-core`. Because the layer is plain tower, it also wraps
@@ -63,18 +69,25 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use portcullis_capabilities::Capabilities;
 use portcullis_core::credentials::{require_caller, require_scope};
 use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup};
 use tower_layer::Layer;
 use tower_service::Service;
 
+pub use portcullis_capabilities;
 pub use portcullis_core;
+
+mod capabilities;
+
+pub use capabilities::{CapabilityName, RequireCapability, management_routes};
 
 /// What the layer leaves in the request extensions.
 #[derive(Debug, Clone)]
 struct AuthState {
     caller: Option<Authenticated>,
     realm: Arc<str>,
+    capabilities: Option<Capabilities>,
 }
 
 /// A tower layer that authenticates every request with an [`Authenticator`].
@@ -82,13 +95,25 @@ struct AuthState {
 pub struct AuthLayer {
     auth: Authenticator,
     realm: Arc<str>,
+    capabilities: Option<Capabilities>,
 }
 
 impl AuthLayer {
     /// A layer authenticating with `auth`.
     pub fn new(auth: Authenticator) -> Self {
         let realm = Arc::from(auth.realm());
-        Self { auth, realm }
+        Self {
+            auth,
+            realm,
+            capabilities: None,
+        }
+    }
+
+    /// Makes `capabilities` available to [`RequireCapability`] and the
+    /// [`management_routes`] on every request.
+    pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = Some(capabilities);
+        self
     }
 }
 
@@ -100,6 +125,7 @@ impl<S> Layer<S> for AuthLayer {
             inner,
             auth: self.auth.clone(),
             realm: Arc::clone(&self.realm),
+            capabilities: self.capabilities.clone(),
         }
     }
 }
@@ -110,6 +136,7 @@ pub struct AuthService<S> {
     inner: S,
     auth: Authenticator,
     realm: Arc<str>,
+    capabilities: Option<Capabilities>,
 }
 
 struct Headers<'a>(&'a HeaderMap);
@@ -140,10 +167,15 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = self.auth.clone();
         let realm = Arc::clone(&self.realm);
+        let capabilities = self.capabilities.clone();
         Box::pin(async move {
             match auth.authenticate(&Headers(req.headers())).await {
                 Ok(caller) => {
-                    req.extensions_mut().insert(AuthState { caller, realm });
+                    req.extensions_mut().insert(AuthState {
+                        caller,
+                        realm,
+                        capabilities,
+                    });
                     inner.call(req).await
                 }
                 Err(e) => Ok(error_response(&e, &realm)),

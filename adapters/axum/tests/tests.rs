@@ -1,7 +1,9 @@
 //! End-to-end tests: an axum app protected by portcullis, against the mock provider.
 
+mod redis_server;
 mod support;
 
 mod attacks;
+mod capabilities;
 mod jwks;
 mod resource_server;

@@ -1,0 +1,177 @@
+//! Capability checks and the capability management routes: translation only.
+//!
+//! Every decision, body check and JSON answer comes from
+//! [`Capabilities`](portcullis_capabilities::Capabilities).
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Query};
+use axum::response::Response;
+use axum::routing::{get, post};
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, StatusCode};
+use portcullis_capabilities::{Capabilities, JsonReply};
+use portcullis_core::{Authenticated, Error};
+
+use crate::{AuthRejection, AuthState, error_response, reject, state};
+
+/// A capability name, for [`RequireCapability`]. Declare one with [`capability!`](crate::capability!).
+pub trait CapabilityName: Send + Sync + 'static {
+    /// The capability.
+    const CAPABILITY: &'static str;
+}
+
+/// Declares a [`CapabilityName`] type: `capability!(Write = "write");`.
+#[macro_export]
+macro_rules! capability {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $cap:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+        impl $crate::CapabilityName for $name {
+            const CAPABILITY: &'static str = $cap;
+        }
+    };
+}
+
+/// A caller holding capability `C`, as [`Capabilities::require`] decides: 401
+/// for a guest without it, 403 `insufficient_scope` for a known caller
+/// without it. Holds the caller, `None` for a guest the capability is granted to.
+#[derive(Debug, Clone)]
+pub struct RequireCapability<C: CapabilityName>(pub Option<Authenticated>, PhantomData<C>);
+
+impl<C: CapabilityName> RequireCapability<C> {
+    /// The caller, `None` for a guest.
+    pub fn caller(&self) -> Option<&Authenticated> {
+        self.0.as_ref()
+    }
+}
+
+fn service(st: &AuthState) -> Result<&Capabilities, AuthRejection> {
+    st.capabilities.as_ref().ok_or_else(|| {
+        tracing::error!("a capability extractor ran without AuthLayer::with_capabilities");
+        reject(
+            Error::config("AuthLayer::with_capabilities was not called"),
+            st,
+        )
+    })
+}
+
+impl<C: CapabilityName, St: Send + Sync> FromRequestParts<St> for RequireCapability<C> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
+        let st = state(parts)?;
+        service(st)?
+            .require(st.caller.as_ref(), C::CAPABILITY)
+            .await
+            .map(|()| RequireCapability(st.caller.clone(), PhantomData))
+            .map_err(|e| reject(e, st))
+    }
+}
+
+/// The caller and realm the layer left, for the management handlers.
+struct Ctx {
+    caller: Option<Authenticated>,
+    realm: Arc<str>,
+}
+
+impl<St: Send + Sync> FromRequestParts<St> for Ctx {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
+        let st = state(parts)?;
+        Ok(Ctx {
+            caller: st.caller.clone(),
+            realm: Arc::clone(&st.realm),
+        })
+    }
+}
+
+fn respond(outcome: Result<JsonReply, Error>, realm: &str) -> Response {
+    match outcome {
+        Ok(reply) => {
+            let mut resp = Response::new(Body::from(reply.body));
+            *resp.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+            for (name, value) in JsonReply::HEADERS {
+                resp.headers_mut().insert(
+                    HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                );
+            }
+            resp
+        }
+        Err(e) => error_response(&e, realm),
+    }
+}
+
+type Params = Query<HashMap<String, String>>;
+
+/// easy-oauth's routes, to nest under a prefix of the application's choice:
+///
+/// - `GET /manage_capabilities/list?email=`
+/// - `POST /manage_capabilities/add`, `/remove`, `/set` (only when
+///   [`Capabilities::management_enabled`])
+/// - `GET /token?user=bot@service` (a service token)
+/// - `POST /token/revoke`
+///
+/// The routes need [`AuthLayer`](crate::AuthLayer) (with auto-error off, so
+/// guests reach them and get easy-oauth's answers).
+pub fn management_routes<S>(caps: Capabilities) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let c = caps.clone();
+    let mut router = Router::new().route(
+        "/manage_capabilities/list",
+        get(move |ctx: Ctx, Query(q): Params| async move {
+            let email = q.get("email").map(String::as_str);
+            respond(c.list(ctx.caller.as_ref(), email).await, &ctx.realm)
+        }),
+    );
+    if caps.management_enabled() {
+        let c = caps.clone();
+        router = router.route(
+            "/manage_capabilities/add",
+            post(move |ctx: Ctx, body: Bytes| async move {
+                respond(c.add(ctx.caller.as_ref(), &body).await, &ctx.realm)
+            }),
+        );
+        let c = caps.clone();
+        router = router.route(
+            "/manage_capabilities/remove",
+            post(move |ctx: Ctx, body: Bytes| async move {
+                respond(c.remove(ctx.caller.as_ref(), &body).await, &ctx.realm)
+            }),
+        );
+        let c = caps.clone();
+        router = router.route(
+            "/manage_capabilities/set",
+            post(move |ctx: Ctx, body: Bytes| async move {
+                respond(c.set(ctx.caller.as_ref(), &body).await, &ctx.realm)
+            }),
+        );
+    }
+    let c = caps.clone();
+    router = router.route(
+        "/token",
+        get(move |ctx: Ctx, Query(q): Params| async move {
+            let user = q.get("user").map(String::as_str);
+            respond(
+                c.issue_service_token(ctx.caller.as_ref(), user).await,
+                &ctx.realm,
+            )
+        }),
+    );
+    let c = caps;
+    router.route(
+        "/token/revoke",
+        post(move |ctx: Ctx, body: Bytes| async move {
+            respond(c.revoke(ctx.caller.as_ref(), &body).await, &ctx.realm)
+        }),
+    )
+}

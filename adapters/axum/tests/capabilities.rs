@@ -1,0 +1,542 @@
+//! Capabilities through the axum app: easy-oauth's README scenarios on every
+//! store, service and API tokens, replicas sharing Redis, and bad input.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::{Request, StatusCode};
+use portcullis_axum::portcullis_capabilities::{
+    Capabilities, CapabilityStore, Change, FileStore, MemoryStore, RedisConfig, RedisStore,
+    RevocationStore,
+};
+use portcullis_axum::{AuthLayer, RequireCapability, capability, management_routes};
+use portcullis_core::config::VerifierConfig;
+use portcullis_core::{
+    Authenticator, CapabilitiesConfig, CredentialsConfig, Secret, TokenRejection, TokenVerifier,
+};
+use portcullis_testing::MockProvider;
+use serde_json::{Value, json};
+
+use crate::redis_server::RedisServer;
+use crate::support::{Reply, bearer, get_with, issuer_config, send};
+
+capability!(Payroll = "payroll");
+capability!(Write = "write");
+
+const SECRET: &str = "an application secret key of at least 32 bytes";
+
+const ADMIN: &str = "admin@website.web";
+const ACCOUNTANT: &str = "mr.bean@website.web";
+const USER: &str = "simple.user@website.web";
+const MANAGER: &str = "manager@website.web";
+const BOT: &str = "bot@service";
+
+fn config() -> CapabilitiesConfig {
+    CapabilitiesConfig::new([
+        ("read", vec![]),
+        ("write", vec!["read"]),
+        ("payroll", vec!["read"]),
+        ("user_management", vec![]),
+    ])
+    .with_auto_admin(true)
+    .with_default_capabilities(["read"])
+}
+
+async fn seed(store: &dyn CapabilityStore) {
+    for (user, caps) in [
+        (ADMIN, vec!["admin"]),
+        (ACCOUNTANT, vec!["payroll"]),
+        (MANAGER, vec!["user_management", "write"]),
+    ] {
+        let caps = caps.into_iter().map(str::to_owned).collect();
+        store.update(user, Change::Set(caps)).await.unwrap();
+    }
+}
+
+/// An app over `store`, trusting the provider and its own service tokens.
+fn app(
+    provider: &MockProvider,
+    store: Arc<dyn CapabilityStore>,
+    revocations: Option<Arc<dyn RevocationStore>>,
+) -> Router {
+    let caps = Capabilities::builder(config(), store, Secret::new(SECRET))
+        .revocations_opt(revocations)
+        .clock(Arc::new(provider.clock()))
+        .build()
+        .expect("capabilities");
+    let cfg = VerifierConfig::new([
+        ("mock".to_owned(), issuer_config(provider)),
+        ("service".to_owned(), caps.service_issuer_config()),
+    ]);
+    let verifier = TokenVerifier::builder(cfg)
+        .clock(Arc::new(provider.clock()))
+        .build()
+        .expect("verifier");
+    let auth = Authenticator::new(
+        verifier,
+        CredentialsConfig::default().with_auto_error(false),
+    );
+    Router::new()
+        .route("/payroll/view", get(payroll))
+        .route("/write", get(write))
+        .merge(management_routes(caps.clone()))
+        .layer(AuthLayer::new(auth).with_capabilities(caps))
+}
+
+async fn payroll(_: RequireCapability<Payroll>) -> &'static str {
+    "the payroll"
+}
+
+async fn write(_: RequireCapability<Write>) -> &'static str {
+    "written"
+}
+
+fn token(provider: &MockProvider, email: &str) -> String {
+    provider.token().email(email).sign()
+}
+
+async fn post(app: &Router, path: &str, token: Option<&str>, body: &str) -> Reply {
+    let mut req = Request::post(path).header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    send(app, req.body(Body::from(body.to_owned())).unwrap()).await
+}
+
+fn json_of(reply: &Reply) -> Value {
+    serde_json::from_str(&reply.body).unwrap_or_else(|_| panic!("not JSON: {reply:?}"))
+}
+
+#[track_caller]
+fn assert_status(reply: &Reply, status: StatusCode) {
+    assert_eq!(reply.status, status, "{reply:?}");
+}
+
+/// easy-oauth's README: guests, users, accountants, admins; service tokens.
+async fn scenario(
+    provider: &MockProvider,
+    store: Arc<dyn CapabilityStore>,
+    revocations: Option<Arc<dyn RevocationStore>>,
+) {
+    seed(&*store).await;
+    let app = app(provider, store, revocations.clone());
+    let admin = token(provider, ADMIN);
+
+    assert_status(
+        &get_with(&app, "/payroll/view", &[]).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    let user = bearer(&app, "/payroll/view", &token(provider, USER)).await;
+    assert_status(&user, StatusCode::FORBIDDEN);
+    let accountant = bearer(&app, "/payroll/view", &token(provider, ACCOUNTANT)).await;
+    assert_status(&accountant, StatusCode::OK);
+    assert_status(&bearer(&app, "/payroll/view", &admin).await, StatusCode::OK);
+
+    // A service account with `payroll`, and its token.
+    let set = post(
+        &app,
+        "/manage_capabilities/set",
+        Some(&admin),
+        &json!({"email": BOT, "capabilities": ["payroll"]}).to_string(),
+    )
+    .await;
+    assert_status(&set, StatusCode::OK);
+    assert_eq!(
+        json_of(&set),
+        json!({"status": "ok", "email": BOT, "capabilities": ["payroll"]})
+    );
+    let issued = bearer(&app, "/token?user=bot@service", &admin).await;
+    assert_status(&issued, StatusCode::OK);
+    assert_eq!(issued.headers["cache-control"], "no-store");
+    assert_eq!(issued.headers["referrer-policy"], "no-referrer");
+    let issued = json_of(&issued);
+    assert_eq!(issued["user"], BOT);
+    assert_eq!(issued["capabilities"], json!(["payroll", "read"]));
+    let bot1 = issued["service_token"].as_str().unwrap().to_owned();
+    assert_status(&bearer(&app, "/payroll/view", &bot1).await, StatusCode::OK);
+    assert_status(&bearer(&app, "/write", &bot1).await, StatusCode::FORBIDDEN);
+
+    // An addition needs a new token.
+    let add = post(
+        &app,
+        "/manage_capabilities/add",
+        Some(&admin),
+        &json!({"email": BOT, "capability": "write"}).to_string(),
+    )
+    .await;
+    assert_eq!(json_of(&add)["capabilities"], json!(["payroll", "write"]));
+    assert_status(&bearer(&app, "/write", &bot1).await, StatusCode::FORBIDDEN);
+    let issued = json_of(&bearer(&app, "/token?user=bot@service", &admin).await);
+    let bot2 = issued["service_token"].as_str().unwrap().to_owned();
+    assert_status(&bearer(&app, "/write", &bot2).await, StatusCode::OK);
+
+    // A removal revokes at once, whatever the token says.
+    let remove = post(
+        &app,
+        "/manage_capabilities/remove",
+        Some(&admin),
+        &json!({"email": BOT, "capability": "payroll"}).to_string(),
+    )
+    .await;
+    assert_eq!(json_of(&remove)["capabilities"], json!(["write"]));
+    assert_status(
+        &bearer(&app, "/payroll/view", &bot1).await,
+        StatusCode::FORBIDDEN,
+    );
+    assert_status(
+        &bearer(&app, "/payroll/view", &bot2).await,
+        StatusCode::FORBIDDEN,
+    );
+
+    // Revocation.
+    let revoke = post(
+        &app,
+        "/token/revoke",
+        Some(&admin),
+        &json!({"token": bot2}).to_string(),
+    )
+    .await;
+    if revocations.is_some() {
+        assert_status(&revoke, StatusCode::OK);
+        bearer(&app, "/write", &bot2)
+            .await
+            .assert_refused(TokenRejection::Revoked);
+    } else {
+        assert_status(&revoke, StatusCode::BAD_REQUEST);
+        assert!(
+            revoke.body.contains("shared revocation store"),
+            "{revoke:?}"
+        );
+        assert_status(&bearer(&app, "/write", &bot2).await, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn readme_scenario_on_the_memory_store() {
+    let provider = MockProvider::start().await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    scenario(&provider, store.clone(), Some(store)).await;
+}
+
+#[tokio::test]
+async fn readme_scenario_on_the_file_store() {
+    let provider = MockProvider::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open_with_reload_interval(dir.path().join("caps.yaml"), Duration::ZERO)
+        .await
+        .unwrap();
+    scenario(&provider, Arc::new(store), None).await;
+}
+
+async fn redis_store(server: &RedisServer) -> Arc<RedisStore> {
+    Arc::new(
+        RedisStore::connect(RedisConfig::new(Secret::new(server.url())))
+            .await
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn readme_scenario_on_redis() {
+    let server = RedisServer::start();
+    let provider = MockProvider::start().await.unwrap();
+    let store = redis_store(&server).await;
+    scenario(&provider, store.clone(), Some(store)).await;
+}
+
+#[tokio::test]
+async fn replicas_sharing_redis_agree_at_once() {
+    let server = RedisServer::start();
+    let provider = MockProvider::start().await.unwrap();
+    let (a_store, b_store) = (redis_store(&server).await, redis_store(&server).await);
+    seed(&*a_store).await;
+    let a = app(&provider, a_store.clone(), Some(a_store));
+    let b = app(&provider, b_store.clone(), Some(b_store));
+    let accountant = token(&provider, ACCOUNTANT);
+    assert_status(
+        &bearer(&b, "/payroll/view", &accountant).await,
+        StatusCode::OK,
+    );
+    let removed = post(
+        &a,
+        "/manage_capabilities/remove",
+        Some(&token(&provider, ADMIN)),
+        &json!({"email": ACCOUNTANT, "capability": "payroll"}).to_string(),
+    )
+    .await;
+    assert_status(&removed, StatusCode::OK);
+    assert_status(
+        &bearer(&b, "/payroll/view", &accountant).await,
+        StatusCode::FORBIDDEN,
+    );
+
+    // A token revoked through A is refused by B.
+    let admin = token(&provider, ADMIN);
+    post(
+        &a,
+        "/manage_capabilities/set",
+        Some(&admin),
+        &json!({"email": BOT, "capabilities": ["write"]}).to_string(),
+    )
+    .await;
+    let issued = json_of(&bearer(&a, "/token?user=bot@service", &admin).await);
+    let bot = issued["service_token"].as_str().unwrap().to_owned();
+    assert_status(&bearer(&b, "/write", &bot).await, StatusCode::OK);
+    let revoke = post(
+        &a,
+        "/token/revoke",
+        Some(&admin),
+        &json!({"token": bot}).to_string(),
+    )
+    .await;
+    assert_status(&revoke, StatusCode::OK);
+    bearer(&b, "/write", &bot)
+        .await
+        .assert_refused(TokenRejection::Revoked);
+}
+
+/// Each bad request is a clear 4xx and changes nothing.
+#[tokio::test]
+async fn bad_input_changes_nothing() {
+    let provider = MockProvider::start().await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    seed(&*store).await;
+    let app = app(&provider, store.clone(), Some(store.clone()));
+    let admin = token(&provider, ADMIN);
+    let manager = token(&provider, MANAGER);
+    let user = token(&provider, USER);
+    let before = store.list().await.unwrap();
+
+    let cases: Vec<(&str, Option<&str>, String, StatusCode, &str)> = vec![
+        (
+            "/manage_capabilities/add",
+            Some(&admin),
+            json!({"email": USER, "capability": "fly"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "`fly`",
+        ),
+        (
+            "/manage_capabilities/set",
+            Some(&admin),
+            json!({"email": USER, "capabilities": ["read", "fly"]}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "`fly`",
+        ),
+        (
+            "/manage_capabilities/add",
+            Some(&admin),
+            json!({"capability": "read"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "email",
+        ),
+        (
+            "/manage_capabilities/set",
+            Some(&admin),
+            "not json".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "JSON",
+        ),
+        (
+            "/manage_capabilities/add",
+            Some(&user),
+            json!({"email": USER, "capability": "write"}).to_string(),
+            StatusCode::FORBIDDEN,
+            "",
+        ),
+        (
+            "/manage_capabilities/add",
+            None,
+            json!({"email": USER, "capability": "write"}).to_string(),
+            StatusCode::UNAUTHORIZED,
+            "",
+        ),
+        (
+            "/manage_capabilities/add",
+            Some(&manager),
+            json!({"email": USER, "capability": "payroll"}).to_string(),
+            StatusCode::FORBIDDEN,
+            "`payroll`",
+        ),
+        (
+            "/manage_capabilities/remove",
+            Some(&manager),
+            json!({"email": ADMIN, "capability": "admin"}).to_string(),
+            StatusCode::FORBIDDEN,
+            "`admin`",
+        ),
+        (
+            "/manage_capabilities/set",
+            Some(&manager),
+            json!({"email": ACCOUNTANT, "capabilities": ["write"]}).to_string(),
+            StatusCode::FORBIDDEN,
+            "`payroll`",
+        ),
+        (
+            "/token/revoke",
+            Some(&admin),
+            "{}".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "`token`",
+        ),
+    ];
+    for (path, tok, body, status, needle) in cases {
+        let reply = post(&app, path, tok, &body).await;
+        assert_eq!(reply.status, status, "{path} {body}: {reply:?}");
+        assert!(reply.body.contains(needle), "{path} {body}: {reply:?}");
+    }
+    // A manager grants what it holds.
+    let ok = post(
+        &app,
+        "/manage_capabilities/add",
+        Some(&manager),
+        &json!({"email": USER, "capability": "write"}).to_string(),
+    )
+    .await;
+    assert_status(&ok, StatusCode::OK);
+    store
+        .update(USER, Change::Remove("write".into()))
+        .await
+        .unwrap();
+    let mut after = store.list().await.unwrap();
+    after.remove(USER);
+    assert_eq!(after, before);
+
+    // Service tokens only for service accounts.
+    let reply = bearer(&app, "/token?user=someone@website.web", &admin).await;
+    assert_status(&reply, StatusCode::BAD_REQUEST);
+    let reply = bearer(&app, "/token?user=bot@service", &user).await;
+    assert_status(&reply, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn listing_capabilities() {
+    let provider = MockProvider::start().await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    seed(&*store).await;
+    let app = app(&provider, store.clone(), Some(store));
+    let accountant = token(&provider, ACCOUNTANT);
+    let own = bearer(&app, "/manage_capabilities/list", &accountant).await;
+    assert_eq!(
+        json_of(&own),
+        json!({"status": "ok", "email": ACCOUNTANT, "capabilities": ["payroll"]})
+    );
+    let other = bearer(
+        &app,
+        "/manage_capabilities/list?email=admin@website.web",
+        &accountant,
+    )
+    .await;
+    assert_status(&other, StatusCode::FORBIDDEN);
+    let admin = token(&provider, ADMIN);
+    let listed = bearer(
+        &app,
+        "/manage_capabilities/list?email=mr.bean@website.web",
+        &admin,
+    )
+    .await;
+    assert_eq!(json_of(&listed)["capabilities"], json!(["payroll"]));
+    assert_status(
+        &get_with(&app, "/manage_capabilities/list", &[]).await,
+        StatusCode::UNAUTHORIZED,
+    );
+}
+
+#[tokio::test]
+async fn a_broken_user_file_keeps_the_last_good_content() {
+    let provider = MockProvider::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("caps.yaml");
+    std::fs::write(
+        &path,
+        format!("{ACCOUNTANT}: [payroll]\n{ADMIN}: [admin]\n"),
+    )
+    .unwrap();
+    let store = FileStore::open_with_reload_interval(path.clone(), Duration::ZERO)
+        .await
+        .unwrap();
+    let app = app(&provider, Arc::new(store), None);
+    let accountant = token(&provider, ACCOUNTANT);
+    assert_status(
+        &bearer(&app, "/payroll/view", &accountant).await,
+        StatusCode::OK,
+    );
+    std::fs::write(&path, "{{{ not: [yaml\n").unwrap();
+    assert_status(
+        &bearer(&app, "/payroll/view", &accountant).await,
+        StatusCode::OK,
+    );
+    let listed = bearer(&app, "/manage_capabilities/list", &accountant).await;
+    assert_eq!(json_of(&listed)["capabilities"], json!(["payroll"]));
+}
+
+#[tokio::test]
+async fn api_tokens_follow_their_issuer() {
+    let provider = MockProvider::start().await.unwrap();
+    let store = Arc::new(MemoryStore::new());
+    seed(&*store).await;
+    let caps = Capabilities::builder(config(), store.clone(), Secret::new(SECRET))
+        .revocations(store.clone())
+        .clock(Arc::new(provider.clock()))
+        .build()
+        .unwrap();
+    let cfg = VerifierConfig::new([
+        ("mock".to_owned(), issuer_config(&provider)),
+        ("service".to_owned(), caps.service_issuer_config()),
+    ]);
+    let verifier = TokenVerifier::builder(cfg)
+        .clock(Arc::new(provider.clock()))
+        .build()
+        .unwrap();
+    let auth = Authenticator::new(verifier, CredentialsConfig::default());
+    let who = async |token: &str| {
+        let header = format!("Bearer {token}");
+        let headers: &[(&str, &str)] = &[("authorization", &header)];
+        auth.authenticate(headers).await.unwrap().unwrap()
+    };
+    let manager = who(&token(&provider, MANAGER)).await;
+    let refused = caps
+        .issue_api_token(Some(&manager), &["payroll".to_owned()], None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), 403);
+    let reply = caps
+        .issue_api_token(Some(&manager), &["write".to_owned()], Some(3600))
+        .await
+        .unwrap();
+    let reply: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(reply["capabilities"], json!(["read", "write"]));
+    let api = who(reply["api_token"].as_str().unwrap()).await;
+    caps.require(Some(&api), "write").await.unwrap();
+    assert_eq!(
+        caps.require(Some(&api), "payroll")
+            .await
+            .unwrap_err()
+            .status(),
+        403
+    );
+    // The issuer loses `write`: so does the token.
+    store
+        .update(MANAGER, Change::Remove("write".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        caps.require(Some(&api), "write")
+            .await
+            .unwrap_err()
+            .status(),
+        403
+    );
+    let undeclared = caps.require(Some(&api), "fly").await.unwrap_err();
+    assert_eq!(undeclared.kind(), portcullis_core::ErrorKind::Config);
+}
+
+#[tokio::test]
+async fn a_short_secret_key_is_a_config_error() {
+    let e = Capabilities::builder(config(), Arc::new(MemoryStore::new()), Secret::new("short"))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), portcullis_core::ErrorKind::Config);
+}

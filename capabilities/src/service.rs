@@ -1,0 +1,692 @@
+//! [`Capabilities`]: what a caller may do, the management operations of
+//! easy-oauth's `/manage_capabilities` routes, and service and API tokens.
+//!
+//! Every operation takes the verified caller (or none, for a guest) and, for
+//! the management operations, the raw request body; it answers a
+//! [`JsonReply`] (status and JSON body) or an [`Error`] that knows its HTTP
+//! form. Web adapters only copy these out.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use aws_lc_rs::hkdf;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis_core::clock::{self, SharedClock};
+use portcullis_core::config::{IssuerConfig, VerifierConfig};
+use portcullis_core::mint::SigningKey;
+use portcullis_core::{
+    Algorithm, Authenticated, CapSet, CapabilitiesConfig, CapabilityGraph, Error, Principal,
+    Secret, TokenRejection, TokenVerifier,
+};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::store::{CapabilityStore, Change, RevocationStore};
+
+/// The `iss` and `aud` of the tokens [`Capabilities`] issues.
+pub const SERVICE_ISSUER: &str = "urn:portcullis:service";
+
+/// The HKDF `info` that derives the token signing key from the secret key.
+const KDF_INFO: &[u8] = b"portcullis service tokens v1";
+
+/// The lifetime of service and API tokens when none is configured: ten years.
+pub const DEFAULT_SERVICE_TOKEN_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// The shortest secret key accepted, in bytes.
+pub const MIN_SECRET_KEY_LEN: usize = 32;
+
+/// The suffix that marks a service account.
+pub const SERVICE_ACCOUNT_SUFFIX: &str = "@service";
+
+/// A JSON answer: the HTTP status and the body (`application/json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonReply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body.
+    pub body: String,
+}
+
+impl JsonReply {
+    /// The headers every reply carries: JSON, and never cached (answers may
+    /// hold tokens or a user's capabilities).
+    pub const HEADERS: [(&'static str, &'static str); 3] = [
+        ("content-type", "application/json"),
+        ("cache-control", "no-store"),
+        ("referrer-policy", "no-referrer"),
+    ];
+
+    fn ok(value: &Value) -> Self {
+        Self {
+            status: 200,
+            body: value.to_string(),
+        }
+    }
+}
+
+/// Builds a [`Capabilities`] service. Start with [`Capabilities::builder`].
+#[derive(Debug)]
+pub struct CapabilitiesBuilder {
+    config: CapabilitiesConfig,
+    store: Arc<dyn CapabilityStore>,
+    revocations: Option<Arc<dyn RevocationStore>>,
+    secret_key: Secret,
+    ttl_secs: u64,
+    clock: SharedClock,
+}
+
+impl CapabilitiesBuilder {
+    /// Records token revocations in `store` (needed by [`Capabilities::revoke`]).
+    pub fn revocations(mut self, store: Arc<dyn RevocationStore>) -> Self {
+        self.revocations = Some(store);
+        self
+    }
+
+    /// Sets the revocation store, or none.
+    pub fn revocations_opt(mut self, store: Option<Arc<dyn RevocationStore>>) -> Self {
+        self.revocations = store;
+        self
+    }
+
+    /// Sets the lifetime of issued service tokens, in seconds
+    /// (default [`DEFAULT_SERVICE_TOKEN_TTL_SECS`]); also the longest an API token may live.
+    pub fn service_token_ttl_secs(mut self, secs: u64) -> Self {
+        self.ttl_secs = secs;
+        self
+    }
+
+    /// Reads time from `clock` (tests share a manual clock with the verifier).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the graph and the secret key and builds the service.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error for an invalid graph, a secret key shorter than
+    /// [`MIN_SECRET_KEY_LEN`] bytes, or a zero token lifetime.
+    pub fn build(self) -> Result<Capabilities, Error> {
+        let graph = CapabilityGraph::new(&self.config)?;
+        if self.secret_key.len() < MIN_SECRET_KEY_LEN {
+            return Err(Error::config(format!(
+                "configuration key `secret_key`: at least {MIN_SECRET_KEY_LEN} bytes are required"
+            )));
+        }
+        if self.ttl_secs == 0 {
+            return Err(Error::config(
+                "configuration key `service_token_ttl_secs`: must be positive",
+            ));
+        }
+        let derived = derive_key(self.secret_key.expose().as_bytes())?;
+        let signing_key =
+            SigningKey::from_secret(Algorithm::HS256, "service-v1", derived.as_bytes())?;
+        let issuer_config = IssuerConfig::new(SERVICE_ISSUER)
+            .with_hmac_secret(Secret::new(derived.as_str()))
+            .with_algorithms([Algorithm::HS256])
+            .with_audience(SERVICE_ISSUER);
+        let verifier = TokenVerifier::builder(VerifierConfig::new([(
+            "service".to_owned(),
+            issuer_config.clone(),
+        )]))
+        .clock(Arc::clone(&self.clock))
+        .build()?;
+        Ok(Capabilities {
+            inner: Arc::new(Inner {
+                graph,
+                store: self.store,
+                revocations: self.revocations,
+                signing_key,
+                issuer_config,
+                verifier,
+                ttl_secs: self.ttl_secs,
+                clock: self.clock,
+            }),
+        })
+    }
+}
+
+/// Derives the token signing secret: HKDF-SHA256 of the secret key, 32 bytes,
+/// base64url (the HMAC secret is configured as text).
+fn derive_key(secret: &[u8]) -> Result<String, Error> {
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]);
+    let prk = salt.extract(secret);
+    let info = [KDF_INFO];
+    let okm = prk
+        .expand(&info, hkdf::HKDF_SHA256)
+        .map_err(|_| Error::config("the service token key could not be derived"))?;
+    let mut out = [0u8; 32];
+    okm.fill(&mut out)
+        .map_err(|_| Error::config("the service token key could not be derived"))?;
+    Ok(URL_SAFE_NO_PAD.encode(out))
+}
+
+/// A random 128-bit token id, base64url.
+fn random_id() -> Result<String, Error> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| Error::unavailable("the system random generator failed"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+struct Inner {
+    graph: CapabilityGraph,
+    store: Arc<dyn CapabilityStore>,
+    revocations: Option<Arc<dyn RevocationStore>>,
+    signing_key: SigningKey,
+    issuer_config: IssuerConfig,
+    verifier: TokenVerifier,
+    ttl_secs: u64,
+    clock: SharedClock,
+}
+
+/// Capabilities of callers, their management, and service and API tokens.
+///
+/// Cheap to clone (one `Arc`). Built from the capability graph, a
+/// [`CapabilityStore`], an optional [`RevocationStore`] and a secret key from
+/// which the token signing key is derived.
+///
+/// - A guest holds the graph's guest capabilities.
+/// - A user (keyed by email, else user id) holds the closure of the names
+///   stored for them, plus the defaults.
+/// - A service token (`iss` [`SERVICE_ISSUER`], `sub` an `…@service` account)
+///   holds its snapshot intersected with what the account holds now: removing
+///   a capability revokes it at once, adding one needs a new token.
+/// - An API token holds its snapshot intersected with what its issuer (the
+///   manager who created it) holds now.
+#[derive(Clone)]
+pub struct Capabilities {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Capabilities")
+            .field("graph", &self.inner.graph)
+            .field("store", &self.inner.store)
+            .field("revocations", &self.inner.revocations)
+            .field("ttl_secs", &self.inner.ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The claims of a service or API token.
+#[derive(Debug, Deserialize)]
+struct TokenClaims {
+    sub: String,
+    caps: Vec<String>,
+    jti: String,
+    exp: u64,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    issued_by: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OneBody {
+    email: Option<String>,
+    capability: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetBody {
+    email: Option<String>,
+    capabilities: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    token: Option<String>,
+    id: Option<String>,
+}
+
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(body)
+        .map_err(|e| Error::invalid_request(format!("the body is not the expected JSON: {e}")))
+}
+
+fn require_email(email: Option<String>) -> Result<String, Error> {
+    match email {
+        Some(e) if !e.is_empty() => Ok(e),
+        _ => Err(Error::invalid_request("`email` is required")),
+    }
+}
+
+/// The key a user's capabilities are stored under: the email, else the user id.
+pub fn user_key(principal: &Principal) -> &str {
+    principal.email().unwrap_or(principal.user_id())
+}
+
+impl Capabilities {
+    /// A builder for the service over `config`'s graph, `store`, and a
+    /// secret key of at least [`MIN_SECRET_KEY_LEN`] bytes.
+    pub fn builder(
+        config: CapabilitiesConfig,
+        store: Arc<dyn CapabilityStore>,
+        secret_key: Secret,
+    ) -> CapabilitiesBuilder {
+        CapabilitiesBuilder {
+            config,
+            store,
+            revocations: None,
+            secret_key,
+            ttl_secs: DEFAULT_SERVICE_TOKEN_TTL_SECS,
+            clock: clock::system(),
+        }
+    }
+
+    /// The capability graph.
+    pub fn graph(&self) -> &CapabilityGraph {
+        &self.inner.graph
+    }
+
+    /// Whether the graph declares `user_management`: the add, remove and set
+    /// routes exist only then.
+    pub fn management_enabled(&self) -> bool {
+        self.inner.graph.user_management().is_some()
+    }
+
+    /// The issuer of service and API tokens, to add to the application's
+    /// `VerifierConfig` so that its authenticator accepts them.
+    pub fn service_issuer_config(&self) -> IssuerConfig {
+        self.inner.issuer_config.clone()
+    }
+
+    /// The closure of the names stored for `user` (unknown names logged and ignored).
+    async fn stored_closure(&self, user: &str) -> Result<CapSet, Error> {
+        let names = self.inner.store.get(user).await?.unwrap_or_default();
+        let expanded = self.inner.graph.expand(names.iter().map(String::as_str));
+        if !expanded.unknown.is_empty() {
+            tracing::warn!(
+                user = %user,
+                unknown = ?expanded.unknown,
+                "stored capabilities the graph does not declare are ignored"
+            );
+        }
+        Ok(expanded.set)
+    }
+
+    /// What the user `user` holds: stored capabilities with their implications, and the defaults.
+    async fn user_set(&self, user: &str) -> Result<CapSet, Error> {
+        Ok(self
+            .stored_closure(user)
+            .await?
+            .union(self.inner.graph.defaults()))
+    }
+
+    /// The capabilities of `caller` (`None`: a guest).
+    ///
+    /// # Errors
+    ///
+    /// `Unavailable` (503) when a store cannot answer; 401
+    /// [`TokenRejection::Revoked`] for a revoked service or API token.
+    pub async fn of(&self, caller: Option<&Authenticated>) -> Result<CapSet, Error> {
+        let Some(caller) = caller else {
+            return Ok(*self.inner.graph.guests());
+        };
+        let principal = &caller.principal;
+        if principal.issuer() != SERVICE_ISSUER {
+            return self.user_set(user_key(principal)).await;
+        }
+        let claims: TokenClaims = principal
+            .claims_as()
+            .map_err(|_| Error::invalid_token(TokenRejection::InvalidClaim))?;
+        if let Some(revocations) = &self.inner.revocations
+            && revocations.is_revoked(&claims.jti).await?
+        {
+            return Err(Error::invalid_token(TokenRejection::Revoked));
+        }
+        let snapshot = self
+            .inner
+            .graph
+            .expand(claims.caps.iter().map(String::as_str))
+            .set;
+        let current = match (claims.kind.as_deref(), claims.issued_by.as_deref()) {
+            (Some("api"), Some(issuer)) => self.user_set(issuer).await?,
+            (Some("api"), None) => {
+                return Err(Error::invalid_token(TokenRejection::MissingClaim));
+            }
+            _ => self.stored_closure(&claims.sub).await?,
+        };
+        Ok(snapshot.intersection(&current))
+    }
+
+    /// Requires `cap` of `caller`.
+    ///
+    /// # Errors
+    ///
+    /// 401 for a guest without it, 403 `insufficient_scope` for a known caller
+    /// without it, a configuration error for a capability the graph does not
+    /// declare, and the errors of [`of`](Self::of).
+    pub async fn require(&self, caller: Option<&Authenticated>, cap: &str) -> Result<(), Error> {
+        let id = self.inner.graph.id(cap).ok_or_else(|| {
+            Error::config(format!(
+                "capability `{cap}` is required by a route but not declared in `capabilities.graph`"
+            ))
+        })?;
+        if self.of(caller).await?.contains(id) {
+            Ok(())
+        } else if caller.is_none() {
+            Err(Error::missing_credentials())
+        } else {
+            Err(Error::insufficient_scope(cap))
+        }
+    }
+
+    /// Requires `user_management` of `caller`; returns the caller's key and capabilities.
+    async fn manager<'a>(
+        &self,
+        caller: Option<&'a Authenticated>,
+    ) -> Result<(&'a str, CapSet), Error> {
+        let Some(um) = self.inner.graph.user_management() else {
+            return Err(Error::forbidden(
+                "capability management is not enabled: the graph declares no `user_management`",
+            ));
+        };
+        let set = self.of(caller).await?;
+        let Some(caller) = caller else {
+            return Err(Error::missing_credentials());
+        };
+        if !set.contains(um) {
+            return Err(Error::insufficient_scope("user_management"));
+        }
+        Ok((user_key(&caller.principal), set))
+    }
+
+    /// Refuses undeclared names (400) and names `held` does not cover (403).
+    fn check_grantable(&self, held: &CapSet, names: &[String]) -> Result<(), Error> {
+        let graph = &self.inner.graph;
+        graph.resolve_declared(names)?;
+        for name in names {
+            let id = graph
+                .id(name)
+                .ok_or_else(|| Error::invalid_request(format!("unknown capability `{name}`")))?;
+            if !graph.can_grant(held, graph.closure(id)) {
+                return Err(Error::forbidden(format!(
+                    "you cannot grant or withdraw `{name}`: you do not hold it"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn answer(email: &str, caps: &[String]) -> JsonReply {
+        JsonReply::ok(&json!({"status": "ok", "email": email, "capabilities": caps}))
+    }
+
+    /// `GET /manage_capabilities/list?email=`: the stored capabilities of
+    /// `email` (default: the caller). Another user's need `user_management`.
+    pub async fn list(
+        &self,
+        caller: Option<&Authenticated>,
+        email: Option<&str>,
+    ) -> Result<JsonReply, Error> {
+        let me = caller.ok_or_else(Error::missing_credentials)?;
+        let own = user_key(&me.principal);
+        let email = match email {
+            Some(e) if !e.is_empty() && e != own => {
+                self.manager(caller).await?;
+                e
+            }
+            _ => {
+                // Refuses a revoked token.
+                self.of(caller).await?;
+                own
+            }
+        };
+        let caps = self.inner.store.get(email).await?.unwrap_or_default();
+        Ok(Self::answer(email, &caps))
+    }
+
+    async fn apply(
+        &self,
+        who: &str,
+        email: &str,
+        change: Change,
+        op: &'static str,
+    ) -> Result<JsonReply, Error> {
+        let before = self.inner.store.get(email).await?.unwrap_or_default();
+        let after = self.inner.store.update(email, change).await?;
+        tracing::info!(
+            who = %who,
+            whom = %email,
+            operation = op,
+            before = ?before,
+            after = ?after,
+            "capabilities changed"
+        );
+        Ok(Self::answer(email, &after))
+    }
+
+    /// `POST /manage_capabilities/add` with `{"email", "capability"}`.
+    pub async fn add(
+        &self,
+        caller: Option<&Authenticated>,
+        body: &[u8],
+    ) -> Result<JsonReply, Error> {
+        let (who, held) = self.manager(caller).await?;
+        let body: OneBody = parse_body(body)?;
+        let email = require_email(body.email)?;
+        let cap = body
+            .capability
+            .ok_or_else(|| Error::invalid_request("`capability` is required"))?;
+        self.check_grantable(&held, std::slice::from_ref(&cap))?;
+        self.apply(who, &email, Change::Add(cap), "add").await
+    }
+
+    /// `POST /manage_capabilities/remove` with `{"email", "capability"}`.
+    pub async fn remove(
+        &self,
+        caller: Option<&Authenticated>,
+        body: &[u8],
+    ) -> Result<JsonReply, Error> {
+        let (who, held) = self.manager(caller).await?;
+        let body: OneBody = parse_body(body)?;
+        let email = require_email(body.email)?;
+        let cap = body
+            .capability
+            .ok_or_else(|| Error::invalid_request("`capability` is required"))?;
+        self.check_grantable(&held, std::slice::from_ref(&cap))?;
+        self.apply(who, &email, Change::Remove(cap), "remove").await
+    }
+
+    /// `POST /manage_capabilities/set` with `{"email", "capabilities": [...]}`.
+    ///
+    /// The manager must hold every capability given and every one withdrawn.
+    pub async fn set(
+        &self,
+        caller: Option<&Authenticated>,
+        body: &[u8],
+    ) -> Result<JsonReply, Error> {
+        let (who, held) = self.manager(caller).await?;
+        let body: SetBody = parse_body(body)?;
+        let email = require_email(body.email)?;
+        let caps = body
+            .capabilities
+            .ok_or_else(|| Error::invalid_request("`capabilities` is required"))?;
+        self.check_grantable(&held, &caps)?;
+        let before = self.inner.store.get(&email).await?.unwrap_or_default();
+        let withdrawn: Vec<String> = before
+            .iter()
+            .filter(|c| !caps.contains(c) && self.inner.graph.has(c))
+            .cloned()
+            .collect();
+        self.check_grantable(&held, &withdrawn)?;
+        self.apply(who, &email, Change::Set(caps), "set").await
+    }
+
+    fn mint(
+        &self,
+        sub: &str,
+        caps: &[String],
+        extra: &[(&str, Value)],
+        ttl: u64,
+    ) -> Result<(String, String), Error> {
+        let now = self.inner.clock.now_secs();
+        let jti = random_id()?;
+        let mut claims = json!({
+            "iss": SERVICE_ISSUER,
+            "aud": SERVICE_ISSUER,
+            "sub": sub,
+            "caps": caps,
+            "jti": jti,
+            "iat": now,
+            "exp": now.saturating_add(ttl),
+        });
+        if let Value::Object(map) = &mut claims {
+            for (k, v) in extra {
+                map.insert((*k).to_owned(), v.clone());
+            }
+        }
+        let token = self.inner.signing_key.sign(&claims, Some("JWT"))?;
+        Ok((token, jti))
+    }
+
+    /// `GET /token?user=bot@service`: a token for the service account `user`,
+    /// carrying the account's current capabilities with what they imply.
+    pub async fn issue_service_token(
+        &self,
+        caller: Option<&Authenticated>,
+        user: Option<&str>,
+    ) -> Result<JsonReply, Error> {
+        let (who, _) = self.manager(caller).await?;
+        let user = match user {
+            Some(u)
+                if u.len() > SERVICE_ACCOUNT_SUFFIX.len()
+                    && u.ends_with(SERVICE_ACCOUNT_SUFFIX) =>
+            {
+                u
+            }
+            _ => {
+                return Err(Error::invalid_request(
+                    "`user` must name a service account ending with `@service`",
+                ));
+            }
+        };
+        let caps = self.inner.graph.names_of(&self.stored_closure(user).await?);
+        let (token, jti) = self.mint(
+            user,
+            &caps,
+            &[("kind", json!("service"))],
+            self.inner.ttl_secs,
+        )?;
+        tracing::info!(who = %who, whom = %user, id = %jti, capabilities = ?caps, "service token issued");
+        Ok(JsonReply::ok(
+            &json!({"service_token": token, "user": user, "capabilities": caps}),
+        ))
+    }
+
+    /// An API token bound to `capabilities` rather than to an account.
+    ///
+    /// The caller needs `user_management` and must hold every capability
+    /// given; the token holds them (with what they imply) only while its
+    /// issuer still does. `ttl_secs` defaults to, and may not exceed, the
+    /// service token lifetime. Answers
+    /// `{"api_token", "issued_by", "capabilities", "expires_at"}`.
+    pub async fn issue_api_token(
+        &self,
+        caller: Option<&Authenticated>,
+        capabilities: &[String],
+        ttl_secs: Option<u64>,
+    ) -> Result<JsonReply, Error> {
+        let (who, held) = self.manager(caller).await?;
+        self.check_grantable(&held, capabilities)?;
+        let ttl = ttl_secs.unwrap_or(self.inner.ttl_secs);
+        if ttl == 0 || ttl > self.inner.ttl_secs {
+            return Err(Error::invalid_request(format!(
+                "the lifetime must be between 1 and {} seconds",
+                self.inner.ttl_secs
+            )));
+        }
+        let caps = self.inner.graph.names_of(
+            &self
+                .inner
+                .graph
+                .expand(capabilities.iter().map(String::as_str))
+                .set,
+        );
+        let sub = format!("api-token:{who}");
+        let (token, jti) = self.mint(
+            &sub,
+            &caps,
+            &[("kind", json!("api")), ("issued_by", json!(who))],
+            ttl,
+        )?;
+        let exp = self.inner.clock.now_secs().saturating_add(ttl);
+        tracing::info!(who = %who, id = %jti, capabilities = ?caps, "API token issued");
+        Ok(JsonReply::ok(&json!({
+            "api_token": token,
+            "issued_by": who,
+            "capabilities": caps,
+            "expires_at": exp,
+        })))
+    }
+
+    /// `POST /token/revoke` with `{"token": "..."}` or `{"id": "..."}`: a
+    /// manager revokes a service or API token until its expiry.
+    ///
+    /// # Errors
+    ///
+    /// 400 when no revocation store is configured (the file store keeps
+    /// none: revocation needs a shared store, memory or Redis), for a body
+    /// that is not JSON, names neither or both, or a token this service did not issue.
+    pub async fn revoke(
+        &self,
+        caller: Option<&Authenticated>,
+        body: &[u8],
+    ) -> Result<JsonReply, Error> {
+        let (who, _) = self.manager(caller).await?;
+        let Some(revocations) = &self.inner.revocations else {
+            return Err(Error::invalid_request(
+                "token revocation needs a shared revocation store (memory or redis); \
+                 the file store keeps none",
+            ));
+        };
+        let body: RevokeBody = parse_body(body)?;
+        let (id, exp) = match (body.token, body.id) {
+            (Some(token), None) => {
+                let principal = self.inner.verifier.verify(&token).await.map_err(|e| {
+                    Error::invalid_request(format!(
+                        "the token is not a valid service or API token: {}",
+                        e.message()
+                    ))
+                })?;
+                let claims: TokenClaims = principal.claims_as().map_err(|_| {
+                    Error::invalid_request("the token is not a service or API token")
+                })?;
+                (claims.jti, claims.exp)
+            }
+            (None, Some(id)) if !id.is_empty() => {
+                let exp = self
+                    .inner
+                    .clock
+                    .now_secs()
+                    .saturating_add(self.inner.ttl_secs);
+                (id, exp)
+            }
+            _ => {
+                return Err(Error::invalid_request(
+                    "give exactly one of `token` and `id`",
+                ));
+            }
+        };
+        revocations.revoke(&id, exp).await?;
+        tracing::info!(who = %who, id = %id, "token revoked");
+        Ok(JsonReply::ok(
+            &json!({"status": "ok", "id": id, "revoked_until": exp}),
+        ))
+    }
+
+    /// Every stored user with their capabilities (for diagnostics).
+    pub async fn stored(&self) -> Result<BTreeMap<String, Vec<String>>, Error> {
+        self.inner.store.list().await
+    }
+}
