@@ -334,7 +334,14 @@ impl Capabilities {
         };
         let principal = &caller.principal;
         if principal.issuer() != SERVICE_ISSUER {
-            return self.user_set(user_key(principal)).await;
+            let key = user_key(principal);
+            if key.ends_with(SERVICE_ACCOUNT_SUFFIX) {
+                // Service accounts act only through service tokens: a provider
+                // account whose email merely looks like one gets no stored capabilities.
+                tracing::warn!(user = %key, "a provider token names a service account; only default capabilities apply");
+                return Ok(*self.inner.graph.defaults());
+            }
+            return self.user_set(key).await;
         }
         let claims: TokenClaims = principal
             .claims_as()

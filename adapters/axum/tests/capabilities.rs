@@ -158,6 +158,12 @@ async fn scenario(
     let bot1 = issued["service_token"].as_str().unwrap().to_owned();
     assert_status(&bearer(&app, "/payroll/view", &bot1).await, StatusCode::OK);
     assert_status(&bearer(&app, "/write", &bot1).await, StatusCode::FORBIDDEN);
+    // A provider account whose email only looks like the service account gets none of its capabilities.
+    let lookalike = token(provider, BOT);
+    assert_status(
+        &bearer(&app, "/payroll/view", &lookalike).await,
+        StatusCode::FORBIDDEN,
+    );
 
     // An addition needs a new token.
     let add = post(
