@@ -135,6 +135,25 @@ pub fn extract(
     cfg: &CredentialsConfig,
     headers: &(impl HeaderLookup + ?Sized),
 ) -> Result<Option<Credentials>, Error> {
+    Ok(find(cfg, headers)?.map(|found| Credentials {
+        access_token: RawToken::new(found.access_token),
+        id_token: found.id_token.map(RawToken::new),
+        refresh_token: found.refresh_token.map(RawToken::new),
+    }))
+}
+
+/// Tokens found in a request, borrowed from its headers: nothing is copied
+/// until a token has to outlive the request.
+struct Found<'a> {
+    access_token: &'a str,
+    id_token: Option<&'a str>,
+    refresh_token: Option<&'a str>,
+}
+
+fn find<'a>(
+    cfg: &CredentialsConfig,
+    headers: &'a (impl HeaderLookup + ?Sized),
+) -> Result<Option<Found<'a>>, Error> {
     let Some(raw) = headers.header(&cfg.auth_token_header) else {
         return Ok(None);
     };
@@ -167,10 +186,9 @@ pub fn extract(
             .and_then(|n| headers.header(n))
             .map(str::trim)
             .filter(|v| !v.is_empty())
-            .map(RawToken::new)
     };
-    Ok(Some(Credentials {
-        access_token: RawToken::new(token),
+    Ok(Some(Found {
+        access_token: token,
         id_token: optional(&cfg.id_token_header),
         refresh_token: optional(&cfg.refresh_token_header),
     }))
@@ -239,18 +257,18 @@ impl Authenticator {
         &self,
         headers: &(impl HeaderLookup + ?Sized),
     ) -> Result<Option<Authenticated>, Error> {
-        let Some(creds) = extract(&self.config, headers)? else {
+        let Some(creds) = find(&self.config, headers)? else {
             return if self.config.auto_error {
                 Err(Error::missing_credentials())
             } else {
                 Ok(None)
             };
         };
-        let principal = self.verifier.verify(creds.access_token.expose()).await?;
-        let id_token = match &creds.id_token {
+        let principal = self.verifier.verify(creds.access_token).await?;
+        let id_token = match creds.id_token {
             None => None,
             Some(t) => {
-                let id = self.verifier.verify_as(t.expose(), TokenKind::Id).await?;
+                let id = self.verifier.verify_as(t, TokenKind::Id).await?;
                 if id.issuer() != principal.issuer() || id.subject() != principal.subject() {
                     tracing::info!(
                         "forwarded ID token names another issuer or subject than the access token"
@@ -263,7 +281,7 @@ impl Authenticator {
         Ok(Some(Authenticated {
             principal,
             id_token,
-            refresh_token: creds.refresh_token,
+            refresh_token: creds.refresh_token.map(RawToken::new),
         }))
     }
 }
