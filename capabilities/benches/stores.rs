@@ -9,10 +9,8 @@
 //!
 //! Run with `cargo bench -p portcullis-capabilities --bench stores`.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis_capabilities::{
@@ -24,6 +22,7 @@ use portcullis_core::mint::SigningKey;
 use portcullis_core::{
     Algorithm, Authenticated, Authenticator, CredentialsConfig, Secret, TokenVerifier,
 };
+use portcullis_testing::RedisServer;
 use tokio::runtime::Runtime;
 
 const SECRET: &str = "bench-only secret key, 32 bytes or more";
@@ -39,47 +38,6 @@ fn config() -> CapabilitiesConfig {
     ])
     .with_auto_admin(true)
     .with_default_capabilities(["read"])
-}
-
-/// A redis-server on a free loopback port, stopped on drop.
-struct Redis(Child, u16);
-
-impl Redis {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is required (Debian package redis-server)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Redis(child, port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// An authenticated caller, obtained the way a request gets one.
@@ -114,7 +72,7 @@ async fn service(store: Arc<dyn CapabilityStore>) -> Capabilities {
 
 fn bench(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let who = rt.block_on(caller());
     let memory = rt.block_on(service(Arc::new(MemoryStore::new())));
@@ -125,7 +83,7 @@ fn bench(c: &mut Criterion) {
         .await
     });
     let redis_caps = rt.block_on(async {
-        let url = format!("redis://127.0.0.1:{}/", redis.1);
+        let url = redis.url();
         service(Arc::new(
             RedisStore::connect(RedisConfig::new(url)).await.unwrap(),
         ))

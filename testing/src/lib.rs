@@ -53,10 +53,15 @@
 //! # }
 //! ```
 //!
+//! [`RedisServer`] starts a real `redis-server` on a loopback port for tests
+//! of Redis-backed stores.
+//!
 //! # Feature flags
 //!
 //! This crate has no feature flags yet.
 
 mod mock;
+mod redis;
 
 pub use mock::{Fault, MockOptions, MockProvider, TokenBuilder};
+pub use redis::{RedisServer, free_port};

@@ -20,8 +20,8 @@ use portcullis_core::{
 use portcullis_testing::MockProvider;
 use serde_json::{Value, json};
 
-use crate::redis_server::RedisServer;
 use crate::support::{Reply, bearer, get_with, issuer_config, send};
+use portcullis_testing::RedisServer;
 
 capability!(Payroll = "payroll");
 capability!(Write = "write");

@@ -1,6 +1,5 @@
 //! End-to-end tests: an axum app protected by portcullis, against the mock provider.
 
-mod redis_server;
 mod support;
 
 mod attacks;

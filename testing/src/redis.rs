@@ -1,4 +1,10 @@
-//! Test harness: a real `redis-server` on a free loopback port, killed on drop.
+//! A real `redis-server` for tests: started on a free loopback port with no
+//! persistence, killed on drop.
+//!
+//! Tests of Redis-backed stores run against this, never against a mock of
+//! Redis. A missing `redis-server` binary fails the test with a message saying
+//! how to install it (`apt-get install -y redis-server` on Debian), rather than
+//! skipping it.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -15,7 +21,7 @@ fn binary() -> PathBuf {
 }
 
 /// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
@@ -37,8 +43,14 @@ fn answers_ping(port: u16) -> bool {
 }
 
 /// A `redis-server` child process with no persistence, listening on 127.0.0.1 only.
+///
+/// ```no_run
+/// let server = portcullis_testing::RedisServer::start();
+/// let url = server.url(); // redis://127.0.0.1:PORT/
+/// # let _ = url;
+/// ```
 #[derive(Debug)]
-pub(crate) struct RedisServer {
+pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: TempDir,
@@ -48,7 +60,7 @@ impl RedisServer {
     /// Starts a server on a free port and waits until it answers `PING`.
     ///
     /// Panics (failing the test) if `redis-server` is not installed.
-    pub(crate) fn start() -> Self {
+    pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut server = Self {
             child: None,
@@ -63,6 +75,16 @@ impl RedisServer {
             }
         }
         panic!("redis-server did not start on a free loopback port in 5 tries");
+    }
+
+    /// Starts the server again on the same port, after [`kill`](Self::kill).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the server is still running");
+        assert!(
+            self.spawn(),
+            "redis-server did not restart on port {}",
+            self.port
+        );
     }
 
     /// Spawns the server on `self.port`; `false` if it exited or never answered.
@@ -103,12 +125,12 @@ impl RedisServer {
     }
 
     /// `redis://127.0.0.1:{port}/`.
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
     /// Kills the server (SIGKILL) and waits for it to exit.
-    pub(crate) fn kill(&mut self) {
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
