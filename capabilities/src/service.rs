@@ -479,14 +479,7 @@ impl Capabilities {
         caller: Option<&Authenticated>,
         body: &[u8],
     ) -> Result<JsonReply, Error> {
-        let (who, held) = self.manager(caller).await?;
-        let body: OneBody = parse_body(body)?;
-        let email = require_email(body.email)?;
-        let cap = body
-            .capability
-            .ok_or_else(|| Error::invalid_request("`capability` is required"))?;
-        self.check_grantable(&held, std::slice::from_ref(&cap))?;
-        self.apply(who, &email, Change::Add(cap), "add").await
+        self.change_one(caller, body, Change::Add, "add").await
     }
 
     /// `POST /manage_capabilities/remove` with `{"email", "capability"}`.
@@ -495,6 +488,18 @@ impl Capabilities {
         caller: Option<&Authenticated>,
         body: &[u8],
     ) -> Result<JsonReply, Error> {
+        self.change_one(caller, body, Change::Remove, "remove")
+            .await
+    }
+
+    /// `add` and `remove`: one capability, which the manager must hold.
+    async fn change_one(
+        &self,
+        caller: Option<&Authenticated>,
+        body: &[u8],
+        change: fn(String) -> Change,
+        operation: &'static str,
+    ) -> Result<JsonReply, Error> {
         let (who, held) = self.manager(caller).await?;
         let body: OneBody = parse_body(body)?;
         let email = require_email(body.email)?;
@@ -502,7 +507,7 @@ impl Capabilities {
             .capability
             .ok_or_else(|| Error::invalid_request("`capability` is required"))?;
         self.check_grantable(&held, std::slice::from_ref(&cap))?;
-        self.apply(who, &email, Change::Remove(cap), "remove").await
+        self.apply(who, &email, change(cap), operation).await
     }
 
     /// `POST /manage_capabilities/set` with `{"email", "capabilities": [...]}`.
