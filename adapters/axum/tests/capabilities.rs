@@ -20,7 +20,7 @@ use portcullis_core::{
 use portcullis_testing::MockProvider;
 use serde_json::{Value, json};
 
-use crate::support::{Reply, bearer, get_with, issuer_config, send};
+use crate::support::{Reply, bearer, get_with, issuer_config, send, verifier_on_clock_of};
 use portcullis_testing::RedisServer;
 
 capability!(Payroll = "payroll");
@@ -492,10 +492,7 @@ async fn api_tokens_follow_their_issuer() {
         ("mock".to_owned(), issuer_config(&provider)),
         ("service".to_owned(), caps.service_issuer_config()),
     ]);
-    let verifier = TokenVerifier::builder(cfg)
-        .clock(Arc::new(provider.clock()))
-        .build()
-        .unwrap();
+    let verifier = verifier_on_clock_of(cfg, &provider);
     let auth = Authenticator::new(verifier, CredentialsConfig::default());
     let who = async |token: &str| {
         let header = format!("Bearer {token}");

@@ -174,10 +174,7 @@ async fn oversized_jwks_response_is_refused() {
     let issuer = issuer_config(&provider).with_jwks_url(format!("http://{addr}/jwks"));
     let mut cfg = VerifierConfig::new([("m".to_owned(), issuer)]);
     cfg.jwks.max_response_bytes = 16 * 1024;
-    let verifier = TokenVerifier::builder(cfg)
-        .clock(Arc::new(provider.clock()))
-        .build()
-        .unwrap();
+    let verifier = verifier_on_clock_of(cfg, &provider);
     let e = verifier.warm_up().await.unwrap_err();
     assert_eq!(e.kind(), portcullis_core::ErrorKind::Unavailable);
     assert!(e.to_string().contains("too large"), "{e}");

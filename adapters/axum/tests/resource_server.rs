@@ -73,10 +73,7 @@ async fn optional_caller_sees_guests_but_invalid_tokens_are_refused() {
 async fn auto_error_refuses_anonymous_requests_in_the_layer() {
     let provider = MockProvider::start().await.unwrap();
     let cfg = VerifierConfig::new([("mock".to_owned(), issuer_config(&provider))]);
-    let verifier = TokenVerifier::builder(cfg)
-        .clock(Arc::new(provider.clock()))
-        .build()
-        .unwrap();
+    let verifier = verifier_on_clock_of(cfg, &provider);
     let app = app(verifier, CredentialsConfig::default().with_realm("api"));
     let r = get_with(&app, "/optional", &[]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -134,10 +131,7 @@ async fn id_token_is_not_an_access_token() {
 async fn proxy_forwarded_tokens_are_verified() {
     let provider = MockProvider::start().await.unwrap();
     let cfg = VerifierConfig::new([("mock".to_owned(), issuer_config(&provider))]);
-    let verifier = TokenVerifier::builder(cfg)
-        .clock(Arc::new(provider.clock()))
-        .build()
-        .unwrap();
+    let verifier = verifier_on_clock_of(cfg, &provider);
     let creds = CredentialsConfig::default()
         .with_id_token_header("x-id-token")
         .with_refresh_token_header("x-refresh-token")
@@ -190,10 +184,7 @@ async fn proxy_forwarded_tokens_are_verified() {
 async fn bare_token_header_as_proxies_send_it() {
     let provider = MockProvider::start().await.unwrap();
     let cfg = VerifierConfig::new([("mock".to_owned(), issuer_config(&provider))]);
-    let verifier = TokenVerifier::builder(cfg)
-        .clock(Arc::new(provider.clock()))
-        .build()
-        .unwrap();
+    let verifier = verifier_on_clock_of(cfg, &provider);
     let app = app(
         verifier,
         CredentialsConfig::default()
@@ -220,10 +211,7 @@ async fn several_issuers_and_unknown_issuer_without_network() {
             issuer_config(&b).with_jwks_url(b.jwks_url()),
         ),
     ]);
-    let verifier = TokenVerifier::builder(cfg)
-        .clock(Arc::new(a.clock()))
-        .build()
-        .unwrap();
+    let verifier = verifier_on_clock_of(cfg, &a);
     let app = app(
         verifier,
         CredentialsConfig::default().with_auto_error(false),
@@ -296,10 +284,7 @@ async fn cognito_profile_checks_token_use_and_client_id() {
     issuer.issuer = Some(provider.issuer());
     issuer.jwks_url = Some(provider.jwks_url());
     let cfg = VerifierConfig::new([("cognito".to_owned(), issuer)]);
-    let verifier = TokenVerifier::builder(cfg)
-        .clock(Arc::new(provider.clock()))
-        .build()
-        .unwrap();
+    let verifier = verifier_on_clock_of(cfg, &provider);
     let app = app(
         verifier,
         CredentialsConfig::default().with_auto_error(false),

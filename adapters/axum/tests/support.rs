@@ -67,6 +67,14 @@ async fn forwarded(Caller(c): Caller) -> String {
     )
 }
 
+/// A verifier for `cfg` reading time from `provider`'s clock.
+pub(crate) fn verifier_on_clock_of(cfg: VerifierConfig, provider: &MockProvider) -> TokenVerifier {
+    TokenVerifier::builder(cfg)
+        .clock(Arc::new(provider.clock()))
+        .build()
+        .expect("verifier")
+}
+
 /// Starts a provider and an app with the verifier config `tweak` leaves.
 pub(crate) async fn harness_with(
     tweak: impl FnOnce(&MockProvider, &mut VerifierConfig),
@@ -74,10 +82,7 @@ pub(crate) async fn harness_with(
     let provider = MockProvider::start().await.expect("mock provider");
     let mut cfg = VerifierConfig::new([("mock".to_owned(), issuer_config(&provider))]);
     tweak(&provider, &mut cfg);
-    let verifier = TokenVerifier::builder(cfg)
-        .clock(Arc::new(provider.clock()))
-        .build()
-        .expect("verifier");
+    let verifier = verifier_on_clock_of(cfg, &provider);
     let app = app(
         verifier,
         CredentialsConfig::default().with_auto_error(false),
