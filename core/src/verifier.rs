@@ -442,7 +442,7 @@ impl Issuer {
 
     fn validate(
         &self,
-        mut claims: Map<String, Value>,
+        claims: Map<String, Value>,
         typ: Option<&str>,
         expected: TokenKind,
         now_ms: u64,
@@ -523,11 +523,8 @@ impl Issuer {
             _ => return Err(Error::invalid_token(TokenRejection::MissingClaim)),
         };
         let scopes = scopes(&claims)?;
-        let issuer = match claims.remove("iss") {
-            Some(Value::String(s)) => s,
-            _ => self.issuer.clone(),
-        };
-        claims.insert("iss".into(), Value::String(issuer.clone()));
+        // The token was routed here by its exact `iss`.
+        let issuer = self.issuer.clone();
         Ok(Principal {
             user_id,
             subject,

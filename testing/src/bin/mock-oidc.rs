@@ -9,7 +9,6 @@
     reason = "a command-line tool reports on its standard streams"
 )]
 
-use anyhow::Context as _;
 use portcullis_testing::{MockOptions, MockProvider};
 
 const USAGE: &str = "\
@@ -73,7 +72,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     Ok(Command::Serve(options.port(port)))
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = match parse(std::env::args().skip(1)) {
         Ok(Command::Help) => {
             println!("{USAGE}");
@@ -88,15 +87,15 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("could not start the async runtime")?;
+        .map_err(|e| format!("could not start the async runtime: {e}"))?;
     runtime.block_on(serve(options))
 }
 
-async fn serve(options: MockOptions) -> anyhow::Result<()> {
+async fn serve(options: MockOptions) -> Result<(), Box<dyn std::error::Error>> {
     let port = options.port;
     let provider = MockProvider::start_with(options)
         .await
-        .with_context(|| format!("could not start the provider on 127.0.0.1:{port}"))?;
+        .map_err(|e| format!("could not start the provider on 127.0.0.1:{port}: {e}"))?;
     let token = provider
         .token()
         .subject("alice")
@@ -120,7 +119,7 @@ async fn serve(options: MockOptions) -> anyhow::Result<()> {
     println!("serving until Ctrl-C");
     tokio::signal::ctrl_c()
         .await
-        .context("could not listen for Ctrl-C")?;
+        .map_err(|e| format!("could not listen for Ctrl-C: {e}"))?;
     provider.shutdown();
     Ok(())
 }
