@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::file::{DEFAULT_RELOAD_INTERVAL, FileStore};
 use crate::memory::MemoryStore;
-use crate::store::{CapabilityStore, RevocationStore};
+use crate::store::{CapabilityStore, RevocationStore, SessionStore};
 
-/// Which store holds the capabilities (and, where it can, the revocations).
+/// Which store holds the capabilities, the revocations and the sessions.
 ///
 /// Tagged by `kind`; unknown keys are refused:
 ///
@@ -43,7 +43,9 @@ use crate::store::{CapabilityStore, RevocationStore};
 pub enum StoreConfig {
     /// [`MemoryStore`]: in the process, lost on exit. For tests.
     Memory,
-    /// [`FileStore`]: a YAML user file, for a single replica.
+    /// [`FileStore`]: a YAML user file, for a single replica. Revocations are
+    /// kept beside it (`<path>.revoked`) and survive restarts; sessions are
+    /// kept in the process (a [`MemoryStore`]) and are lost on restart.
     File {
         /// The user file (created on the first update if missing).
         path: PathBuf,
@@ -65,14 +67,23 @@ pub enum StoreConfig {
     },
 }
 
-/// The stores a configuration opens: one object may serve as both.
+/// The stores a configuration opens: one object may serve as several.
+///
+/// | kind | capabilities | revocations | sessions |
+/// |------|--------------|-------------|----------|
+/// | `memory` | the [`MemoryStore`] | the same store | the same store |
+/// | `file` | the [`FileStore`] | the same store (`<path>.revoked`) | a [`MemoryStore`]: one replica's, lost on restart |
+/// | `redis` | the [`RedisStore`](crate::RedisStore) | the same store | the same store |
 #[derive(Debug, Clone)]
 pub struct Stores {
     /// User capabilities.
     pub capabilities: Arc<dyn CapabilityStore>,
-    /// Token revocations; `None` for a backend that cannot share them between
-    /// replicas (the file store).
+    /// Token revocations and single-use records
+    /// ([`revoke_once`](RevocationStore::revoke_once)). Every kind opens one;
+    /// `None` stands for a deployment that keeps no revocations.
     pub revocations: Option<Arc<dyn RevocationStore>>,
+    /// Server-side login sessions.
+    pub sessions: Arc<dyn SessionStore>,
 }
 
 impl StoreConfig {
@@ -90,11 +101,11 @@ impl StoreConfig {
         Ok(self.open_stores().await?.capabilities)
     }
 
-    /// Opens the capability store and, where the backend keeps them, the
-    /// revocation store.
+    /// Opens the capability, revocation and session stores (see [`Stores`]).
     ///
     /// Fails with kind `Config` for an invalid configuration (a file whose
-    /// directory does not exist or that does not parse, a bad URL, the `redis`
+    /// directory does not exist, a user or revocations file that does not
+    /// parse, a bad URL, the `redis`
     /// kind without the `redis` feature) and with kind `Unavailable` when the
     /// backend cannot be reached.
     pub async fn open_stores(&self) -> Result<Stores, Error> {
@@ -103,7 +114,8 @@ impl StoreConfig {
                 let store = Arc::new(MemoryStore::new());
                 Ok(Stores {
                     capabilities: store.clone(),
-                    revocations: Some(store),
+                    revocations: Some(store.clone()),
+                    sessions: store,
                 })
             }
             StoreConfig::File {
@@ -115,9 +127,12 @@ impl StoreConfig {
                     Duration::from_millis(*reload_interval_ms),
                 )
                 .await?;
+                let store = Arc::new(store);
                 Ok(Stores {
-                    capabilities: Arc::new(store),
-                    revocations: None,
+                    capabilities: store.clone(),
+                    revocations: Some(store),
+                    // Sessions of this one replica, lost on restart.
+                    sessions: Arc::new(MemoryStore::new()),
                 })
             }
             #[cfg(feature = "redis")]
@@ -132,7 +147,8 @@ impl StoreConfig {
                 let store = Arc::new(crate::RedisStore::connect(config).await?);
                 Ok(Stores {
                     capabilities: store.clone(),
-                    revocations: Some(store),
+                    revocations: Some(store.clone()),
+                    sessions: store,
                 })
             }
             #[cfg(not(feature = "redis"))]

@@ -1,9 +1,10 @@
 //! [`FileStore`]: the user file, a YAML mapping from user to capability names
 //! (easy-oauth's `caps.yaml`), kept in memory, written atomically and reloaded
-//! when edited by hand.
+//! when edited by hand; and its sibling revocations file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -14,8 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 use portcullis_core::Error;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::memory::unix_now;
 use crate::store::{
-    CapabilityStore, Change, StoreFuture, normalize, validate_name, validate_update,
+    CapabilityStore, Change, RevocationStore, StoreFuture, normalize, validate_name,
+    validate_update,
 };
 
 /// How often, at most, `get` and `list` look at the file for hand edits by default.
@@ -50,11 +53,36 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 ///   the file and syncs the directory: readers of the file see the old content
 ///   or the new one, never a mix. Comments and formatting are not kept.
 ///
-/// A `FileStore` suits one replica. It implements no
-/// [`RevocationStore`](crate::RevocationStore): a revocation recorded in one
-/// replica's file would not reach the others, and a token refused by one
-/// replica would still pass another. Use [`RedisStore`](crate::RedisStore)
-/// where several replicas must agree.
+/// It is also a [`RevocationStore`], whose entries outlive restarts: they
+/// are kept in a sibling file, the user file's path with `.revoked` appended
+/// (`caps.yaml.revoked`), one entry per line:
+///
+/// ```text
+/// # <expires_at_unix> <id>
+/// 1767225600 7f3c0d4e-jti
+/// 1767229200 login transaction 42
+/// ```
+///
+/// The expiry (seconds since the Unix epoch) comes first; the id is the rest
+/// of the line after one space, verbatim. Blank lines and lines starting with
+/// `#` are skipped; an id listed twice keeps its later expiry.
+///
+/// - The revocations file is read once, when the store opens; a missing file
+///   holds no revocations. A file that does not parse fails the opening with
+///   an error of kind `Config` naming the file and the line: revocations are
+///   never dropped silently.
+/// - Checks are served from memory, never from the disk.
+/// - Each new revocation rewrites the file whole, atomically as above, with
+///   the entries past their expiry left out, and is in force only once the
+///   file is written (a write that fails is `Unavailable`, and nothing is
+///   recorded). Hand edits made while the store is open are overwritten by the
+///   next revocation.
+///
+/// A `FileStore` suits one replica: its revocations are not shared, so a token
+/// revoked through one replica would still pass another, and a one-time value
+/// ([`revoke_once`](RevocationStore::revoke_once)) could be used once per
+/// replica. Use [`RedisStore`](crate::RedisStore) where several replicas must
+/// agree.
 ///
 /// ```
 /// # async fn run() -> Result<(), portcullis_core::Error> {
@@ -79,6 +107,12 @@ pub struct FileStore {
     next_check: Mutex<Instant>,
     /// Serializes updates and reloads.
     writer: tokio::sync::Mutex<()>,
+    /// The revocations file.
+    revocations_path: PathBuf,
+    /// Id -> expiry (Unix seconds): what the revocations file holds.
+    revoked: Mutex<HashMap<String, u64>>,
+    /// Serializes revocations (check, write, install).
+    revocation_writer: tokio::sync::Mutex<()>,
 }
 
 /// What was loaded last.
@@ -153,10 +187,17 @@ impl fmt::Debug for FileStore {
             .unwrap_or_else(PoisonError::into_inner)
             .users
             .len();
+        let revoked = self
+            .revoked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
         f.debug_struct("FileStore")
             .field("path", &self.path)
             .field("reload_interval", &self.reload_interval)
             .field("users", &users)
+            .field("revocations_path", &self.revocations_path)
+            .field("revocations", &revoked)
             .finish()
     }
 }
@@ -165,9 +206,10 @@ impl FileStore {
     /// Opens the user file at `path`, checking for hand edits at most once per
     /// [`DEFAULT_RELOAD_INTERVAL`].
     ///
-    /// A missing file is no error (it holds no users). Fails with kind
-    /// `Config` if the file does not parse or its directory does not exist,
-    /// and with kind `Unavailable` if it cannot be read.
+    /// A missing file is no error (it holds no users), nor is a missing
+    /// revocations file. Fails with kind `Config` if the user file or the
+    /// revocations file does not parse or the directory does not exist, and
+    /// with kind `Unavailable` if either cannot be read.
     pub async fn open(path: impl Into<PathBuf>) -> Result<Self, Error> {
         Self::open_with_reload_interval(path, DEFAULT_RELOAD_INTERVAL).await
     }
@@ -206,18 +248,28 @@ impl FileStore {
             Err(LoadError::Parse { error, .. }) => return Err(error.to_error(&path)),
             Err(LoadError::Io(e)) => return Err(io_error(&path, "read", e)),
         };
+        let revocations_path = revocations_path(&path);
+        let revoked = read_revocations_in_background(revocations_path.clone()).await?;
         Ok(Self {
             path,
             reload_interval,
             state: RwLock::new(loaded),
             next_check: Mutex::new(Instant::now() + reload_interval),
             writer: tokio::sync::Mutex::new(()),
+            revocations_path,
+            revoked: Mutex::new(revoked),
+            revocation_writer: tokio::sync::Mutex::new(()),
         })
     }
 
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The revocations file's path: the user file's with `.revoked` appended.
+    pub fn revocations_path(&self) -> &Path {
+        &self.revocations_path
     }
 
     /// Reads the file now, whether or not it changed.
@@ -382,6 +434,87 @@ impl FileStore {
     }
 }
 
+impl FileStore {
+    /// The expiry of `id` if it is revoked now.
+    fn revoked_until(&self, id: &str, now: u64) -> Option<u64> {
+        self.revoked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .copied()
+            .filter(|exp| *exp > now)
+    }
+
+    /// Records `id` until `expires_at_unix` and answers whether it was not
+    /// revoked before. `once`: leave a revoked id as it is.
+    async fn record_revocation(
+        &self,
+        id: &str,
+        expires_at_unix: u64,
+        once: bool,
+    ) -> Result<bool, Error> {
+        let _writer = self.revocation_writer.lock().await;
+        let now = unix_now();
+        if expires_at_unix <= now {
+            // Expired: nothing left to refuse, and never consumed.
+            return Ok(false);
+        }
+        let until = match self.revoked_until(id, now) {
+            Some(_) if once => return Ok(false),
+            // Revoking again never shortens a revocation.
+            Some(exp) if exp >= expires_at_unix => return Ok(false),
+            Some(_) | None => expires_at_unix,
+        };
+        let mut next: HashMap<String, u64> = self
+            .revoked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, exp)| **exp > now)
+            .map(|(id, exp)| (id.clone(), *exp))
+            .collect();
+        let first = next.insert(id.to_owned(), until).is_none();
+
+        let text = format_revocations(&next);
+        let path = self.revocations_path.clone();
+        tokio::task::spawn_blocking(move || write_atomically(&path, text.as_bytes()))
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "revocations file {}: the write did not complete",
+                    self.revocations_path.display()
+                ))
+                .with_source(e)
+            })?
+            .map_err(|e| file_io_error(REVOCATIONS, &self.revocations_path, "write", e))?;
+
+        *self.revoked.lock().unwrap_or_else(PoisonError::into_inner) = next;
+        Ok(first)
+    }
+}
+
+impl RevocationStore for FileStore {
+    fn revoke<'a>(&'a self, token_id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            validate_name("token id", token_id)?;
+            self.record_revocation(token_id, expires_at_unix, false)
+                .await
+                .map(drop)
+        })
+    }
+
+    fn is_revoked<'a>(&'a self, token_id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move { Ok(self.revoked_until(token_id, unix_now()).is_some()) })
+    }
+
+    fn revoke_once<'a>(&'a self, id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            validate_name("id", id)?;
+            self.record_revocation(id, expires_at_unix, true).await
+        })
+    }
+}
+
 impl CapabilityStore for FileStore {
     fn get<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Option<Vec<String>>> {
         Box::pin(async move {
@@ -404,13 +537,102 @@ impl CapabilityStore for FileStore {
     }
 }
 
-/// An I/O failure, as a 503.
+/// An I/O failure on the user file, as a 503.
 fn io_error(path: &Path, doing: &str, e: io::Error) -> Error {
-    Error::unavailable(format!(
-        "capabilities file {}: could not {doing} it",
-        path.display()
-    ))
-    .with_source(e)
+    file_io_error("capabilities file", path, doing, e)
+}
+
+/// How messages name the revocations file.
+const REVOCATIONS: &str = "revocations file";
+
+/// An I/O failure on the file `what`, as a 503.
+fn file_io_error(what: &str, path: &Path, doing: &str, e: io::Error) -> Error {
+    Error::unavailable(format!("{what} {}: could not {doing} it", path.display())).with_source(e)
+}
+
+/// The revocations file of the user file at `path`: `.revoked` appended.
+fn revocations_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".revoked");
+    path.with_file_name(name)
+}
+
+/// Reads the revocations file on the blocking pool, keeping the entries not
+/// yet expired; a missing file holds none.
+async fn read_revocations_in_background(path: PathBuf) -> Result<HashMap<String, u64>, Error> {
+    let shown = path.clone();
+    let bytes = tokio::task::spawn_blocking(move || match fs::read(&path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await
+    .map_err(|e| {
+        Error::unavailable(format!(
+            "{REVOCATIONS} {}: the read did not complete",
+            shown.display()
+        ))
+        .with_source(e)
+    })?
+    .map_err(|e| file_io_error(REVOCATIONS, &shown, "read", e))?;
+    let Some(bytes) = bytes else {
+        return Ok(HashMap::new());
+    };
+    let mut revoked = parse_revocations(&bytes).map_err(|(line, reason)| {
+        Error::config(format!(
+            "{REVOCATIONS} {}: line {line}: {reason}",
+            shown.display()
+        ))
+    })?;
+    let now = unix_now();
+    revoked.retain(|_, exp| *exp > now);
+    Ok(revoked)
+}
+
+/// Parses the revocations file: `<expires_at_unix> <id>` per line, blank
+/// lines and `#` comments skipped. A failure gives the 1-based line and why.
+fn parse_revocations(bytes: &[u8]) -> Result<HashMap<String, u64>, (usize, String)> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = 1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        (line, "the line is not UTF-8 text".to_owned())
+    })?;
+    let mut revoked = HashMap::new();
+    for (index, line) in text.split('\n').enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fail = |reason: String| (index + 1, reason);
+        let (expiry, id) = line
+            .split_once(' ')
+            .ok_or_else(|| fail("expected `<expires_at_unix> <id>`".to_owned()))?;
+        if expiry.is_empty() || !expiry.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(fail(
+                "the expiry is not a whole number of seconds since the Unix epoch".to_owned(),
+            ));
+        }
+        let expiry: u64 = expiry
+            .parse()
+            .map_err(|_| fail("the expiry is out of range".to_owned()))?;
+        validate_name("id", id).map_err(|e| fail(e.message().to_owned()))?;
+        let until = revoked.entry(id.to_owned()).or_insert(expiry);
+        *until = (*until).max(expiry);
+    }
+    Ok(revoked)
+}
+
+/// The revocations file's text, sorted by id.
+fn format_revocations(revoked: &HashMap<String, u64>) -> String {
+    let mut entries: Vec<(&String, &u64)> = revoked.iter().collect();
+    entries.sort_unstable();
+    let mut text = String::from("# <expires_at_unix> <id>\n");
+    for (id, expiry) in entries {
+        let _ = writeln!(text, "{expiry} {id}");
+    }
+    text
 }
 
 /// The directory holding `path` (`.` for a bare file name).
@@ -698,6 +920,55 @@ mod tests {
             message.matches(&format!("line {line}")).count(),
             1,
             "{message}"
+        );
+    }
+
+    #[test]
+    fn revocations_round_trip() {
+        let revoked = HashMap::from([
+            ("jti-1".to_owned(), 1_700_000_000),
+            ("with spaces and # inside ".to_owned(), 42),
+            ("#leading".to_owned(), 7),
+        ]);
+        let text = format_revocations(&revoked);
+        assert!(text.contains("\n1700000000 jti-1\n"), "{text}");
+        assert_eq!(parse_revocations(text.as_bytes()).unwrap(), revoked);
+    }
+
+    #[test]
+    fn revocations_files_are_read_leniently_where_unambiguous() {
+        let parsed = parse_revocations(b"\n# comment\n5 a\r\n9 a\n3 a\n  \n").unwrap();
+        assert_eq!(parsed, HashMap::from([("a".to_owned(), 9)]));
+        assert!(parse_revocations(b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_revocation_lines_are_located() {
+        for (text, line) in [
+            (&b"5 a\njti-2\n"[..], 2),
+            (b"5 a\n\n-5 b\n", 3),
+            (b"x5 a\n", 1),
+            (b" 5 a\n", 1),
+            (b"5 a\n99999999999999999999999 b\n", 2),
+            (b"5 \n", 1),
+            (b"5 a\tb\n", 1),
+            (b"5 a\n6 \xff\n", 2),
+        ] {
+            let (at, reason) = parse_revocations(text).expect_err(&format!("{text:?}"));
+            assert_eq!(at, line, "{text:?}: {reason}");
+            assert!(!reason.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_revocations_file_sits_beside_the_user_file() {
+        assert_eq!(
+            revocations_path(Path::new("/etc/svc/caps.yaml")),
+            Path::new("/etc/svc/caps.yaml.revoked")
+        );
+        assert_eq!(
+            revocations_path(Path::new("caps.yaml")),
+            Path::new("caps.yaml.revoked")
         );
     }
 

@@ -1,20 +1,24 @@
-//! portcullis-capabilities: where user capabilities and token revocations are kept.
+//! portcullis-capabilities: where user capabilities, token revocations and
+//! login sessions are kept.
 //!
 //! A capability is a name (`read`, `user_management`, ...) granted to a user.
 //! This crate stores the names each user holds — what a capability implies is
-//! decided from the capability graph, elsewhere — and the tokens revoked
-//! before their expiry. Every backend implements the same object-safe traits,
-//! so a service holds an `Arc<dyn CapabilityStore>` chosen by configuration:
+//! decided from the capability graph, elsewhere — the tokens revoked before
+//! their expiry, and server-side sessions. Every backend implements the same
+//! object-safe traits, so a service holds an `Arc<dyn CapabilityStore>` chosen
+//! by configuration:
 //!
 //! - [`CapabilityStore`]: `get`, `list` and atomic `update`s ([`Change::Add`],
 //!   [`Change::Remove`], [`Change::Set`]) of user → sorted, deduplicated names.
-//! - [`RevocationStore`]: `revoke` a token id until its expiry, `is_revoked`.
+//! - [`RevocationStore`]: `revoke` a token id until its expiry, `is_revoked`,
+//!   and `revoke_once`, which makes a one-time value single-use.
+//! - [`SessionStore`]: `put`, `get` and `delete` opaque session bytes until an expiry.
 //!
-//! | backend | capabilities | revocations | for |
-//! |---------|--------------|-------------|-----|
-//! | [`MemoryStore`] | yes | yes | tests, one process |
-//! | [`FileStore`] | yes (YAML user file, easy-oauth's `caps.yaml` format) | no | one replica |
-//! | [`RedisStore`] | yes | yes | several replicas |
+//! | backend | capabilities | revocations | sessions | for |
+//! |---------|--------------|-------------|----------|-----|
+//! | [`MemoryStore`] | yes | yes | yes | tests, one process |
+//! | [`FileStore`] | yes (YAML user file, easy-oauth's `caps.yaml` format) | yes (a sibling `.revoked` file) | no ([`StoreConfig`] pairs it with a [`MemoryStore`]) | one replica |
+//! | [`RedisStore`] | yes | yes | yes | several replicas |
 //!
 //! [`Capabilities`] puts the graph and the stores together: what a caller may
 //! do, easy-oauth's management operations, and service and API tokens.
@@ -82,7 +86,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis_store::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, RedisConfig, RedisStore};
 pub use service::{
-    Capabilities, CapabilitiesBuilder, DEFAULT_SERVICE_TOKEN_TTL_SECS, JsonReply,
-    MIN_SECRET_KEY_LEN, SERVICE_ACCOUNT_SUFFIX, SERVICE_ISSUER, user_key,
+    Capabilities, CapabilitiesBuilder, DEFAULT_SERVICE_TOKEN_TTL_SECS, DEFAULT_USER_TOKEN_TTL_SECS,
+    JsonReply, MIN_SECRET_KEY_LEN, SERVICE_ACCOUNT_SUFFIX, SERVICE_ISSUER, user_key,
 };
-pub use store::{CapabilityStore, Change, RevocationStore, StoreFuture};
+pub use store::{CapabilityStore, Change, RevocationStore, SessionStore, StoreFuture};

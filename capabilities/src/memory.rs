@@ -1,22 +1,28 @@
-//! [`MemoryStore`]: capabilities and revocations held in the process, for tests
-//! and single-process tools.
+//! [`MemoryStore`]: capabilities, revocations and sessions held in the
+//! process, for tests and single-process tools.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use portcullis_core::clock::{self, SharedClock};
+
 use crate::store::{
-    CapabilityStore, Change, RevocationStore, StoreFuture, normalize, validate_name,
+    CapabilityStore, Change, RevocationStore, SessionStore, StoreFuture, normalize, validate_name,
     validate_update,
 };
 
-/// Below this many revocations, expired entries are not swept.
+/// Below this many entries, expired revocations and sessions are not swept.
 const SWEEP_FLOOR: usize = 1024;
 
 /// A store that keeps everything in memory and forgets it when dropped.
 ///
 /// Every replica of a service has its own: use it for tests, or where one
-/// process is the only one deciding.
+/// process is the only one deciding. Expiries (of revocations and sessions)
+/// are read from a [`Clock`](portcullis_core::clock::Clock), the system clock
+/// unless [`with_clock`](Self::with_clock) gives another. Expired entries are
+/// swept whenever their number has doubled since the last sweep, so the store
+/// holds at most about twice what is live.
 ///
 /// ```
 /// # async fn run() -> Result<(), portcullis_core::Error> {
@@ -28,18 +34,57 @@ const SWEEP_FLOOR: usize = 1024;
 /// # Ok(()) }
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(run()).unwrap();
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     users: RwLock<BTreeMap<String, Vec<String>>>,
-    revoked: Mutex<Revoked>,
+    revoked: Mutex<Expiring<()>>,
+    sessions: Mutex<Expiring<Vec<u8>>>,
+    clock: SharedClock,
 }
 
-#[derive(Debug, Default)]
-struct Revoked {
-    /// Token id -> expiry (Unix seconds).
-    entries: HashMap<String, u64>,
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            users: RwLock::default(),
+            revoked: Mutex::default(),
+            sessions: Mutex::default(),
+            clock: clock::system(),
+        }
+    }
+}
+
+/// Entries that lapse at an expiry (Unix seconds), swept as they accumulate.
+#[derive(Debug)]
+struct Expiring<V> {
+    /// Id -> value and expiry.
+    entries: HashMap<String, (V, u64)>,
     /// The size at which expired entries are swept next.
     sweep_at: usize,
+}
+
+impl<V> Default for Expiring<V> {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+            sweep_at: SWEEP_FLOOR,
+        }
+    }
+}
+
+impl<V> Expiring<V> {
+    /// The value under `id`, unless absent or expired at `now`.
+    fn live(&self, id: &str, now: u64) -> Option<&(V, u64)> {
+        self.entries.get(id).filter(|(_, exp)| *exp > now)
+    }
+
+    /// Stores `value` under `id` until `expires_at`, then sweeps if due.
+    fn insert(&mut self, id: &str, value: V, expires_at: u64, now: u64) {
+        self.entries.insert(id.to_owned(), (value, expires_at));
+        if self.entries.len() >= self.sweep_at {
+            self.entries.retain(|_, (_, exp)| *exp > now);
+            self.sweep_at = (self.entries.len() * 2).max(SWEEP_FLOOR);
+        }
+    }
 }
 
 impl MemoryStore {
@@ -64,8 +109,33 @@ impl MemoryStore {
             .collect();
         Self {
             users: RwLock::new(users),
-            revoked: Mutex::default(),
+            ..Self::default()
         }
+    }
+
+    /// Reads expiries from `clock` instead of the system clock.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), portcullis_core::Error> {
+    /// use std::sync::Arc;
+    /// use portcullis_capabilities::{MemoryStore, RevocationStore};
+    /// use portcullis_core::clock::ManualClock;
+    /// let clock = ManualClock::new(1_000);
+    /// let store = MemoryStore::new().with_clock(Arc::new(clock.clone()));
+    /// assert!(store.revoke_once("login-1", 1_060).await?);
+    /// assert!(!store.revoke_once("login-1", 1_060).await?);
+    /// clock.advance_secs(60);
+    /// assert!(!store.is_revoked("login-1").await?);
+    /// # Ok(()) }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_secs()
     }
 }
 
@@ -113,17 +183,17 @@ impl RevocationStore for MemoryStore {
     fn revoke<'a>(&'a self, token_id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             validate_name("token id", token_id)?;
-            let now = unix_now();
-            let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = self.now();
             if expires_at_unix <= now {
                 // Already expired: nothing left to refuse.
                 return Ok(());
             }
-            revoked.entries.insert(token_id.to_owned(), expires_at_unix);
-            if revoked.entries.len() >= revoked.sweep_at {
-                revoked.entries.retain(|_, exp| *exp > now);
-                revoked.sweep_at = (revoked.entries.len() * 2).max(SWEEP_FLOOR);
-            }
+            let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+            // Revoking again never shortens a revocation.
+            let until = revoked
+                .live(token_id, now)
+                .map_or(expires_at_unix, |(_, exp)| expires_at_unix.max(*exp));
+            revoked.insert(token_id, (), until, now);
             Ok(())
         })
     }
@@ -131,10 +201,87 @@ impl RevocationStore for MemoryStore {
     fn is_revoked<'a>(&'a self, token_id: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
-            Ok(revoked
-                .entries
-                .get(token_id)
-                .is_some_and(|exp| *exp > unix_now()))
+            Ok(revoked.live(token_id, self.now()).is_some())
         })
+    }
+
+    fn revoke_once<'a>(&'a self, id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            validate_name("id", id)?;
+            // The check and the record happen under one lock.
+            let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = self.now();
+            if expires_at_unix <= now || revoked.live(id, now).is_some() {
+                return Ok(false);
+            }
+            revoked.insert(id, (), expires_at_unix, now);
+            Ok(true)
+        })
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn put<'a>(&'a self, id: &'a str, data: &'a [u8], expires_at_unix: u64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            validate_name("session id", id)?;
+            let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = self.now();
+            if expires_at_unix <= now {
+                sessions.entries.remove(id);
+            } else {
+                sessions.insert(id, data.to_vec(), expires_at_unix, now);
+            }
+            Ok(())
+        })
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+            Ok(sessions.live(id, self.now()).map(|(data, _)| data.clone()))
+        })
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.sessions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entries
+                .remove(id);
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use portcullis_core::clock::ManualClock;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn expired_entries_are_swept_as_they_accumulate() {
+        let clock = ManualClock::new(1_000);
+        let store = MemoryStore::new().with_clock(Arc::new(clock.clone()));
+        for i in 0..3 * SWEEP_FLOOR {
+            let id = format!("s-{i}");
+            SessionStore::put(&store, &id, b"x", 1_010).await.unwrap();
+            store.revoke_once(&id, 1_010).await.unwrap();
+        }
+        clock.advance_secs(10);
+        for i in 0..SWEEP_FLOOR {
+            let id = format!("t-{i}");
+            SessionStore::put(&store, &id, b"x", 2_000).await.unwrap();
+            store.revoke_once(&id, 2_000).await.unwrap();
+        }
+        let sessions = store.sessions.lock().unwrap().entries.len();
+        let revoked = store.revoked.lock().unwrap().entries.len();
+        assert!(sessions <= 2 * SWEEP_FLOOR, "{sessions} sessions held");
+        assert!(revoked <= 2 * SWEEP_FLOOR, "{revoked} revocations held");
+        assert!(SessionStore::get(&store, "t-0").await.unwrap().is_some());
+        assert!(store.is_revoked("t-0").await.unwrap());
     }
 }

@@ -1,16 +1,17 @@
-//! [`RedisStore`]: capabilities and revocations in Redis, shared by every replica.
+//! [`RedisStore`]: capabilities, revocations and sessions in Redis, shared by
+//! every replica.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, FromRedisValue, Pipeline};
+use ::redis::{Client, FromRedisValue, Pipeline, Value};
 use portcullis_core::{Error, Secret};
 
 use crate::memory::unix_now;
 use crate::store::{
-    CapabilityStore, Change, RevocationStore, StoreFuture, normalize, validate_name,
+    CapabilityStore, Change, RevocationStore, SessionStore, StoreFuture, normalize, validate_name,
     validate_update,
 };
 
@@ -57,7 +58,7 @@ impl RedisConfig {
     }
 }
 
-/// Capabilities and revocations kept in Redis.
+/// Capabilities, revocations and sessions kept in Redis.
 ///
 /// Every read goes to Redis (nothing is cached in the process), so a change
 /// made through one replica is seen by all of them at once. The keys, under
@@ -67,9 +68,13 @@ impl RedisConfig {
 /// |-----|------|-------|
 /// | `{prefix}users` | set | every known user |
 /// | `{prefix}caps:{user}` | set | the user's capability names (absent: none) |
-/// | `{prefix}revoked:{token_id}` | string | a revoked token, expiring (`EXPIREAT`) when the token does |
+/// | `{prefix}revoked:{token_id}` | string | a revoked token, expiring (`EXPIREAT`) when the token does; also a value used by [`revoke_once`](RevocationStore::revoke_once) |
+/// | `{prefix}session:{id}` | string | a session's bytes, expiring when the session does |
 ///
-/// Each update is one `MULTI`/`EXEC` transaction. A connection that fails, or
+/// Each update is one `MULTI`/`EXEC` transaction; a
+/// [`revoke_once`](RevocationStore::revoke_once) is one `SET ... NX EXAT`, so
+/// exactly one replica wins. Expiries are absolute (`EXAT`), Unix seconds
+/// compared with Redis' clock. A connection that fails, or
 /// a command that takes longer than the command timeout, gives an error of
 /// kind `Unavailable` (503): a caller is refused, never let through, while
 /// Redis cannot answer. The connection is re-established in the background.
@@ -164,6 +169,10 @@ impl RedisStore {
         format!("{}revoked:{token_id}", self.prefix)
     }
 
+    fn session_key(&self, id: &str) -> String {
+        format!("{}session:{id}", self.prefix)
+    }
+
     /// Sends `pipe`, bounded by the command timeout; any failure is `Unavailable`.
     async fn run<T: FromRedisValue>(
         &self,
@@ -247,15 +256,68 @@ impl RedisStore {
             // Already expired: nothing left to refuse.
             return Ok(());
         }
-        let expires_at = i64::try_from(expires_at_unix).unwrap_or(i64::MAX);
         let key = self.revoked_key(token_id);
         let mut pipe = Pipeline::new();
         pipe.atomic()
             .set(&key, 1)
             .ignore()
-            .expire_at(&key, expires_at)
+            .expire_at(&key, redis_expiry(expires_at_unix))
             .ignore();
         self.run("revocation", &pipe).await
+    }
+
+    async fn first_use(&self, id: &str, expires_at_unix: u64) -> Result<bool, Error> {
+        validate_name("id", id)?;
+        if expires_at_unix <= unix_now() {
+            // Expired: never consumed.
+            return Ok(false);
+        }
+        let mut pipe = Pipeline::new();
+        pipe.cmd("SET")
+            .arg(self.revoked_key(id))
+            .arg(1)
+            .arg("NX")
+            .arg("EXAT")
+            .arg(redis_expiry(expires_at_unix));
+        let (reply,): (Value,) = self.run("single-use record", &pipe).await?;
+        match reply {
+            Value::Nil => Ok(false),
+            Value::Okay => Ok(true),
+            Value::SimpleString(status) if status == "OK" => Ok(true),
+            _ => Err(Error::unavailable(
+                "Redis answered a single-use record unexpectedly",
+            )),
+        }
+    }
+
+    async fn put_session(&self, id: &str, data: &[u8], expires_at_unix: u64) -> Result<(), Error> {
+        validate_name("session id", id)?;
+        let key = self.session_key(id);
+        let mut pipe = Pipeline::new();
+        if expires_at_unix <= unix_now() {
+            pipe.del(&key).ignore();
+        } else {
+            pipe.cmd("SET")
+                .arg(&key)
+                .arg(data)
+                .arg("EXAT")
+                .arg(redis_expiry(expires_at_unix))
+                .ignore();
+        }
+        self.run("session write", &pipe).await
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<Vec<u8>>, Error> {
+        let mut pipe = Pipeline::new();
+        pipe.get(self.session_key(id));
+        let (data,): (Option<Vec<u8>>,) = self.run("session read", &pipe).await?;
+        Ok(data)
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), Error> {
+        let mut pipe = Pipeline::new();
+        pipe.del(self.session_key(id)).ignore();
+        self.run("session delete", &pipe).await
     }
 
     async fn check_revocation(&self, token_id: &str) -> Result<bool, Error> {
@@ -288,4 +350,28 @@ impl RevocationStore for RedisStore {
     fn is_revoked<'a>(&'a self, token_id: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(self.check_revocation(token_id))
     }
+
+    fn revoke_once<'a>(&'a self, id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, bool> {
+        Box::pin(self.first_use(id, expires_at_unix))
+    }
+}
+
+impl SessionStore for RedisStore {
+    fn put<'a>(&'a self, id: &'a str, data: &'a [u8], expires_at_unix: u64) -> StoreFuture<'a, ()> {
+        Box::pin(self.put_session(id, data, expires_at_unix))
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(self.get_session(id))
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(self.delete_session(id))
+    }
+}
+
+/// An expiry Redis accepts: it refuses times past `i64::MAX` milliseconds.
+fn redis_expiry(expires_at_unix: u64) -> i64 {
+    const LATEST: i64 = i64::MAX / 1000;
+    i64::try_from(expires_at_unix).map_or(LATEST, |secs| secs.min(LATEST))
 }

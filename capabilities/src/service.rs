@@ -35,6 +35,9 @@ const KDF_INFO: &[u8] = b"portcullis service tokens v1";
 /// The lifetime of service and API tokens when none is configured: ten years.
 pub const DEFAULT_SERVICE_TOKEN_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 
+/// The lifetime of user tokens (`GET /token`) when none is configured: thirty days.
+pub const DEFAULT_USER_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
+
 /// The shortest secret key accepted, in bytes.
 pub const MIN_SECRET_KEY_LEN: usize = 32;
 
@@ -75,6 +78,7 @@ pub struct CapabilitiesBuilder {
     revocations: Option<Arc<dyn RevocationStore>>,
     secret_key: Secret,
     ttl_secs: u64,
+    user_ttl_secs: u64,
     clock: SharedClock,
 }
 
@@ -95,6 +99,14 @@ impl CapabilitiesBuilder {
     /// (default [`DEFAULT_SERVICE_TOKEN_TTL_SECS`]); also the longest an API token may live.
     pub fn service_token_ttl_secs(mut self, secs: u64) -> Self {
         self.ttl_secs = secs;
+        self
+    }
+
+    /// Sets the lifetime of user tokens issued by
+    /// [`Capabilities::issue_user_token`], in seconds (default
+    /// [`DEFAULT_USER_TOKEN_TTL_SECS`]).
+    pub fn user_token_ttl_secs(mut self, secs: u64) -> Self {
+        self.user_ttl_secs = secs;
         self
     }
 
@@ -122,6 +134,11 @@ impl CapabilitiesBuilder {
                 "configuration key `service_token_ttl_secs`: must be positive",
             ));
         }
+        if self.user_ttl_secs == 0 {
+            return Err(Error::config(
+                "configuration key `user_token_ttl_secs`: must be positive",
+            ));
+        }
         let derived = derive_key(self.secret_key.expose().as_bytes())?;
         let signing_key =
             SigningKey::from_secret(Algorithm::HS256, "service-v1", derived.as_bytes())?;
@@ -144,6 +161,7 @@ impl CapabilitiesBuilder {
                 issuer_config,
                 verifier,
                 ttl_secs: self.ttl_secs,
+                user_ttl_secs: self.user_ttl_secs,
                 clock: self.clock,
             }),
         })
@@ -181,6 +199,7 @@ struct Inner {
     issuer_config: IssuerConfig,
     verifier: TokenVerifier,
     ttl_secs: u64,
+    user_ttl_secs: u64,
     clock: SharedClock,
 }
 
@@ -198,6 +217,8 @@ struct Inner {
 ///   a capability revokes it at once, adding one needs a new token.
 /// - An API token holds its snapshot intersected with what its issuer (the
 ///   manager who created it) holds now.
+/// - A user token (`GET /token` for a logged-in user) holds what its user
+///   holds now, like the user's own provider login.
 #[derive(Clone)]
 pub struct Capabilities {
     inner: Arc<Inner>,
@@ -279,8 +300,21 @@ impl Capabilities {
             revocations: None,
             secret_key,
             ttl_secs: DEFAULT_SERVICE_TOKEN_TTL_SECS,
+            user_ttl_secs: DEFAULT_USER_TOKEN_TTL_SECS,
             clock: clock::system(),
         }
+    }
+
+    /// The revocation store, when one is configured: other one-time values
+    /// (login transactions, ended sessions) are recorded there too, so that
+    /// every replica sees them.
+    pub fn revocations(&self) -> Option<&Arc<dyn RevocationStore>> {
+        self.inner.revocations.as_ref()
+    }
+
+    /// The clock the service reads time from.
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
     }
 
     /// The capability graph.
@@ -350,6 +384,9 @@ impl Capabilities {
             && revocations.is_revoked(&claims.jti).await?
         {
             return Err(Error::invalid_token(TokenRejection::Revoked));
+        }
+        if claims.kind.as_deref() == Some("user") {
+            return self.user_set(&claims.sub).await;
         }
         let snapshot = self
             .inner
@@ -596,6 +633,56 @@ impl Capabilities {
         ))
     }
 
+    /// `GET /token` for a logged-in user: a bearer token for scripts, minted
+    /// by portcullis.
+    ///
+    /// The token names the user (its `sub` and `email` are the user's key),
+    /// carries an id (`jti`) and is revocable like service tokens; a request
+    /// with it holds the user's capabilities as they are in the store at that
+    /// moment. Answers `{"token", "refresh_token", "expires_at", "id", "user"}`:
+    /// the same token under `refresh_token` keeps clients written for
+    /// easy-oauth working.
+    ///
+    /// # Errors
+    ///
+    /// 401 for a guest; 403 for a caller authenticated by a portcullis token
+    /// (a token is not exchanged for a longer-lived one: log in again) or
+    /// whose key names a service account.
+    pub async fn issue_user_token(
+        &self,
+        caller: Option<&Authenticated>,
+    ) -> Result<JsonReply, Error> {
+        let caller = caller.ok_or_else(Error::missing_credentials)?;
+        let principal = &caller.principal;
+        if principal.issuer() == SERVICE_ISSUER {
+            return Err(Error::forbidden(
+                "a portcullis token cannot be exchanged for another; log in to get a new one",
+            ));
+        }
+        let user = user_key(principal);
+        if user.ends_with(SERVICE_ACCOUNT_SUFFIX) {
+            return Err(Error::forbidden(
+                "service accounts get their tokens from a manager (`/token?user=`)",
+            ));
+        }
+        let ttl = self.inner.user_ttl_secs;
+        let (token, jti) = self.mint(
+            user,
+            &[],
+            &[("kind", json!("user")), ("email", json!(user))],
+            ttl,
+        )?;
+        let exp = self.inner.clock.now_secs().saturating_add(ttl);
+        tracing::info!(user = %user, id = %jti, "user token issued");
+        Ok(JsonReply::ok(&json!({
+            "token": token,
+            "refresh_token": token,
+            "expires_at": exp,
+            "id": jti,
+            "user": user,
+        })))
+    }
+
     /// An API token bound to `capabilities` rather than to an account.
     ///
     /// The caller needs `user_management` and must hold every capability
@@ -642,53 +729,63 @@ impl Capabilities {
         })))
     }
 
-    /// `POST /token/revoke` with `{"token": "..."}` or `{"id": "..."}`: a
-    /// manager revokes a service or API token until its expiry.
+    /// `POST /token/revoke` with `{"token": "..."}` or `{"id": "..."}`:
+    /// revokes a token this service issued until its expiry.
+    ///
+    /// A manager (`user_management`) revokes any token, by value or id; any
+    /// caller revokes their own user tokens by value.
     ///
     /// # Errors
     ///
-    /// 400 when no revocation store is configured (the file store keeps
-    /// none: revocation needs a shared store, memory or Redis), for a body
-    /// that is not JSON, names neither or both, or a token this service did not issue.
+    /// 401 for a guest, 403 for a caller who may not revoke that token, 400
+    /// when no revocation store is configured, for a body that is not JSON,
+    /// names neither or both, or a token this service did not issue.
     pub async fn revoke(
         &self,
         caller: Option<&Authenticated>,
         body: &[u8],
     ) -> Result<JsonReply, Error> {
-        let (who, _) = self.manager(caller).await?;
+        let me = caller.ok_or_else(Error::missing_credentials)?;
         let Some(revocations) = &self.inner.revocations else {
             return Err(Error::invalid_request(
-                "token revocation needs a shared revocation store (memory or redis); \
-                 the file store keeps none",
+                "token revocation needs a revocation store; none is configured",
             ));
         };
         let body: RevokeBody = parse_body(body)?;
-        let (id, exp) = match (body.token, body.id) {
+        let (id, exp, own) = match (body.token, body.id) {
             (Some(token), None) => {
                 let principal = self.inner.verifier.verify(&token).await.map_err(|e| {
                     Error::invalid_request(format!(
-                        "the token is not a valid service or API token: {}",
+                        "the token is not a valid token of this service: {}",
                         e.message()
                     ))
                 })?;
                 let claims: TokenClaims = principal.claims_as().map_err(|_| {
-                    Error::invalid_request("the token is not a service or API token")
+                    Error::invalid_request("the token is not a token of this service")
                 })?;
-                (claims.jti, claims.exp)
+                let own = claims.kind.as_deref() == Some("user")
+                    && me.principal.issuer() != SERVICE_ISSUER
+                    && claims.sub == user_key(&me.principal);
+                (claims.jti, claims.exp, own)
             }
             (None, Some(id)) if !id.is_empty() => {
                 let exp = self
                     .inner
                     .clock
                     .now_secs()
-                    .saturating_add(self.inner.ttl_secs);
-                (id, exp)
+                    .saturating_add(self.inner.ttl_secs.max(self.inner.user_ttl_secs));
+                (id, exp, false)
             }
             _ => {
                 return Err(Error::invalid_request(
                     "give exactly one of `token` and `id`",
                 ));
             }
+        };
+        let who = if own {
+            user_key(&me.principal)
+        } else {
+            self.manager(caller).await?.0
         };
         revocations.revoke(&id, exp).await?;
         tracing::info!(who = %who, id = %id, "token revoked");

@@ -9,8 +9,9 @@ use portcullis_core::Error;
 
 /// The future a store method returns: boxed, `Send`, borrowing the store and its arguments.
 ///
-/// Boxing keeps [`CapabilityStore`] and [`RevocationStore`] object safe, so a
-/// service holds an `Arc<dyn CapabilityStore>` chosen by its configuration.
+/// Boxing keeps [`CapabilityStore`], [`RevocationStore`] and [`SessionStore`]
+/// object safe, so a service holds an `Arc<dyn CapabilityStore>` chosen by its
+/// configuration.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
 /// Which capability names each user holds.
@@ -57,6 +58,47 @@ pub trait RevocationStore: Send + Sync + Debug + 'static {
 
     /// Whether `token_id` is revoked.
     fn is_revoked<'a>(&'a self, token_id: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Records `id` as used until `expires_at_unix` and answers whether this
+    /// call was the first to do so: the check and the record are one atomic
+    /// step, so of any number of concurrent calls for one id (from any
+    /// replica sharing the store) exactly one answers `true`.
+    ///
+    /// Makes a one-time value (a login transaction, a nonce) single-use:
+    /// consume it only on `true`. The id shares its namespace with
+    /// [`revoke`](Self::revoke): afterwards [`is_revoked`](Self::is_revoked)
+    /// answers `true` for it, and an id already revoked answers `false`.
+    ///
+    /// Once `expires_at_unix` has passed the entry no longer counts, and the
+    /// next call answers `true` again (the value's own expiry refuses it
+    /// from then on). An `expires_at_unix` that is not in the future records
+    /// nothing and answers `false`: an expired value is never consumed.
+    ///
+    /// An empty id or one holding control characters is refused with
+    /// [`ErrorKind::InvalidRequest`](portcullis_core::ErrorKind::InvalidRequest).
+    fn revoke_once<'a>(&'a self, id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, bool>;
+}
+
+/// Server-side login sessions: opaque bytes under an id, until an expiry.
+///
+/// Values are binary-safe and opaque to the store. An entry whose
+/// `expires_at_unix` has passed is gone: [`get`](Self::get) answers `None`.
+///
+/// Failures are of kind [`ErrorKind::Unavailable`](portcullis_core::ErrorKind::Unavailable)
+/// (a 503): a caller that cannot read a session must not treat it as present.
+/// [`put`](Self::put) refuses an empty id or one holding control characters
+/// with [`ErrorKind::InvalidRequest`](portcullis_core::ErrorKind::InvalidRequest).
+pub trait SessionStore: Send + Sync + Debug + 'static {
+    /// Stores `data` under `id` until `expires_at_unix` (seconds since the
+    /// Unix epoch), replacing what was there. An expiry that is not in the
+    /// future removes the entry.
+    fn put<'a>(&'a self, id: &'a str, data: &'a [u8], expires_at_unix: u64) -> StoreFuture<'a, ()>;
+
+    /// The data stored under `id`; `None` when absent or expired.
+    fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Vec<u8>>>;
+
+    /// Removes `id` (no error when absent).
+    fn delete<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
 }
 
 /// A change to one user's capabilities.

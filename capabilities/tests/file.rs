@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_capabilities::{CapabilityStore, Change, FileStore};
+use portcullis_capabilities::{CapabilityStore, Change, FileStore, RevocationStore};
 use portcullis_core::ErrorKind;
 use tempfile::TempDir;
 
-use crate::suite::{self, names};
+use crate::suite::{self, names, now};
 
 /// A temporary directory and the user file's path in it.
 fn user_file() -> (TempDir, PathBuf) {
@@ -295,4 +295,157 @@ async fn concurrent_updates_all_land() {
     assert_eq!(users.len(), 21);
     assert_eq!(users["shared@example.com"], expected);
     assert_eq!(files_in(dir.path()), ["caps.yaml"]);
+}
+
+/// The revocations file beside `path`.
+fn revocations_file(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap().to_os_string();
+    name.push(".revoked");
+    path.with_file_name(name)
+}
+
+#[tokio::test]
+async fn revocations_share_the_behaviour_and_leave_one_file() {
+    let (dir, path) = user_file();
+    let store = Arc::new(open(&path, Duration::from_secs(1)).await);
+    assert_eq!(store.revocations_path(), revocations_file(&path));
+    suite::revocations(store.clone()).await;
+    let (dir2, path2) = user_file();
+    suite::revoke_once(Arc::new(open(&path2, Duration::from_secs(1)).await)).await;
+    // No user file is created by revocations, and no temporary file is left.
+    assert_eq!(files_in(dir.path()), ["caps.yaml.revoked"]);
+    assert_eq!(files_in(dir2.path()), ["caps.yaml.revoked"]);
+}
+
+#[tokio::test]
+async fn opening_creates_no_revocations_file() {
+    let (dir, path) = user_file();
+    fs::write(&path, EASY_OAUTH_EXAMPLE).unwrap();
+    let store = open(&path, Duration::from_secs(1)).await;
+    assert!(!store.is_revoked("jti").await.unwrap());
+    store
+        .update("a@example.com", Change::Add("read".into()))
+        .await
+        .unwrap();
+    assert_eq!(files_in(dir.path()), ["caps.yaml"]);
+}
+
+#[tokio::test]
+async fn revocations_survive_a_reopen() {
+    let (dir, path) = user_file();
+    let exp = now() + 3600;
+    {
+        let store = open(&path, Duration::from_secs(1)).await;
+        store.revoke("jti-1", exp).await.unwrap();
+        assert!(store.revoke_once("login-1", exp).await.unwrap());
+    }
+    let store = open(&path, Duration::from_secs(1)).await;
+    assert!(store.is_revoked("jti-1").await.unwrap());
+    assert!(store.is_revoked("login-1").await.unwrap());
+    assert!(!store.revoke_once("login-1", exp).await.unwrap());
+    assert!(!store.revoke_once("jti-1", exp).await.unwrap());
+    assert!(!store.is_revoked("jti-2").await.unwrap());
+    assert!(store.revoke_once("login-2", exp).await.unwrap());
+
+    // The file holds one `<expires_at> <id>` line per entry.
+    let text = fs::read_to_string(revocations_file(&path)).unwrap();
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            format!("{exp} jti-1"),
+            format!("{exp} login-1"),
+            format!("{exp} login-2")
+        ]
+    );
+    assert_eq!(files_in(dir.path()), ["caps.yaml.revoked"]);
+}
+
+#[tokio::test]
+async fn expired_revocations_do_not_count_and_are_pruned() {
+    let (_dir, path) = user_file();
+    let live = now() + 3600;
+    let gone = now() - 5;
+    fs::write(
+        revocations_file(&path),
+        format!("# kept by hand\n{gone} old-jti\n{live} live-jti\n\n{gone} old-login\n"),
+    )
+    .unwrap();
+    let store = open(&path, Duration::from_secs(1)).await;
+    assert!(!store.is_revoked("old-jti").await.unwrap());
+    assert!(store.is_revoked("live-jti").await.unwrap());
+    // An expired record no longer makes a value used.
+    assert!(store.revoke_once("old-login", live).await.unwrap());
+    assert!(!store.revoke_once("old-login", live).await.unwrap());
+
+    let text = fs::read_to_string(revocations_file(&path)).unwrap();
+    assert!(!text.contains("old-jti"), "{text}");
+    assert!(text.contains(&format!("{live} live-jti\n")), "{text}");
+    assert!(text.contains(&format!("{live} old-login\n")), "{text}");
+}
+
+#[tokio::test]
+async fn a_corrupt_revocations_file_is_refused_with_its_line() {
+    let (_dir, path) = user_file();
+    fs::write(&path, "alice@example.com: [read]\n").unwrap();
+    let revoked = revocations_file(&path);
+    let live = now() + 3600;
+    for (text, line) in [
+        (format!("{live} jti-1\n{live}jti-2\n"), 2),
+        (format!("# header\n\n{live} jti-1\nsoon jti-2\n"), 4),
+        (format!("{live} \n"), 1),
+        (format!("{live} jti-1\n-{live} jti-2\n{live} jti-3\n"), 2),
+    ] {
+        fs::write(&revoked, &text).unwrap();
+        let e = FileStore::open(&path).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{text:?}: {e}");
+        let message = e.to_string();
+        assert!(
+            message.contains(&revoked.display().to_string()),
+            "{text:?}: {message}"
+        );
+        assert!(
+            message.contains(&format!("line {line}:")),
+            "{text:?}: {message}"
+        );
+    }
+
+    // Through the configuration too; and the file is left as it was.
+    let config = portcullis_capabilities::StoreConfig::File {
+        path: path.clone(),
+        reload_interval_ms: 1000,
+    };
+    let e = config.open_stores().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert_eq!(
+        fs::read_to_string(&revoked).unwrap(),
+        format!("{live} jti-1\n-{live} jti-2\n{live} jti-3\n")
+    );
+}
+
+#[tokio::test]
+async fn a_failed_revocation_write_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    let store = open(&sub.join("caps.yaml"), Duration::from_secs(60)).await;
+    fs::remove_dir(&sub).unwrap();
+    let exp = now() + 600;
+    let e = store.revoke("jti", exp).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert!(!store.is_revoked("jti").await.unwrap());
+    let e = store.revoke_once("login", exp).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert!(!store.is_revoked("login").await.unwrap());
+    // Once the directory is back, the first use still wins.
+    fs::create_dir(&sub).unwrap();
+    assert!(store.revoke_once("login", exp).await.unwrap());
+    assert!(!store.revoke_once("login", exp).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_revoke_once_has_one_winner() {
+    let (_dir, path) = user_file();
+    suite::concurrent_revoke_once(vec![Arc::new(open(&path, Duration::from_secs(1)).await)]).await;
 }

@@ -11,6 +11,9 @@ use portcullis_core::{Error, ErrorKind};
 use crate::suite::{self, names, now};
 use crate::support::{RedisServer, free_port};
 
+// `CapabilityStore` and `SessionStore` both have a `get`: the tests using
+// sessions import `SessionStore` themselves and call `SessionStore::get`.
+
 async fn connect(server: &RedisServer, prefix: &str) -> RedisStore {
     RedisStore::connect(
         RedisConfig::new(server.url())
@@ -35,6 +38,65 @@ async fn shared_behaviour() {
     let server = RedisServer::start();
     suite::capabilities(Arc::new(connect(&server, "portcullis:").await)).await;
     suite::revocations(Arc::new(connect(&server, "portcullis:").await)).await;
+    suite::revoke_once(Arc::new(connect(&server, "once:").await)).await;
+    suite::sessions(Arc::new(connect(&server, "portcullis:").await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_revoke_once_has_one_winner_across_replicas() {
+    let server = RedisServer::start();
+    let mut replicas: Vec<Arc<dyn RevocationStore>> = Vec::new();
+    for _ in 0..4 {
+        replicas.push(Arc::new(connect(&server, "portcullis:").await));
+    }
+    suite::concurrent_revoke_once(replicas).await;
+}
+
+#[tokio::test]
+async fn replicas_share_sessions_and_single_use_records() {
+    use portcullis_capabilities::SessionStore;
+    let server = RedisServer::start();
+    let a = connect(&server, "portcullis:").await;
+    let b = connect(&server, "portcullis:").await;
+    let exp = now() + 600;
+    a.put("s-1", b"\x00session\xff", exp).await.unwrap();
+    assert_eq!(
+        SessionStore::get(&b, "s-1").await.unwrap(),
+        Some(b"\x00session\xff".to_vec())
+    );
+    b.delete("s-1").await.unwrap();
+    assert_eq!(SessionStore::get(&a, "s-1").await.unwrap(), None);
+
+    assert!(a.revoke_once("login-1", exp).await.unwrap());
+    assert!(!b.revoke_once("login-1", exp).await.unwrap());
+    assert!(b.is_revoked("login-1").await.unwrap());
+
+    // Another prefix is another store.
+    let other = connect(&server, "other:").await;
+    a.put("s-2", b"a", exp).await.unwrap();
+    assert_eq!(SessionStore::get(&other, "s-2").await.unwrap(), None);
+    assert!(other.revoke_once("login-1", exp).await.unwrap());
+}
+
+#[tokio::test]
+async fn single_use_records_and_sessions_lapse_at_their_expiry() {
+    use portcullis_capabilities::SessionStore;
+    let server = RedisServer::start();
+    let store = connect(&server, "portcullis:").await;
+    let exp = now() + 1;
+    assert!(store.revoke_once("login", exp).await.unwrap());
+    assert!(!store.revoke_once("login", exp).await.unwrap());
+    store.put("s", b"data", exp).await.unwrap();
+    // Redis drops both once `exp` has passed (at most about 2 s from now).
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while store.is_revoked("login").await.unwrap()
+        || SessionStore::get(&store, "s").await.unwrap().is_some()
+    {
+        assert!(Instant::now() < deadline, "the entries did not expire");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(store.revoke_once("login", now() + 600).await.unwrap());
+    assert!(!store.revoke_once("login", now() + 600).await.unwrap());
 }
 
 #[tokio::test]
@@ -75,6 +137,7 @@ async fn replicas_see_each_others_changes_at_once() {
 
 #[tokio::test]
 async fn keys_follow_the_documented_layout() {
+    use portcullis_capabilities::SessionStore;
     let server = RedisServer::start();
     let store = connect(&server, "app:").await;
     store
@@ -115,6 +178,41 @@ async fn keys_follow_the_documented_layout() {
         .await
         .unwrap();
     assert!((590..=600).contains(&ttl), "ttl {ttl}");
+
+    // `revoke_once` and sessions: absolute expiries, the exact bytes.
+    assert!(store.revoke_once("login-9", expires + 5).await.unwrap());
+    let data = b"\x00\x01\xfe\xff bytes \r\n".to_vec();
+    store.put("sess-9", &data, expires + 7).await.unwrap();
+    for (key, at) in [
+        ("app:revoked:login-9", expires + 5),
+        ("app:session:sess-9", expires + 7),
+    ] {
+        let expire_time: u64 = redis::cmd("EXPIRETIME")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(expire_time, at, "{key}");
+    }
+    let stored: Vec<u8> = redis::cmd("GET")
+        .arg("app:session:sess-9")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(stored, data);
+    store.delete("sess-9").await.unwrap();
+    let exists: bool = redis::cmd("EXISTS")
+        .arg("app:session:sess-9")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!exists);
+
+    // An absurdly distant expiry is still accepted.
+    assert!(store.revoke_once("login-far", u64::MAX).await.unwrap());
+    store.put("sess-far", b"x", u64::MAX).await.unwrap();
+    store.revoke("jti-far", u64::MAX).await.unwrap();
+    assert!(store.is_revoked("jti-far").await.unwrap());
 }
 
 /// Runs `call`, checking that it fails as `Unavailable` well within 3 s.
@@ -167,6 +265,21 @@ async fn a_dead_redis_fails_closed_and_fast_then_recovers() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_dead_redis_fails_sessions_and_single_use_records_closed() {
+    use portcullis_capabilities::SessionStore;
+    let mut server = RedisServer::start();
+    let store = connect(&server, "portcullis:").await;
+    store.put("s-1", b"data", now() + 600).await.unwrap();
+    assert!(store.revoke_once("login-1", now() + 600).await.unwrap());
+
+    server.kill();
+    fails_fast("session get", SessionStore::get(&store, "s-1")).await;
+    fails_fast("session put", store.put("s-2", b"data", now() + 600)).await;
+    fails_fast("session delete", store.delete("s-1")).await;
+    fails_fast("revoke_once", store.revoke_once("login-2", now() + 600)).await;
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use portcullis_capabilities::{CapabilityStore, Change, RevocationStore};
+use portcullis_capabilities::{CapabilityStore, Change, RevocationStore, SessionStore};
 use portcullis_core::ErrorKind;
 
 /// Owned names.
@@ -157,4 +157,99 @@ pub(crate) async fn revocations(store: Arc<dyn RevocationStore>) {
     assert!(!store.is_revoked("t-old").await.unwrap());
     let e = store.revoke("", now() + 60).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+}
+
+/// `revoke_once` semantics on an empty store.
+pub(crate) async fn revoke_once(store: Arc<dyn RevocationStore>) {
+    let exp = now() + 3600;
+    assert!(
+        store.revoke_once("login-1", exp).await.unwrap(),
+        "first use"
+    );
+    assert!(
+        !store.revoke_once("login-1", exp).await.unwrap(),
+        "second use"
+    );
+    assert!(
+        !store.revoke_once("login-1", exp + 60).await.unwrap(),
+        "third use"
+    );
+    // A used value reads as revoked; another id is untouched.
+    assert!(store.is_revoked("login-1").await.unwrap());
+    assert!(store.revoke_once("login-2", exp).await.unwrap());
+    assert!(!store.revoke_once("login-2", exp).await.unwrap());
+    // A revoked id was used already.
+    store.revoke("jti-used", exp).await.unwrap();
+    assert!(!store.revoke_once("jti-used", exp).await.unwrap());
+    // An expired value is never consumed, and records nothing.
+    assert!(!store.revoke_once("login-old", now() - 10).await.unwrap());
+    assert!(!store.is_revoked("login-old").await.unwrap());
+    assert!(store.revoke_once("login-old", exp).await.unwrap());
+    for bad in ["", "bad\nid"] {
+        let e = store.revoke_once(bad, exp).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{bad:?}: {e}");
+    }
+}
+
+/// Of many concurrent `revoke_once` calls for one id, spread over `stores`
+/// (replicas of one shared state), exactly one answers `true`.
+pub(crate) async fn concurrent_revoke_once(stores: Vec<Arc<dyn RevocationStore>>) {
+    const PER_STORE: usize = 8;
+    for round in 0..5 {
+        let id = format!("login-race-{round}");
+        let exp = now() + 600;
+        let barrier = Arc::new(tokio::sync::Barrier::new(stores.len() * PER_STORE));
+        let tasks: Vec<_> = stores
+            .iter()
+            .flat_map(|store| std::iter::repeat_n(store, PER_STORE))
+            .map(|store| {
+                let (store, barrier, id) = (store.clone(), barrier.clone(), id.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.revoke_once(&id, exp).await.unwrap()
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for task in tasks {
+            winners += usize::from(task.await.unwrap());
+        }
+        assert_eq!(winners, 1, "round {round}: {winners} calls won");
+    }
+}
+
+/// Session semantics on an empty store.
+pub(crate) async fn sessions(store: Arc<dyn SessionStore>) {
+    let exp = now() + 3600;
+    assert_eq!(store.get("s-1").await.unwrap(), None);
+
+    // Binary-safe: NUL, invalid UTF-8, CR LF, every byte value.
+    let binary: Vec<u8> = (0..=255u8).chain(*b"\r\n\0").collect();
+    store.put("s-1", &binary, exp).await.unwrap();
+    assert_eq!(store.get("s-1").await.unwrap(), Some(binary.clone()));
+    store.put("s-empty", b"", exp).await.unwrap();
+    assert_eq!(store.get("s-empty").await.unwrap(), Some(vec![]));
+    assert_eq!(store.get("s-2").await.unwrap(), None);
+
+    // Put replaces.
+    store.put("s-1", b"second", exp).await.unwrap();
+    assert_eq!(store.get("s-1").await.unwrap(), Some(b"second".to_vec()));
+
+    // Delete removes that one only, and deleting the absent is no error.
+    store.delete("s-1").await.unwrap();
+    assert_eq!(store.get("s-1").await.unwrap(), None);
+    store.delete("s-1").await.unwrap();
+    store.delete("never-there").await.unwrap();
+    assert_eq!(store.get("s-empty").await.unwrap(), Some(vec![]));
+
+    // An expiry in the past stores nothing, and removes what was there.
+    store.put("s-3", b"stale", now() - 10).await.unwrap();
+    assert_eq!(store.get("s-3").await.unwrap(), None);
+    store.put("s-empty", b"x", now() - 10).await.unwrap();
+    assert_eq!(store.get("s-empty").await.unwrap(), None);
+
+    for bad in ["", "bad\rid"] {
+        let e = store.put(bad, b"x", exp).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{bad:?}: {e}");
+    }
 }
