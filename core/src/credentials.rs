@@ -206,6 +206,18 @@ pub struct Authenticated {
     pub refresh_token: Option<RawToken>,
 }
 
+impl Authenticated {
+    /// A caller known by `principal` alone (no forwarded ID or refresh token):
+    /// a login session, say.
+    pub fn new(principal: Arc<Principal>) -> Self {
+        Self {
+            principal,
+            id_token: None,
+            refresh_token: None,
+        }
+    }
+}
+
 /// Credentials extraction and verification together: what adapters call per request.
 ///
 /// ```

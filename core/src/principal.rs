@@ -63,6 +63,69 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// A principal for a login session: its identity was established at login
+    /// by an ID token that the relying party verified then, not by a token
+    /// presented with this request.
+    ///
+    /// `claims` are the identity claims kept in the session (`sub` is
+    /// required; `email`, `preferred_username` and `scope` are read when
+    /// present), `token` is the session's access token (empty when the
+    /// provider gave none), and `expires_at` the end of the session. The
+    /// principal's kind is [`TokenKind::Id`].
+    ///
+    /// ```
+    /// use portcullis_core::{Principal, RawToken};
+    /// let claims = serde_json::json!({"sub": "u-1", "email": "alice@example.com"});
+    /// let serde_json::Value::Object(claims) = claims else { unreachable!() };
+    /// let p = Principal::from_session("https://id.example.com", claims, RawToken::new(""), 2_000_000_000)?;
+    /// assert_eq!(p.user_id(), "u-1");
+    /// assert_eq!(p.email(), Some("alice@example.com"));
+    /// # Ok::<(), portcullis_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`TokenRejection::MissingClaim`] without a non-empty string `sub`,
+    /// [`TokenRejection::InvalidClaim`] for a non-string `email`,
+    /// `preferred_username` or `scope`.
+    pub fn from_session(
+        issuer: impl Into<String>,
+        claims: Map<String, Value>,
+        token: RawToken,
+        expires_at: u64,
+    ) -> Result<Principal, Error> {
+        let text = |name: &str| -> Result<Option<String>, Error> {
+            match claims.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(Error::invalid_token(TokenRejection::InvalidClaim)),
+            }
+        };
+        let subject = match text("sub")? {
+            Some(s) if !s.is_empty() => s,
+            _ => return Err(Error::invalid_token(TokenRejection::MissingClaim)),
+        };
+        let email = text("email")?;
+        let username = text("preferred_username")?;
+        let mut scopes: Vec<String> = text("scope")?
+            .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        scopes.sort();
+        scopes.dedup();
+        Ok(Principal {
+            user_id: subject.clone(),
+            subject: Some(subject),
+            email,
+            username,
+            issuer: issuer.into(),
+            expires_at,
+            scopes,
+            kind: TokenKind::Id,
+            claims: Arc::new(claims),
+            token,
+        })
+    }
+
     /// The user id: the value of the issuer's configured user-id claim (`sub` by default).
     pub fn user_id(&self) -> &str {
         &self.user_id

@@ -199,10 +199,12 @@ fn build_issuer(
             "at least one app client id is required",
         ));
     }
-    if ic.cognito.is_none() && ic.audiences.is_empty() {
+    // An issuer with only a client id verifies ID tokens (a login flow) and
+    // refuses every access token.
+    if ic.cognito.is_none() && ic.audiences.is_empty() && ic.client_id.is_none() {
         return Err(err(
             "audiences",
-            "at least one accepted audience is required",
+            "at least one accepted audience (or a client id) is required",
         ));
     }
     let keys = if let Some(secret) = &ic.hmac_secret {
