@@ -53,15 +53,29 @@
 //! # }
 //! ```
 //!
+//! [`AppTester`] serves an application that logs its users in and drives
+//! it as browsers and scripts would: `tester.client(Some("alice@example.com"))`
+//! logs alice in through the application's real login flow against the
+//! provider; requests read as `client.get("/x").expect(403).await`.
+//!
 //! [`RedisServer`] starts a real `redis-server` on a loopback port for tests
 //! of Redis-backed stores.
+//!
+//! [`NodeOidcServer`] runs a third-party provider, the npm package
+//! `oauth2-mock-server` under Node 22, on a loopback port, to test the relying
+//! party against code portcullis did not write (`npm ci --prefix testing/js`
+//! installs it; `cargo xtask ci` does that when needed).
 //!
 //! # Feature flags
 //!
 //! This crate has no feature flags yet.
 
 mod mock;
+mod node;
 mod redis;
+mod tester;
 
-pub use mock::{Fault, MockOptions, MockProvider, TokenBuilder};
+pub use mock::{Fault, MockOptions, MockProvider, MockUser, TokenBuilder};
+pub use node::{NodeOidcOptions, NodeOidcServer};
 pub use redis::{RedisServer, free_port};
+pub use tester::{AppTester, LoginProvider, TestClient, TestRequest, TestResponse};

@@ -1,5 +1,9 @@
 //! End-to-end tests of the mock provider over HTTP.
 
+mod login;
+
+mod node_server;
+
 use std::time::{Duration, Instant};
 
 use base64::Engine;

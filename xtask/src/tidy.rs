@@ -66,7 +66,7 @@ fn workspace_members() -> Vec<PathBuf> {
     out
 }
 
-/// Every file under `dir`, skipping `target` and hidden directories.
+/// Every file under `dir`, skipping `target`, `node_modules` and hidden directories.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -79,7 +79,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             continue;
         };
         if kind.is_dir() {
-            if name != "target" && !name.starts_with('.') {
+            if name != "target" && name != "node_modules" && !name.starts_with('.') {
                 walk(&path, out);
             }
         } else if kind.is_file() {

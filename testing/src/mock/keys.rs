@@ -78,6 +78,15 @@ impl KeyRing {
         key
     }
 
+    /// The key with this `kid` among the keys the JWKS lists: the current
+    /// published ones and the retired ones still listed.
+    pub(crate) fn find(&self, kid: &str) -> Option<&SigningKey> {
+        self.published
+            .iter()
+            .chain(&self.previous)
+            .find(|k| k.kid() == kid)
+    }
+
     /// Replaces every key with a new one with a new `kid`.
     pub(crate) fn rotate(&mut self) {
         self.generation += 1;

@@ -1,7 +1,13 @@
 //! The mock OpenID Connect provider: its handle, options and faults.
 
+mod control;
+mod jwt;
 mod keys;
+mod login;
+mod oauth;
+mod params;
 mod routes;
+mod session;
 mod state;
 mod token;
 
@@ -16,7 +22,9 @@ use portcullis_core::mint::SigningKey;
 use tokio::sync::watch;
 
 use self::keys::KeyRing;
-use self::state::{State, random_hex};
+pub use self::login::MockUser;
+use self::login::{LoginState, QueuedError};
+use self::state::{Settings, State, random_hex};
 pub use self::token::TokenBuilder;
 
 /// A way to make the JWKS endpoint misbehave; see [`MockProvider::set_jwks_fault`].
@@ -41,8 +49,10 @@ pub enum Fault {
 /// use portcullis_testing::MockOptions;
 /// let options = MockOptions::default()
 ///     .audience("orders-api")
-///     .algorithms(vec![Algorithm::ES256, Algorithm::PS256]);
+///     .algorithms(vec![Algorithm::ES256, Algorithm::PS256])
+///     .redirect_uri("http://127.0.0.1:3000/callback");
 /// assert_eq!(options.client_id, "portcullis-client");
+/// assert_eq!(options.client_secret, "portcullis-secret");
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -63,6 +73,22 @@ pub struct MockOptions {
     /// The clock minted tokens are dated by; by default a new [`ManualClock`]
     /// set to the current system time.
     pub clock: Option<ManualClock>,
+    /// The client secret, for `client_secret_basic` and `client_secret_post`
+    /// at the token endpoint; `"portcullis-secret"` by default.
+    pub client_secret: String,
+    /// Redirect URIs registered from the start; see
+    /// [`MockProvider::register_redirect_uri`]. None by default.
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs registered from the start; see
+    /// [`MockProvider::register_post_logout_redirect_uri`]. None by default.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Lifetime of the access and ID tokens the token endpoint issues, in
+    /// whole seconds (at least one); 300 seconds by default.
+    pub access_token_ttl: Duration,
+    /// Whether authorization responses carry `iss` and discovery says so with
+    /// `authorization_response_iss_parameter_supported` (RFC 9207); `true`
+    /// by default.
+    pub iss_parameter: bool,
 }
 
 impl Default for MockOptions {
@@ -74,6 +100,11 @@ impl Default for MockOptions {
             keep_previous_keys_on_rotation: false,
             port: 0,
             clock: None,
+            client_secret: "portcullis-secret".to_owned(),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            access_token_ttl: Duration::from_secs(300),
+            iss_parameter: true,
         }
     }
 }
@@ -120,6 +151,52 @@ impl MockOptions {
         self.clock = Some(clock);
         self
     }
+
+    /// Sets [`client_secret`](Self::client_secret).
+    #[must_use]
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = secret.into();
+        self
+    }
+
+    /// Adds a registered redirect URI to [`redirect_uris`](Self::redirect_uris).
+    #[must_use]
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uris.push(uri.into());
+        self
+    }
+
+    /// Adds a registered post-logout redirect URI to
+    /// [`post_logout_redirect_uris`](Self::post_logout_redirect_uris).
+    #[must_use]
+    pub fn post_logout_redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.post_logout_redirect_uris.push(uri.into());
+        self
+    }
+
+    /// Sets [`access_token_ttl`](Self::access_token_ttl).
+    #[must_use]
+    pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
+        self.access_token_ttl = ttl;
+        self
+    }
+
+    /// Sets [`iss_parameter`](Self::iss_parameter).
+    #[must_use]
+    pub fn iss_parameter(mut self, enabled: bool) -> Self {
+        self.iss_parameter = enabled;
+        self
+    }
+}
+
+/// Whether `uri` may be registered as a redirect URI: it has no fragment
+/// (RFC 6749 §3.1.2).
+fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    if uri.contains('#') {
+        Err(format!("a redirect URI cannot have a fragment: `{uri}`"))
+    } else {
+        Ok(())
+    }
 }
 
 /// An OpenID Connect provider served on `127.0.0.1` from the current tokio runtime.
@@ -137,6 +214,68 @@ impl MockOptions {
 /// another algorithm (through [`signing_key`](Self::signing_key) or
 /// [`TokenBuilder::algorithm`]) makes a key for it that signs but is never
 /// published, for tests of tokens signed by a key the verifier cannot know.
+///
+/// # Login flows
+///
+/// The provider also runs the authorization code flow for one confidential
+/// client ([`client_id`](Self::client_id), [`client_secret`](Self::client_secret)),
+/// as strictly as a careful real provider:
+///
+/// - `GET /authorize` needs `response_type=code`, the client id, a
+///   [registered](Self::register_redirect_uri) `redirect_uri` (exact match),
+///   a `scope` with `openid`, a `state`, and PKCE (`code_challenge` with
+///   `code_challenge_method=S256`); `nonce`, `login_hint`, `prompt` and
+///   `max_age` are optional. An unknown client or redirect URI answers 400
+///   with an OAuth JSON error; other errors redirect with `error`,
+///   `error_description`, `state` and `iss`. Success redirects with `code`,
+///   `state` and `iss`. A code is single-use, valid for 60 seconds of the
+///   [clock](Self::clock), and bound to the redirect URI, the challenge, the
+///   nonce, the user and the scope.
+/// - `POST /token` (a form body) authenticates the client with HTTP Basic
+///   (`client_secret_basic`, id and secret form-urlencoded first) or
+///   `client_secret_post`, and serves the `authorization_code`,
+///   `refresh_token` and `client_credentials` grants. Access tokens are
+///   [`TokenBuilder`] access tokens signed with the first configured
+///   algorithm; ID tokens carry `nonce` (when sent), `at_hash`, `auth_time`,
+///   `email` and the user's extra claims. A refresh token comes only with the
+///   `offline_access` scope; refresh tokens rotate on every use, and a
+///   replayed refresh token or code revokes every token of its login. Every
+///   answer has `Cache-Control: no-store`.
+/// - `GET`/`POST /userinfo` answers the claims of the user of a valid,
+///   unexpired, unrevoked access token of this provider with the `openid`
+///   scope, signed by a key the JWKS still lists; otherwise 401 (or 403 for
+///   the scope) with a `WWW-Authenticate: Bearer` challenge.
+/// - `GET`/`POST /logout` takes `id_token_hint` (an ID token of this provider
+///   for the client, expired or not), `client_id`, `post_logout_redirect_uri`
+///   ([registered](Self::register_post_logout_redirect_uri), and only with
+///   `id_token_hint` or `client_id`) and `state`, and redirects there with
+///   `state`, or answers 200 in plain text.
+///
+/// Who logs in: the next [queued user](Self::queue_user), else the request's
+/// `login_hint` as the email, else the [provider-wide email](Self::set_email),
+/// else `test@example.com`; the subject comes from [`MockUser::subject_for`]
+/// unless set. Tests steer the flows from outside the process too, with JSON
+/// bodies answered `204`: `POST /queue_user` (`{"email", "sub"?, "claims"?}`),
+/// `POST /set_email` (`{"email"}`), `POST /queue_error` and
+/// `POST /queue_token_error` (`{"error", "error_description"?}`).
+///
+/// ```
+/// use portcullis_testing::{MockOptions, MockProvider, MockUser};
+/// # fn main() -> std::io::Result<()> {
+/// # let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// # runtime.block_on(async {
+/// let options = MockOptions::default().redirect_uri("http://127.0.0.1:3000/callback");
+/// let provider = MockProvider::start_with(options).await?;
+/// provider.register_post_logout_redirect_uri("http://127.0.0.1:3000/");
+/// provider.queue_user_with(
+///     MockUser::new("erin@example.com").with_claim("groups", serde_json::json!(["ops"])),
+/// );
+/// assert_eq!(provider.authorize_url(), format!("{}/authorize", provider.issuer()));
+/// assert_eq!(provider.client_secret(), "portcullis-secret");
+/// # Ok(())
+/// # })
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct MockProvider {
     inner: Arc<Inner>,
@@ -162,7 +301,8 @@ impl MockProvider {
     ///
     /// # Errors
     ///
-    /// If the port cannot be bound or a key cannot be generated.
+    /// If the port cannot be bound, a key cannot be generated, or a
+    /// redirect URI has a fragment.
     ///
     /// # Panics
     ///
@@ -175,7 +315,15 @@ impl MockProvider {
             keep_previous_keys_on_rotation,
             port,
             clock,
+            client_secret,
+            redirect_uris,
+            post_logout_redirect_uris,
+            access_token_ttl,
+            iss_parameter,
         } = options;
+        for uri in redirect_uris.iter().chain(&post_logout_redirect_uris) {
+            check_redirect_uri(uri).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
         let mut algorithms = Vec::with_capacity(requested.len());
         for alg in requested {
             if !algorithms.contains(&alg) {
@@ -188,14 +336,18 @@ impl MockProvider {
 
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(State::new(
-            format!("http://127.0.0.1:{}", addr.port()),
+        let settings = Settings {
+            issuer: format!("http://127.0.0.1:{}", addr.port()),
             audience,
             client_id,
-            clock.unwrap_or_else(ManualClock::starting_now),
+            client_secret,
+            clock: clock.unwrap_or_else(ManualClock::starting_now),
             algorithms,
-            keys,
-        ));
+            access_token_ttl: access_token_ttl.as_secs().max(1),
+            iss_parameter,
+            login: LoginState::new(redirect_uris, post_logout_redirect_uris),
+        };
+        let state = Arc::new(State::new(settings, keys));
 
         let (shutdown, mut stop) = watch::channel(false);
         let app = routes::router(state.clone());
@@ -249,6 +401,108 @@ impl MockProvider {
     /// The client id: `client_id` of access tokens, `aud` of ID tokens.
     pub fn client_id(&self) -> &str {
         &self.state().client_id
+    }
+
+    /// The client secret, for authenticating at the token endpoint.
+    pub fn client_secret(&self) -> &str {
+        &self.state().client_secret
+    }
+
+    /// `{issuer}/authorize`, the authorization endpoint.
+    pub fn authorize_url(&self) -> String {
+        self.url(routes::AUTHORIZE_PATH)
+    }
+
+    /// `{issuer}/token`, the token endpoint.
+    pub fn token_url(&self) -> String {
+        self.url(routes::TOKEN_PATH)
+    }
+
+    /// `{issuer}/userinfo`, the userinfo endpoint.
+    pub fn userinfo_url(&self) -> String {
+        self.url(routes::USERINFO_PATH)
+    }
+
+    /// `{issuer}/logout`, the end-session endpoint.
+    pub fn logout_url(&self) -> String {
+        self.url(routes::END_SESSION_PATH)
+    }
+
+    /// Registers a redirect URI for the client. Authorization requests must
+    /// name a registered one, character for character.
+    ///
+    /// # Panics
+    ///
+    /// If `uri` has a fragment, which redirect URIs cannot have.
+    pub fn register_redirect_uri(&self, uri: &str) {
+        check_redirect_uri(uri).unwrap_or_else(|e| panic!("{e}"));
+        self.state().login().register_redirect_uri(uri);
+    }
+
+    /// Registers a URI that `/logout` may redirect to, character for character.
+    ///
+    /// # Panics
+    ///
+    /// If `uri` has a fragment.
+    pub fn register_post_logout_redirect_uri(&self, uri: &str) {
+        check_redirect_uri(uri).unwrap_or_else(|e| panic!("{e}"));
+        self.state().login().register_post_logout_redirect_uri(uri);
+    }
+
+    /// The email of whoever logs in when no user is queued and the
+    /// authorization request has no `login_hint`; `test@example.com` until set.
+    pub fn set_email(&self, email: impl Into<String>) {
+        self.state().login().set_email(email.into());
+    }
+
+    /// Queues a user with this email (and the derived subject) to log in at
+    /// a coming `/authorize`; queued users log in first come, first served,
+    /// before any `login_hint` or [provider-wide email](Self::set_email).
+    pub fn queue_user(&self, email: impl Into<String>) {
+        self.queue_user_with(MockUser::new(email));
+    }
+
+    /// Queues a user with a chosen subject or extra claims; see [`queue_user`](Self::queue_user).
+    pub fn queue_user_with(&self, user: MockUser) {
+        self.state().login().queue_user(user);
+    }
+
+    /// Makes the next valid authorization request redirect with this `error`
+    /// (for example `access_denied` or `login_required`) and
+    /// `error_description` instead of a code. Errors queue up; each answers
+    /// one request.
+    pub fn queue_error(&self, error: impl Into<String>, description: impl Into<String>) {
+        self.state().login().queue_authorize_error(QueuedError {
+            error: error.into(),
+            description: description.into(),
+        });
+    }
+
+    /// Makes the next token request, whatever it holds, answer this `error`
+    /// and `error_description`: status 400, or 401 for `invalid_client`.
+    /// Errors queue up; each answers one request.
+    pub fn queue_token_error(&self, error: impl Into<String>, description: impl Into<String>) {
+        self.state().login().queue_token_error(QueuedError {
+            error: error.into(),
+            description: description.into(),
+        });
+    }
+
+    /// Makes the ID tokens of refresh grants carry this `sub` instead of the
+    /// user's (`None` restores it), for tests of clients that must refuse a
+    /// refreshed ID token about someone else.
+    pub fn set_refresh_subject(&self, subject: Option<String>) {
+        self.state().login().set_refresh_subject(subject);
+    }
+
+    /// How many refresh grants succeeded.
+    pub fn refresh_count(&self) -> usize {
+        self.state().login().refresh_count()
+    }
+
+    /// How many logout requests succeeded (redirected or answered 200).
+    pub fn logout_count(&self) -> usize {
+        self.state().login().logout_count()
     }
 
     /// The clock minted tokens are dated by; clones share its time, so moving
@@ -325,6 +579,7 @@ impl fmt::Debug for MockProvider {
             .field("issuer", &self.state().issuer)
             .field("audience", &self.state().audience)
             .field("client_id", &self.state().client_id)
+            .field("iss_parameter", &self.state().iss_parameter)
             .field("algorithms", &self.state().algorithms)
             .finish_non_exhaustive()
     }

@@ -19,9 +19,9 @@ use portcullis_core::{Algorithm, TokenKind};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::Fault;
 use super::state::State;
 use super::token::TokenBuilder;
+use super::{Fault, control, oauth, session};
 
 /// The discovery document.
 pub(crate) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -29,14 +29,41 @@ pub(crate) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 pub(crate) const JWKS_PATH: &str = "/jwks";
 /// Token minting for command-line users.
 pub(crate) const MINT_PATH: &str = "/mint";
-/// Advertised in discovery; served once the login flow exists.
-const AUTHORIZE_PATH: &str = "/authorize";
-/// Advertised in discovery; served once the login flow exists.
-const TOKEN_PATH: &str = "/token";
-/// Advertised in discovery; served once the login flow exists.
-const USERINFO_PATH: &str = "/userinfo";
-/// Advertised in discovery; served once the login flow exists.
-const END_SESSION_PATH: &str = "/logout";
+/// The authorization endpoint.
+pub(crate) const AUTHORIZE_PATH: &str = "/authorize";
+/// The token endpoint.
+pub(crate) const TOKEN_PATH: &str = "/token";
+/// The userinfo endpoint.
+pub(crate) const USERINFO_PATH: &str = "/userinfo";
+/// The end-session (logout) endpoint.
+pub(crate) const END_SESSION_PATH: &str = "/logout";
+/// Queues the next user to log in.
+const QUEUE_USER_PATH: &str = "/queue_user";
+/// Sets the provider-wide email.
+const SET_EMAIL_PATH: &str = "/set_email";
+/// Queues an error for the next authorization request.
+const QUEUE_ERROR_PATH: &str = "/queue_error";
+/// Queues an error for the next token request.
+const QUEUE_TOKEN_ERROR_PATH: &str = "/queue_token_error";
+
+/// The scopes advertised in discovery.
+const SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
+
+/// The claims advertised in discovery.
+const CLAIMS: [&str; 12] = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "email",
+    "email_verified",
+    "preferred_username",
+    "scope",
+];
 
 type Shared = Arc<State>;
 
@@ -46,6 +73,20 @@ pub(crate) fn router(state: Shared) -> Router {
         .route(DISCOVERY_PATH, get(discovery))
         .route(JWKS_PATH, get(jwks))
         .route(MINT_PATH, post(mint))
+        .route(AUTHORIZE_PATH, get(oauth::authorize))
+        .route(TOKEN_PATH, post(oauth::token))
+        .route(
+            USERINFO_PATH,
+            get(session::userinfo).post(session::userinfo),
+        )
+        .route(
+            END_SESSION_PATH,
+            get(session::logout_get).post(session::logout_post),
+        )
+        .route(QUEUE_USER_PATH, post(control::queue_user))
+        .route(SET_EMAIL_PATH, post(control::set_email))
+        .route(QUEUE_ERROR_PATH, post(control::queue_error))
+        .route(QUEUE_TOKEN_ERROR_PATH, post(control::queue_token_error))
         .fallback(not_found)
         // Added last so that it wraps every route and the fallback.
         .layer(middleware::from_fn_with_state(
@@ -87,12 +128,18 @@ async fn discovery(Extract(state): Extract<Shared>) -> Json<Value> {
         "userinfo_endpoint": state.url(USERINFO_PATH),
         "end_session_endpoint": state.url(END_SESSION_PATH),
         "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "scopes_supported": ["openid", "profile", "email"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "email", "email_verified", "preferred_username"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": SCOPES,
+        "claims_supported": CLAIMS,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": state.iss_parameter,
     }))
 }
 

@@ -3,13 +3,17 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_core::Algorithm;
+use portcullis_core::alg::KeyFamily;
 use portcullis_core::clock::ManualClock;
 use portcullis_core::mint::SigningKey;
 use serde_json::Value;
 
 use super::Fault;
 use super::keys::KeyRing;
+use super::login::LoginState;
 
 /// How the JWKS endpoint answers.
 #[derive(Debug, Clone)]
@@ -18,18 +22,38 @@ pub(crate) struct JwksBehavior {
     pub(crate) max_age: Option<u64>,
 }
 
+/// What [`State::new`] needs besides the keys.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    pub(crate) clock: ManualClock,
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) access_token_ttl: u64,
+    pub(crate) iss_parameter: bool,
+    pub(crate) login: LoginState,
+}
+
 /// Everything the provider knows.
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) issuer: String,
     pub(crate) audience: String,
     pub(crate) client_id: String,
+    pub(crate) client_secret: String,
     pub(crate) clock: ManualClock,
     /// The configured (published) algorithms, without duplicates.
     pub(crate) algorithms: Vec<Algorithm>,
+    /// Lifetime of access and ID tokens issued by `/token`, in seconds.
+    pub(crate) access_token_ttl: u64,
+    /// Whether authorization responses carry `iss` (RFC 9207).
+    pub(crate) iss_parameter: bool,
     keys: RwLock<KeyRing>,
     jwks: Mutex<JwksBehavior>,
     counts: Mutex<HashMap<String, usize>>,
+    login: Mutex<LoginState>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -37,20 +61,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl State {
-    pub(crate) fn new(
-        issuer: String,
-        audience: String,
-        client_id: String,
-        clock: ManualClock,
-        algorithms: Vec<Algorithm>,
-        keys: KeyRing,
-    ) -> Self {
+    pub(crate) fn new(settings: Settings, keys: KeyRing) -> Self {
+        let Settings {
+            issuer,
+            audience,
+            client_id,
+            client_secret,
+            clock,
+            algorithms,
+            access_token_ttl,
+            iss_parameter,
+            login,
+        } = settings;
         Self {
             issuer,
             audience,
             client_id,
+            client_secret,
             clock,
             algorithms,
+            access_token_ttl,
+            iss_parameter,
+            login: Mutex::new(login),
             keys: RwLock::new(keys),
             jwks: Mutex::new(JwksBehavior {
                 fault: None,
@@ -72,6 +104,31 @@ impl State {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .current_or_generate(alg)
+    }
+
+    /// The key with this `kid`, if the JWKS lists it.
+    pub(crate) fn find_key(&self, kid: &str) -> Option<SigningKey> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .find(kid)
+            .cloned()
+    }
+
+    /// The algorithm tokens issued by `/token` are signed with: the first
+    /// configured public-key algorithm, else the first configured one, else RS256.
+    pub(crate) fn login_algorithm(&self) -> Algorithm {
+        self.algorithms
+            .iter()
+            .find(|a| a.family() != KeyFamily::Hmac)
+            .or(self.algorithms.first())
+            .copied()
+            .unwrap_or(Algorithm::RS256)
+    }
+
+    /// The login flows' memory, locked.
+    pub(crate) fn login(&self) -> MutexGuard<'_, LoginState> {
+        lock(&self.login)
     }
 
     pub(crate) fn rotate_keys(&self) {
@@ -114,10 +171,22 @@ impl State {
     }
 }
 
-/// A random lowercase hex string of `bytes` random bytes.
-pub(crate) fn random_hex(bytes: usize) -> String {
+fn random_bytes(bytes: usize) -> Vec<u8> {
     let mut buf = vec![0u8; bytes];
     aws_lc_rs::rand::fill(&mut buf)
         .unwrap_or_else(|_| panic!("the system random generator failed"));
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    buf
+}
+
+/// A random lowercase hex string of `bytes` random bytes.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    random_bytes(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `bytes` random bytes, base64url without padding.
+pub(crate) fn random_b64(bytes: usize) -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes(bytes))
 }
