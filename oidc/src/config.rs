@@ -1,0 +1,516 @@
+//! [`OidcConfig`]: easy-oauth's configuration file, accepted as is, plus what
+//! a relying party also needs to know (`base_url`, `audience`) and
+//! portcullis' own session and store settings.
+//!
+//! ```
+//! use portcullis_core::config::{Format, load_from_str};
+//! use portcullis_oidc::OidcConfig;
+//!
+//! let yaml = r#"
+//! server_metadata_url: https://accounts.google.com/.well-known/openid-configuration
+//! secret_key: "0123456789abcdef0123456789abcdef"
+//! client_id: "my-client"
+//! client_secret: "from-the-console"
+//! client_kwargs:
+//!   scope: openid email
+//!   prompt: select_account
+//! capabilities:
+//!   graph:
+//!     read: []
+//!     write: [read]
+//!     user_management: []
+//!   auto_admin: true
+//!   default_capabilities: [read]
+//! prefix: ""
+//! base_url: https://app.example.com
+//! "#;
+//! let config: OidcConfig = load_from_str(yaml, Format::Yaml, &[])?;
+//! config.validate()?;
+//! assert_eq!(config.redirect_uri(), "https://app.example.com/auth");
+//! # Ok::<(), portcullis_core::Error>(())
+//! ```
+//!
+//! Secrets need not sit in the file: with
+//! [`env_overrides`](portcullis_core::config::env_overrides) every key can
+//! come from the environment (`PORTCULLIS__CLIENT_SECRET`, `PORTCULLIS__SECRET_KEY`).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use portcullis_capabilities::StoreConfig;
+use portcullis_core::{CapabilitiesConfig, Error, Secret};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use url::Url;
+
+/// Authorization request parameters the relying party sets itself; they may
+/// not come from `client_kwargs`.
+const RESERVED_PARAMS: [&str; 9] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "response_mode",
+    "request",
+];
+
+/// The configuration of a [`RelyingParty`](crate::RelyingParty).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OidcConfig {
+    /// The provider's discovery document,
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub server_metadata_url: String,
+    /// The provider's exact issuer; by default the metadata URL without
+    /// `/.well-known/openid-configuration`. The discovery document must name
+    /// the same issuer.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// The secret from which the cookie key and the token key are derived
+    /// (HKDF-SHA256; at least 32 bytes). Kept out of logs.
+    pub secret_key: Secret,
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// The client secret registered at the provider. Kept out of logs.
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// Authorization request parameters: `scope` (default `openid email`)
+    /// and any other (`prompt`, `access_type`, ...), sent as given.
+    #[serde(default)]
+    pub client_kwargs: ClientKwargs,
+    /// The capability graph and the user file.
+    #[serde(default)]
+    pub capabilities: CapabilitiesConfig,
+    /// The path under which the login routes live (`""` or `/api/v1`).
+    #[serde(default)]
+    pub prefix: String,
+    /// The public URL of the application (`https://app.example.com`): the
+    /// callback is `{base_url}{prefix}/auth`. Over HTTPS, cookies are `Secure`
+    /// with the `__Host-` prefix; plain HTTP is accepted for loopback hosts only.
+    pub base_url: String,
+    /// The audience of the provider's access tokens accepted as bearer
+    /// tokens; without it only portcullis' own tokens are.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Where capabilities, revocations and server-side sessions live; by
+    /// default the `capabilities.user_file` when one is set, else memory.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+    /// Login sessions.
+    #[serde(default)]
+    pub session: SessionConfig,
+    /// The lifetime of tokens from `GET /token`, in seconds (default 30 days).
+    #[serde(default)]
+    pub user_token_ttl_secs: Option<u64>,
+    /// The lifetime of service tokens, in seconds (default ten years).
+    #[serde(default)]
+    pub service_token_ttl_secs: Option<u64>,
+}
+
+/// easy-oauth's `client_kwargs`: the scope and extra authorization parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientKwargs {
+    /// Space-separated scopes; `openid` is always requested.
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    /// Any other authorization request parameter (`prompt: select_account`).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+fn default_scope() -> String {
+    "openid email".to_owned()
+}
+
+impl Default for ClientKwargs {
+    fn default() -> Self {
+        Self {
+            scope: default_scope(),
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where a login session is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SessionStorage {
+    /// In the session cookie itself, encrypted (the default). A session
+    /// too large for a cookie is refused at login, naming this setting.
+    #[default]
+    Cookie,
+    /// In the store (memory, or Redis for several replicas); the cookie
+    /// carries only an encrypted random id.
+    Server,
+}
+
+/// Login session settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// Cookie (default) or server-side sessions.
+    #[serde(default)]
+    pub storage: SessionStorage,
+    /// How long a login lasts, in seconds (default 12 hours). Refreshing the
+    /// provider's tokens does not extend it.
+    #[serde(default = "defaults::max_age")]
+    pub max_age_secs: u64,
+    /// How long a started login may take, in seconds (default 10 minutes).
+    #[serde(default = "defaults::login_timeout")]
+    pub login_timeout_secs: u64,
+    /// Access tokens this close to expiry are refreshed, in seconds (default 30).
+    #[serde(default = "defaults::refresh_leeway")]
+    pub refresh_leeway_secs: u64,
+}
+
+mod defaults {
+    pub(super) fn max_age() -> u64 {
+        12 * 3600
+    }
+    pub(super) fn login_timeout() -> u64 {
+        600
+    }
+    pub(super) fn refresh_leeway() -> u64 {
+        30
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            storage: SessionStorage::Cookie,
+            max_age_secs: defaults::max_age(),
+            login_timeout_secs: defaults::login_timeout(),
+            refresh_leeway_secs: defaults::refresh_leeway(),
+        }
+    }
+}
+
+/// The suffix of discovery URLs.
+const WELL_KNOWN: &str = "/.well-known/openid-configuration";
+
+impl OidcConfig {
+    /// A configuration with the required values; everything else at its default.
+    pub fn new(
+        server_metadata_url: impl Into<String>,
+        secret_key: impl Into<Secret>,
+        client_id: impl Into<String>,
+        base_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            server_metadata_url: server_metadata_url.into(),
+            issuer: None,
+            secret_key: secret_key.into(),
+            client_id: client_id.into(),
+            client_secret: None,
+            client_kwargs: ClientKwargs::default(),
+            capabilities: CapabilitiesConfig::default(),
+            prefix: String::new(),
+            base_url: base_url.into(),
+            audience: None,
+            store: None,
+            session: SessionConfig::default(),
+            user_token_ttl_secs: None,
+            service_token_ttl_secs: None,
+        }
+    }
+
+    /// Sets the client secret.
+    pub fn with_client_secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// Sets the capabilities.
+    pub fn with_capabilities(mut self, capabilities: CapabilitiesConfig) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// Sets the route prefix.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets the audience of provider access tokens accepted as bearer tokens.
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Sets the store.
+    pub fn with_store(mut self, store: StoreConfig) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Sets the session settings.
+    pub fn with_session(mut self, session: SessionConfig) -> Self {
+        self.session = session;
+        self
+    }
+
+    /// Sets the space-separated scopes requested.
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.client_kwargs.scope = scope.into();
+        self
+    }
+
+    /// The callback URL: `{base_url}{prefix}/auth`.
+    pub fn redirect_uri(&self) -> String {
+        format!(
+            "{}{}/auth",
+            self.base_url.trim_end_matches('/'),
+            self.prefix
+        )
+    }
+
+    /// Where the provider sends the browser after logout: `{base_url}/`.
+    pub fn post_logout_redirect_uri(&self) -> String {
+        format!("{}/", self.base_url.trim_end_matches('/'))
+    }
+
+    /// The issuer expected in the discovery document and in tokens.
+    pub fn expected_issuer(&self) -> Result<String, Error> {
+        if let Some(issuer) = &self.issuer {
+            return Ok(issuer.clone());
+        }
+        self.server_metadata_url
+            .strip_suffix(WELL_KNOWN)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "configuration key `issuer`: required when `server_metadata_url` does not end with `{WELL_KNOWN}`"
+                ))
+            })
+    }
+
+    /// Whether the site is served over HTTPS (cookies are then `Secure`, `__Host-`).
+    pub fn is_https(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+
+    /// The store configuration in force: `store`, else the user file, else memory.
+    pub fn store_config(&self) -> StoreConfig {
+        if let Some(store) = &self.store {
+            return store.clone();
+        }
+        match &self.capabilities.user_file {
+            Some(path) => StoreConfig::File {
+                path: path.clone(),
+                reload_interval_ms: 1000,
+            },
+            None => StoreConfig::Memory,
+        }
+    }
+
+    /// Checks every value; the error names the configuration key.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error for a bad URL, a `base_url` over plain HTTP on a
+    /// host that is not loopback, a prefix that is not `""` or `/name`, a
+    /// secret key under 32 bytes, an empty client id, an authorization
+    /// parameter the relying party sets itself, or zero durations.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |key: &str, why: String| {
+            Err(Error::config(format!("configuration key `{key}`: {why}")))
+        };
+        let meta = Url::parse(&self.server_metadata_url);
+        match &meta {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return bad(
+                    "server_metadata_url",
+                    "an http(s) URL is required".to_owned(),
+                );
+            }
+        }
+        self.expected_issuer()?;
+        let base = match Url::parse(&self.base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+            _ => return bad("base_url", "an http(s) URL is required".to_owned()),
+        };
+        if base.query().is_some() || base.fragment().is_some() || base.path() != "/" {
+            return bad(
+                "base_url",
+                "scheme, host and port only (no path, query or fragment)".to_owned(),
+            );
+        }
+        if base.scheme() == "http" && !is_loopback(&base) {
+            return bad(
+                "base_url",
+                "plain HTTP is accepted for loopback hosts only; use https".to_owned(),
+            );
+        }
+        if !self.prefix.is_empty()
+            && (!self.prefix.starts_with('/')
+                || self.prefix.ends_with('/')
+                || self.prefix.contains("//")
+                || self.prefix.contains(['?', '#', '\\', ' ']))
+        {
+            return bad(
+                "prefix",
+                "`\"\"` or a path like `/api/v1` is required".to_owned(),
+            );
+        }
+        if self.secret_key.len() < 32 {
+            return bad("secret_key", "at least 32 bytes are required".to_owned());
+        }
+        if self.client_id.is_empty() {
+            return bad("client_id", "must not be empty".to_owned());
+        }
+        for name in self.client_kwargs.extra.keys() {
+            if RESERVED_PARAMS.contains(&name.as_str()) {
+                return bad(
+                    &format!("client_kwargs.{name}"),
+                    "the relying party sets this parameter itself".to_owned(),
+                );
+            }
+        }
+        for (name, value) in &self.client_kwargs.extra {
+            if value.is_object() || value.is_array() || value.is_null() {
+                return bad(
+                    &format!("client_kwargs.{name}"),
+                    "a text, number or boolean is required".to_owned(),
+                );
+            }
+        }
+        let s = &self.session;
+        if s.max_age_secs == 0 || s.login_timeout_secs == 0 {
+            return bad("session", "durations must be positive".to_owned());
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> OidcConfig {
+        OidcConfig::new(
+            "https://id.example.com/.well-known/openid-configuration",
+            "0123456789abcdef0123456789abcdef",
+            "client",
+            "https://app.example.com",
+        )
+    }
+
+    #[test]
+    fn defaults_and_derived_values() {
+        let c = base().with_prefix("/api");
+        c.validate().unwrap();
+        assert_eq!(c.redirect_uri(), "https://app.example.com/api/auth");
+        assert_eq!(c.expected_issuer().unwrap(), "https://id.example.com");
+        assert!(c.is_https());
+        assert_eq!(c.store_config(), StoreConfig::Memory);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: Vec<(OidcConfig, &str)> = vec![
+            (
+                OidcConfig {
+                    base_url: "http://app.example.com".into(),
+                    ..base()
+                },
+                "base_url",
+            ),
+            (
+                OidcConfig {
+                    base_url: "https://app.example.com/x".into(),
+                    ..base()
+                },
+                "base_url",
+            ),
+            (
+                OidcConfig {
+                    base_url: "ftp://x".into(),
+                    ..base()
+                },
+                "base_url",
+            ),
+            (base().with_prefix("api"), "prefix"),
+            (base().with_prefix("/api/"), "prefix"),
+            (
+                OidcConfig {
+                    secret_key: "short".into(),
+                    ..base()
+                },
+                "secret_key",
+            ),
+            (
+                OidcConfig {
+                    client_id: String::new(),
+                    ..base()
+                },
+                "client_id",
+            ),
+            (
+                OidcConfig {
+                    server_metadata_url: "not a url".into(),
+                    ..base()
+                },
+                "server_metadata_url",
+            ),
+            (
+                OidcConfig {
+                    server_metadata_url: "https://id.example.com/meta".into(),
+                    ..base()
+                },
+                "issuer",
+            ),
+        ];
+        for (config, key) in cases {
+            let e = config.validate().unwrap_err();
+            assert!(
+                e.message().contains(&format!("`{key}")),
+                "{key}: {}",
+                e.message()
+            );
+        }
+        let mut c = base();
+        c.client_kwargs
+            .extra
+            .insert("redirect_uri".into(), Value::from("https://evil"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .message()
+                .contains("client_kwargs.redirect_uri")
+        );
+    }
+
+    #[test]
+    fn plain_http_on_loopback_is_accepted() {
+        for url in [
+            "http://127.0.0.1:8000",
+            "http://localhost:3000",
+            "http://[::1]:80",
+        ] {
+            let c = OidcConfig {
+                base_url: url.into(),
+                ..base()
+            };
+            c.validate().unwrap();
+            assert!(!c.is_https());
+        }
+    }
+}

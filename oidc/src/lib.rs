@@ -1,0 +1,74 @@
+//! OpenID Connect relying party for portcullis: the browser login flow of
+//! easy-oauth's `OAuthManager`, with today's security practice for OAuth
+//! clients (RFC 9700) built in.
+//!
+//! [`RelyingParty`] is framework-neutral: adapters (`portcullis-axum`, ...)
+//! route requests to its methods and copy its [`Reply`] out.
+//!
+//! - `GET {prefix}/login`: ends the current session, remembers where to
+//!   return (same-origin relative paths only, see [`safe_return_path`]),
+//!   redirects to the provider with `state`, `nonce` and PKCE (S256, always);
+//!   `offline_token=true` asks for a refresh token.
+//! - `GET {prefix}/auth`: the callback. The login transaction travels in its
+//!   own short-lived sealed cookie and is single-use (recorded in the
+//!   revocation store, so on every replica); `state` and `nonce` must match;
+//!   the RFC 9207 `iss` parameter must name the provider (mix-up defence);
+//!   the code is exchanged with the PKCE verifier; the ID token is verified
+//!   by portcullis-core (signature, issuer, audience, expiry) and its
+//!   `nonce`, `azp` and `at_hash` are checked. A new session id is issued.
+//! - `GET {prefix}/token`: a revocable portcullis token for the logged-in
+//!   user (`{"token", "expires_at"}`, and `"refresh_token"` for easy-oauth's
+//!   clients), or a service token with `?user=bot@service`.
+//! - `GET {prefix}/logout`: ends the session everywhere, then RP-initiated
+//!   logout at the provider when it has an `end_session_endpoint`.
+//!
+//! Sessions are sealed with AES-256-GCM under a key derived from
+//! `secret_key` (HKDF-SHA256), in an `HttpOnly`, `SameSite=Lax` cookie that
+//! is `Secure` and `__Host-` prefixed over HTTPS; with
+//! `session.storage: server` the cookie holds only a sealed id and the
+//! session lives in the store (memory or Redis). When the provider's access
+//! token is due and a refresh token exists, [`RelyingParty::authenticate`]
+//! refreshes it once however many requests arrive together; a refreshed ID
+//! token must keep `iss` and `sub`, or the session ends.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use portcullis_core::config::{Format, env_overrides, load_from_str};
+//! use portcullis_oidc::{OidcConfig, RelyingParty};
+//!
+//! # async fn run() -> Result<(), portcullis_core::Error> {
+//! let yaml = r#"
+//! server_metadata_url: https://accounts.google.com/.well-known/openid-configuration
+//! client_id: my-client
+//! base_url: https://app.example.com
+//! capabilities:
+//!   graph: {read: [], write: [read], user_management: []}
+//!   auto_admin: true
+//!   user_file: caps.yaml
+//!   default_capabilities: [read]
+//! "#;
+//! // Secrets from the environment: PORTCULLIS__SECRET_KEY, PORTCULLIS__CLIENT_SECRET.
+//! let env = env_overrides("PORTCULLIS", std::env::vars());
+//! let config: OidcConfig = load_from_str(yaml, Format::Yaml, &env)?;
+//! let rp = RelyingParty::builder(config).build().await?;
+//! // An adapter calls rp.login(..), rp.callback(..), rp.authenticate(..) per request.
+//! # let _ = rp; Ok(()) }
+//! ```
+
+mod config;
+mod hash;
+mod provider;
+mod redirect;
+mod reply;
+mod rp;
+mod seal;
+mod session;
+
+pub use config::{ClientKwargs, OidcConfig, SessionConfig, SessionStorage};
+pub use redirect::{DEFAULT_RETURN, safe_return_path};
+pub use reply::Reply;
+pub use rp::{Authentication, RelyingParty, RelyingPartyBuilder};
+
+pub use portcullis_capabilities;
+pub use portcullis_core;

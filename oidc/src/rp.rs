@@ -1,0 +1,852 @@
+//! [`RelyingParty`]: the login routes' logic and the per-request session
+//! check, framework-neutral. Adapters call these methods and copy the
+//! [`Reply`] out.
+
+use std::sync::Arc;
+
+use portcullis_capabilities::{Capabilities, JsonReply, MemoryStore, RevocationStore, Stores};
+use portcullis_core::clock::{self, SharedClock};
+use portcullis_core::config::{IssuerConfig, VerifierConfig};
+use portcullis_core::{
+    Algorithm, Authenticated, Authenticator, CredentialsConfig, Error, HeaderLookup, Principal,
+    RawToken, TokenKind, TokenVerifier,
+};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
+use tokio::sync::OnceCell;
+
+use crate::config::OidcConfig;
+use crate::provider::{Provider, TokenFailure, Tokens, http_client};
+use crate::redirect::safe_return_path;
+use crate::reply::Reply;
+use crate::seal::{CookieAttrs, Sealer, random_token};
+use crate::session::{
+    Codec, Flights, LOGIN_COOKIE, Loaded, Refreshed, SESSION_COOKIE, SaveError, SessionData,
+    Transaction, ended_id,
+};
+
+/// Asymmetric algorithms accepted from the provider; the key's type decides
+/// which one a given key verifies, so listing them all opens no confusion.
+const PROVIDER_ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// Identity claims kept in a session.
+const KEPT_CLAIMS: [&str; 6] = [
+    "sub",
+    "email",
+    "email_verified",
+    "name",
+    "preferred_username",
+    "auth_time",
+];
+
+/// The outcome of authenticating a request: the caller (or a guest) and the
+/// cookies to set on the response (a refreshed session, or a cleared one).
+#[derive(Debug, Default)]
+pub struct Authentication {
+    /// The caller; `None` for a guest.
+    pub caller: Option<Authenticated>,
+    /// `Set-Cookie` values to add to the response, whatever it is.
+    pub set_cookies: Vec<String>,
+}
+
+impl Authentication {
+    fn guest() -> Self {
+        Self::default()
+    }
+
+    fn cleared(cookie: String) -> Self {
+        Self {
+            caller: None,
+            set_cookies: vec![cookie],
+        }
+    }
+}
+
+/// Builds a [`RelyingParty`]. Start with [`RelyingParty::builder`].
+#[derive(Debug)]
+pub struct RelyingPartyBuilder {
+    config: OidcConfig,
+    clock: SharedClock,
+    stores: Option<Stores>,
+}
+
+impl RelyingPartyBuilder {
+    /// Reads time from `clock` (tests share the mock provider's manual clock).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses already opened stores instead of opening the configured ones.
+    pub fn stores(mut self, stores: Stores) -> Self {
+        self.stores = Some(stores);
+        self
+    }
+
+    /// Checks the configuration, opens the stores and builds the relying
+    /// party. The provider is discovered on first use, so an application
+    /// starts (and answers 503 on its login routes) while the provider is down.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error naming the key, or `Unavailable` when a store
+    /// cannot be reached.
+    pub async fn build(self) -> Result<RelyingParty, Error> {
+        let config = self.config;
+        config.validate()?;
+        let stores = match self.stores {
+            Some(s) => s,
+            None => config.store_config().open_stores().await?,
+        };
+        let revocations: Arc<dyn RevocationStore> = match stores.revocations {
+            Some(r) => r,
+            None => {
+                tracing::warn!(
+                    "the store keeps no revocations; they are kept in memory and lost on restart"
+                );
+                Arc::new(MemoryStore::new())
+            }
+        };
+        let mut caps = Capabilities::builder(
+            config.capabilities.clone(),
+            stores.capabilities,
+            config.secret_key.clone(),
+        )
+        .revocations(Arc::clone(&revocations))
+        .clock(Arc::clone(&self.clock));
+        if let Some(ttl) = config.user_token_ttl_secs {
+            caps = caps.user_token_ttl_secs(ttl);
+        }
+        if let Some(ttl) = config.service_token_ttl_secs {
+            caps = caps.service_token_ttl_secs(ttl);
+        }
+        let capabilities = caps.build()?;
+        let issuer = config.expected_issuer()?;
+        let mut provider_issuer = IssuerConfig::new(issuer.clone())
+            .with_discovery_url(config.server_metadata_url.clone())
+            .with_algorithms(PROVIDER_ALGORITHMS)
+            .with_client_id(config.client_id.clone());
+        if let Some(aud) = &config.audience {
+            provider_issuer = provider_issuer.with_audience(aud.clone());
+        }
+        let verifier = TokenVerifier::builder(VerifierConfig::new([
+            ("provider".to_owned(), provider_issuer),
+            (
+                "portcullis".to_owned(),
+                capabilities.service_issuer_config(),
+            ),
+        ]))
+        .clock(Arc::clone(&self.clock))
+        .build()?;
+        let authenticator = Authenticator::new(
+            verifier.clone(),
+            CredentialsConfig::default().with_auto_error(false),
+        );
+        let attrs = CookieAttrs {
+            secure: config.is_https(),
+        };
+        let codec = Codec {
+            sealer: Sealer::new(config.secret_key.expose().as_bytes())?,
+            session_name: attrs.name(SESSION_COOKIE),
+            login_name: attrs.name(LOGIN_COOKIE),
+            attrs,
+            storage: config.session.storage,
+            store: stores.sessions,
+        };
+        Ok(RelyingParty {
+            inner: Arc::new(Inner {
+                http: http_client()?,
+                provider: OnceCell::new(),
+                issuer,
+                verifier,
+                authenticator,
+                capabilities,
+                revocations,
+                codec,
+                flights: Flights::default(),
+                clock: self.clock,
+                config,
+            }),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: OidcConfig,
+    issuer: String,
+    http: reqwest::Client,
+    provider: OnceCell<Arc<Provider>>,
+    verifier: TokenVerifier,
+    authenticator: Authenticator,
+    capabilities: Capabilities,
+    revocations: Arc<dyn RevocationStore>,
+    codec: Codec,
+    flights: Flights,
+    clock: SharedClock,
+}
+
+/// An OpenID Connect relying party: easy-oauth's `OAuthManager`, framework-neutral.
+///
+/// It logs users in (`/login`, `/auth`), keeps their sessions, refreshes
+/// their tokens, logs them out (`/logout`), gives them tokens for scripts
+/// (`/token`), and authenticates every request by bearer token or session.
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RelyingParty {
+    inner: Arc<Inner>,
+}
+
+/// The query parameters of a request, decoded.
+fn params(query: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A login failure answer: 400 (or `status`) with a JSON body.
+fn login_failed(status: u16, description: impl Into<String>) -> Reply {
+    let body = json!({"error": "login_failed", "error_description": description.into()});
+    Reply::json(status, body.to_string())
+}
+
+fn json_reply(outcome: Result<JsonReply, Error>, realm: &str) -> Reply {
+    match outcome {
+        Ok(r) => {
+            let mut reply = Reply {
+                status: r.status,
+                headers: Vec::new(),
+                body: r.body.into_bytes(),
+            };
+            for (name, value) in JsonReply::HEADERS {
+                reply = reply.with_header(name, value);
+            }
+            reply.private()
+        }
+        Err(e) => Reply::error(&e, realm).private(),
+    }
+}
+
+/// An OAuth error code from the provider, kept only if it looks like one.
+fn error_code(code: &str) -> &str {
+    if !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    {
+        code
+    } else {
+        "error"
+    }
+}
+
+fn ct_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+impl RelyingParty {
+    /// A builder for `config`.
+    pub fn builder(config: OidcConfig) -> RelyingPartyBuilder {
+        RelyingPartyBuilder {
+            config,
+            clock: clock::system(),
+            stores: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OidcConfig {
+        &self.inner.config
+    }
+
+    /// The authenticator for bearer tokens: the provider's access tokens (for
+    /// the configured `audience`) and portcullis' own tokens.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.inner.authenticator
+    }
+
+    /// The capabilities service.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.inner.capabilities
+    }
+
+    /// The realm of `WWW-Authenticate` challenges.
+    pub fn realm(&self) -> &str {
+        self.inner.authenticator.realm()
+    }
+
+    /// The session cookie's name (`__Host-portcullis-session` over HTTPS).
+    pub fn session_cookie_name(&self) -> &str {
+        &self.inner.codec.session_name
+    }
+
+    /// The login transaction cookie's name (`__Host-portcullis-login` over HTTPS).
+    pub fn login_cookie_name(&self) -> &str {
+        &self.inner.codec.login_name
+    }
+
+    /// The discovered provider, discovering it on first use (a failed
+    /// discovery is retried by the next call).
+    async fn provider(&self) -> Result<Arc<Provider>, Error> {
+        self.inner
+            .provider
+            .get_or_try_init(|| async {
+                Provider::discover(&self.inner.config, self.inner.http.clone())
+                    .await
+                    .map(Arc::new)
+            })
+            .await
+            .cloned()
+    }
+
+    /// Authenticates a request: a bearer token when one is presented (a bad
+    /// one is an error, whatever cookie comes with it), else the session
+    /// cookie, refreshing the session's tokens when they are due.
+    ///
+    /// # Errors
+    ///
+    /// The bearer token's refusal (401/400), or `Unavailable` (503) when the
+    /// store or, for a due refresh, the provider cannot answer.
+    pub async fn authenticate(&self, headers: &impl HeaderLookup) -> Result<Authentication, Error> {
+        if let Some(caller) = self.inner.authenticator.authenticate(headers).await? {
+            return Ok(Authentication {
+                caller: Some(caller),
+                set_cookies: Vec::new(),
+            });
+        }
+        let codec = &self.inner.codec;
+        let session = match codec.load(headers.header("cookie")).await? {
+            Loaded::None => return Ok(Authentication::guest()),
+            Loaded::Invalid => return Ok(Authentication::cleared(codec.clear_session())),
+            Loaded::Session(s) => *s,
+        };
+        let now = self.inner.clock.now_secs();
+        if now >= session.expires_at || session.iss != self.inner.issuer {
+            codec.forget(&session.sid).await?;
+            return Ok(Authentication::cleared(codec.clear_session()));
+        }
+        if self
+            .inner
+            .revocations
+            .is_revoked(&ended_id(&session.sid))
+            .await?
+        {
+            return Ok(Authentication::cleared(codec.clear_session()));
+        }
+        let mut session = session;
+        let mut set_cookies = Vec::new();
+        if session.needs_refresh(now, self.inner.config.session.refresh_leeway_secs) {
+            let current = session.clone();
+            let outcome = self
+                .inner
+                .flights
+                .run(&session, now, || self.refresh(current, now))
+                .await;
+            match outcome {
+                Refreshed::Renewed(renewed) => {
+                    match codec.save(&renewed, now).await {
+                        Ok(cookie) => set_cookies.push(cookie),
+                        Err(SaveError::TooLarge(size)) => {
+                            tracing::error!(
+                                size,
+                                "a refreshed session no longer fits in a cookie; set `session.storage: server`"
+                            );
+                            self.end(&renewed).await?;
+                            return Ok(Authentication::cleared(codec.clear_session()));
+                        }
+                        Err(SaveError::Failed(e)) => return Err(e),
+                    }
+                    session = *renewed;
+                }
+                Refreshed::Ended => {
+                    self.end(&session).await?;
+                    return Ok(Authentication::cleared(codec.clear_session()));
+                }
+                Refreshed::Unavailable(e) => return Err(e),
+            }
+        }
+        let principal = Principal::from_session(
+            session.iss,
+            session.claims,
+            RawToken::new(session.access_token.unwrap_or_default()),
+            session.expires_at,
+        )?;
+        Ok(Authentication {
+            caller: Some(Authenticated::new(Arc::new(principal))),
+            set_cookies,
+        })
+    }
+
+    /// Ends a session everywhere: its id is recorded as ended until the
+    /// session would have expired (a copied cookie stops working), and a
+    /// server-side copy is deleted.
+    async fn end(&self, session: &SessionData) -> Result<(), Error> {
+        self.inner
+            .revocations
+            .revoke(&ended_id(&session.sid), session.expires_at)
+            .await?;
+        self.inner.codec.forget(&session.sid).await
+    }
+
+    /// Redeems the session's refresh token. A refreshed ID token must be
+    /// valid and keep the session's `iss` and `sub`, or the session ends.
+    async fn refresh(&self, session: SessionData, now: u64) -> Refreshed {
+        let provider = match self.provider().await {
+            Ok(p) => p,
+            Err(e) => return Refreshed::Unavailable(e),
+        };
+        let Some(refresh_token) = session.refresh_token.as_deref() else {
+            return Refreshed::Ended;
+        };
+        let tokens = match provider.refresh(refresh_token).await {
+            Ok(t) => t,
+            Err(TokenFailure::Refused(code)) => {
+                tracing::info!(code = %code, "the provider refused the refresh token; the session ends");
+                return Refreshed::Ended;
+            }
+            Err(TokenFailure::Unavailable(e)) => return Refreshed::Unavailable(e),
+        };
+        if let Some(id_token) = &tokens.id_token {
+            match self.inner.verifier.verify_as(id_token, TokenKind::Id).await {
+                Ok(p) => {
+                    let same_sub = p.subject().is_some_and(|s| {
+                        Some(s) == session.claims.get("sub").and_then(Value::as_str)
+                    });
+                    if p.issuer() != session.iss || !same_sub {
+                        tracing::warn!(
+                            "a refreshed ID token names another issuer or subject; the session ends"
+                        );
+                        return Refreshed::Ended;
+                    }
+                }
+                Err(e) => {
+                    if e.kind() == portcullis_core::ErrorKind::Unavailable {
+                        return Refreshed::Unavailable(e);
+                    }
+                    tracing::warn!(reason = %e, "a refreshed ID token was refused; the session ends");
+                    return Refreshed::Ended;
+                }
+            }
+        }
+        let Tokens {
+            access_token,
+            expires_in,
+            refresh_token,
+            id_token,
+            ..
+        } = tokens;
+        Refreshed::Renewed(Box::new(SessionData {
+            access_token: Some(access_token),
+            access_expires_at: expires_in.map(|s| now.saturating_add(s)),
+            refresh_token: refresh_token.or(session.refresh_token.clone()),
+            id_token: id_token.or(session.id_token.clone()),
+            ..session
+        }))
+    }
+
+    /// Where an unauthenticated browser goes: `303` to `{prefix}/login?next=`
+    /// the page it asked for. `None` for API callers (an `Authorization`
+    /// header, or an `Accept` without `text/html`): they get 401.
+    pub fn login_redirect(
+        &self,
+        path_and_query: &str,
+        headers: &impl HeaderLookup,
+    ) -> Option<Reply> {
+        if headers.header("authorization").is_some() {
+            return None;
+        }
+        let accept = headers.header("accept")?;
+        if !accept.contains("text/html") {
+            return None;
+        }
+        let next: String =
+            url::form_urlencoded::byte_serialize(safe_return_path(path_and_query).as_bytes())
+                .collect();
+        Some(Reply::see_other(format!("{}/login?next={next}", self.inner.config.prefix)).private())
+    }
+
+    /// `GET {prefix}/login?next=/page&offline_token=true`: ends the current
+    /// session, remembers where to return (same-origin paths only), and sends
+    /// the browser to the provider with `state`, `nonce` and PKCE (S256).
+    /// `offline_token=true` asks for a refresh token (`offline_access`).
+    pub async fn login(&self, query: Option<&str>, headers: &impl HeaderLookup) -> Reply {
+        let codec = &self.inner.codec;
+        let q = params(query);
+        let return_to = safe_return_path(param(&q, "next").unwrap_or("/")).to_owned();
+        let offline = param(&q, "offline_token") == Some("true");
+        let provider = match self.provider().await {
+            Ok(p) => p,
+            Err(e) => return Reply::error(&e, self.realm()).private(),
+        };
+        let mut cookies = vec![codec.clear_session()];
+        if let Ok(Loaded::Session(old)) = codec.load(headers.header("cookie")).await
+            && let Err(e) = self.end(&old).await
+        {
+            return Reply::error(&e, self.realm())
+                .with_cookies(cookies)
+                .private();
+        }
+        let (state, nonce, verifier) = match (random_token(32), random_token(32), random_token(32))
+        {
+            (Ok(s), Ok(n), Ok(v)) => (s, n, v),
+            _ => {
+                return Reply::error(
+                    &Error::unavailable("the system random generator failed"),
+                    self.realm(),
+                );
+            }
+        };
+        let config = &self.inner.config;
+        let mut scopes: Vec<String> = config
+            .client_kwargs
+            .scope
+            .split_ascii_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if offline && !scopes.iter().any(|s| s == "offline_access") {
+            scopes.push("offline_access".to_owned());
+        }
+        let extra: Vec<(String, String)> = config
+            .client_kwargs
+            .extra
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        let url = provider.authorize_url(state.clone(), nonce.clone(), &verifier, &scopes, &extra);
+        let now = self.inner.clock.now_secs();
+        let ttl = config.session.login_timeout_secs;
+        let tx = Transaction {
+            state,
+            nonce,
+            pkce_verifier: verifier,
+            return_to,
+            expires_at: now.saturating_add(ttl),
+        };
+        match codec.save_transaction(&tx, ttl) {
+            Ok(cookie) => cookies.push(cookie),
+            Err(e) => return Reply::error(&e, self.realm()).private(),
+        }
+        Reply::see_other(url.to_string())
+            .with_cookies(cookies)
+            .private()
+    }
+
+    /// `GET {prefix}/auth`: the provider's callback. Checks the login
+    /// transaction (present, intact, unexpired, used once), `state`, the
+    /// RFC 9207 `iss` parameter, exchanges the code with the PKCE verifier,
+    /// verifies the ID token (signature, issuer, audience, `nonce`, `azp`,
+    /// `at_hash`), starts a new session and sends the browser back.
+    pub async fn callback(&self, query: Option<&str>, headers: &impl HeaderLookup) -> Reply {
+        let codec = &self.inner.codec;
+        let clear_tx = codec.clear_transaction();
+        let reply = self.callback_inner(query, headers).await;
+        let mut reply = reply.private();
+        // The transaction cookie is single-use: it goes, whatever happened.
+        reply.headers.insert(0, ("set-cookie", clear_tx));
+        reply
+    }
+
+    async fn callback_inner(&self, query: Option<&str>, headers: &impl HeaderLookup) -> Reply {
+        let codec = &self.inner.codec;
+        let config = &self.inner.config;
+        let q = params(query);
+        let restart = format!("start again at {}/login", config.prefix);
+        let Some(tx) = codec.load_transaction(headers.header("cookie")) else {
+            return login_failed(
+                400,
+                format!("no login in progress (missing, altered or expired); {restart}"),
+            );
+        };
+        let now = self.inner.clock.now_secs();
+        if now >= tx.expires_at {
+            return login_failed(400, format!("the login took too long; {restart}"));
+        }
+        match param(&q, "state") {
+            Some(state) if ct_eq(state, &tx.state) => {}
+            _ => {
+                return login_failed(
+                    400,
+                    format!("the `state` does not match this login; {restart}"),
+                );
+            }
+        }
+        match self
+            .inner
+            .revocations
+            .revoke_once(&format!("login:{}", tx.state), tx.expires_at)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return login_failed(400, format!("this login was already completed; {restart}"));
+            }
+            Err(e) => return Reply::error(&e, self.realm()),
+        }
+        let provider = match self.provider().await {
+            Ok(p) => p,
+            Err(e) => return Reply::error(&e, self.realm()),
+        };
+        // RFC 9207: the answer must come from the provider this login went to.
+        match param(&q, "iss") {
+            Some(iss) if iss == provider.issuer() => {}
+            Some(_) => {
+                tracing::warn!("a login callback names another issuer (mix-up attempt?)");
+                return login_failed(
+                    400,
+                    "the callback's `iss` is not the provider this login went to",
+                );
+            }
+            None if provider.iss_parameter() => {
+                return login_failed(
+                    400,
+                    "the callback lacks the `iss` parameter its provider announces",
+                );
+            }
+            None => {}
+        }
+        if let Some(err) = param(&q, "error") {
+            return login_failed(400, format!("the provider answered `{}`", error_code(err)));
+        }
+        let Some(code) = param(&q, "code").filter(|c| !c.is_empty()) else {
+            return login_failed(400, "the callback carries no `code`");
+        };
+        let tokens = match provider.exchange_code(code, &tx.pkce_verifier).await {
+            Ok(t) => t,
+            Err(TokenFailure::Refused(code)) => {
+                return login_failed(
+                    400,
+                    format!("the provider refused the code: `{}`", error_code(&code)),
+                );
+            }
+            Err(TokenFailure::Unavailable(e)) => return Reply::error(&e, self.realm()),
+        };
+        let claims = match self.check_id_token(&tokens, &tx.nonce, &provider).await {
+            Ok(c) => c,
+            Err(reply) => return reply,
+        };
+        let session = SessionData {
+            sid: match random_token(32) {
+                Ok(s) => s,
+                Err(e) => return Reply::error(&e, self.realm()),
+            },
+            iss: provider.issuer().to_owned(),
+            claims,
+            access_token: Some(tokens.access_token.clone()),
+            access_expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),
+            refresh_token: tokens.refresh_token.clone(),
+            id_token: tokens.id_token.clone(),
+            expires_at: now.saturating_add(config.session.max_age_secs),
+        };
+        let cookie = match codec.save(&session, now).await {
+            Ok(c) => c,
+            Err(SaveError::TooLarge(size)) => {
+                tracing::error!(
+                    size,
+                    "the login session does not fit in a cookie; set `session.storage: server`"
+                );
+                let body = json!({
+                    "error": "session_too_large",
+                    "error_description": format!(
+                        "the provider's tokens make a session of {size} bytes, more than a cookie holds; \
+                         the operator must configure server-side sessions (`session.storage: server`)"
+                    ),
+                });
+                return Reply::json(500, body.to_string());
+            }
+            Err(SaveError::Failed(e)) => return Reply::error(&e, self.realm()),
+        };
+        let who = session
+            .claims
+            .get("email")
+            .and_then(|v| v.as_str())
+            .unwrap_or("(no email)");
+        tracing::info!(user = %who, "logged in");
+        Reply::see_other(tx.return_to).with_cookies([cookie])
+    }
+
+    /// Verifies the ID token of a code exchange; answers the identity claims to keep.
+    async fn check_id_token(
+        &self,
+        tokens: &Tokens,
+        nonce: &str,
+        provider: &Provider,
+    ) -> Result<Map<String, Value>, Reply> {
+        let Some(id_token) = tokens.id_token.as_deref() else {
+            return Err(login_failed(400, "the provider returned no ID token"));
+        };
+        let principal = match self.inner.verifier.verify_as(id_token, TokenKind::Id).await {
+            Ok(p) => p,
+            Err(e) if e.kind() == portcullis_core::ErrorKind::Unavailable => {
+                return Err(Reply::error(&e, self.realm()));
+            }
+            Err(e) => {
+                return Err(login_failed(
+                    400,
+                    format!("the ID token was refused: {}", e.message()),
+                ));
+            }
+        };
+        if principal.issuer() != provider.issuer() {
+            return Err(login_failed(400, "the ID token comes from another issuer"));
+        }
+        let claims = principal.claims();
+        match claims.get("nonce").and_then(Value::as_str) {
+            Some(n) if ct_eq(n, nonce) => {}
+            _ => {
+                return Err(login_failed(
+                    400,
+                    "the ID token's `nonce` does not match this login",
+                ));
+            }
+        }
+        let client_id = self.inner.config.client_id.as_str();
+        let several_audiences = claims
+            .get("aud")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.len() > 1);
+        match claims.get("azp").and_then(Value::as_str) {
+            Some(azp) if azp != client_id => {
+                return Err(login_failed(
+                    400,
+                    "the ID token was issued to another client (`azp`)",
+                ));
+            }
+            None if several_audiences => {
+                return Err(login_failed(
+                    400,
+                    "the ID token has several audiences and no `azp`",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(at_hash) = claims.get("at_hash") {
+            let expected = crate::hash::token_hash(id_token, &tokens.access_token);
+            if at_hash
+                .as_str()
+                .is_none_or(|h| expected.as_deref() != Some(h))
+            {
+                return Err(login_failed(
+                    400,
+                    "the ID token's `at_hash` does not match the access token",
+                ));
+            }
+        }
+        let mut kept: Map<String, Value> = KEPT_CLAIMS
+            .iter()
+            .filter_map(|k| claims.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+            .collect();
+        if !kept.contains_key("email") {
+            match provider.userinfo(&tokens.access_token).await {
+                Ok(Some(info)) => {
+                    if info.get("sub") != kept.get("sub") {
+                        return Err(login_failed(
+                            400,
+                            "the userinfo answer names another subject",
+                        ));
+                    }
+                    for k in ["email", "email_verified", "name", "preferred_username"] {
+                        if let Some(v) = info.get(k) {
+                            kept.entry(k.to_owned()).or_insert_with(|| v.clone());
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return Err(Reply::error(&e, self.realm())),
+            }
+        }
+        // An address the provider says it has not verified must not select
+        // someone else's capabilities: the user is then known by `sub` only.
+        if kept.get("email_verified") == Some(&Value::Bool(false)) {
+            tracing::warn!("the provider has not verified this user's email; it is not used");
+            kept.remove("email");
+        }
+        if let Some(scope) = &tokens.scope {
+            kept.insert("scope".to_owned(), Value::String(scope.clone()));
+        }
+        Ok(kept)
+    }
+
+    /// `GET {prefix}/token`: a token for the logged-in user
+    /// (`{"token", "refresh_token", "expires_at", ...}`), or with
+    /// `?user=bot@service` a service token (managers only). An
+    /// unauthenticated browser is sent to log in and back.
+    pub async fn token(
+        &self,
+        caller: Option<&Authenticated>,
+        query: Option<&str>,
+        path_and_query: &str,
+        headers: &impl HeaderLookup,
+    ) -> Reply {
+        let q = params(query);
+        let caps = &self.inner.capabilities;
+        if let Some(user) = param(&q, "user") {
+            return json_reply(
+                caps.issue_service_token(caller, Some(user)).await,
+                self.realm(),
+            );
+        }
+        if caller.is_none()
+            && let Some(redirect) = self.login_redirect(path_and_query, headers)
+        {
+            return redirect;
+        }
+        json_reply(caps.issue_user_token(caller).await, self.realm())
+    }
+
+    /// `GET {prefix}/logout`: ends the session (here and, through its id, on
+    /// every replica), then RP-initiated logout at the provider when it has
+    /// an `end_session_endpoint`, back to `/`.
+    pub async fn logout(&self, headers: &impl HeaderLookup) -> Reply {
+        let codec = &self.inner.codec;
+        let cookies = vec![codec.clear_session()];
+        let session = match codec.load(headers.header("cookie")).await {
+            Ok(Loaded::Session(s)) => Some(s),
+            Ok(_) => None,
+            Err(e) => {
+                return Reply::error(&e, self.realm())
+                    .with_cookies(cookies)
+                    .private();
+            }
+        };
+        let mut location = "/".to_owned();
+        if let Some(session) = session {
+            if let Err(e) = self.end(&session).await {
+                return Reply::error(&e, self.realm())
+                    .with_cookies(cookies)
+                    .private();
+            }
+            if let Ok(provider) = self.provider().await
+                && let Some(url) = provider.end_session_url(
+                    session.id_token.as_deref(),
+                    &self.inner.config.client_id,
+                    &self.inner.config.post_logout_redirect_uri(),
+                )
+            {
+                location = url.to_string();
+            }
+        }
+        Reply::see_other(location).with_cookies(cookies).private()
+    }
+}

@@ -1,0 +1,355 @@
+//! Login sessions and login transactions: what they hold, how they travel
+//! (sealed cookie, or a sealed id and the store), and the single-flight
+//! refresh of their access tokens.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis_capabilities::SessionStore;
+use portcullis_core::Error;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::sync::OnceCell;
+
+use crate::config::SessionStorage;
+use crate::seal::{CookieAttrs, Sealer};
+
+/// The session cookie's base name.
+pub(crate) const SESSION_COOKIE: &str = "portcullis-session";
+/// The login transaction cookie's base name.
+pub(crate) const LOGIN_COOKIE: &str = "portcullis-login";
+/// The largest `name=value` a browser is sure to keep (RFC 6265 asks for at
+/// least 4096 bytes including attributes).
+pub(crate) const MAX_COOKIE_BYTES: usize = 4000;
+
+/// A logged-in user's session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SessionData {
+    /// Random session id, renewed at every login.
+    pub(crate) sid: String,
+    /// The provider's issuer.
+    pub(crate) iss: String,
+    /// Identity claims from the ID token (and userinfo): `sub`, `email`, ...
+    pub(crate) claims: Map<String, Value>,
+    /// The provider's access token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) access_token: Option<String>,
+    /// When the access token expires (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) access_expires_at: Option<u64>,
+    /// The provider's refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_token: Option<String>,
+    /// The ID token, for `id_token_hint` at logout (dropped when the cookie
+    /// would be too large).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) id_token: Option<String>,
+    /// When the session ends (unix seconds).
+    pub(crate) expires_at: u64,
+}
+
+impl SessionData {
+    /// Whether the access token is due for a refresh at `now`.
+    pub(crate) fn needs_refresh(&self, now: u64, leeway: u64) -> bool {
+        self.refresh_token.is_some()
+            && self
+                .access_expires_at
+                .is_some_and(|exp| now.saturating_add(leeway) >= exp)
+    }
+}
+
+/// A started login: what the callback must find again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Transaction {
+    pub(crate) state: String,
+    pub(crate) nonce: String,
+    pub(crate) pkce_verifier: String,
+    /// Where to go after login (already checked to be a safe path).
+    pub(crate) return_to: String,
+    pub(crate) expires_at: u64,
+}
+
+/// Encodes and decodes sessions and transactions to and from cookies.
+#[derive(Debug)]
+pub(crate) struct Codec {
+    pub(crate) sealer: Sealer,
+    pub(crate) attrs: CookieAttrs,
+    pub(crate) session_name: String,
+    pub(crate) login_name: String,
+    pub(crate) storage: SessionStorage,
+    pub(crate) store: Arc<dyn SessionStore>,
+}
+
+/// What a session cookie turned out to hold.
+#[derive(Debug)]
+pub(crate) enum Loaded {
+    /// No session cookie.
+    None,
+    /// A cookie that is not (or no longer) a session: to be cleared.
+    Invalid,
+    /// A session.
+    Session(Box<SessionData>),
+}
+
+/// Why a session could not be written.
+#[derive(Debug)]
+pub(crate) enum SaveError {
+    /// The cookie would exceed [`MAX_COOKIE_BYTES`] even without the ID token.
+    TooLarge(usize),
+    /// Sealing or the store failed.
+    Failed(Error),
+}
+
+impl Codec {
+    /// The session in the request's `Cookie` header.
+    pub(crate) async fn load(&self, cookie_header: Option<&str>) -> Result<Loaded, Error> {
+        let Some(value) = crate::seal::find_cookie(cookie_header, &self.session_name) else {
+            return Ok(Loaded::None);
+        };
+        let Some(plain) = self.sealer.open(&self.session_name, value) else {
+            return Ok(Loaded::Invalid);
+        };
+        let bytes = match self.storage {
+            SessionStorage::Cookie => plain,
+            SessionStorage::Server => {
+                let Ok(sid) = std::str::from_utf8(&plain) else {
+                    return Ok(Loaded::Invalid);
+                };
+                match self.store.get(&store_key(sid)).await? {
+                    Some(bytes) => bytes,
+                    None => return Ok(Loaded::Invalid),
+                }
+            }
+        };
+        match serde_json::from_slice::<SessionData>(&bytes) {
+            Ok(s) => Ok(Loaded::Session(Box::new(s))),
+            Err(_) => Ok(Loaded::Invalid),
+        }
+    }
+
+    /// The `Set-Cookie` header that stores `session` (and, for server-side
+    /// sessions, the stored copy), living until the session ends.
+    pub(crate) async fn save(&self, session: &SessionData, now: u64) -> Result<String, SaveError> {
+        let max_age = session.expires_at.saturating_sub(now);
+        match self.storage {
+            SessionStorage::Cookie => {
+                let mut data = session.clone();
+                let mut value = self.seal_session(&data)?;
+                if self.session_name.len() + 1 + value.len() > MAX_COOKIE_BYTES
+                    && data.id_token.is_some()
+                {
+                    // The ID token only serves as a logout hint; the client id stands in for it.
+                    data.id_token = None;
+                    value = self.seal_session(&data)?;
+                }
+                let size = self.session_name.len() + 1 + value.len();
+                if size > MAX_COOKIE_BYTES {
+                    return Err(SaveError::TooLarge(size));
+                }
+                Ok(self.attrs.set(&self.session_name, &value, max_age))
+            }
+            SessionStorage::Server => {
+                let bytes = serde_json::to_vec(session).map_err(|e| {
+                    SaveError::Failed(
+                        Error::unavailable("encoding the session failed").with_source(e),
+                    )
+                })?;
+                self.store
+                    .put(&store_key(&session.sid), &bytes, session.expires_at)
+                    .await
+                    .map_err(SaveError::Failed)?;
+                let value = self
+                    .sealer
+                    .seal(&self.session_name, session.sid.as_bytes())
+                    .map_err(SaveError::Failed)?;
+                Ok(self.attrs.set(&self.session_name, &value, max_age))
+            }
+        }
+    }
+
+    fn seal_session(&self, data: &SessionData) -> Result<String, SaveError> {
+        let bytes = serde_json::to_vec(data).map_err(|e| {
+            SaveError::Failed(Error::unavailable("encoding the session failed").with_source(e))
+        })?;
+        self.sealer
+            .seal(&self.session_name, &bytes)
+            .map_err(SaveError::Failed)
+    }
+
+    /// Removes a server-side session's stored copy.
+    pub(crate) async fn forget(&self, sid: &str) -> Result<(), Error> {
+        if self.storage == SessionStorage::Server {
+            self.store.delete(&store_key(sid)).await?;
+        }
+        Ok(())
+    }
+
+    /// `Set-Cookie` clearing the session.
+    pub(crate) fn clear_session(&self) -> String {
+        self.attrs.clear(&self.session_name)
+    }
+
+    /// `Set-Cookie` for a login transaction.
+    pub(crate) fn save_transaction(&self, tx: &Transaction, max_age: u64) -> Result<String, Error> {
+        let bytes = serde_json::to_vec(tx)
+            .map_err(|e| Error::unavailable("encoding the login failed").with_source(e))?;
+        let value = self.sealer.seal(&self.login_name, &bytes)?;
+        Ok(self.attrs.set(&self.login_name, &value, max_age))
+    }
+
+    /// The login transaction in the request's `Cookie` header, if any and intact.
+    pub(crate) fn load_transaction(&self, cookie_header: Option<&str>) -> Option<Transaction> {
+        let value = crate::seal::find_cookie(cookie_header, &self.login_name)?;
+        let plain = self.sealer.open(&self.login_name, value)?;
+        serde_json::from_slice(&plain).ok()
+    }
+
+    /// `Set-Cookie` clearing the login transaction.
+    pub(crate) fn clear_transaction(&self) -> String {
+        self.attrs.clear(&self.login_name)
+    }
+}
+
+/// The store key of a server-side session.
+fn store_key(sid: &str) -> String {
+    format!("session:{sid}")
+}
+
+/// The revocation id that marks session `sid` as ended.
+pub(crate) fn ended_id(sid: &str) -> String {
+    format!("session-ended:{sid}")
+}
+
+/// The outcome of a refresh.
+#[derive(Debug, Clone)]
+pub(crate) enum Refreshed {
+    /// New tokens; the session continues.
+    Renewed(Box<SessionData>),
+    /// The provider refused (or changed the identity): the session ends.
+    Ended,
+    /// The provider could not be reached.
+    Unavailable(Error),
+}
+
+/// One refresh in flight (or just finished) for one session and refresh token.
+#[derive(Debug, Default)]
+struct Flight {
+    result: OnceCell<Refreshed>,
+    started_at: u64,
+}
+
+/// Refreshes running per session: requests arriving together with the same
+/// session and refresh token share one call to the provider, and a request
+/// arriving shortly after (carrying the old cookie) gets the same outcome
+/// instead of replaying a rotated refresh token.
+#[derive(Debug, Default)]
+pub(crate) struct Flights {
+    map: Mutex<HashMap<String, Arc<Flight>>>,
+}
+
+/// How long a finished refresh's outcome is kept for late requests.
+const FLIGHT_MEMORY_SECS: u64 = 120;
+
+impl Flights {
+    /// Runs `refresh` once for `session`'s current refresh token, or joins the run in progress.
+    pub(crate) async fn run<F, Fut>(&self, session: &SessionData, now: u64, refresh: F) -> Refreshed
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Refreshed>,
+    {
+        let token = session.refresh_token.as_deref().unwrap_or_default();
+        let hash = digest::digest(&digest::SHA256, token.as_bytes());
+        let key = format!(
+            "{}:{}",
+            session.sid,
+            URL_SAFE_NO_PAD.encode(&hash.as_ref()[..16])
+        );
+        let flight = {
+            // Held only to find or insert the flight; never across an await.
+            let mut map = self
+                .map
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.retain(|_, f| now.saturating_sub(f.started_at) < FLIGHT_MEMORY_SECS);
+            Arc::clone(map.entry(key).or_insert_with(|| {
+                Arc::new(Flight {
+                    result: OnceCell::new(),
+                    started_at: now,
+                })
+            }))
+        };
+        flight.result.get_or_init(refresh).await.clone()
+    }
+
+    /// The number of remembered flights (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn session(rt: &str) -> SessionData {
+        SessionData {
+            sid: "s".into(),
+            iss: "i".into(),
+            claims: Map::new(),
+            access_token: Some("a".into()),
+            access_expires_at: Some(100),
+            refresh_token: Some(rt.into()),
+            id_token: None,
+            expires_at: 1000,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_refreshes_share_one_call() {
+        let flights = Flights::default();
+        let calls = AtomicUsize::new(0);
+        let s = session("r1");
+        let run = || async {
+            flights
+                .run(&s, 100, || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    Refreshed::Ended
+                })
+                .await
+        };
+        let (a, b, c) = tokio::join!(run(), run(), run());
+        assert!(matches!(
+            (a, b, c),
+            (Refreshed::Ended, Refreshed::Ended, Refreshed::Ended)
+        ));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // Another refresh token is another flight; old flights are forgotten in time.
+        flights
+            .run(&session("r2"), 100, || async { Refreshed::Ended })
+            .await;
+        assert_eq!(flights.len(), 2);
+        flights
+            .run(&session("r3"), 100 + FLIGHT_MEMORY_SECS, || async {
+                Refreshed::Ended
+            })
+            .await;
+        assert_eq!(flights.len(), 1);
+    }
+
+    #[test]
+    fn refresh_is_due_near_expiry_only_with_a_refresh_token() {
+        let s = session("r");
+        assert!(!s.needs_refresh(50, 30));
+        assert!(s.needs_refresh(70, 30));
+        let mut no_rt = s;
+        no_rt.refresh_token = None;
+        assert!(!no_rt.needs_refresh(200, 30));
+    }
+}
