@@ -17,7 +17,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use portcullis_capabilities::{Capabilities, JsonReply};
 use portcullis_core::{Authenticated, Error};
 
-use crate::{AuthRejection, AuthState, error_response, reject, state};
+use crate::{AuthRejection, AuthState, Headers, error_response, reject, state};
 
 /// A capability name, for [`RequireCapability`]. Declare one with [`capability!`](crate::capability!).
 pub trait CapabilityName: Send + Sync + 'static {
@@ -38,13 +38,41 @@ macro_rules! capability {
     };
 }
 
-/// A caller holding capability `C`, as [`Capabilities::require`] decides: 401
-/// for a guest without it, 403 `insufficient_scope` for a known caller
-/// without it. Holds the caller, `None` for a guest the capability is granted to.
-#[derive(Debug, Clone)]
-pub struct RequireCapability<C: CapabilityName>(pub Option<Authenticated>, PhantomData<C>);
+/// What [`RequireCapability`] does with a guest who lacks the capability.
+pub trait Unauthenticated: Send + Sync + 'static {
+    /// Whether a browser is sent to log in (and back) instead of a 401.
+    const REDIRECT: bool;
+}
 
-impl<C: CapabilityName> RequireCapability<C> {
+/// Guests get 401 (the default): for APIs.
+#[derive(Debug, Clone, Copy)]
+pub struct Refuse;
+
+impl Unauthenticated for Refuse {
+    const REDIRECT: bool = false;
+}
+
+/// A browser guest is sent to `{prefix}/login` and back (easy-oauth's
+/// `redirect=True`); API callers still get 401. Needs [`AuthLayer::for_login`](crate::AuthLayer::for_login).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginRedirect;
+
+impl Unauthenticated for LoginRedirect {
+    const REDIRECT: bool = true;
+}
+
+/// A caller holding capability `C`, as [`Capabilities::require`] decides: 401
+/// for a guest without it (or, with `U` = [`LoginRedirect`], a redirect to
+/// the login page for a browser), 403 `insufficient_scope` for a known
+/// caller without it. Holds the caller, `None` for a guest the capability is
+/// granted to.
+#[derive(Debug, Clone)]
+pub struct RequireCapability<C: CapabilityName, U: Unauthenticated = Refuse>(
+    pub Option<Authenticated>,
+    PhantomData<(C, U)>,
+);
+
+impl<C: CapabilityName, U: Unauthenticated> RequireCapability<C, U> {
     /// The caller, `None` for a guest.
     pub fn caller(&self) -> Option<&Authenticated> {
         self.0.as_ref()
@@ -61,23 +89,37 @@ fn service(st: &AuthState) -> Result<&Capabilities, AuthRejection> {
     })
 }
 
-impl<C: CapabilityName, St: Send + Sync> FromRequestParts<St> for RequireCapability<C> {
+impl<C: CapabilityName, U: Unauthenticated, St: Send + Sync> FromRequestParts<St>
+    for RequireCapability<C, U>
+{
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
         let st = state(parts)?;
-        service(st)?
+        match service(st)?
             .require(st.caller.as_ref(), C::CAPABILITY)
             .await
-            .map(|()| RequireCapability(st.caller.clone(), PhantomData))
-            .map_err(|e| reject(e, st))
+        {
+            Ok(()) => Ok(RequireCapability(st.caller.clone(), PhantomData)),
+            Err(e) => {
+                let mut rejection = reject(e, st);
+                if U::REDIRECT
+                    && st.caller.is_none()
+                    && let Some(rp) = &st.login
+                {
+                    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                    rejection.redirect = rp.login_redirect(target, &Headers(&parts.headers));
+                }
+                Err(rejection)
+            }
+        }
     }
 }
 
 /// The caller and realm the layer left, for the management handlers.
-struct Ctx {
-    caller: Option<Authenticated>,
-    realm: Arc<str>,
+pub(crate) struct Ctx {
+    pub(crate) caller: Option<Authenticated>,
+    pub(crate) realm: Arc<str>,
 }
 
 impl<St: Send + Sync> FromRequestParts<St> for Ctx {
@@ -126,6 +168,24 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let c = caps.clone();
+    manage_routes(caps).route(
+        "/token",
+        get(move |ctx: Ctx, Query(q): Params| async move {
+            let user = q.get("user").map(String::as_str);
+            respond(
+                c.issue_service_token(ctx.caller.as_ref(), user).await,
+                &ctx.realm,
+            )
+        }),
+    )
+}
+
+/// The management routes without `/token` (which the login routes answer).
+pub(crate) fn manage_routes<S>(caps: Capabilities) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let c = caps.clone();
     let mut router = Router::new().route(
         "/manage_capabilities/list",
         get(move |ctx: Ctx, Query(q): Params| async move {
@@ -156,17 +216,6 @@ where
             }),
         );
     }
-    let c = caps.clone();
-    router = router.route(
-        "/token",
-        get(move |ctx: Ctx, Query(q): Params| async move {
-            let user = q.get("user").map(String::as_str);
-            respond(
-                c.issue_service_token(ctx.caller.as_ref(), user).await,
-                &ctx.realm,
-            )
-        }),
-    );
     let c = caps;
     router.route(
         "/token/revoke",

@@ -16,6 +16,13 @@
 //! service token routes; their handlers only copy requests into
 //! [`Capabilities`] and its answers out.
 //!
+//! A browser application that logs its users in builds the layer with
+//! [`AuthLayer::for_login`] around a [`RelyingParty`] (portcullis-oidc) and
+//! mounts [`login_routes`] (`/login`, `/auth`, `/logout`, `/token` and the
+//! management routes): requests are then authenticated by bearer token or
+//! session cookie, and `RequireCapability<C, LoginRedirect>` sends browsers
+//! to log in and back.
+//!
 //! The adapter makes no decision of its own: every outcome and its HTTP form
 //! come from `portcullis-core`. Because the layer is plain tower, it also wraps
 //! any other tower service (tonic included).
@@ -53,6 +60,35 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A browser application, as easy-oauth's README:
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use portcullis_axum::portcullis_oidc::{OidcConfig, RelyingParty};
+//! use portcullis_axum::{AuthLayer, LoginRedirect, RequireCapability, capability, login_routes};
+//!
+//! capability!(Announce = "announce");
+//!
+//! // Browsers without a session are sent to log in and come back here.
+//! async fn shout(_: RequireCapability<Announce, LoginRedirect>) -> &'static str {
+//!     "HELLO"
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = OidcConfig::new(
+//!     "https://id.example.com/.well-known/openid-configuration",
+//!     std::env::var("SECRET_KEY")?,
+//!     "my-client",
+//!     "https://app.example.com",
+//! );
+//! let rp = RelyingParty::builder(config).build().await?;
+//! let app: Router = Router::new()
+//!     .route("/shout", get(shout))
+//!     .merge(login_routes(rp.clone()))
+//!     .layer(AuthLayer::for_login(rp));
+//! # let _ = app; Ok(()) }
+//! ```
+//!
 //! # Feature flags
 //!
 //! This crate has no feature flags of its own.
@@ -72,15 +108,21 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use portcullis_capabilities::Capabilities;
 use portcullis_core::credentials::{require_caller, require_scope};
 use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup};
+use portcullis_oidc::{RelyingParty, Reply};
 use tower_layer::Layer;
 use tower_service::Service;
 
 pub use portcullis_capabilities;
 pub use portcullis_core;
+pub use portcullis_oidc;
 
 mod capabilities;
+mod login;
 
-pub use capabilities::{CapabilityName, RequireCapability, management_routes};
+pub use capabilities::{
+    CapabilityName, LoginRedirect, Refuse, RequireCapability, Unauthenticated, management_routes,
+};
+pub use login::{login_routes, reply_response};
 
 /// What the layer leaves in the request extensions.
 #[derive(Debug, Clone)]
@@ -88,14 +130,17 @@ struct AuthState {
     caller: Option<Authenticated>,
     realm: Arc<str>,
     capabilities: Option<Capabilities>,
+    login: Option<RelyingParty>,
 }
 
-/// A tower layer that authenticates every request with an [`Authenticator`].
+/// A tower layer that authenticates every request with an [`Authenticator`]
+/// (bearer tokens) or a [`RelyingParty`] (bearer tokens, then the login session).
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     auth: Authenticator,
     realm: Arc<str>,
     capabilities: Option<Capabilities>,
+    login: Option<RelyingParty>,
 }
 
 impl AuthLayer {
@@ -106,6 +151,24 @@ impl AuthLayer {
             auth,
             realm,
             capabilities: None,
+            login: None,
+        }
+    }
+
+    /// A layer for a browser application that logs its users in with `rp`:
+    /// a request is authenticated by its bearer token (the provider's access
+    /// tokens for the configured audience, portcullis' own tokens) or else
+    /// by its session cookie, whose tokens are refreshed when due (the
+    /// renewed cookie is added to the response). Capabilities come from the
+    /// relying party. Mount [`login_routes`] for `/login`, `/auth`, `/token`,
+    /// `/logout` and capability management.
+    pub fn for_login(rp: RelyingParty) -> Self {
+        let auth = rp.authenticator().clone();
+        Self {
+            realm: Arc::from(auth.realm()),
+            auth,
+            capabilities: Some(rp.capabilities().clone()),
+            login: Some(rp),
         }
     }
 
@@ -126,6 +189,7 @@ impl<S> Layer<S> for AuthLayer {
             auth: self.auth.clone(),
             realm: Arc::clone(&self.realm),
             capabilities: self.capabilities.clone(),
+            login: self.login.clone(),
         }
     }
 }
@@ -137,9 +201,10 @@ pub struct AuthService<S> {
     auth: Authenticator,
     realm: Arc<str>,
     capabilities: Option<Capabilities>,
+    login: Option<RelyingParty>,
 }
 
-struct Headers<'a>(&'a HeaderMap);
+pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
 
 impl HeaderLookup for Headers<'_> {
     fn header(&self, name: &str) -> Option<&str> {
@@ -168,15 +233,33 @@ where
         let auth = self.auth.clone();
         let realm = Arc::clone(&self.realm);
         let capabilities = self.capabilities.clone();
+        let login = self.login.clone();
         Box::pin(async move {
-            match auth.authenticate(&Headers(req.headers())).await {
-                Ok(caller) => {
-                    req.extensions_mut().insert(AuthState {
+            let outcome = match &login {
+                Some(rp) => rp.authenticate(&Headers(req.headers())).await,
+                None => auth
+                    .authenticate(&Headers(req.headers()))
+                    .await
+                    .map(|caller| portcullis_oidc::Authentication {
                         caller,
+                        set_cookies: Vec::new(),
+                    }),
+            };
+            match outcome {
+                Ok(authn) => {
+                    req.extensions_mut().insert(AuthState {
+                        caller: authn.caller,
                         realm,
                         capabilities,
+                        login,
                     });
-                    inner.call(req).await
+                    let mut resp = inner.call(req).await?;
+                    for cookie in authn.set_cookies {
+                        if let Ok(v) = HeaderValue::from_str(&cookie) {
+                            resp.headers_mut().append(http::header::SET_COOKIE, v);
+                        }
+                    }
+                    Ok(resp)
                 }
                 Err(e) => Ok(error_response(&e, &realm)),
             }
@@ -203,6 +286,9 @@ pub fn error_response(error: &Error, realm: &str) -> Response {
 pub struct AuthRejection {
     error: Error,
     realm: Arc<str>,
+    /// For a browser without credentials on a route that asks for it: the
+    /// redirect to the login page, answered instead of the error.
+    redirect: Option<Reply>,
 }
 
 impl AuthRejection {
@@ -214,7 +300,10 @@ impl AuthRejection {
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        error_response(&self.error, &self.realm)
+        match self.redirect {
+            Some(reply) => reply_response(reply),
+            None => error_response(&self.error, &self.realm),
+        }
     }
 }
 
@@ -224,6 +313,7 @@ fn state(parts: &Parts) -> Result<&AuthState, AuthRejection> {
         AuthRejection {
             error: Error::config("AuthLayer is not installed on this route"),
             realm: Arc::from("portcullis"),
+            redirect: None,
         }
     })
 }
@@ -232,6 +322,7 @@ fn reject(error: Error, st: &AuthState) -> AuthRejection {
     AuthRejection {
         error,
         realm: Arc::clone(&st.realm),
+        redirect: None,
     }
 }
 

@@ -213,7 +213,7 @@ async fn scenario(
     } else {
         assert_status(&revoke, StatusCode::BAD_REQUEST);
         assert!(
-            revoke.body.contains("shared revocation store"),
+            revoke.body.contains("needs a revocation store"),
             "{revoke:?}"
         );
         assert_status(&bearer(&app, "/write", &bot2).await, StatusCode::OK);
@@ -234,7 +234,15 @@ async fn readme_scenario_on_the_file_store() {
     let store = FileStore::open_with_reload_interval(dir.path().join("caps.yaml"), Duration::ZERO)
         .await
         .unwrap();
-    scenario(&provider, Arc::new(store), None).await;
+    // The file store keeps revocations in `caps.yaml.revoked`.
+    let store = Arc::new(store);
+    scenario(&provider, store.clone(), Some(store)).await;
+}
+
+#[tokio::test]
+async fn readme_scenario_without_a_revocation_store() {
+    let provider = MockProvider::start().await.unwrap();
+    scenario(&provider, Arc::new(MemoryStore::new()), None).await;
 }
 
 async fn redis_store(server: &RedisServer) -> Arc<RedisStore> {

@@ -1,8 +1,10 @@
 //! End-to-end tests: an axum app protected by portcullis, against the mock provider.
 
+mod login_support;
 mod support;
 
 mod attacks;
 mod capabilities;
 mod jwks;
+mod login;
 mod resource_server;

@@ -1,0 +1,422 @@
+//! The login flow end to end: sessions, refresh, logout, server-side
+//! sessions on Redis, and a third-party provider.
+
+use std::sync::Arc;
+
+use portcullis_axum::portcullis_capabilities::{RedisConfig, RedisStore, Stores};
+use portcullis_axum::portcullis_oidc::{RelyingParty, SessionStorage};
+use portcullis_core::clock::Clock as _;
+use portcullis_testing::{
+    AppTester, MockOptions, MockProvider, MockUser, NodeOidcServer, RedisServer,
+};
+use serde_json::Map;
+
+use crate::login_support::{config, login_app, login_app_with, routes};
+
+#[tokio::test]
+async fn login_sets_a_protected_session_cookie_and_returns_where_asked() {
+    let app = login_app().await;
+    let client = app.client(None).await;
+    let login = client.get("/login?next=/read").expect(303).await;
+    let cookies = login.headers_all("set-cookie");
+    let tx = cookies
+        .iter()
+        .find(|c| c.starts_with("portcullis-login="))
+        .expect("a login transaction cookie");
+    assert!(
+        tx.contains("HttpOnly") && tx.contains("SameSite=Lax") && tx.contains("Max-Age=600"),
+        "{tx}"
+    );
+    assert!(!tx.contains("Secure"), "plain HTTP on loopback: no Secure");
+    assert_eq!(login.header("cache-control"), Some("no-store"));
+    assert_eq!(login.header("referrer-policy"), Some("no-referrer"));
+    let authorize = login.location().unwrap().to_owned();
+    assert!(
+        authorize.contains("code_challenge_method=S256"),
+        "{authorize}"
+    );
+
+    let callback = client
+        .follow_provider(&authorize, "alice@example.com")
+        .await;
+    assert!(
+        callback.contains(&format!("iss={}", urlencode(&app.provider.issuer()))),
+        "{callback}"
+    );
+    let back = client.get_url(&callback).expect(303).await;
+    assert_eq!(back.location(), Some("/read"));
+    assert_eq!(back.header("cache-control"), Some("no-store"));
+    assert_eq!(back.header("referrer-policy"), Some("no-referrer"));
+    let set = back.headers_all("set-cookie");
+    assert!(
+        set.iter()
+            .any(|c| c.starts_with("portcullis-login=;") && c.contains("Max-Age=0")),
+        "{set:?}"
+    );
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("portcullis-session=") && !c.contains("Max-Age=0"))
+        .expect("a session cookie");
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Lax")
+            && session.contains("Path=/"),
+        "{session}"
+    );
+    // No token in any URL the browser saw.
+    assert!(!back.location().unwrap().contains("token"));
+    let me = client.get("/me").expect(200).await.json();
+    assert_eq!(me["email"], "alice@example.com");
+    assert_eq!(me["issuer"], app.provider.issuer());
+    assert_eq!(me["has_token"], true);
+    client.get("/read").expect(200).await;
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn a_new_login_renews_the_session_id() {
+    let app = login_app().await;
+    let client = app.client(Some("alice@example.com")).await;
+    let first = client.cookie("portcullis-session").unwrap();
+    client.login("alice@example.com", "/").await;
+    let second = client.cookie("portcullis-session").unwrap();
+    assert_ne!(first, second);
+    // The first session ended with the new login.
+    let old = app.client(None).await;
+    old.set_cookie("portcullis-session", Some(&first));
+    old.get("/read").expect(401).await;
+    client.get("/read").expect(200).await;
+}
+
+#[tokio::test]
+async fn expired_access_tokens_are_refreshed_once_for_concurrent_requests() {
+    let app = login_app().await;
+    let client = app.client(None).await;
+    // Log in through the flow by hand to ask for offline access.
+    let login = client.get("/login?offline_token=true").expect(303).await;
+    let authorize = login.location().unwrap().to_owned();
+    assert!(authorize.contains("offline_access"), "{authorize}");
+    let callback = client
+        .follow_provider(&authorize, "alice@example.com")
+        .await;
+    client.get_url(&callback).expect(303).await;
+    let before_refresh = client.cookie("portcullis-session").unwrap();
+    let token_calls = app.provider.request_count("/token");
+
+    // Past the access token's lifetime (300 s).
+    app.provider.clock().advance_secs(301);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move { c.get("/me").send().await }));
+    }
+    let mut renewed = 0;
+    for t in tasks {
+        let resp = t.await.unwrap();
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        renewed += resp
+            .headers_all("set-cookie")
+            .iter()
+            .filter(|c| c.starts_with("portcullis-session="))
+            .count();
+    }
+    assert_eq!(
+        app.provider.request_count("/token"),
+        token_calls + 1,
+        "one refresh for eight requests"
+    );
+    assert!(renewed >= 1, "the renewed session is sent back");
+    let after = client.cookie("portcullis-session").unwrap();
+    assert_ne!(after, before_refresh);
+
+    // A late request with the old cookie reuses the outcome: no replay of
+    // the rotated refresh token (which the provider would punish).
+    let late = app.client(None).await;
+    late.set_cookie("portcullis-session", Some(&before_refresh));
+    late.get("/me").expect(200).await;
+    assert_eq!(app.provider.request_count("/token"), token_calls + 1);
+    // The renewed session keeps working, and refreshes again in time.
+    client.get("/me").expect(200).await;
+    app.provider.clock().advance_secs(301);
+    client.get("/me").expect(200).await;
+    assert_eq!(app.provider.request_count("/token"), token_calls + 2);
+}
+
+async fn offline_login(
+    app: &crate::login_support::LoginApp,
+    email: &str,
+) -> portcullis_testing::TestClient {
+    let client = app.client(None).await;
+    let login = client.get("/login?offline_token=true").expect(303).await;
+    let callback = client
+        .follow_provider(login.location().unwrap(), email)
+        .await;
+    client.get_url(&callback).expect(303).await;
+    client
+}
+
+#[tokio::test]
+async fn a_refused_refresh_ends_the_session() {
+    let app = login_app().await;
+    let client = offline_login(&app, "alice@example.com").await;
+    app.provider
+        .queue_token_error("invalid_grant", "the user was deactivated");
+    app.provider.clock().advance_secs(301);
+    let resp = client.get("/read").expect(401).await;
+    assert!(
+        resp.headers_all("set-cookie")
+            .iter()
+            .any(|c| c.starts_with("portcullis-session=;")),
+        "the cookie is cleared"
+    );
+    client.get("/read").expect(401).await;
+}
+
+#[tokio::test]
+async fn a_refreshed_id_token_for_another_subject_ends_the_session() {
+    let app = login_app().await;
+    let client = offline_login(&app, "alice@example.com").await;
+    app.provider
+        .set_refresh_subject(Some("someone-else".to_owned()));
+    app.provider.clock().advance_secs(301);
+    client.get("/me").expect(401).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_during_refresh_is_503_not_a_pass() {
+    let app = login_app().await;
+    let client = offline_login(&app, "alice@example.com").await;
+    app.provider.shutdown();
+    app.provider.clock().advance_secs(301);
+    client.get("/me").expect(503).await;
+}
+
+#[tokio::test]
+async fn without_a_refresh_token_the_session_lasts_its_max_age() {
+    let app = login_app_with(MockOptions::default(), |c| {
+        c.session.max_age_secs = 3600;
+    })
+    .await;
+    let client = app.client(Some("alice@example.com")).await;
+    let calls = app.provider.request_count("/token");
+    app.provider.clock().advance_secs(1800);
+    client.get("/read").expect(200).await;
+    assert_eq!(
+        app.provider.request_count("/token"),
+        calls,
+        "nothing to refresh with"
+    );
+    app.provider.clock().advance_secs(1801);
+    client.get("/read").expect(401).await;
+}
+
+#[tokio::test]
+async fn routes_live_under_the_prefix() {
+    let app = login_app_with(MockOptions::default(), |c| c.prefix = "/api/v1".to_owned()).await;
+    let client = app.client(None).await;
+    client.get("/login").expect(404).await;
+    let redirect = client.get("/shout").browser().expect(303).await;
+    assert_eq!(redirect.location(), Some("/api/v1/login?next=%2Fshout"));
+    client.login("alice@example.com", "/").await;
+    client.get("/read").expect(200).await;
+    client.get("/api/v1/token").expect(200).await;
+}
+
+#[tokio::test]
+async fn a_session_too_large_for_a_cookie_is_refused_clearly_and_fits_server_side() {
+    let huge = format!("{}@example.com", "a".repeat(3000));
+    let app = login_app().await;
+    app.provider.queue_user_with(MockUser {
+        email: huge.clone(),
+        subject: None,
+        claims: Map::new(),
+    });
+    let client = app.client(None).await;
+    let login = client.get("/login").expect(303).await;
+    let callback = client
+        .follow_provider(login.location().unwrap(), &huge)
+        .await;
+    let refused = client.get_url(&callback).expect(500).await;
+    assert_eq!(
+        refused.json()["error"],
+        "session_too_large",
+        "{}",
+        refused.text()
+    );
+    assert!(refused.text().contains("session.storage: server"));
+
+    let server = login_app_with(MockOptions::default(), |c| {
+        c.session.storage = SessionStorage::Server;
+    })
+    .await;
+    let client = server.client(Some(&huge)).await;
+    let me = client.get("/me").expect(200).await.json();
+    assert_eq!(me["email"], huge.as_str());
+    let cookie = client.cookie("portcullis-session").unwrap();
+    assert!(cookie.len() < 200, "the cookie holds only a sealed id");
+}
+
+/// Two replicas on one Redis, server-side sessions: a session started on
+/// one works on the other, and a logout on one ends it on both.
+#[tokio::test]
+async fn server_side_sessions_on_redis_are_shared_by_replicas() {
+    let mut redis = RedisServer::start();
+    let provider = MockProvider::start().await.unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = Arc::new(
+            RedisStore::connect(RedisConfig::new(redis.url()))
+                .await
+                .unwrap(),
+        );
+        let stores = Stores {
+            capabilities: store.clone(),
+            revocations: Some(store.clone()),
+            sessions: store,
+        };
+        let clock = Arc::new(provider.clock());
+        let mut built = None;
+        let tester = AppTester::axum(&provider, "", |base| {
+            let mut cfg = config(&provider, &base);
+            cfg.session.storage = SessionStorage::Server;
+            let built = &mut built;
+            async move {
+                let rp = RelyingParty::builder(cfg)
+                    .clock(clock)
+                    .stores(stores)
+                    .build()
+                    .await
+                    .unwrap();
+                *built = Some(());
+                routes(rp)
+            }
+        })
+        .await
+        .unwrap();
+        replicas.push(tester);
+    }
+    let on_a = replicas[0].client(Some("alice@example.com")).await;
+    let (name, value) = on_a.cookie_matching("portcullis-session").unwrap();
+    let on_b = replicas[1].client(None).await;
+    on_b.set_cookie(&name, Some(&value));
+    on_b.get("/read").expect(200).await;
+
+    on_a.get("/logout").expect(303).await;
+    on_b.get("/read").expect(401).await;
+
+    // Redis gone: the session cannot be read, and that is 503, not a guest.
+    let again = replicas[0].client(Some("bob@example.com")).await;
+    redis.kill();
+    let started = std::time::Instant::now();
+    again.get("/read").expect(503).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_logged_in_user_token_survives_without_cookies_and_is_revocable() {
+    let app = login_app().await;
+    let alice = app.client(Some("alice@example.com")).await;
+    let token = alice.token().await;
+    let script = app.client(None).await;
+    script.get("/read").bearer(&token).expect(200).await;
+    // A portcullis token is not exchanged for a longer-lived one.
+    script.get("/token").bearer(&token).expect(403).await;
+    // A guest script asking for a token gets 401; a guest browser is sent to log in.
+    script.get("/token").expect(401).await;
+    let browser = script.get("/token").browser().expect(303).await;
+    assert_eq!(browser.location(), Some("/login?next=%2Ftoken"));
+    // Someone else cannot revoke alice's token; alice can.
+    let bob = app.client(Some("bob@example.com")).await;
+    bob.post("/token/revoke")
+        .json(&serde_json::json!({"token": token}))
+        .expect(403)
+        .await;
+    script.get("/read").bearer(&token).expect(200).await;
+    alice
+        .post("/token/revoke")
+        .json(&serde_json::json!({"token": token}))
+        .expect(200)
+        .await;
+    script.get("/read").bearer(&token).expect(401).await;
+    let _ = app.provider.clock().now_secs();
+    let _ = &app.rp;
+}
+
+/// The same flow against a provider portcullis did not write: the npm
+/// package `oauth2-mock-server`, under Node 22.
+#[tokio::test]
+async fn the_flow_works_against_oauth2_mock_server() {
+    let node = NodeOidcServer::start().await.unwrap();
+    let clock = portcullis_core::clock::system();
+    let mut built = None;
+    let tester = AppTester::axum(&node, "", |base| {
+        let cfg = portcullis_axum::portcullis_oidc::OidcConfig::new(
+            node.discovery_url(),
+            crate::login_support::SECRET,
+            "portcullis-client",
+            base,
+        )
+        .with_client_secret("unused-by-this-provider")
+        .with_capabilities(crate::login_support::graph());
+        let built = &mut built;
+        async move {
+            let rp = RelyingParty::builder(cfg)
+                .clock(clock)
+                .build()
+                .await
+                .unwrap();
+            *built = Some(());
+            routes(rp)
+        }
+    })
+    .await
+    .unwrap();
+    let guest = tester.client(None).await;
+    guest.get("/read").expect(401).await;
+    let alice = tester.client(Some("alice@example.com")).await;
+    let me = alice.get("/me").expect(200).await.json();
+    assert_eq!(me["email"], "alice@example.com");
+    assert_eq!(me["issuer"], node.issuer());
+    alice.get("/read").expect(200).await;
+    let token = alice.token().await;
+    guest.get("/read").bearer(&token).expect(200).await;
+    alice.get("/logout").expect(303).await;
+    alice.get("/read").expect(401).await;
+}
+
+/// The authorization request portcullis builds from the discovery document,
+/// random values masked.
+#[tokio::test]
+async fn the_authorization_redirect() {
+    let app = login_app_with(MockOptions::default(), |c| {
+        c.client_kwargs
+            .extra
+            .insert("prompt".to_owned(), "select_account".into());
+    })
+    .await;
+    let client = app.client(None).await;
+    let login = client.get("/login?offline_token=true").expect(303).await;
+    let url = url::Url::parse(login.location().unwrap()).unwrap();
+    assert_eq!(
+        url.origin(),
+        url::Url::parse(&app.provider.issuer()).unwrap().origin()
+    );
+    let base = app.tester.base_url().to_owned();
+    let params: std::collections::BTreeMap<String, String> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = match k.as_ref() {
+                "state" | "nonce" | "code_challenge" => {
+                    assert!(v.len() >= 43, "{k} has at least 256 bits: {v}");
+                    "[random]".to_owned()
+                }
+                _ => v.replace(&base, "[app]"),
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    insta::assert_json_snapshot!(serde_json::json!({"path": url.path(), "query": params}));
+}
