@@ -1,78 +1,25 @@
-//! An axum API protected by portcullis.
+//! The main example: easy-oauth's README application on axum.
 //!
-//! Run it with `cargo run -p example-axum`. Without `--config` it starts the
-//! embedded mock OpenID Connect provider, trusts it, and prints a `curl` line
-//! with a valid token, so it needs no secrets and no external server. With
-//! `--config FILE` (YAML or TOML, see `config.example.yaml`) it trusts the
-//! issuers configured there instead.
-//!
-//! Routes:
-//! - `GET /`: greets the caller, or a guest;
-//! - `GET /me`: the caller's identity (401 without a valid token);
-//! - `GET /report`: needs the `read` scope (403 `insufficient_scope` otherwise).
+//! `cargo run -p example-axum` starts the embedded mock OpenID Connect
+//! provider and the application, and prints how to log in with a browser or
+//! call the API with a token; it needs no secrets and no external server.
+//! `--config FILE` (YAML or TOML in easy-oauth's format, see
+//! `config.example.yaml`) runs it against a real provider instead.
 
 // A command-line program: its output to the user is stdout.
 #![allow(clippy::print_stdout)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use axum::routing::get;
-use axum::{Json, Router};
-use portcullis_axum::{AuthLayer, Caller, RequireScope, scope};
-use portcullis_core::config::{self, IssuerConfig, VerifierConfig};
-use portcullis_core::{Algorithm, Authenticator, CredentialsConfig, TokenVerifier};
+use example_axum::{ExampleConfig, app};
+use portcullis_axum::portcullis_core::clock::{Clock, SystemClock};
+use portcullis_axum::portcullis_core::config;
+use portcullis_axum::portcullis_oidc::RelyingParty;
 use portcullis_testing::MockProvider;
-use serde::Deserialize;
-
-scope!(Read = "read");
-
-/// The configuration file of this example.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExampleConfig {
-    verifier: VerifierConfig,
-    #[serde(default)]
-    credentials: CredentialsConfig,
-}
-
-/// Builds the application around an authenticator.
-fn app(auth: Authenticator) -> Router {
-    Router::new()
-        .route("/", get(home))
-        .route("/me", get(me))
-        .route("/report", get(report))
-        .layer(AuthLayer::new(auth))
-}
-
-async fn home(caller: Option<Caller>) -> String {
-    match caller {
-        Some(Caller(c)) => format!(
-            "Hello, {}!\n",
-            c.principal.email().unwrap_or(c.principal.user_id())
-        ),
-        None => "Hello, guest!\n".to_owned(),
-    }
-}
-
-async fn me(Caller(c): Caller) -> Json<serde_json::Value> {
-    let p = &c.principal;
-    Json(serde_json::json!({
-        "user_id": p.user_id(),
-        "email": p.email(),
-        "issuer": p.issuer(),
-        "scopes": p.scopes(),
-        "expires_at": p.expires_at(),
-    }))
-}
-
-async fn report(s: RequireScope<Read>) -> String {
-    format!(
-        "Quarterly report, read by {}\n",
-        s.caller().principal.user_id()
-    )
-}
 
 struct Args {
     config: Option<PathBuf>,
@@ -104,15 +51,32 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
-/// The mock provider's configuration: trust it for its own audience.
-fn mock_config(provider: &MockProvider) -> (VerifierConfig, CredentialsConfig) {
-    let issuer = IssuerConfig::new(provider.issuer())
-        .with_algorithms([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
-        .with_audience(provider.audience());
-    (
-        VerifierConfig::new([("mock".to_owned(), issuer)]),
-        CredentialsConfig::default().with_auto_error(false),
-    )
+/// The example configuration pointed at the embedded mock provider, with the
+/// user file copied to `dir`.
+fn mock_config(
+    provider: &MockProvider,
+    base_url: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<ExampleConfig> {
+    let text = include_str!("../config.example.yaml");
+    let mut cfg: ExampleConfig = config::load_from_str(text, config::Format::Yaml, &[])?;
+    let caps = dir.join("caps.yaml");
+    std::fs::write(&caps, include_str!("../caps.yaml"))?;
+    cfg.server_metadata_url = provider.discovery_url();
+    cfg.client_id = provider.client_id().to_owned();
+    cfg.client_secret = Some(provider.client_secret().into());
+    cfg.base_url = base_url.to_owned();
+    cfg.audience = Some(provider.audience().to_owned());
+    cfg.capabilities.user_file = Some(caps);
+    cfg.client_kwargs.extra.clear();
+    let mut secret = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut secret).context("random secret key")?;
+    cfg.secret_key = secret
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .into();
+    Ok(cfg)
 }
 
 #[tokio::main]
@@ -124,117 +88,75 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = parse_args()?;
     let env = config::env_overrides("PORTCULLIS", std::env::vars());
-
-    // Keep the provider alive for as long as the server runs.
-    let mut _provider = None;
-    let (verifier_cfg, creds) = match &args.config {
-        Some(path) => {
-            let cfg: ExampleConfig = config::load_file(path, &env)?;
-            (cfg.verifier, cfg.credentials)
-        }
-        None => {
-            let provider = MockProvider::start()
-                .await
-                .context("starting the mock provider")?;
-            let cfg = mock_config(&provider);
-            _provider = Some(provider);
-            cfg
-        }
-    };
-    let verifier = TokenVerifier::new(verifier_cfg)?;
-    if let Err(e) = verifier.warm_up().await {
-        tracing::warn!(error = %e, "issuer keys are not available yet; requests will answer 503 until they are");
-    }
-    let app = app(Authenticator::new(verifier, creds));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     let addr = listener.local_addr()?;
+
+    // Kept alive for as long as the server runs.
+    let mut provider = None;
+    let mut _dir = None;
+    let rp = match &args.config {
+        Some(path) => {
+            let cfg: ExampleConfig = config::load_file(path, &env)?;
+            RelyingParty::builder(cfg).build().await?
+        }
+        None => {
+            let mock = MockProvider::start()
+                .await
+                .context("starting the mock provider")?;
+            // The mock's clock follows real time, so sessions and tokens age.
+            let clock = mock.clock();
+            tokio::spawn(async move {
+                loop {
+                    let (now, at) = (SystemClock.now_millis(), clock.now_millis());
+                    if now > at {
+                        clock.advance_millis(now - at);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+            let base_url = format!("http://{addr}");
+            mock.register_redirect_uri(&format!("{base_url}/auth"));
+            mock.register_post_logout_redirect_uri(&format!("{base_url}/"));
+            mock.set_email("admin@example.com");
+            let dir = tempfile::tempdir()?;
+            let cfg = mock_config(&mock, &base_url, dir.path())?;
+            let rp = RelyingParty::builder(cfg)
+                .clock(Arc::new(mock.clock()))
+                .build()
+                .await?;
+            provider = Some(mock);
+            _dir = Some(dir);
+            rp
+        }
+    };
     println!("example-axum listening on http://{addr}");
-    if let Some(provider) = &_provider {
-        let token = provider
+    if let Some(mock) = &provider {
+        let token = mock
             .token()
-            .subject("alice")
-            .email("alice@example.com")
-            .scope("openid email read")
+            .email("friend@example.com")
             .expires_in(3600)
             .sign();
-        println!("mock provider: {}", provider.issuer());
-        println!("try (token valid for one hour):");
-        println!("  curl -H 'Authorization: Bearer {token}' http://{addr}/me");
-        println!("  curl -i http://{addr}/me    # 401 with a WWW-Authenticate challenge");
+        println!(
+            "mock provider: {} (logs everyone in as admin@example.com)",
+            mock.issuer()
+        );
+        println!(
+            "in a browser:   http://{addr}/login   then /read, /shout?message=hi, /token, /logout"
+        );
+        println!(
+            "as someone else: curl -X POST -H 'content-type: application/json' -d '{{\"email\":\"reader@example.com\"}}' {}/set_email",
+            mock.issuer()
+        );
+        println!("with a provider access token for friend@example.com (valid one hour):");
+        println!("  curl -H 'Authorization: Bearer {token}' 'http://{addr}/shout?message=hello'");
+        println!("  curl -i http://{addr}/read    # 401 with a WWW-Authenticate challenge");
     }
-    axum::serve(listener, app)
+    axum::serve(listener, app(rp))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use http::{Request, StatusCode};
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-
-    async fn call(app: &Router, path: &str, token: Option<&str>) -> (StatusCode, String) {
-        let mut req = Request::get(path);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let resp = app
-            .clone()
-            .oneshot(req.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned())
-    }
-
-    #[tokio::test]
-    async fn the_example_routes_against_the_mock_provider() {
-        let provider = MockProvider::start().await.unwrap();
-        let (cfg, creds) = mock_config(&provider);
-        let app = app(Authenticator::new(TokenVerifier::new(cfg).unwrap(), creds));
-        let reader = provider
-            .token()
-            .email("alice@example.com")
-            .scope("read")
-            .sign();
-        let plain = provider
-            .token()
-            .email("bob@example.com")
-            .scope("openid")
-            .sign();
-        assert_eq!(
-            call(&app, "/", None).await,
-            (StatusCode::OK, "Hello, guest!\n".to_owned())
-        );
-        assert_eq!(
-            call(&app, "/", Some(&reader)).await.1,
-            "Hello, alice@example.com!\n"
-        );
-        assert_eq!(call(&app, "/me", None).await.0, StatusCode::UNAUTHORIZED);
-        let (status, body) = call(&app, "/me", Some(&reader)).await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(body.contains("\"email\":\"alice@example.com\""), "{body}");
-        assert_eq!(
-            call(&app, "/report", Some(&plain)).await.0,
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(call(&app, "/report", Some(&reader)).await.0, StatusCode::OK);
-    }
-
-    #[test]
-    fn the_example_config_file_loads() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.yaml");
-        let cfg: ExampleConfig = config::load_file(&path, &[]).unwrap();
-        assert_eq!(cfg.verifier.issuers["main"].audiences, ["my-api"]);
-        assert!(!cfg.credentials.auto_error);
-        assert!(TokenVerifier::new(cfg.verifier).is_ok());
-    }
 }

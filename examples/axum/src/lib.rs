@@ -1,0 +1,88 @@
+//! The application of easy-oauth's README, on axum with portcullis.
+//!
+//! Capabilities `read`, `write -> read`, `moderate -> read, write`,
+//! `announce -> read, write`, `user_management`, and `admin` (which implies
+//! them all); every logged-in user holds `read`; assignments live in a
+//! `caps.yaml` user file.
+//!
+//! Routes:
+//! - `GET /`: greets the caller, or a guest;
+//! - `GET /read`: needs `read`;
+//! - `POST /write`: needs `write`;
+//! - `GET /shout?message=`: needs `announce`; a browser that is not logged in
+//!   is sent to log in and back;
+//! - `GET /login`, `/auth`, `/logout`, `/token`, `/manage_capabilities/*`,
+//!   `POST /token/revoke` (under the configured `prefix`).
+//!
+//! As bearer tokens it accepts portcullis' own (`/token`, service tokens)
+//! and the provider's JWT access tokens for the configured `audience`.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::Query;
+use axum::routing::{get, post};
+use portcullis_axum::portcullis_oidc::{OidcConfig, RelyingParty};
+use portcullis_axum::{
+    AuthLayer, Caller, LoginRedirect, RequireCapability, capability, login_routes,
+};
+
+capability!(Read = "read");
+capability!(Write = "write");
+capability!(Announce = "announce");
+
+/// The configuration file of this example (easy-oauth's format): see
+/// `config.example.yaml`.
+pub type ExampleConfig = OidcConfig;
+
+/// The application around a relying party.
+pub fn app(rp: RelyingParty) -> Router {
+    let prefix = rp.config().prefix.clone();
+    let routes = Router::new()
+        .route("/", get(home))
+        .route("/read", get(read))
+        .route("/write", post(write))
+        .route("/shout", get(shout));
+    let login = login_routes(rp.clone());
+    let routes = if prefix.is_empty() {
+        routes.merge(login)
+    } else {
+        routes.nest(&prefix, login)
+    };
+    routes.layer(AuthLayer::for_login(rp))
+}
+
+fn name(caller: &portcullis_axum::portcullis_core::Authenticated) -> &str {
+    caller
+        .principal
+        .email()
+        .unwrap_or(caller.principal.user_id())
+}
+
+async fn home(caller: Option<Caller>) -> String {
+    match caller {
+        Some(Caller(c)) => format!("Hello, {}!\n", name(&c)),
+        None => "Hello, guest! Log in at /login\n".to_owned(),
+    }
+}
+
+async fn read(c: RequireCapability<Read>) -> String {
+    match c.caller() {
+        Some(caller) => format!("{} reads the news\n", name(caller)),
+        None => "a guest reads the news\n".to_owned(),
+    }
+}
+
+async fn write(c: RequireCapability<Write>, body: String) -> String {
+    let who = c.caller().map_or("a guest", name);
+    format!("{who} wrote {} bytes\n", body.len())
+}
+
+async fn shout(
+    c: RequireCapability<Announce, LoginRedirect>,
+    Query(q): Query<HashMap<String, String>>,
+) -> String {
+    let who = c.caller().map_or("a guest", name);
+    let message = q.get("message").map_or("", String::as_str);
+    format!("{who} shouts {message:?}\n")
+}
