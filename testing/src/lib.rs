@@ -70,6 +70,7 @@
 //!
 //! This crate has no feature flags yet.
 
+pub mod conformance;
 mod mock;
 mod node;
 mod redis;

@@ -40,20 +40,45 @@ impl LoginProvider for NodeOidcServer {
     fn register_post_logout_redirect_uri(&self, _uri: &str) {}
 }
 
+/// Stops a served application.
+type Stop = Box<dyn FnOnce() + Send + Sync>;
+
 /// An application under test, served on a loopback port.
-#[derive(Debug)]
 pub struct AppTester {
     base_url: String,
     prefix: String,
-    server: Option<JoinHandle<()>>,
+    stop: Option<Stop>,
+}
+
+impl std::fmt::Debug for AppTester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppTester")
+            .field("base_url", &self.base_url)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for AppTester {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.abort();
+        if let Some(stop) = self.stop.take() {
+            stop();
         }
     }
+}
+
+/// A free loopback listener and the base URL it serves, with the provider
+/// told about the callback and post-logout URLs of an app under `prefix`.
+pub(crate) fn bind_for<P: LoginProvider + ?Sized>(
+    provider: &P,
+    prefix: &str,
+) -> io::Result<(std::net::TcpListener, String)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    provider.register_redirect_uri(&format!("{base_url}{prefix}/auth"));
+    provider.register_post_logout_redirect_uri(&format!("{base_url}/"));
+    Ok((listener, base_url))
 }
 
 impl AppTester {
@@ -70,20 +95,28 @@ impl AppTester {
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = axum::Router>,
     {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
-        provider.register_redirect_uri(&format!("{base_url}{prefix}/auth"));
-        provider.register_post_logout_redirect_uri(&format!("{base_url}/"));
+        let (listener, base_url) = bind_for(provider, prefix)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let router = app(base_url.clone()).await;
-        let server = tokio::spawn(async move {
+        let server: JoinHandle<()> = tokio::spawn(async move {
             // A failing server shows up as failing requests in the test.
             let _ = axum::serve(listener, router).await;
         });
-        Ok(AppTester {
-            base_url,
+        Ok(AppTester::serving(base_url, prefix, move || server.abort()))
+    }
+
+    /// An application served at `base_url` by the caller, stopped by `stop`
+    /// when the tester is dropped (how each framework's constructor ends).
+    pub fn serving(
+        base_url: impl Into<String>,
+        prefix: &str,
+        stop: impl FnOnce() + Send + Sync + 'static,
+    ) -> AppTester {
+        AppTester {
+            base_url: base_url.into(),
             prefix: prefix.to_owned(),
-            server: Some(server),
-        })
+            stop: Some(Box::new(stop)),
+        }
     }
 
     /// An application already served at `base_url` (another framework's
@@ -92,7 +125,7 @@ impl AppTester {
         AppTester {
             base_url: base_url.into(),
             prefix: prefix.to_owned(),
-            server: None,
+            stop: None,
         }
     }
 

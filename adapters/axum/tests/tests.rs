@@ -5,6 +5,7 @@ mod support;
 
 mod attacks;
 mod capabilities;
+mod conformance;
 mod jwks;
 mod login;
 mod resource_server;

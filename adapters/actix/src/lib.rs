@@ -1,0 +1,1 @@
+//! actix-web adapter for portcullis (under construction in this tree).

@@ -1,0 +1,71 @@
+//! The shared conformance suite, run against axum.
+
+use axum::Router;
+use axum::routing::get;
+use portcullis_axum::portcullis_oidc::RelyingParty;
+use portcullis_axum::{
+    AuthLayer, Caller, LoginRedirect, RequireCapability, RequireScope, capability, login_routes,
+    scope,
+};
+use portcullis_core::Authenticator;
+use portcullis_testing::conformance::{self, Adapter, Stop};
+
+scope!(ReadScope = "read");
+capability!(Read = "read");
+capability!(Announce = "announce");
+
+/// The routes both conformance applications share.
+fn common() -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|c: Option<Caller>| async move { conformance::greeting(c.as_ref().map(|c| &c.0)) }),
+        )
+        .route(
+            "/me",
+            get(|Caller(c): Caller| async move {
+                ([("content-type", "application/json")], conformance::me_json(&c))
+            }),
+        )
+        .route("/scoped", get(|_: RequireScope<ReadScope>| async { "scoped" }))
+}
+
+fn serve(listener: std::net::TcpListener, app: Router) -> Stop {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Box::new(move || server.abort())
+}
+
+/// axum, as the conformance suite drives it.
+pub(crate) struct Axum;
+
+impl Adapter for Axum {
+    fn name(&self) -> &'static str {
+        "axum"
+    }
+
+    fn serve_login(&self, listener: std::net::TcpListener, rp: RelyingParty) -> Stop {
+        let prefix = rp.config().prefix.clone();
+        let app = common()
+            .route("/read", get(|_: RequireCapability<Read>| async { "read" }))
+            .route(
+                "/shout",
+                get(|_: RequireCapability<Announce, LoginRedirect>| async { "shout" }),
+            );
+        let login = login_routes(rp.clone());
+        let app = if prefix.is_empty() {
+            app.merge(login)
+        } else {
+            app.nest(&prefix, login)
+        };
+        serve(listener, app.layer(AuthLayer::for_login(rp)))
+    }
+
+    fn serve_resource(&self, listener: std::net::TcpListener, auth: Authenticator) -> Stop {
+        serve(listener, common().layer(AuthLayer::new(auth)))
+    }
+}
+
+portcullis_testing::conformance_tests!(Axum);

@@ -1,0 +1,1 @@
+//! poem adapter for portcullis (under construction in this tree).

@@ -1,0 +1,3 @@
+//! The main example on actix.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! The main example on poem.
+
+fn main() {}

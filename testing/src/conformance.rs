@@ -1,0 +1,199 @@
+//! The conformance suite: portcullis' behaviours written once and run
+//! against an application built with each adapter (axum, actix-web, poem),
+//! with the responses checked byte for byte against `insta` snapshots that
+//! the three share (`testing/conformance-snapshots/`).
+//!
+//! An adapter's test crate implements [`Adapter`], which serves two small
+//! applications, and invokes [`conformance_tests!`](crate::conformance_tests)
+//! with it; every behaviour becomes one `#[tokio::test]` there.
+//!
+//! # The login application
+//!
+//! Built around a [`RelyingParty`]: its authentication layer/middleware is
+//! the adapter's login form (bearer token, then session cookie), its login
+//! and management routes are mounted under `rp.config().prefix`, and:
+//!
+//! | route | guard | answer |
+//! |---|---|---|
+//! | `GET /` | optional caller | [`greeting`] as `text/plain` |
+//! | `GET /me` | caller required | [`me_json`] as `application/json` |
+//! | `GET /scoped` | scope `read` | `scoped` |
+//! | `GET /read` | capability `read` (401 for guests) | `read` |
+//! | `GET /shout` | capability `announce`, browsers sent to log in | `shout` |
+//!
+//! # The resource application
+//!
+//! Built around an [`Authenticator`] alone (bearer tokens, no capabilities,
+//! no login): `GET /`, `GET /me` and `GET /scoped` as above.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use portcullis_core::{Authenticated, Authenticator};
+use portcullis_oidc::{OidcConfig, RelyingParty};
+use serde_json::json;
+
+use crate::tester::bind_for;
+use crate::{AppTester, MockOptions, MockProvider, TestResponse};
+
+/// Stops a served application.
+pub type Stop = Box<dyn FnOnce() + Send + Sync>;
+
+/// A boxed future, for [`Adapter`]'s methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How a web framework serves the two conformance applications.
+pub trait Adapter: Send + Sync {
+    /// The framework's name, for messages.
+    fn name(&self) -> &'static str;
+
+    /// Serves the login application around `rp` on `listener` (already
+    /// bound, non-blocking); answers how to stop it.
+    fn serve_login(&self, listener: std::net::TcpListener, rp: RelyingParty) -> Stop;
+
+    /// Serves the resource application around `auth` on `listener`.
+    fn serve_resource(&self, listener: std::net::TcpListener, auth: Authenticator) -> Stop;
+}
+
+/// The body of `GET /`: `guest`, or the caller's email (else user id).
+pub fn greeting(caller: Option<&Authenticated>) -> String {
+    match caller {
+        Some(c) => c
+            .principal
+            .email()
+            .unwrap_or(c.principal.user_id())
+            .to_owned(),
+        None => "guest".to_owned(),
+    }
+}
+
+/// The body of `GET /me`: the caller's identity as JSON.
+pub fn me_json(caller: &Authenticated) -> String {
+    let p = &caller.principal;
+    json!({
+        "user_id": p.user_id(),
+        "email": p.email(),
+        "issuer": p.issuer(),
+        "scopes": p.scopes(),
+    })
+    .to_string()
+}
+
+/// The secret key of the conformance applications.
+pub const SECRET: &str = "conformance secret key, 32 bytes or more";
+
+/// A login application being tested, and its provider.
+#[derive(Debug)]
+pub struct LoginApp {
+    /// The mock provider users log in at.
+    pub provider: MockProvider,
+    /// The application.
+    pub app: AppTester,
+    /// Its relying party.
+    pub rp: RelyingParty,
+}
+
+/// easy-oauth's README capability graph.
+pub fn graph() -> portcullis_core::CapabilitiesConfig {
+    let mut c = portcullis_core::CapabilitiesConfig::new([
+        ("read", vec![]),
+        ("write", vec!["read"]),
+        ("moderate", vec!["read", "write"]),
+        ("announce", vec!["read", "write"]),
+        ("user_management", vec![]),
+    ]);
+    c.auto_admin = true;
+    c.default_capabilities = vec!["read".to_owned()];
+    c
+}
+
+/// Starts a provider and `adapter`'s login application, its configuration
+/// adjusted by `tweak`.
+///
+/// # Panics
+///
+/// When the provider or the application cannot start.
+pub async fn login_app(adapter: &dyn Adapter, tweak: impl Fn(&mut OidcConfig)) -> LoginApp {
+    let provider = MockProvider::start_with(MockOptions::default())
+        .await
+        .expect("the mock provider starts");
+    let make = |base: &str| {
+        let mut cfg = OidcConfig::new(provider.discovery_url(), SECRET, provider.client_id(), base)
+            .with_client_secret(provider.client_secret())
+            .with_audience(provider.audience())
+            .with_capabilities(graph());
+        tweak(&mut cfg);
+        cfg
+    };
+    let prefix = make("http://127.0.0.1:1").prefix;
+    let (listener, base_url) = bind_for(&provider, &prefix).expect("a loopback port");
+    let rp = RelyingParty::builder(make(&base_url))
+        .clock(Arc::new(provider.clock()))
+        .build()
+        .await
+        .expect("the relying party builds");
+    let stop = adapter.serve_login(listener, rp.clone());
+    let app = AppTester::serving(base_url, &prefix, stop);
+    LoginApp { provider, app, rp }
+}
+
+/// Starts `adapter`'s resource application for `provider` around `auth`.
+///
+/// # Panics
+///
+/// When no loopback port can be bound.
+pub fn resource_app(adapter: &dyn Adapter, provider: &MockProvider, auth: Authenticator) -> AppTester {
+    let (listener, base_url) = bind_for(provider, "").expect("a loopback port");
+    let stop = adapter.serve_resource(listener, auth);
+    AppTester::serving(base_url, "", stop)
+}
+
+/// Checks `resp` against the shared snapshot `name`: status, the
+/// authentication-related headers, and the body (JSON parsed, else text).
+#[track_caller]
+pub fn assert_response_snapshot(name: &str, resp: &TestResponse) {
+    let body = match serde_json::from_slice::<serde_json::Value>(&resp.body) {
+        Ok(v) => v,
+        Err(_) => serde_json::Value::String(resp.text()),
+    };
+    let value = json!({
+        "status": resp.status,
+        "www-authenticate": resp.header("www-authenticate"),
+        "content-type": resp.header("content-type"),
+        "cache-control": resp.header("cache-control"),
+        "body": body,
+    });
+    insta::with_settings!({
+        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/conformance-snapshots"),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_json_snapshot!(name, value);
+    });
+}
+
+pub mod cases;
+
+/// Expands to one `#[tokio::test]` per conformance case, run against
+/// `$adapter` (an expression of a type implementing [`Adapter`]).
+///
+/// ```ignore
+/// portcullis_testing::conformance_tests!(MyAdapter);
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($adapter:expr) => {
+        $crate::conformance_tests!(@cases $adapter;
+            no_credentials_is_401_with_a_challenge,
+        );
+    };
+    (@cases $adapter:expr; $($case:ident,)*) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::conformance::cases::$case(&$adapter).await;
+            }
+        )*
+    };
+}
