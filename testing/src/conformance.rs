@@ -92,7 +92,12 @@ pub struct LoginApp {
     pub app: AppTester,
     /// Its relying party.
     pub rp: RelyingParty,
+    /// Holds the user file.
+    _dir: tempfile::TempDir,
 }
+
+/// The user file of the login application: an admin and a friend who may announce.
+pub const USER_FILE: &str = "admin@example.com: [admin]\nfriend@example.com: [announce]\n";
 
 /// easy-oauth's README capability graph.
 pub fn graph() -> portcullis_core::CapabilitiesConfig {
@@ -118,11 +123,16 @@ pub async fn login_app(adapter: &dyn Adapter, tweak: impl Fn(&mut OidcConfig)) -
     let provider = MockProvider::start_with(MockOptions::default())
         .await
         .expect("the mock provider starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let user_file = dir.path().join("caps.yaml");
+    std::fs::write(&user_file, USER_FILE).expect("the user file is written");
     let make = |base: &str| {
+        let mut caps = graph();
+        caps.user_file = Some(user_file.clone());
         let mut cfg = OidcConfig::new(provider.discovery_url(), SECRET, provider.client_id(), base)
             .with_client_secret(provider.client_secret())
             .with_audience(provider.audience())
-            .with_capabilities(graph());
+            .with_capabilities(caps);
         tweak(&mut cfg);
         cfg
     };
@@ -135,7 +145,12 @@ pub async fn login_app(adapter: &dyn Adapter, tweak: impl Fn(&mut OidcConfig)) -
         .expect("the relying party builds");
     let stop = adapter.serve_login(listener, rp.clone());
     let app = AppTester::serving(base_url, &prefix, stop);
-    LoginApp { provider, app, rp }
+    LoginApp {
+        provider,
+        app,
+        rp,
+        _dir: dir,
+    }
 }
 
 /// Starts `adapter`'s resource application for `provider` around `auth`.
@@ -143,7 +158,11 @@ pub async fn login_app(adapter: &dyn Adapter, tweak: impl Fn(&mut OidcConfig)) -
 /// # Panics
 ///
 /// When no loopback port can be bound.
-pub fn resource_app(adapter: &dyn Adapter, provider: &MockProvider, auth: Authenticator) -> AppTester {
+pub fn resource_app(
+    adapter: &dyn Adapter,
+    provider: &MockProvider,
+    auth: Authenticator,
+) -> AppTester {
     let (listener, base_url) = bind_for(provider, "").expect("a loopback port");
     let stop = adapter.serve_resource(listener, auth);
     AppTester::serving(base_url, "", stop)
@@ -186,6 +205,31 @@ macro_rules! conformance_tests {
     ($adapter:expr) => {
         $crate::conformance_tests!(@cases $adapter;
             no_credentials_is_401_with_a_challenge,
+            another_scheme_is_no_credentials,
+            a_valid_token_reaches_the_handler,
+            the_optional_caller_is_none_for_guests,
+            a_malformed_token_is_401,
+            an_expired_token_is_401,
+            a_token_for_another_audience_is_401,
+            a_token_of_an_unknown_issuer_is_401,
+            an_empty_bearer_is_400,
+            an_id_token_is_not_an_access_token,
+            a_missing_scope_is_403,
+            forwarded_id_tokens_must_match_the_caller,
+            an_unreachable_provider_is_503,
+            a_guest_api_caller_without_a_capability_is_401,
+            a_guest_browser_is_sent_to_log_in,
+            a_user_without_a_capability_is_403,
+            default_capabilities_apply_to_every_user,
+            management_lists_and_grants_by_the_rules,
+            service_tokens_and_their_revocation,
+            the_login_flow_establishes_a_session,
+            user_tokens_work_without_cookies,
+            logout_ends_the_session_everywhere,
+            a_tampered_session_is_a_guest,
+            hostile_return_targets_fall_back_to_root,
+            a_callback_with_the_wrong_state_is_refused,
+            a_due_refresh_sends_the_renewed_cookie,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {

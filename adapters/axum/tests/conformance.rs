@@ -24,10 +24,16 @@ fn common() -> Router {
         .route(
             "/me",
             get(|Caller(c): Caller| async move {
-                ([("content-type", "application/json")], conformance::me_json(&c))
+                (
+                    [("content-type", "application/json")],
+                    conformance::me_json(&c),
+                )
             }),
         )
-        .route("/scoped", get(|_: RequireScope<ReadScope>| async { "scoped" }))
+        .route(
+            "/scoped",
+            get(|_: RequireScope<ReadScope>| async { "scoped" }),
+        )
 }
 
 fn serve(listener: std::net::TcpListener, app: Router) -> Stop {
