@@ -499,6 +499,61 @@ mod tests {
     }
 
     #[test]
+    fn easy_oauth_files_load_and_secrets_come_from_the_environment() {
+        use portcullis_core::config::{Format, env_overrides, load_from_str};
+        let yaml = r#"
+server_metadata_url: https://id.example.com/.well-known/openid-configuration
+secret_key: "from the file, 32 bytes or more...."
+client_id: my-client
+client_kwargs:
+  scope: openid email
+  prompt: select_account
+  max_age: 3600
+capabilities:
+  graph: {read: [], write: [read], user_management: []}
+  auto_admin: true
+  user_file: caps.yaml
+  default_capabilities: [read]
+  guest_capabilities: []
+prefix: ""
+base_url: https://app.example.com
+"#;
+        let env = env_overrides(
+            "PORTCULLIS",
+            [
+                (
+                    "PORTCULLIS__CLIENT_SECRET".to_owned(),
+                    "from-the-env".to_owned(),
+                ),
+                (
+                    "PORTCULLIS__SECRET_KEY".to_owned(),
+                    "an environment secret of 32+ bytes".to_owned(),
+                ),
+            ],
+        );
+        let c: OidcConfig = load_from_str(yaml, Format::Yaml, &env).unwrap();
+        c.validate().unwrap();
+        assert_eq!(
+            c.client_secret.as_ref().map(Secret::expose),
+            Some("from-the-env")
+        );
+        assert_eq!(c.secret_key.expose(), "an environment secret of 32+ bytes");
+        assert_eq!(c.client_kwargs.extra["prompt"], "select_account");
+        assert_eq!(c.client_kwargs.extra["max_age"], 3600);
+        assert!(matches!(c.store_config(), StoreConfig::File { .. }));
+        assert!(
+            !format!("{c:?}").contains("from-the-env"),
+            "secrets stay out of Debug"
+        );
+        let unknown = load_from_str::<OidcConfig>(
+            &format!("{yaml}\nclient_secert: typo\n"),
+            Format::Yaml,
+            &[],
+        );
+        assert!(unknown.unwrap_err().message().contains("client_secert"));
+    }
+
+    #[test]
     fn plain_http_on_loopback_is_accepted() {
         for url in [
             "http://127.0.0.1:8000",
