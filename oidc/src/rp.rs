@@ -25,19 +25,14 @@ use crate::session::{
     Transaction, ended_id,
 };
 
-/// Asymmetric algorithms accepted from the provider; the key's type decides
-/// which one a given key verifies, so listing them all opens no confusion.
-const PROVIDER_ALGORITHMS: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+/// The algorithms accepted from the provider: every asymmetric one. The
+/// key's type decides which one a given key verifies, so accepting them all
+/// opens no confusion; shared-secret algorithms are never accepted.
+fn provider_algorithms() -> impl Iterator<Item = Algorithm> {
+    Algorithm::ALL
+        .into_iter()
+        .filter(|a| a.family() != portcullis_core::alg::KeyFamily::Hmac)
+}
 
 /// Identity claims kept in a session.
 const KEPT_CLAIMS: [&str; 6] = [
@@ -134,7 +129,7 @@ impl RelyingPartyBuilder {
         let issuer = config.expected_issuer()?;
         let mut provider_issuer = IssuerConfig::new(issuer.clone())
             .with_discovery_url(config.server_metadata_url.clone())
-            .with_algorithms(PROVIDER_ALGORITHMS)
+            .with_algorithms(provider_algorithms())
             .with_client_id(config.client_id.clone());
         if let Some(aud) = &config.audience {
             provider_issuer = provider_issuer.with_audience(aud.clone());

@@ -71,6 +71,7 @@
 //! This crate has no feature flags yet.
 
 pub mod conformance;
+pub mod demo;
 mod mock;
 mod node;
 mod redis;

@@ -36,6 +36,24 @@ fn common() -> Router {
         )
 }
 
+/// The conformance login application on axum (the login-flow tests use it too).
+pub(crate) fn login_router(rp: RelyingParty) -> Router {
+    let prefix = rp.config().prefix.clone();
+    let app = common()
+        .route("/read", get(|_: RequireCapability<Read>| async { "read" }))
+        .route(
+            "/shout",
+            get(|_: RequireCapability<Announce, LoginRedirect>| async { "shout" }),
+        );
+    let login = login_routes(rp.clone());
+    let app = if prefix.is_empty() {
+        app.merge(login)
+    } else {
+        app.nest(&prefix, login)
+    };
+    app.layer(AuthLayer::for_login(rp))
+}
+
 fn serve(listener: std::net::TcpListener, app: Router) -> Stop {
     let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
     let server = tokio::spawn(async move {
@@ -53,20 +71,7 @@ impl Adapter for Axum {
     }
 
     fn serve_login(&self, listener: std::net::TcpListener, rp: RelyingParty) -> Stop {
-        let prefix = rp.config().prefix.clone();
-        let app = common()
-            .route("/read", get(|_: RequireCapability<Read>| async { "read" }))
-            .route(
-                "/shout",
-                get(|_: RequireCapability<Announce, LoginRedirect>| async { "shout" }),
-            );
-        let login = login_routes(rp.clone());
-        let app = if prefix.is_empty() {
-            app.merge(login)
-        } else {
-            app.nest(&prefix, login)
-        };
-        serve(listener, app.layer(AuthLayer::for_login(rp)))
+        serve(listener, login_router(rp))
     }
 
     fn serve_resource(&self, listener: std::net::TcpListener, auth: Authenticator) -> Stop {

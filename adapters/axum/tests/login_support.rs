@@ -3,33 +3,15 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use portcullis_axum::portcullis_capabilities::Stores;
 use portcullis_axum::portcullis_oidc::{OidcConfig, RelyingParty};
-use portcullis_axum::{
-    AuthLayer, Caller, LoginRedirect, RequireCapability, capability, login_routes,
-};
-use portcullis_core::CapabilitiesConfig;
-use portcullis_testing::{AppTester, MockOptions, MockProvider, TestClient};
-
-capability!(pub(crate) Read = "read");
-capability!(pub(crate) Announce = "announce");
+use portcullis_core::clock::SharedClock;
+use portcullis_testing::{AppTester, LoginProvider, MockOptions, MockProvider, TestClient};
 
 /// The secret key every test app uses (apps sharing it can read each other's cookies).
 pub(crate) const SECRET: &str = "login tests secret key, 32 bytes or more";
 
-/// easy-oauth's README graph.
-pub(crate) fn graph() -> CapabilitiesConfig {
-    let mut c = CapabilitiesConfig::new([
-        ("read", vec![]),
-        ("write", vec!["read"]),
-        ("moderate", vec!["read", "write"]),
-        ("announce", vec!["read", "write"]),
-        ("user_management", vec![]),
-    ]);
-    c.auto_admin = true;
-    c.default_capabilities = vec!["read".to_owned()];
-    c
-}
+pub(crate) use portcullis_testing::conformance::graph;
 
 /// The configuration of a test app at `base_url` for `provider`.
 pub(crate) fn config(provider: &MockProvider, base_url: &str) -> OidcConfig {
@@ -44,44 +26,9 @@ pub(crate) fn config(provider: &MockProvider, base_url: &str) -> OidcConfig {
     .with_capabilities(graph())
 }
 
-/// The routes of a test app around `rp`.
+/// The routes of a test app around `rp`: the conformance login application.
 pub(crate) fn routes(rp: RelyingParty) -> Router {
-    let prefix = rp.config().prefix.clone();
-    let app = Router::new()
-        .route(
-            "/",
-            get(|c: Option<Caller>| async move {
-                c.map_or("guest".to_owned(), |Caller(c)| {
-                    c.principal
-                        .email()
-                        .unwrap_or(c.principal.user_id())
-                        .to_owned()
-                })
-            }),
-        )
-        .route(
-            "/me",
-            get(|Caller(c): Caller| async move {
-                axum::Json(serde_json::json!({
-                    "user_id": c.principal.user_id(),
-                    "email": c.principal.email(),
-                    "issuer": c.principal.issuer(),
-                    "has_token": !c.principal.token().expose().is_empty(),
-                }))
-            }),
-        )
-        .route("/read", get(|_: RequireCapability<Read>| async { "read" }))
-        .route(
-            "/shout",
-            get(|_: RequireCapability<Announce, LoginRedirect>| async { "shout" }),
-        );
-    let login = login_routes(rp.clone());
-    let app = if prefix.is_empty() {
-        app.merge(login)
-    } else {
-        app.nest(&prefix, login)
-    };
-    app.layer(AuthLayer::for_login(rp))
+    crate::conformance::login_router(rp)
 }
 
 /// A running test app and its provider.
@@ -123,20 +70,32 @@ pub(crate) async fn serve(
     provider: &MockProvider,
     tweak: impl Fn(&mut OidcConfig),
 ) -> (AppTester, RelyingParty) {
-    let mut probe = config(provider, "http://127.0.0.1:1");
-    tweak(&mut probe);
-    let clock = Arc::new(provider.clock());
-    let mut built = None;
-    let tester = AppTester::axum(provider, &probe.prefix, |base| {
-        let mut cfg = config(provider, &base);
+    let make = |base: &str| {
+        let mut cfg = config(provider, base);
         tweak(&mut cfg);
+        cfg
+    };
+    serve_on(provider, make, Arc::new(provider.clock()), None).await
+}
+
+/// Serves a test app whose configuration `make` builds from its base URL,
+/// for any provider, optionally on already opened `stores`.
+pub(crate) async fn serve_on<P: LoginProvider>(
+    provider: &P,
+    make: impl Fn(&str) -> OidcConfig,
+    clock: SharedClock,
+    stores: Option<Stores>,
+) -> (AppTester, RelyingParty) {
+    let prefix = make("http://127.0.0.1:1").prefix;
+    let mut built = None;
+    let tester = AppTester::axum(provider, &prefix, |base| {
+        let mut builder = RelyingParty::builder(make(&base)).clock(clock);
+        if let Some(stores) = stores {
+            builder = builder.stores(stores);
+        }
         let built = &mut built;
         async move {
-            let rp = RelyingParty::builder(cfg)
-                .clock(clock)
-                .build()
-                .await
-                .unwrap();
+            let rp = builder.build().await.unwrap();
             *built = Some(rp.clone());
             routes(rp)
         }

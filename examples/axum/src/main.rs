@@ -12,14 +12,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use example_axum::{ExampleConfig, app};
-use portcullis_axum::portcullis_core::clock::{Clock, SystemClock};
 use portcullis_axum::portcullis_core::config;
 use portcullis_axum::portcullis_oidc::RelyingParty;
-use portcullis_testing::MockProvider;
+use portcullis_testing::demo;
 
 struct Args {
     config: Option<PathBuf>,
@@ -51,34 +49,6 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
-/// The example configuration pointed at the embedded mock provider, with the
-/// user file copied to `dir`.
-fn mock_config(
-    provider: &MockProvider,
-    base_url: &str,
-    dir: &std::path::Path,
-) -> anyhow::Result<ExampleConfig> {
-    let text = include_str!("../config.example.yaml");
-    let mut cfg: ExampleConfig = config::load_from_str(text, config::Format::Yaml, &[])?;
-    let caps = dir.join("caps.yaml");
-    std::fs::write(&caps, include_str!("../caps.yaml"))?;
-    cfg.server_metadata_url = provider.discovery_url();
-    cfg.client_id = provider.client_id().to_owned();
-    cfg.client_secret = Some(provider.client_secret().into());
-    cfg.base_url = base_url.to_owned();
-    cfg.audience = Some(provider.audience().to_owned());
-    cfg.capabilities.user_file = Some(caps);
-    cfg.client_kwargs.extra.clear();
-    let mut secret = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut secret).context("random secret key")?;
-    cfg.secret_key = secret
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
-        .into();
-    Ok(cfg)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -102,26 +72,19 @@ async fn main() -> anyhow::Result<()> {
             RelyingParty::builder(cfg).build().await?
         }
         None => {
-            let mock = MockProvider::start()
+            let base_url = format!("http://{addr}");
+            let mock = demo::start_provider(&base_url)
                 .await
                 .context("starting the mock provider")?;
-            // The mock's clock follows real time, so sessions and tokens age.
-            let clock = mock.clock();
-            tokio::spawn(async move {
-                loop {
-                    let (now, at) = (SystemClock.now_millis(), clock.now_millis());
-                    if now > at {
-                        clock.advance_millis(now - at);
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            });
-            let base_url = format!("http://{addr}");
-            mock.register_redirect_uri(&format!("{base_url}/auth"));
-            mock.register_post_logout_redirect_uri(&format!("{base_url}/"));
-            mock.set_email("admin@example.com");
             let dir = tempfile::tempdir()?;
-            let cfg = mock_config(&mock, &base_url, dir.path())?;
+            let caps = dir.path().join("caps.yaml");
+            std::fs::write(&caps, include_str!("../caps.yaml"))?;
+            let mut cfg: ExampleConfig = config::load_from_str(
+                include_str!("../config.example.yaml"),
+                config::Format::Yaml,
+                &[],
+            )?;
+            demo::point_at_mock(&mut cfg, &mock, &base_url, &caps)?;
             let rp = RelyingParty::builder(cfg)
                 .clock(Arc::new(mock.clock()))
                 .build()

@@ -9,7 +9,7 @@ use portcullis_axum::portcullis_core::clock::Clock as _;
 use example_axum::{ExampleConfig, app};
 use portcullis_axum::portcullis_core::config::{self, Format};
 use portcullis_axum::portcullis_oidc::RelyingParty;
-use portcullis_testing::{AppTester, MockProvider};
+use portcullis_testing::{AppTester, MockProvider, demo};
 use serde_json::json;
 
 /// The example's own configuration file, pointed at `provider`.
@@ -18,14 +18,7 @@ fn config_for(provider: &MockProvider, base_url: &str, dir: &std::path::Path) ->
     let mut cfg: ExampleConfig = config::load_from_str(text, Format::Yaml, &[]).unwrap();
     let caps = dir.join("caps.yaml");
     std::fs::write(&caps, include_str!("../caps.yaml")).unwrap();
-    cfg.server_metadata_url = provider.discovery_url();
-    cfg.client_id = provider.client_id().to_owned();
-    cfg.client_secret = Some(provider.client_secret().into());
-    cfg.base_url = base_url.to_owned();
-    cfg.audience = Some(provider.audience().to_owned());
-    cfg.capabilities.user_file = Some(caps);
-    cfg.client_kwargs.extra.clear();
-    cfg.secret_key = "an example secret key of 32+ bytes!!".into();
+    demo::point_at_mock(&mut cfg, provider, base_url, &caps).unwrap();
     cfg
 }
 
