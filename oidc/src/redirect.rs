@@ -33,6 +33,20 @@ pub fn safe_return_path(target: &str) -> &str {
     }
 }
 
+/// `target` with every non-ASCII byte percent-encoded, so that it can go
+/// out in a `Location` header (which is ASCII) and mean the same path.
+pub(crate) fn ascii_location(target: &str) -> String {
+    let mut out = String::with_capacity(target.len());
+    for b in target.bytes() {
+        if b.is_ascii() {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn is_safe(target: &str) -> bool {
     if target.is_empty() || target.len() > MAX_LEN {
         return false;
@@ -113,6 +127,12 @@ mod tests {
         ] {
             assert_eq!(safe_return_path(ok), ok, "{ok}");
         }
+    }
+
+    #[test]
+    fn locations_are_ascii() {
+        assert_eq!(ascii_location("/caf\u{e9}?q=1"), "/caf%C3%A9?q=1");
+        assert_eq!(ascii_location("/plain"), "/plain");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::OidcConfig;
 use crate::provider::{Provider, TokenFailure, Tokens, http_client};
-use crate::redirect::safe_return_path;
+use crate::redirect::{ascii_location, safe_return_path};
 use crate::reply::Reply;
 use crate::seal::{CookieAttrs, Sealer, random_token};
 use crate::session::{
@@ -483,7 +483,7 @@ impl RelyingParty {
     pub async fn login(&self, query: Option<&str>, headers: &impl HeaderLookup) -> Reply {
         let codec = &self.inner.codec;
         let q = params(query);
-        let return_to = safe_return_path(param(&q, "next").unwrap_or("/")).to_owned();
+        let return_to = ascii_location(safe_return_path(param(&q, "next").unwrap_or("/")));
         let offline = param(&q, "offline_token") == Some("true");
         let provider = match self.provider().await {
             Ok(p) => p,
@@ -695,6 +695,12 @@ impl RelyingParty {
             Ok(p) => p,
             Err(e) if e.kind() == portcullis_core::ErrorKind::Unavailable => {
                 return Err(Reply::error(&e, self.realm()));
+            }
+            Err(e) if e.rejection() == Some(portcullis_core::TokenRejection::WrongTokenType) => {
+                return Err(login_failed(
+                    400,
+                    "the ID token was refused: it is not an ID token",
+                ));
             }
             Err(e) => {
                 return Err(login_failed(

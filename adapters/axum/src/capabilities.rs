@@ -107,7 +107,13 @@ impl<C: CapabilityName, U: Unauthenticated, St: Send + Sync> FromRequestParts<St
                     && st.caller.is_none()
                     && let Some(rp) = &st.login
                 {
-                    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                    // Under `nest`, the router strips the prefix from `parts.uri`;
+                    // the browser must come back to the full path.
+                    let uri = parts
+                        .extensions
+                        .get::<axum::extract::OriginalUri>()
+                        .map_or(&parts.uri, |o| &o.0);
+                    let target = uri.path_and_query().map_or("/", |p| p.as_str());
                     rejection.redirect = rp.login_redirect(target, &Headers(&parts.headers));
                 }
                 Err(rejection)

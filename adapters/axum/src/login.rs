@@ -38,7 +38,11 @@ impl<St: Send + Sync> FromRequestParts<St> for Request {
     async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
         Ok(Request {
             headers: parts.headers.clone(),
-            uri: parts.uri.clone(),
+            // Under `nest` the router strips the prefix from `parts.uri`.
+            uri: parts
+                .extensions
+                .get::<axum::extract::OriginalUri>()
+                .map_or_else(|| parts.uri.clone(), |o| o.0.clone()),
         })
     }
 }

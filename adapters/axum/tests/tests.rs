@@ -8,4 +8,5 @@ mod capabilities;
 mod conformance;
 mod jwks;
 mod login;
+mod login_attacks;
 mod resource_server;

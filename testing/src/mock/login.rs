@@ -121,6 +121,16 @@ pub(crate) struct QueuedError {
     pub(crate) description: String,
 }
 
+/// How the ID token of a coming code exchange differs from the provider's own;
+/// see [`MockProvider::queue_id_token`](crate::MockProvider::queue_id_token).
+#[derive(Debug, Clone)]
+pub(crate) enum IdTokenOverride {
+    /// Exactly this token instead of the provider's.
+    Raw(String),
+    /// The provider's token with these claims set, or removed where `null`.
+    Claims(Map<String, Value>),
+}
+
 /// What one login granted; shared by its code and the tokens issued from it.
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
@@ -193,6 +203,9 @@ pub(crate) struct LoginState {
     authorize_errors: VecDeque<QueuedError>,
     token_errors: VecDeque<QueuedError>,
     refresh_subject: Option<String>,
+    id_token_overrides: VecDeque<IdTokenOverride>,
+    /// The body of the last successful token answer.
+    last_token_response: Option<Value>,
     codes: HashMap<String, CodeEntry>,
     families: Vec<Family>,
     refresh_tokens: HashMap<String, RefreshEntry>,
@@ -263,6 +276,22 @@ impl LoginState {
 
     pub(crate) fn refresh_subject(&self) -> Option<&str> {
         self.refresh_subject.as_deref()
+    }
+
+    pub(crate) fn queue_id_token_override(&mut self, change: IdTokenOverride) {
+        self.id_token_overrides.push_back(change);
+    }
+
+    pub(crate) fn next_id_token_override(&mut self) -> Option<IdTokenOverride> {
+        self.id_token_overrides.pop_front()
+    }
+
+    pub(crate) fn record_token_response(&mut self, body: &Value) {
+        self.last_token_response = Some(body.clone());
+    }
+
+    pub(crate) fn last_token_response(&self) -> Option<&Value> {
+        self.last_token_response.as_ref()
     }
 
     /// Who logs in now: the next queued user, else the login hint, else the

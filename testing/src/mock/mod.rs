@@ -23,7 +23,7 @@ use tokio::sync::watch;
 
 use self::keys::KeyRing;
 pub use self::login::MockUser;
-use self::login::{LoginState, QueuedError};
+use self::login::{IdTokenOverride, LoginState, QueuedError};
 use self::state::{Settings, State, random_hex};
 pub use self::token::TokenBuilder;
 
@@ -493,6 +493,46 @@ impl MockProvider {
     /// refreshed ID token about someone else.
     pub fn set_refresh_subject(&self, subject: Option<String>) {
         self.state().login().set_refresh_subject(subject);
+    }
+
+    /// Makes the next code exchange (`authorization_code` grant) that
+    /// succeeds answer exactly `id_token` instead of the ID token the provider
+    /// would sign: one signed by another provider, say, for tests of clients
+    /// that must refuse it. The rest of the answer is unchanged. Changes to ID tokens queue up, these and
+    /// [`queue_id_token_claims`](Self::queue_id_token_claims) alike; each
+    /// answers one code exchange, and refresh grants are not affected.
+    pub fn queue_id_token(&self, id_token: impl Into<String>) {
+        self.state()
+            .login()
+            .queue_id_token_override(IdTokenOverride::Raw(id_token.into()));
+    }
+
+    /// Makes the ID token of the next code exchange that succeeds carry these
+    /// claims, replacing the provider's own of the same name (`iss`, `aud`,
+    /// `nonce`, `azp`, `at_hash`, `exp` and the others included); a `null`
+    /// value leaves the claim out. The token is still signed by the
+    /// provider's current key. Queued as [`queue_id_token`](Self::queue_id_token) is.
+    ///
+    /// ```
+    /// # async fn example(provider: portcullis_testing::MockProvider) {
+    /// use serde_json::{Map, json};
+    /// let mut claims = Map::new();
+    /// claims.insert("nonce".to_owned(), json!("someone else's login"));
+    /// claims.insert("at_hash".to_owned(), json!(null));
+    /// provider.queue_id_token_claims(claims);
+    /// # }
+    /// ```
+    pub fn queue_id_token_claims(&self, claims: serde_json::Map<String, serde_json::Value>) {
+        self.state()
+            .login()
+            .queue_id_token_override(IdTokenOverride::Claims(claims));
+    }
+
+    /// The JSON body of the last successful answer of `POST /token`, whatever
+    /// its grant (`None` before the first): the tokens a client was given, for
+    /// tests that check where those tokens travel next.
+    pub fn last_token_response(&self) -> Option<serde_json::Value> {
+        self.state().login().last_token_response().cloned()
     }
 
     /// How many refresh grants succeeded.

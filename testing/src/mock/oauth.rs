@@ -17,7 +17,7 @@ use portcullis_core::TokenKind;
 use portcullis_core::clock::Clock;
 use serde_json::{Value, json};
 
-use super::login::{Code, CodeProblem, Grant, LoginState, RefreshProblem};
+use super::login::{Code, CodeProblem, Grant, IdTokenOverride, LoginState, RefreshProblem};
 use super::params::{
     Params, form_decode, is_code_verifier, is_s256_challenge, no_store, oauth_error, redirect,
     scope_tokens, with_query,
@@ -376,6 +376,7 @@ fn authorization_code_grant(state: &Shared, params: &Params) -> Response {
     }
     let family = login.start_family(code, bound.grant.clone());
     let refresh = has_scope(&bound.grant.scope, "offline_access");
+    let id_token = login.next_id_token_override();
     let body = issue_tokens(
         state,
         &mut login,
@@ -386,6 +387,7 @@ fn authorization_code_grant(state: &Shared, params: &Params) -> Response {
             nonce: bound.nonce.as_deref(),
             id_subject: None,
             refresh,
+            id_token: id_token.as_ref(),
         },
     );
     axum::Json(body).into_response()
@@ -438,6 +440,7 @@ fn refresh_token_grant(state: &Shared, params: &Params) -> Response {
             nonce: None,
             id_subject: id_subject.as_deref(),
             refresh: true,
+            id_token: None,
         },
     );
     axum::Json(body).into_response()
@@ -466,6 +469,7 @@ fn client_credentials_grant(state: &Shared, params: &Params) -> Response {
     if let Some(scope) = scope {
         body["scope"] = json!(scope);
     }
+    state.login().record_token_response(&body);
     axum::Json(body).into_response()
 }
 
@@ -487,6 +491,8 @@ struct Issue<'a> {
     /// The ID token's `sub`, instead of the grant's.
     id_subject: Option<&'a str>,
     refresh: bool,
+    /// How the ID token differs from the provider's own, if it does.
+    id_token: Option<&'a IdTokenOverride>,
 }
 
 /// Signs an access token, an ID token when the scope holds `openid` and a
@@ -529,10 +535,25 @@ fn issue_tokens(state: &Shared, login: &mut LoginState, issue: &Issue<'_>) -> Va
         for (name, value) in grant.user.extra_claims() {
             id_token = id_token.claim(name.clone(), value.clone());
         }
-        body["id_token"] = json!(id_token.sign());
+        let signed = match issue.id_token {
+            None => id_token.sign(),
+            Some(IdTokenOverride::Raw(raw)) => raw.clone(),
+            Some(IdTokenOverride::Claims(claims)) => {
+                for (name, value) in claims {
+                    id_token = if value.is_null() {
+                        id_token.without_claim(name.clone())
+                    } else {
+                        id_token.claim(name.clone(), value.clone())
+                    };
+                }
+                id_token.sign()
+            }
+        };
+        body["id_token"] = json!(signed);
     }
     if issue.refresh {
         body["refresh_token"] = json!(login.issue_refresh_token(issue.family));
     }
+    login.record_token_response(&body);
     body
 }

@@ -4,6 +4,7 @@
 mod authorize;
 mod binary;
 mod discovery;
+mod id_token;
 mod logout;
 mod refresh;
 mod token;
