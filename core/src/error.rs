@@ -255,6 +255,38 @@ impl Error {
         }
     }
 
+    /// The gRPC status code for this error (gRPC has its own codes; this
+    /// is the one place that maps portcullis' outcomes onto them):
+    /// no or invalid credentials → `UNAUTHENTICATED` (16), insufficient
+    /// scope or forbidden → `PERMISSION_DENIED` (7), unavailable →
+    /// `UNAVAILABLE` (14), invalid request → `INVALID_ARGUMENT` (3),
+    /// configuration → `INTERNAL` (13).
+    ///
+    /// ```
+    /// use portcullis_core::{Error, TokenRejection};
+    /// assert_eq!(Error::invalid_token(TokenRejection::Expired).grpc_code(), 16);
+    /// assert_eq!(Error::insufficient_scope("read").grpc_code(), 7);
+    /// assert_eq!(Error::config("x").grpc_message(), "internal server error");
+    /// ```
+    pub fn grpc_code(&self) -> i32 {
+        match self.inner.kind {
+            ErrorKind::MissingCredentials | ErrorKind::InvalidToken => 16,
+            ErrorKind::InsufficientScope | ErrorKind::Forbidden => 7,
+            ErrorKind::Unavailable => 14,
+            ErrorKind::InvalidRequest => 3,
+            ErrorKind::Config => 13,
+        }
+    }
+
+    /// The message a gRPC caller sees: [`message`](Self::message), except
+    /// for configuration errors, whose details are for the operator's log.
+    pub fn grpc_message(&self) -> &str {
+        match self.inner.kind {
+            ErrorKind::Config => "internal server error",
+            _ => &self.inner.message,
+        }
+    }
+
     /// The full response: status, headers and JSON body. Adapters copy it as is.
     pub fn to_response(&self, realm: &str) -> ErrorResponse {
         let mut headers = Vec::with_capacity(3);
