@@ -55,8 +55,57 @@
 //! // An adapter calls rp.login(..), rp.callback(..), rp.authenticate(..) per request.
 //! # let _ = rp; Ok(()) }
 //! ```
+//!
+//! # Calling other services
+//!
+//! A service may call other services with a token: the caller's own,
+//! forwarded by an auth proxy (APISIX, oauth2-proxy) or presented as a
+//! bearer token, or its own. A [`TokenSource`] hands out the token:
+//! [`ForwardedToken`] sends the caller's access token on as is;
+//! [`RefreshingToken`] keeps one caller's access token fresh with the
+//! refresh token the proxy forwarded (once however many tasks ask, keeping
+//! the rotated refresh token, failing fast once the provider refused it), so
+//! work done for the caller can go on after the access token expired;
+//! [`ClientCredentials`] holds the service's own token. The renewing sources
+//! call the provider's [`TokenEndpoint`], found by discovery.
+//! [`ForwardingClient`] sends requests with those tokens to the origins it
+//! was configured with and nowhere else, follows no redirect, and renews the
+//! token and tries once more after a 401.
+//!
+//! ```no_run
+//! use portcullis_core::{Authenticated, Secret};
+//! use portcullis_oidc::{ForwardedToken, ForwardingClient, RefreshingToken, TokenEndpoint};
+//!
+//! # async fn run(caller: Authenticated) -> Result<(), portcullis_core::Error> {
+//! // Once, at start-up.
+//! let endpoint = TokenEndpoint::discover(
+//!     "https://id.example.com/.well-known/openid-configuration",
+//!     "my-client",
+//!     Some(Secret::new("from-the-environment")),
+//! )
+//! .await?;
+//! let downstream = ForwardingClient::builder()
+//!     .allow_origin("https://reports.example.com")
+//!     .build()?;
+//!
+//! // Per request: `caller` is what the Authenticator verified, with the
+//! // forwarded refresh token (CredentialsConfig::with_refresh_token_header).
+//! let now = downstream
+//!     .get(&ForwardedToken::from_caller(&caller)?, "https://reports.example.com/today")
+//!     .await?;
+//! println!("{}", now.status());
+//! if let Some(tokens) = RefreshingToken::from_caller(&endpoint, &caller) {
+//!     tokio::spawn(async move {
+//!         // Minutes later, the access token has been refreshed as needed.
+//!         let later = downstream.get(&tokens, "https://reports.example.com/today").await;
+//!         # let _ = later;
+//!     });
+//! }
+//! # Ok(()) }
+//! ```
 
 mod config;
+mod forward;
 mod hash;
 mod provider;
 mod redirect;
@@ -64,11 +113,17 @@ mod reply;
 mod rp;
 mod seal;
 mod session;
+mod sources;
 
 pub use config::{ClientKwargs, OidcConfig, SessionConfig, SessionStorage};
+pub use forward::{ForwardingClient, ForwardingClientBuilder};
 pub use redirect::{DEFAULT_RETURN, safe_return_path};
 pub use reply::Reply;
 pub use rp::{Authentication, RelyingParty, RelyingPartyBuilder};
+pub use sources::{
+    ClientCredentials, ForwardedToken, RefreshingToken, TokenEndpoint, TokenFuture, TokenSource,
+};
 
 pub use portcullis_capabilities;
 pub use portcullis_core;
+pub use reqwest;

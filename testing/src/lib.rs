@@ -76,6 +76,10 @@ mod mock;
 mod node;
 mod redis;
 mod tester;
+#[cfg(feature = "actix")]
+mod tester_actix;
+#[cfg(feature = "poem")]
+mod tester_poem;
 
 pub use mock::{Fault, MockOptions, MockProvider, MockUser, TokenBuilder};
 pub use node::{NodeOidcOptions, NodeOidcServer};

@@ -1,0 +1,3 @@
+//! portcullis-oidc's integration tests, against the mock provider over HTTP.
+
+mod forwarding;
