@@ -1,0 +1,107 @@
+//! The application of easy-oauth's README, on actix-web with portcullis:
+//! the same application as `example-axum`, with the same configuration file.
+//!
+//! Capabilities `read`, `write -> read`, `moderate -> read, write`,
+//! `announce -> read, write`, `user_management`, and `admin` (which implies
+//! them all); every logged-in user holds `read`; assignments live in a
+//! `caps.yaml` user file.
+//!
+//! Routes:
+//! - `GET /`: greets the caller, or a guest;
+//! - `GET /read`: needs `read`;
+//! - `POST /write`: needs `write`;
+//! - `GET /shout?message=`: needs `announce`; a browser that is not logged in
+//!   is sent to log in and back;
+//! - `GET /login`, `/auth`, `/logout`, `/token`, `/manage_capabilities/*`,
+//!   `POST /token/revoke` (under the configured `prefix`).
+//!
+//! As bearer tokens it accepts portcullis' own (`/token`, service tokens)
+//! and the provider's JWT access tokens for the configured `audience`.
+
+use std::collections::HashMap;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::web::{self, Query};
+use actix_web::{App, Error};
+use portcullis_actix::portcullis_core::Authenticated;
+use portcullis_actix::portcullis_oidc::{OidcConfig, RelyingParty};
+use portcullis_actix::{
+    AuthMiddleware, Caller, LoginRedirect, RequireCapability, capability, login_routes,
+};
+
+capability!(Read = "read");
+capability!(Write = "write");
+capability!(Announce = "announce");
+
+/// The configuration file of this example (easy-oauth's format): see
+/// `examples/axum/config.example.yaml`, which both examples read.
+pub type ExampleConfig = OidcConfig;
+
+/// The example configuration file, as both examples ship it.
+pub const CONFIG_EXAMPLE: &str = include_str!("../../axum/config.example.yaml");
+
+/// The example user file (`caps.yaml`), as both examples ship it.
+pub const CAPS_EXAMPLE: &str = include_str!("../../axum/caps.yaml");
+
+/// The application around a relying party. actix-web builds one per
+/// worker: call it from the `HttpServer::new` factory with a clone of `rp`.
+pub fn app(
+    rp: RelyingParty,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    let prefix = rp.config().prefix.clone();
+    let app = App::new()
+        .wrap(AuthMiddleware::for_login(rp.clone()))
+        .route("/", web::get().to(home))
+        .route("/read", web::get().to(read))
+        .route("/write", web::post().to(write))
+        .route("/shout", web::get().to(shout));
+    if prefix.is_empty() {
+        app.configure(login_routes(rp))
+    } else {
+        app.service(web::scope(&prefix).configure(login_routes(rp)))
+    }
+}
+
+fn name(caller: &Authenticated) -> &str {
+    caller
+        .principal
+        .email()
+        .unwrap_or(caller.principal.user_id())
+}
+
+async fn home(caller: Option<Caller>) -> String {
+    match caller {
+        Some(Caller(c)) => format!("Hello, {}!\n", name(&c)),
+        None => "Hello, guest! Log in at /login\n".to_owned(),
+    }
+}
+
+async fn read(c: RequireCapability<Read>) -> String {
+    match c.caller() {
+        Some(caller) => format!("{} reads the news\n", name(caller)),
+        None => "a guest reads the news\n".to_owned(),
+    }
+}
+
+async fn write(c: RequireCapability<Write>, body: String) -> String {
+    let who = c.caller().map_or("a guest", name);
+    format!("{who} wrote {} bytes\n", body.len())
+}
+
+async fn shout(
+    c: RequireCapability<Announce, LoginRedirect>,
+    Query(q): Query<HashMap<String, String>>,
+) -> String {
+    let who = c.caller().map_or("a guest", name);
+    let message = q.get("message").map_or("", String::as_str);
+    format!("{who} shouts {message:?}\n")
+}
