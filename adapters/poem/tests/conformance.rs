@@ -1,0 +1,96 @@
+//! The shared conformance suite, run against poem.
+
+use poem::listener::TcpAcceptor;
+use poem::{Endpoint, EndpointExt, Response, Route, Server, get, handler};
+use portcullis_core::Authenticator;
+use portcullis_poem::portcullis_oidc::RelyingParty;
+use portcullis_poem::{
+    AuthMiddleware, Caller, LoginRedirect, RequireCapability, RequireScope, capability,
+    login_routes, scope,
+};
+use portcullis_testing::conformance::{self, Adapter, Stop};
+
+scope!(ReadScope = "read");
+capability!(Read = "read");
+capability!(Announce = "announce");
+
+#[handler]
+async fn home(caller: Option<Caller>) -> String {
+    conformance::greeting(caller.as_ref().map(|c| &c.0))
+}
+
+#[handler]
+async fn me(Caller(caller): Caller) -> Response {
+    Response::builder()
+        .content_type("application/json")
+        .body(conformance::me_json(&caller))
+}
+
+#[handler]
+async fn scoped(_: RequireScope<ReadScope>) -> &'static str {
+    "scoped"
+}
+
+#[handler]
+async fn read(_: RequireCapability<Read>) -> &'static str {
+    "read"
+}
+
+#[handler]
+async fn shout(_: RequireCapability<Announce, LoginRedirect>) -> &'static str {
+    "shout"
+}
+
+/// The routes both conformance applications share, added to `route`.
+fn common(route: Route) -> Route {
+    route
+        .at("/", get(home))
+        .at("/me", get(me))
+        .at("/scoped", get(scoped))
+}
+
+/// The conformance login application on poem.
+pub(crate) fn login_app(rp: RelyingParty) -> impl Endpoint + 'static {
+    let prefix = rp.config().prefix.clone();
+    // poem has no merge: without a prefix, the application's routes are
+    // added to the login routes themselves.
+    let routes = if prefix.is_empty() {
+        login_routes(rp.clone())
+    } else {
+        Route::new().nest(&prefix, login_routes(rp.clone()))
+    };
+    common(routes)
+        .at("/read", get(read))
+        .at("/shout", get(shout))
+        .with(AuthMiddleware::for_login(rp))
+}
+
+pub(crate) fn serve(listener: std::net::TcpListener, ep: impl Endpoint + 'static) -> Stop {
+    let acceptor = TcpAcceptor::from_std(listener).expect("a tokio listener");
+    let server = tokio::spawn(async move {
+        let _ = Server::new_with_acceptor(acceptor).run(ep).await;
+    });
+    Box::new(move || server.abort())
+}
+
+/// poem, as the conformance suite drives it.
+pub(crate) struct Poem;
+
+impl Adapter for Poem {
+    fn name(&self) -> &'static str {
+        "poem"
+    }
+
+    fn serve_login(&self, listener: std::net::TcpListener, rp: RelyingParty) -> Stop {
+        serve(listener, login_app(rp))
+    }
+
+    fn serve_resource(&self, listener: std::net::TcpListener, auth: Authenticator) -> Stop {
+        serve(
+            listener,
+            common(Route::new()).with(AuthMiddleware::new(auth)),
+        )
+    }
+}
+
+portcullis_testing::conformance_tests!(Poem);

@@ -1,0 +1,103 @@
+//! The application of easy-oauth's README, on poem with portcullis.
+//!
+//! Capabilities `read`, `write -> read`, `moderate -> read, write`,
+//! `announce -> read, write`, `user_management`, and `admin` (which implies
+//! them all); every logged-in user holds `read`; assignments live in a
+//! `caps.yaml` user file.
+//!
+//! Routes:
+//! - `GET /`: greets the caller, or a guest;
+//! - `GET /read`: needs `read`;
+//! - `POST /write`: needs `write`;
+//! - `GET /shout?message=`: needs `announce`; a browser that is not logged in
+//!   is sent to log in and back;
+//! - `GET /login`, `/auth`, `/logout`, `/token`, `/manage_capabilities/*`,
+//!   `POST /token/revoke` (under the configured `prefix`).
+//!
+//! As bearer tokens it accepts portcullis' own (`/token`, service tokens)
+//! and the provider's JWT access tokens for the configured `audience`.
+//!
+//! The configuration file and the user file are the axum example's
+//! (`examples/axum/config.example.yaml` and `caps.yaml`).
+
+use std::collections::HashMap;
+
+use poem::web::Query;
+use poem::{EndpointExt, Route, get, handler, post};
+use portcullis_poem::portcullis_core::Authenticated;
+use portcullis_poem::portcullis_oidc::{OidcConfig, RelyingParty};
+use portcullis_poem::{
+    AuthEndpoint, AuthMiddleware, Caller, LoginRedirect, RequireCapability, capability,
+    login_routes,
+};
+
+capability!(Read = "read");
+capability!(Write = "write");
+capability!(Announce = "announce");
+
+/// The configuration file of this example (easy-oauth's format): see
+/// `examples/axum/config.example.yaml`.
+pub type ExampleConfig = OidcConfig;
+
+/// The example's configuration file.
+pub const CONFIG_EXAMPLE: &str = include_str!("../../axum/config.example.yaml");
+
+/// The example's user file (who holds which capabilities).
+pub const USER_FILE: &str = include_str!("../../axum/caps.yaml");
+
+/// The application around a relying party.
+pub fn app(rp: RelyingParty) -> AuthEndpoint<Route> {
+    let prefix = rp.config().prefix.clone();
+    // poem's routes do not merge: without a prefix, the pages are added to
+    // the login routes themselves.
+    let routes = if prefix.is_empty() {
+        login_routes(rp.clone())
+    } else {
+        Route::new().nest(&prefix, login_routes(rp.clone()))
+    };
+    routes
+        .at("/", get(home))
+        .at("/read", get(read))
+        .at("/write", post(write))
+        .at("/shout", get(shout))
+        .with(AuthMiddleware::for_login(rp))
+}
+
+fn name(caller: &Authenticated) -> &str {
+    caller
+        .principal
+        .email()
+        .unwrap_or(caller.principal.user_id())
+}
+
+#[handler]
+async fn home(caller: Option<Caller>) -> String {
+    match caller {
+        Some(Caller(c)) => format!("Hello, {}!\n", name(&c)),
+        None => "Hello, guest! Log in at /login\n".to_owned(),
+    }
+}
+
+#[handler]
+async fn read(c: RequireCapability<Read>) -> String {
+    match c.caller() {
+        Some(caller) => format!("{} reads the news\n", name(caller)),
+        None => "a guest reads the news\n".to_owned(),
+    }
+}
+
+#[handler]
+async fn write(c: RequireCapability<Write>, body: String) -> String {
+    let who = c.caller().map_or("a guest", name);
+    format!("{who} wrote {} bytes\n", body.len())
+}
+
+#[handler]
+async fn shout(
+    c: RequireCapability<Announce, LoginRedirect>,
+    Query(q): Query<HashMap<String, String>>,
+) -> String {
+    let who = c.caller().map_or("a guest", name);
+    let message = q.get("message").map_or("", String::as_str);
+    format!("{who} shouts {message:?}\n")
+}
