@@ -3,10 +3,11 @@
 //! The binary starts, in one process and on `127.0.0.1` only:
 //!
 //! - a mock OpenID Connect provider ([`portcullis_testing::MockProvider`]);
-//! - an axum 0.8 service behind [`portcullis_axum::AuthLayer`], whose verifier
+//! - for each framework in turn (axum 0.8, actix-web 4, poem 3), a service
+//!   behind that adapter's authentication layer/middleware, whose verifier
 //!   trusts that provider through its JWKS, with two routes: `GET /bare`
-//!   (no extractor, answers `ok`) and `GET /protected` (the
-//!   [`portcullis_axum::Caller`] extractor, answers the caller's email);
+//!   (no extractor, answers `ok`) and `GET /protected` (the adapter's
+//!   `Caller` extractor, answers the caller's email);
 //! - a load generator: HTTP/1.1 over a fixed number of keep-alive connections,
 //!   each sending its next request as soon as the previous answer is read.
 //!
@@ -28,12 +29,15 @@
 //! itself.
 //!
 //! ```text
-//! portcullis-load [--connections 32] [--requests 100000] [--runs 5] [--warmup 2000] [--quick]
+//! portcullis-load [--frameworks axum,actix,poem] [--connections 32] [--requests 100000] [--runs 5] [--warmup 2000] [--quick]
 //! ```
 //!
 //! The client and the server share the process and its cores, so the absolute
-//! rates understate what the service alone would do; the ratio is the figure
-//! to compare between versions.
+//! rates understate what the service alone would do; the ratio within one
+//! framework is the figure to compare between versions. (actix-web serves
+//! from threads of its own beside the client's runtime, axum and poem from
+//! the client's tokio runtime: absolute rates are not comparable across
+//! frameworks, their protected/bare ratios are.)
 
 #![allow(clippy::print_stdout, reason = "the report is the binary's output")]
 
@@ -72,6 +76,7 @@ const GRACE: Duration = Duration::from_secs(5);
 const USAGE: &str = "\
 usage: portcullis-load [options]
 
+  --frameworks LIST comma-separated, of axum, actix, poem (default all three)
   --connections N   keep-alive connections (default 32)
   --requests N      requests per route and run (default 100000)
   --runs N          measured runs (default 5)
@@ -79,9 +84,47 @@ usage: portcullis-load [options]
   --quick           a tiny run: 4 connections, 500 requests, 2 runs, 100 warm-up
   -h, --help        this text";
 
+/// A web framework the harness loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framework {
+    Axum,
+    Actix,
+    Poem,
+}
+
+impl Framework {
+    const ALL: [Framework; 3] = [Framework::Axum, Framework::Actix, Framework::Poem];
+
+    fn name(self) -> &'static str {
+        match self {
+            Framework::Axum => "axum",
+            Framework::Actix => "actix-web",
+            Framework::Poem => "poem",
+        }
+    }
+
+    fn parse_list(list: &str) -> anyhow::Result<Vec<Framework>> {
+        let mut out = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let f = match name {
+                "axum" => Framework::Axum,
+                "actix" | "actix-web" => Framework::Actix,
+                "poem" => Framework::Poem,
+                other => bail!("unknown framework `{other}` (axum, actix, poem)"),
+            };
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        ensure!(!out.is_empty(), "`--frameworks` names none");
+        Ok(out)
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Options {
+    frameworks: Vec<Framework>,
     connections: usize,
     requests: usize,
     runs: usize,
@@ -91,6 +134,7 @@ struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            frameworks: Framework::ALL.to_vec(),
             connections: 32,
             requests: 100_000,
             runs: 5,
@@ -102,6 +146,7 @@ impl Default for Options {
 impl Options {
     fn quick() -> Self {
         Self {
+            frameworks: Framework::ALL.to_vec(),
             connections: 4,
             requests: 500,
             runs: 2,
@@ -124,6 +169,14 @@ impl Options {
                 Some((n, v)) => (n, Some(v.to_owned())),
                 None => (arg.as_str(), None),
             };
+            if name == "--frameworks" {
+                let value = match inline {
+                    Some(v) => v,
+                    None => it.next().cloned().context("`--frameworks` needs a value")?,
+                };
+                opts.frameworks = Framework::parse_list(&value)?;
+                continue;
+            }
             let slot = match name {
                 "--quick" => continue,
                 "-h" | "--help" => return Ok(None),
@@ -171,14 +224,28 @@ async fn protected(Caller(caller): Caller) -> String {
     caller.principal.email().unwrap_or_default().to_owned()
 }
 
-/// The service under load, running until `stop` fires.
-struct Server {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+async fn actix_protected(portcullis_actix::Caller(caller): portcullis_actix::Caller) -> String {
+    caller.principal.email().unwrap_or_default().to_owned()
 }
 
-async fn start_server(provider: &MockProvider) -> anyhow::Result<Server> {
+#[poem::handler]
+async fn poem_bare() -> &'static str {
+    "ok"
+}
+
+#[poem::handler]
+async fn poem_protected(portcullis_poem::Caller(caller): portcullis_poem::Caller) -> String {
+    caller.principal.email().unwrap_or_default().to_owned()
+}
+
+/// The service under load, running until `stop` is called.
+struct Server {
+    addr: SocketAddr,
+    stop: Box<dyn FnOnce() + Send>,
+}
+
+/// An authenticator trusting `provider`, its keys already fetched.
+async fn authenticator(provider: &MockProvider) -> anyhow::Result<Authenticator> {
     let issuer = IssuerConfig::new(provider.issuer())
         .with_jwks_url(provider.jwks_url())
         .with_audience(provider.audience());
@@ -188,27 +255,87 @@ async fn start_server(provider: &MockProvider) -> anyhow::Result<Server> {
         .warm_up()
         .await
         .context("fetching the mock provider's JWKS")?;
-    let auth = Authenticator::new(
+    Ok(Authenticator::new(
         verifier,
         CredentialsConfig::default().with_auto_error(false),
-    );
-    let app = Router::new()
-        .route("/bare", get(bare))
-        .route("/protected", get(protected))
-        .layer(AuthLayer::new(auth));
-    let listener = TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .context("binding 127.0.0.1:0")?;
+    ))
+}
+
+async fn start_server(framework: Framework, provider: &MockProvider) -> anyhow::Result<Server> {
+    let auth = authenticator(provider).await?;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("binding 127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
+    let stop: Box<dyn FnOnce() + Send> = match framework {
+        Framework::Axum => {
+            let app = Router::new()
+                .route("/bare", get(bare))
+                .route("/protected", get(protected))
+                .layer(AuthLayer::new(auth));
+            let listener = TcpListener::from_std(listener)?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+            });
+            Box::new(move || {
+                let _ = stop.send(());
             })
-            .await
-    });
-    Ok(Server { addr, stop, task })
+        }
+        Framework::Poem => {
+            use poem::EndpointExt as _;
+            let app = poem::Route::new()
+                .at("/bare", poem::get(poem_bare))
+                .at("/protected", poem::get(poem_protected))
+                .with(portcullis_poem::AuthMiddleware::new(auth));
+            let acceptor = poem::listener::TcpAcceptor::from_std(listener)?;
+            let task = tokio::spawn(async move {
+                let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
+            });
+            Box::new(move || task.abort())
+        }
+        Framework::Actix => {
+            use actix_web::{App, HttpServer, web};
+            let (started, handle) = oneshot::channel();
+            std::thread::Builder::new()
+                .name("actix-load".to_owned())
+                .spawn(move || {
+                    actix_web::rt::System::new().block_on(async move {
+                        let server = HttpServer::new(move || {
+                            App::new()
+                                .wrap(portcullis_actix::AuthMiddleware::new(auth.clone()))
+                                .route("/bare", web::get().to(bare))
+                                .route("/protected", web::get().to(actix_protected))
+                        })
+                        .workers(2)
+                        .disable_signals()
+                        .listen(listener);
+                        match server {
+                            Ok(server) => {
+                                let server = server.run();
+                                let _ = started.send(Ok(server.handle()));
+                                let _ = server.await;
+                            }
+                            Err(e) => {
+                                let _ = started.send(Err(e));
+                            }
+                        }
+                    });
+                })?;
+            let handle = handle
+                .await
+                .context("the actix-web thread ended early")?
+                .context("starting actix-web")?;
+            Box::new(move || {
+                // Stopping resolves on actix's own runtime; the thread ends with it.
+                drop(handle.stop(false));
+            })
+        }
+    };
+    Ok(Server { addr, stop })
 }
 
 /// One route to load, with the headers every request carries.
@@ -426,29 +553,34 @@ fn describe(b: &Batch) -> String {
     s
 }
 
-async fn run(opts: Options) -> anyhow::Result<()> {
-    let provider = MockProvider::start()
-        .await
-        .context("starting the mock provider")?;
-    // Longer than any run can last: the token must stay valid throughout.
-    let token = provider.token().email(EMAIL).expires_in(3_600).sign();
-    let server = start_server(&provider).await?;
-    let addr = server.addr;
-    check_routes(addr, &token).await?;
+/// The medians of one framework's runs.
+struct Medians {
+    framework: Framework,
+    bare: f64,
+    padded: f64,
+    protected: f64,
+}
 
+async fn run_framework(
+    framework: Framework,
+    provider: &MockProvider,
+    token: &str,
+    opts: &Options,
+) -> anyhow::Result<Medians> {
+    let server = start_server(framework, provider).await?;
+    let addr = server.addr;
+    check_routes(addr, token)
+        .await
+        .with_context(|| format!("{}: the routes do not answer as expected", framework.name()))?;
     let bare = Target::new(addr, "/bare", None)?;
-    let padded = Target::padded(addr, "/bare", &token)?;
-    let protected = Target::new(addr, "/protected", Some(&token))?;
-    println!(
-        "portcullis-load: {} connections, {} requests per route and run, {} runs, {} warm-up requests",
-        opts.connections, opts.requests, opts.runs, opts.warmup
-    );
+    let padded = Target::padded(addr, "/bare", token)?;
+    let protected = Target::new(addr, "/protected", Some(token))?;
+    println!("== {}", framework.name());
     if opts.warmup > 0 {
         drive(&bare, opts.connections, opts.warmup, DEADLINE).await?;
         drive(&padded, opts.connections, opts.warmup, DEADLINE).await?;
         drive(&protected, opts.connections, opts.warmup, DEADLINE).await?;
     }
-
     let mut bare_rates = Vec::with_capacity(opts.runs);
     let mut padded_rates = Vec::with_capacity(opts.runs);
     let mut protected_rates = Vec::with_capacity(opts.runs);
@@ -467,37 +599,46 @@ async fn run(opts: Options) -> anyhow::Result<()> {
         padded_rates.push(d.rate());
         protected_rates.push(p.rate());
     }
+    (server.stop)();
+    // Let in-flight connections wind down before the next framework starts.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(Medians {
+        framework,
+        bare: median(&bare_rates),
+        padded: median(&padded_rates),
+        protected: median(&protected_rates),
+    })
+}
 
-    let bare_median = median(&bare_rates);
-    let padded_median = median(&padded_rates);
-    let protected_median = median(&protected_rates);
+async fn run(opts: Options) -> anyhow::Result<()> {
+    let provider = MockProvider::start()
+        .await
+        .context("starting the mock provider")?;
+    // Longer than any run can last: the token must stay valid throughout.
+    let token = provider.token().email(EMAIL).expires_in(3_600).sign();
     println!(
-        "bare: median {bare_median:.0} req/s over {} runs",
-        opts.runs
+        "portcullis-load: {} connections, {} requests per route and run, {} runs, {} warm-up requests",
+        opts.connections, opts.requests, opts.runs, opts.warmup
     );
+    let mut all = Vec::new();
+    for &framework in &opts.frameworks {
+        all.push(run_framework(framework, &provider, &token, &opts).await?);
+    }
+    println!();
     println!(
-        "bare+padding (same request size as protected): median {padded_median:.0} req/s over {} runs",
-        opts.runs
+        "{:<10} {:>12} {:>14} {:>12} {:>16} {:>26}",
+        "framework", "bare req/s", "+padding req/s", "protected", "protected/bare", "protected/(bare+padding)"
     );
-    println!(
-        "protected: median {protected_median:.0} req/s over {} runs",
-        opts.runs
-    );
-    println!(
-        "ratio protected/bare: {:.3}",
-        protected_median / bare_median
-    );
-    println!(
-        "ratio protected/(bare+padding): {:.3}",
-        protected_median / padded_median
-    );
-
-    let _ = server.stop.send(());
-    // Connections still open past the grace period are ended by the runtime's shutdown.
-    if let Ok(joined) = tokio::time::timeout(GRACE, server.task).await {
-        joined
-            .context("the server panicked")?
-            .context("the server failed")?;
+    for m in &all {
+        println!(
+            "{:<10} {:>12.0} {:>14.0} {:>12.0} {:>16.3} {:>26.3}",
+            m.framework.name(),
+            m.bare,
+            m.padded,
+            m.protected,
+            m.protected / m.bare,
+            m.protected / m.padded
+        );
     }
     provider.shutdown();
     Ok(())
@@ -543,6 +684,10 @@ mod tests {
             (8, 100, 3, Options::quick().warmup)
         );
         assert_eq!(parse(&["--help"]).unwrap(), None);
+        let f = parse(&["--frameworks", "poem,axum,poem"]).unwrap().unwrap();
+        assert_eq!(f.frameworks, [Framework::Poem, Framework::Axum]);
+        assert!(parse(&["--frameworks", "rocket"]).is_err());
+        assert!(parse(&["--frameworks="]).is_err());
         assert!(parse(&["--runs"]).is_err());
         assert!(parse(&["--runs", "x"]).is_err());
         assert!(parse(&["--runs", "0"]).is_err());
