@@ -44,6 +44,11 @@ pub const MIN_SECRET_KEY_LEN: usize = 32;
 /// The suffix that marks a service account.
 pub const SERVICE_ACCOUNT_SUFFIX: &str = "@service";
 
+/// The most a management request body may hold (`add`, `remove`, `set`,
+/// `revoke`): a JSON object naming a user and a few capabilities, or a
+/// token. Adapters refuse larger bodies (413) before buffering them.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// A JSON answer: the HTTP status and the body (`application/json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonReply {

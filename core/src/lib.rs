@@ -19,6 +19,8 @@
 //! - [`mint`] signs tokens and publishes JWKS documents (the mock provider and
 //!   portcullis-issued tokens use it).
 //! - [`config`] loads all of the above from YAML, TOML and the environment.
+//! - [`guard`] names scopes and capabilities as types ([`scope!`],
+//!   [`capability!`]) for the adapters' extractors to require.
 //!
 //! # Examples
 //!
@@ -68,6 +70,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod fetch;
+pub mod guard;
 mod jwks;
 mod jws;
 pub mod keys;

@@ -3,7 +3,12 @@
 //! clients (RFC 9700) built in.
 //!
 //! [`RelyingParty`] is framework-neutral: adapters (`portcullis-axum`, ...)
-//! route requests to its methods and copy its [`Reply`] out.
+//! route requests to its methods and copy its [`Reply`] out. What the
+//! adapters share lives here too: a [`Gate`] is what their middleware is
+//! built with (authenticate a request, then require a caller, a scope or a
+//! capability, with the login redirect, answering a [`Refusal`]), and
+//! [`Routes`] lists the login and management routes as data, each answered
+//! by [`Routes::dispatch`].
 //!
 //! - `GET {prefix}/login`: ends the current session, remembers where to
 //!   return (same-origin relative paths only, see [`safe_return_path`]),
@@ -106,10 +111,12 @@
 
 mod config;
 mod forward;
+mod gate;
 mod hash;
 mod provider;
 mod redirect;
 mod reply;
+mod routes;
 mod rp;
 mod seal;
 mod session;
@@ -117,8 +124,10 @@ mod sources;
 
 pub use config::{ClientKwargs, OidcConfig, SessionConfig, SessionStorage};
 pub use forward::{ForwardingClient, ForwardingClientBuilder};
+pub use gate::{Gate, Refusal};
 pub use redirect::{DEFAULT_RETURN, safe_return_path};
 pub use reply::Reply;
+pub use routes::{Method, Route, RouteKind, RouteRequest, Routes};
 pub use rp::{Authentication, RelyingParty, RelyingPartyBuilder};
 pub use sources::{
     ClientCredentials, ForwardedToken, RefreshingToken, TokenEndpoint, TokenFuture, TokenSource,

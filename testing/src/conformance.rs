@@ -37,8 +37,7 @@ use serde_json::json;
 use crate::tester::bind_for;
 use crate::{AppTester, MockOptions, MockProvider, TestResponse};
 
-/// Stops a served application.
-pub type Stop = Box<dyn FnOnce() + Send + Sync>;
+pub use crate::serve::Stop;
 
 /// A boxed future, for [`Adapter`]'s methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -222,6 +221,7 @@ macro_rules! conformance_tests {
             a_user_without_a_capability_is_403,
             default_capabilities_apply_to_every_user,
             management_lists_and_grants_by_the_rules,
+            management_bodies_are_bounded,
             service_tokens_and_their_revocation,
             the_login_flow_establishes_a_session,
             user_tokens_work_without_cookies,

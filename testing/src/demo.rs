@@ -60,7 +60,8 @@ pub fn point_at_mock(
     config.capabilities.user_file = Some(user_file.to_path_buf());
     config.client_kwargs.extra.clear();
     let mut secret = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut secret).map_err(|_| std::io::Error::other("the system random generator failed"))?;
+    aws_lc_rs::rand::fill(&mut secret)
+        .map_err(|_| std::io::Error::other("the system random generator failed"))?;
     config.secret_key = secret
         .iter()
         .map(|b| format!("{b:02x}"))

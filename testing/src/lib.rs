@@ -58,6 +58,9 @@
 //! logs alice in through the application's real login flow against the
 //! provider; requests read as `client.get("/x").expect(403).await`.
 //!
+//! [`serve`] serves an application on a bound listener for each framework
+//! (the testers and the adapters' conformance tests share it).
+//!
 //! [`RedisServer`] starts a real `redis-server` on a loopback port for tests
 //! of Redis-backed stores.
 //!
@@ -75,6 +78,7 @@ pub mod demo;
 mod mock;
 mod node;
 mod redis;
+pub mod serve;
 mod tester;
 #[cfg(feature = "actix")]
 mod tester_actix;

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use tokio::task::JoinHandle;
 
+use crate::serve::{self, Stop};
 use crate::{MockProvider, NodeOidcServer};
 
 /// A provider an [`AppTester`] can log users in at.
@@ -39,9 +39,6 @@ impl LoginProvider for NodeOidcServer {
     fn register_redirect_uri(&self, _uri: &str) {}
     fn register_post_logout_redirect_uri(&self, _uri: &str) {}
 }
-
-/// Stops a served application.
-type Stop = Box<dyn FnOnce() + Send + Sync>;
 
 /// An application under test, served on a loopback port.
 pub struct AppTester {
@@ -96,13 +93,9 @@ impl AppTester {
         Fut: Future<Output = axum::Router>,
     {
         let (listener, base_url) = bind_for(provider, prefix)?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
         let router = app(base_url.clone()).await;
-        let server: JoinHandle<()> = tokio::spawn(async move {
-            // A failing server shows up as failing requests in the test.
-            let _ = axum::serve(listener, router).await;
-        });
-        Ok(AppTester::serving(base_url, prefix, move || server.abort()))
+        let stop = serve::axum(listener, router)?;
+        Ok(AppTester::serving(base_url, prefix, stop))
     }
 
     /// An application served at `base_url` by the caller, stopped by `stop`

@@ -1,18 +1,16 @@
-//! [`AppTester::actix`]: serves an actix-web application under test.
-//!
-//! actix-web runs its server on its own single-threaded runtime (actix-rt),
-//! whatever runtime the test uses, so the application is served from a
-//! dedicated thread running an actix `System`, with one worker, and stopped
-//! through the server's handle when the tester is dropped.
+//! [`AppTester::actix`]: serves an actix-web application under test, from
+//! a thread of its own (see [`serve::actix`]), stopped through the server's
+//! handle when the tester is dropped.
 
 use std::future::Future;
 use std::io;
 
+use actix_web::App;
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, HttpServer};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 
 use crate::AppTester;
+use crate::serve;
 use crate::tester::{LoginProvider, bind_for};
 
 impl AppTester {
@@ -57,51 +55,7 @@ impl AppTester {
     {
         let (listener, base_url) = bind_for(provider, prefix)?;
         let factory = app(base_url.clone()).await;
-        let handle = serve(listener, factory).await?;
-        Ok(AppTester::serving(base_url, prefix, move || {
-            // The stop command is sent at once; the returned future only
-            // waits for the server to finish, which the test need not do.
-            drop(handle.stop(false));
-        }))
+        let stop = serve::actix(listener, factory)?;
+        Ok(AppTester::serving(base_url, prefix, stop))
     }
-}
-
-/// Serves `factory`'s application on `listener` from a thread of its own.
-async fn serve<A, T, B>(listener: std::net::TcpListener, factory: A) -> io::Result<ServerHandle>
-where
-    A: Fn() -> App<T> + Send + Clone + 'static,
-    T: ServiceFactory<
-            ServiceRequest,
-            Config = (),
-            Response = ServiceResponse<B>,
-            Error = actix_web::Error,
-            InitError = (),
-        > + 'static,
-    B: MessageBody + 'static,
-{
-    let (started, handle) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("actix-app".to_owned())
-        .spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(factory)
-                    .workers(1)
-                    .disable_signals()
-                    .listen(listener);
-                match server {
-                    Ok(server) => {
-                        let server = server.run();
-                        let _ = started.send(Ok(server.handle()));
-                        // A failing server shows up as failing requests in the test.
-                        let _ = server.await;
-                    }
-                    Err(e) => {
-                        let _ = started.send(Err(e));
-                    }
-                }
-            });
-        })?;
-    handle
-        .await
-        .map_err(|_| io::Error::other("the actix-web server thread ended early"))?
 }

@@ -3,11 +3,10 @@
 use std::future::Future;
 use std::io;
 
-use poem::listener::TcpAcceptor;
-use poem::{IntoEndpoint, Server};
-use tokio::task::JoinHandle;
+use poem::IntoEndpoint;
 
 use crate::AppTester;
+use crate::serve;
 use crate::tester::{LoginProvider, bind_for};
 
 impl AppTester {
@@ -37,12 +36,8 @@ impl AppTester {
         E::Endpoint: 'static,
     {
         let (listener, base_url) = bind_for(provider, prefix)?;
-        let acceptor = TcpAcceptor::from_std(listener)?;
-        let ep = app(base_url.clone()).await.into_endpoint();
-        let server: JoinHandle<()> = tokio::spawn(async move {
-            // A failing server shows up as failing requests in the test.
-            let _ = Server::new_with_acceptor(acceptor).run(ep).await;
-        });
-        Ok(AppTester::serving(base_url, prefix, move || server.abort()))
+        let ep = app(base_url.clone()).await;
+        let stop = serve::poem(listener, ep)?;
+        Ok(AppTester::serving(base_url, prefix, stop))
     }
 }

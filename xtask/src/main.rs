@@ -43,8 +43,13 @@ commands:
 
 /// The workspace root: the parent of this crate's directory.
 fn workspace_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+    // `cargo run` says where this checkout is; the path compiled in is only a
+    // fallback (two checkouts sharing one target directory share the binary).
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.clone(), Path::to_path_buf)
 }
 
 /// The `cargo` that runs us, or the one on `PATH`.

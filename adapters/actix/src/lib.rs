@@ -16,7 +16,8 @@
 //!
 //! [`management_routes`] configures easy-oauth's capability management and
 //! service token routes on an `App`, a `Scope` or a `ServiceConfig`; their
-//! handlers only copy requests into [`Capabilities`] and its answers out.
+//! handlers only copy requests into
+//! [`Routes::dispatch`](portcullis_oidc::Routes::dispatch) and its answers out.
 //!
 //! A browser application that logs its users in builds the middleware with
 //! [`AuthMiddleware::for_login`] around a [`RelyingParty`] (portcullis-oidc)
@@ -25,8 +26,12 @@
 //! token or session cookie, and `RequireCapability<C, LoginRedirect>` sends
 //! browsers to log in and back.
 //!
-//! The adapter makes no decision of its own: every outcome and its HTTP form
-//! come from `portcullis-core`. actix-web 4 is built on `http` 0.2, so
+//! The adapter makes no decision of its own: the middleware holds a
+//! [`Gate`] (portcullis-oidc), which authenticates and decides, and every
+//! outcome's HTTP form comes from `portcullis-core`. The scope and
+//! capability names ([`ScopeName`], [`scope!`], [`CapabilityName`],
+//! [`capability!`], [`Unauthenticated`]) are core's, re-exported.
+//! actix-web 4 is built on `http` 0.2, so
 //! nothing http-typed crosses into portcullis: headers are read through
 //! [`HeaderLookup`] and answers are copied out of core's and the relying
 //! party's framework-neutral replies.
@@ -114,9 +119,9 @@
 
 use std::fmt;
 use std::future::{Ready, ready};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -124,21 +129,22 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use portcullis_capabilities::Capabilities;
-use portcullis_core::credentials::{require_caller, require_scope};
 use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup};
-use portcullis_oidc::{Authentication, RelyingParty, Reply};
+use portcullis_oidc::{Gate, Refusal, RelyingParty, Reply};
 
 pub use portcullis_capabilities;
 pub use portcullis_core;
+pub use portcullis_core::guard::{
+    CapabilityName, LoginRedirect, Refuse, ScopeName, Unauthenticated,
+};
+pub use portcullis_core::{capability, scope};
 pub use portcullis_oidc;
 
 mod capabilities;
-mod login;
+mod routes;
 
-pub use capabilities::{
-    CapabilityName, LoginRedirect, Refuse, RequireCapability, Unauthenticated, management_routes,
-};
-pub use login::{login_routes, reply_response};
+pub use capabilities::RequireCapability;
+pub use routes::{login_routes, management_routes};
 
 /// A boxed future of the adapter (actix-web futures need not be `Send`).
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -147,18 +153,7 @@ type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 #[derive(Debug)]
 struct AuthState {
     caller: Option<Authenticated>,
-    realm: Arc<str>,
-    capabilities: Option<Capabilities>,
-    login: Option<RelyingParty>,
-}
-
-/// What the middleware was built with, shared by every request.
-#[derive(Debug)]
-struct Config {
-    auth: Authenticator,
-    realm: Arc<str>,
-    capabilities: Option<Capabilities>,
-    login: Option<RelyingParty>,
+    gate: Gate,
 }
 
 /// An actix-web middleware that authenticates every request with an
@@ -166,20 +161,14 @@ struct Config {
 /// then the login session). Install it with `App::wrap` or `Scope::wrap`.
 #[derive(Debug, Clone)]
 pub struct AuthMiddleware {
-    config: Arc<Config>,
+    gate: Gate,
 }
 
 impl AuthMiddleware {
     /// A middleware authenticating with `auth`.
     pub fn new(auth: Authenticator) -> Self {
-        let realm = Arc::from(auth.realm());
         Self {
-            config: Arc::new(Config {
-                auth,
-                realm,
-                capabilities: None,
-                login: None,
-            }),
+            gate: Gate::new(auth),
         }
     }
 
@@ -191,28 +180,16 @@ impl AuthMiddleware {
     /// relying party. Configure [`login_routes`] for `/login`, `/auth`,
     /// `/token`, `/logout` and capability management.
     pub fn for_login(rp: RelyingParty) -> Self {
-        let auth = rp.authenticator().clone();
         Self {
-            config: Arc::new(Config {
-                realm: Arc::from(auth.realm()),
-                auth,
-                capabilities: Some(rp.capabilities().clone()),
-                login: Some(rp),
-            }),
+            gate: Gate::for_login(rp),
         }
     }
 
     /// Makes `capabilities` available to [`RequireCapability`] and the
     /// [`management_routes`] on every request.
     pub fn with_capabilities(self, capabilities: Capabilities) -> Self {
-        let c = &self.config;
         Self {
-            config: Arc::new(Config {
-                auth: c.auth.clone(),
-                realm: Arc::clone(&c.realm),
-                capabilities: Some(capabilities),
-                login: c.login.clone(),
-            }),
+            gate: self.gate.with_capabilities(capabilities),
         }
     }
 }
@@ -231,7 +208,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(AuthService {
             service: Rc::new(service),
-            config: Arc::clone(&self.config),
+            gate: self.gate.clone(),
         }))
     }
 }
@@ -239,13 +216,13 @@ where
 /// The service [`AuthMiddleware`] wraps around the application.
 pub struct AuthService<S> {
     service: Rc<S>,
-    config: Arc<Config>,
+    gate: Gate,
 }
 
 impl<S> fmt::Debug for AuthService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthService")
-            .field("config", &self.config)
+            .field("gate", &self.gate)
             .finish_non_exhaustive()
     }
 }
@@ -272,43 +249,29 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        let config = Arc::clone(&self.config);
+        let gate = self.gate.clone();
         Box::pin(async move {
-            let headers = Headers(req.headers());
-            let outcome = match &config.login {
-                Some(rp) => rp.authenticate(&headers).await,
-                None => config
-                    .auth
-                    .authenticate(&headers)
-                    .await
-                    .map(|caller| Authentication {
-                        caller,
-                        set_cookies: Vec::new(),
-                    }),
-            };
-            match outcome {
-                Ok(authn) => {
-                    req.extensions_mut().insert(Rc::new(AuthState {
-                        caller: authn.caller,
-                        realm: Arc::clone(&config.realm),
-                        capabilities: config.capabilities.clone(),
-                        login: config.login.clone(),
-                    }));
-                    // An error of the inner service (only another middleware
-                    // returns one; handlers answer responses) passes through
-                    // as actix-web expects, without the cookies.
-                    let mut resp = service.call(req).await?;
-                    for cookie in authn.set_cookies {
-                        if let Ok(v) = HeaderValue::from_str(&cookie) {
-                            resp.headers_mut().append(SET_COOKIE, v);
-                        }
-                    }
-                    Ok(resp.map_into_left_body())
+            let authn = match gate.authenticate(&Headers(req.headers())).await {
+                Ok(authn) => authn,
+                Err(refusal) => {
+                    let resp = reply_response(refusal.to_reply());
+                    return Ok(req.into_response(resp).map_into_right_body());
                 }
-                Err(e) => Ok(req
-                    .into_response(error_response(&e, &config.realm))
-                    .map_into_right_body()),
+            };
+            req.extensions_mut().insert(Rc::new(AuthState {
+                caller: authn.caller,
+                gate,
+            }));
+            // An error of the inner service (only another middleware
+            // returns one; handlers answer responses) passes through
+            // as actix-web expects, without the cookies.
+            let mut resp = service.call(req).await?;
+            for cookie in authn.set_cookies {
+                if let Ok(v) = HeaderValue::from_str(&cookie) {
+                    resp.headers_mut().append(SET_COOKIE, v);
+                }
             }
+            Ok(resp.map_into_left_body())
         })
     }
 }
@@ -318,71 +281,50 @@ fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// Copies framework-neutral headers into `resp`; `append` keeps repeated names.
-fn copy_headers<V: AsRef<str>>(
-    resp: &mut HttpResponse,
-    headers: impl IntoIterator<Item = (&'static str, V)>,
-    append: bool,
-) {
-    for (name, value) in headers {
-        let (Ok(name), Ok(value)) = (
+/// Copies a [`Reply`] into an actix-web response (repeated headers kept).
+pub fn reply_response(reply: Reply) -> HttpResponse {
+    let mut resp = HttpResponse::with_body(status(reply.status), reply.body).map_into_boxed_body();
+    for (name, value) in reply.headers {
+        if let (Ok(name), Ok(value)) = (
             HeaderName::from_lowercase(name.as_bytes()),
-            HeaderValue::from_str(value.as_ref()),
-        ) else {
-            continue;
-        };
-        if append {
+            HeaderValue::from_str(&value),
+        ) {
             resp.headers_mut().append(name, value);
-        } else {
-            resp.headers_mut().insert(name, value);
         }
     }
+    resp
 }
 
 /// Renders a core error as an actix-web response, exactly as core maps it.
 pub fn error_response(error: &Error, realm: &str) -> HttpResponse {
-    let r = error.to_response(realm);
-    let mut resp = HttpResponse::with_body(status(r.status), r.body).map_into_boxed_body();
-    copy_headers(&mut resp, r.headers, false);
-    resp
+    reply_response(Reply::error(error, realm))
 }
 
-/// The error of portcullis extractors: core's error, rendered by core's mapping.
+/// The error of portcullis extractors: core's error, rendered by core's
+/// mapping (or, for a browser sent to log in, the redirect).
 #[derive(Debug)]
-pub struct AuthRejection {
-    error: Error,
-    realm: Arc<str>,
-    /// For a browser without credentials on a route that asks for it: the
-    /// redirect to the login page, answered instead of the error.
-    redirect: Option<Reply>,
-}
+pub struct AuthRejection(Refusal);
 
 impl AuthRejection {
     /// The underlying error.
     pub fn error(&self) -> &Error {
-        &self.error
+        self.0.error()
     }
 }
 
 impl fmt::Display for AuthRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.error, f)
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
 impl ResponseError for AuthRejection {
     fn status_code(&self) -> StatusCode {
-        match &self.redirect {
-            Some(reply) => status(reply.status),
-            None => status(self.error.status()),
-        }
+        status(self.0.status())
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
-        match &self.redirect {
-            Some(reply) => reply_response(reply.clone()),
-            None => error_response(&self.error, &self.realm),
-        }
+        reply_response(self.0.to_reply())
     }
 }
 
@@ -393,20 +335,17 @@ fn state(req: &HttpRequest) -> Result<Rc<AuthState>, AuthRejection> {
         .cloned()
         .ok_or_else(|| {
             tracing::error!("a portcullis extractor ran on a route without AuthMiddleware");
-            AuthRejection {
-                error: Error::config("AuthMiddleware is not installed on this route"),
-                realm: Arc::from("portcullis"),
-                redirect: None,
-            }
+            AuthRejection(Refusal::new(
+                Error::config("AuthMiddleware is not installed on this route"),
+                "portcullis",
+            ))
         })
 }
 
-fn reject(error: Error, st: &AuthState) -> AuthRejection {
-    AuthRejection {
-        error,
-        realm: Arc::clone(&st.realm),
-        redirect: None,
-    }
+/// The request's path and query, as the browser asked for it (actix-web
+/// scopes keep the full path).
+fn target(req: &HttpRequest) -> &str {
+    req.uri().path_and_query().map_or("/", |p| p.as_str())
 }
 
 /// A verified caller; the request is refused with 401 without one.
@@ -422,35 +361,15 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(state(req).and_then(|st| {
-            require_caller(st.caller.as_ref())
-                .map(|c| Caller(c.clone()))
-                .map_err(|e| reject(e, &st))
+            let caller = st.gate.require_caller(st.caller.as_ref());
+            caller.map(|c| Caller(c.clone())).map_err(AuthRejection)
         }))
     }
 }
 
-/// A scope name, for [`RequireScope`]. Declare one with [`scope!`].
-pub trait ScopeName: Send + Sync + 'static {
-    /// The scope.
-    const SCOPE: &'static str;
-}
-
-/// Declares a [`ScopeName`] type: `scope!(Read = "read");`.
-#[macro_export]
-macro_rules! scope {
-    ($(#[$meta:meta])* $vis:vis $name:ident = $scope:literal) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy)]
-        $vis struct $name;
-        impl $crate::ScopeName for $name {
-            const SCOPE: &'static str = $scope;
-        }
-    };
-}
-
 /// A verified caller holding scope `S`: 401 without a caller, 403 `insufficient_scope` without the scope.
 #[derive(Debug, Clone)]
-pub struct RequireScope<S: ScopeName>(pub Authenticated, std::marker::PhantomData<S>);
+pub struct RequireScope<S: ScopeName>(pub Authenticated, PhantomData<S>);
 
 impl<S: ScopeName> RequireScope<S> {
     /// The caller.
@@ -465,9 +384,10 @@ impl<S: ScopeName> FromRequest for RequireScope<S> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(state(req).and_then(|st| {
-            require_scope(st.caller.as_ref(), S::SCOPE)
-                .map(|c| RequireScope(c.clone(), std::marker::PhantomData))
-                .map_err(|e| reject(e, &st))
+            let caller = st.gate.require_scope(st.caller.as_ref(), S::SCOPE);
+            caller
+                .map(|c| RequireScope(c.clone(), PhantomData))
+                .map_err(AuthRejection)
         }))
     }
 }

@@ -1,9 +1,7 @@
 //! The shared conformance suite, run against actix-web.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::web::{self, ServiceConfig};
-use actix_web::{App, HttpResponse, HttpServer};
+use actix_web::{App, HttpResponse};
 use portcullis_actix::portcullis_oidc::RelyingParty;
 use portcullis_actix::{
     AuthMiddleware, Caller, LoginRedirect, RequireCapability, RequireScope, capability,
@@ -11,6 +9,7 @@ use portcullis_actix::{
 };
 use portcullis_core::Authenticator;
 use portcullis_testing::conformance::{self, Adapter, Stop};
+use portcullis_testing::serve;
 
 scope!(ReadScope = "read");
 capability!(Read = "read");
@@ -37,37 +36,6 @@ fn common(cfg: &mut ServiceConfig) {
     );
 }
 
-/// Serves the application `factory` builds on `listener`, from a thread
-/// running an actix system of its own.
-fn serve<A, T, B>(listener: std::net::TcpListener, factory: A) -> Stop
-where
-    A: Fn() -> App<T> + Send + Clone + 'static,
-    T: ServiceFactory<
-            ServiceRequest,
-            Config = (),
-            Response = ServiceResponse<B>,
-            Error = actix_web::Error,
-            InitError = (),
-        > + 'static,
-    B: MessageBody + 'static,
-{
-    let (started, handle) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let server = HttpServer::new(factory)
-                .workers(1)
-                .disable_signals()
-                .listen(listener)
-                .expect("actix-web serves the listener")
-                .run();
-            let _ = started.send(server.handle());
-            let _ = server.await;
-        });
-    });
-    let handle = handle.recv().expect("the actix-web server starts");
-    Box::new(move || drop(handle.stop(false)))
-}
-
 /// actix-web, as the conformance suite drives it.
 pub(crate) struct Actix;
 
@@ -78,7 +46,7 @@ impl Adapter for Actix {
 
     fn serve_login(&self, listener: std::net::TcpListener, rp: RelyingParty) -> Stop {
         let prefix = rp.config().prefix.clone();
-        serve(listener, move || {
+        let factory = move || {
             let app = App::new()
                 .wrap(AuthMiddleware::for_login(rp.clone()))
                 .configure(common)
@@ -96,15 +64,17 @@ impl Adapter for Actix {
             } else {
                 app.service(web::scope(&prefix).configure(login_routes(rp.clone())))
             }
-        })
+        };
+        serve::actix(listener, factory).expect("the actix-web server starts")
     }
 
     fn serve_resource(&self, listener: std::net::TcpListener, auth: Authenticator) -> Stop {
-        serve(listener, move || {
+        let factory = move || {
             App::new()
                 .wrap(AuthMiddleware::new(auth.clone()))
                 .configure(common)
-        })
+        };
+        serve::actix(listener, factory).expect("the actix-web server starts")
     }
 }
 

@@ -14,7 +14,7 @@
 //!
 //! [`management_routes`] mounts easy-oauth's capability management and
 //! service token routes; their handlers only copy requests into
-//! [`Capabilities`] and its answers out.
+//! [`Routes::dispatch`](portcullis_oidc::Routes::dispatch) and its answers out.
 //!
 //! A browser application that logs its users in builds the layer with
 //! [`AuthLayer::for_login`] around a [`RelyingParty`] (portcullis-oidc) and
@@ -23,8 +23,11 @@
 //! session cookie, and `RequireCapability<C, LoginRedirect>` sends browsers
 //! to log in and back.
 //!
-//! The adapter makes no decision of its own: every outcome and its HTTP form
-//! come from `portcullis-core`. Because the layer is plain tower, it also wraps
+//! The adapter makes no decision of its own: the layer holds a
+//! [`Gate`] (portcullis-oidc), which authenticates and decides, and every
+//! outcome's HTTP form comes from `portcullis-core`. The scope and
+//! capability names ([`ScopeName`], [`scope!`], [`CapabilityName`],
+//! [`capability!`], [`Unauthenticated`]) are core's, re-exported. Because the layer is plain tower, it also wraps
 //! any other tower service (tonic included).
 //!
 //! # Examples
@@ -97,61 +100,52 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
 use portcullis_capabilities::Capabilities;
-use portcullis_core::credentials::{require_caller, require_scope};
 use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup};
-use portcullis_oidc::{RelyingParty, Reply};
+use portcullis_oidc::{Gate, Refusal, RelyingParty, Reply};
 use tower_layer::Layer;
 use tower_service::Service;
 
 pub use portcullis_capabilities;
 pub use portcullis_core;
+pub use portcullis_core::guard::{
+    CapabilityName, LoginRedirect, Refuse, ScopeName, Unauthenticated,
+};
+pub use portcullis_core::{capability, scope};
 pub use portcullis_oidc;
 
 mod capabilities;
-mod login;
+mod routes;
 
-pub use capabilities::{
-    CapabilityName, LoginRedirect, Refuse, RequireCapability, Unauthenticated, management_routes,
-};
-pub use login::{login_routes, reply_response};
+pub use capabilities::RequireCapability;
+pub use routes::{login_routes, management_routes};
 
 /// What the layer leaves in the request extensions.
 #[derive(Debug, Clone)]
 struct AuthState {
     caller: Option<Authenticated>,
-    realm: Arc<str>,
-    capabilities: Option<Capabilities>,
-    login: Option<RelyingParty>,
+    gate: Gate,
 }
 
 /// A tower layer that authenticates every request with an [`Authenticator`]
 /// (bearer tokens) or a [`RelyingParty`] (bearer tokens, then the login session).
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
-    auth: Authenticator,
-    realm: Arc<str>,
-    capabilities: Option<Capabilities>,
-    login: Option<RelyingParty>,
+    gate: Gate,
 }
 
 impl AuthLayer {
     /// A layer authenticating with `auth`.
     pub fn new(auth: Authenticator) -> Self {
-        let realm = Arc::from(auth.realm());
         Self {
-            auth,
-            realm,
-            capabilities: None,
-            login: None,
+            gate: Gate::new(auth),
         }
     }
 
@@ -163,20 +157,17 @@ impl AuthLayer {
     /// relying party. Mount [`login_routes`] for `/login`, `/auth`, `/token`,
     /// `/logout` and capability management.
     pub fn for_login(rp: RelyingParty) -> Self {
-        let auth = rp.authenticator().clone();
         Self {
-            realm: Arc::from(auth.realm()),
-            auth,
-            capabilities: Some(rp.capabilities().clone()),
-            login: Some(rp),
+            gate: Gate::for_login(rp),
         }
     }
 
     /// Makes `capabilities` available to [`RequireCapability`] and the
     /// [`management_routes`] on every request.
-    pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.capabilities = Some(capabilities);
-        self
+    pub fn with_capabilities(self, capabilities: Capabilities) -> Self {
+        Self {
+            gate: self.gate.with_capabilities(capabilities),
+        }
     }
 }
 
@@ -186,10 +177,7 @@ impl<S> Layer<S> for AuthLayer {
     fn layer(&self, inner: S) -> Self::Service {
         AuthService {
             inner,
-            auth: self.auth.clone(),
-            realm: Arc::clone(&self.realm),
-            capabilities: self.capabilities.clone(),
-            login: self.login.clone(),
+            gate: self.gate.clone(),
         }
     }
 }
@@ -198,12 +186,10 @@ impl<S> Layer<S> for AuthLayer {
 #[derive(Debug, Clone)]
 pub struct AuthService<S> {
     inner: S,
-    auth: Authenticator,
-    realm: Arc<str>,
-    capabilities: Option<Capabilities>,
-    login: Option<RelyingParty>,
+    gate: Gate,
 }
 
+/// axum's headers as portcullis reads them.
 pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
 
 impl HeaderLookup for Headers<'_> {
@@ -230,100 +216,86 @@ where
         // The clone that was polled ready serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let auth = self.auth.clone();
-        let realm = Arc::clone(&self.realm);
-        let capabilities = self.capabilities.clone();
-        let login = self.login.clone();
+        let gate = self.gate.clone();
         Box::pin(async move {
-            let outcome = match &login {
-                Some(rp) => rp.authenticate(&Headers(req.headers())).await,
-                None => auth
-                    .authenticate(&Headers(req.headers()))
-                    .await
-                    .map(|caller| portcullis_oidc::Authentication {
-                        caller,
-                        set_cookies: Vec::new(),
-                    }),
+            let authn = match gate.authenticate(&Headers(req.headers())).await {
+                Ok(authn) => authn,
+                Err(refusal) => return Ok(AuthRejection(refusal).into_response()),
             };
-            match outcome {
-                Ok(authn) => {
-                    req.extensions_mut().insert(AuthState {
-                        caller: authn.caller,
-                        realm,
-                        capabilities,
-                        login,
-                    });
-                    let mut resp = inner.call(req).await?;
-                    for cookie in authn.set_cookies {
-                        if let Ok(v) = HeaderValue::from_str(&cookie) {
-                            resp.headers_mut().append(http::header::SET_COOKIE, v);
-                        }
-                    }
-                    Ok(resp)
+            req.extensions_mut().insert(AuthState {
+                caller: authn.caller,
+                gate,
+            });
+            let mut resp = inner.call(req).await?;
+            for cookie in authn.set_cookies {
+                if let Ok(v) = HeaderValue::from_str(&cookie) {
+                    resp.headers_mut().append(http::header::SET_COOKIE, v);
                 }
-                Err(e) => Ok(error_response(&e, &realm)),
             }
+            Ok(resp)
         })
     }
 }
 
-/// Renders a core error as an axum response, exactly as core maps it.
-pub fn error_response(error: &Error, realm: &str) -> Response {
-    let r = error.to_response(realm);
-    let mut resp = Response::new(Body::from(r.body));
+/// Copies a [`Reply`] into an axum response (repeated headers kept).
+pub fn reply_response(reply: Reply) -> Response {
+    let mut resp = Response::new(Body::from(reply.body));
     *resp.status_mut() =
-        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in r.headers {
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in reply.headers {
         if let Ok(v) = HeaderValue::from_str(&value) {
-            resp.headers_mut().insert(HeaderName::from_static(name), v);
+            resp.headers_mut().append(HeaderName::from_static(name), v);
         }
     }
     resp
 }
 
-/// The rejection of portcullis extractors: core's error, rendered by core's mapping.
-#[derive(Debug)]
-pub struct AuthRejection {
-    error: Error,
-    realm: Arc<str>,
-    /// For a browser without credentials on a route that asks for it: the
-    /// redirect to the login page, answered instead of the error.
-    redirect: Option<Reply>,
+/// Renders a core error as an axum response, exactly as core maps it.
+pub fn error_response(error: &Error, realm: &str) -> Response {
+    reply_response(Reply::error(error, realm))
 }
+
+/// The rejection of portcullis extractors: core's error, rendered by core's
+/// mapping (or, for a browser sent to log in, the redirect).
+#[derive(Debug)]
+pub struct AuthRejection(Refusal);
 
 impl AuthRejection {
     /// The underlying error.
     pub fn error(&self) -> &Error {
-        &self.error
+        self.0.error()
     }
 }
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        match self.redirect {
-            Some(reply) => reply_response(reply),
-            None => error_response(&self.error, &self.realm),
-        }
+        reply_response(self.0.to_reply())
     }
 }
 
+/// The state the layer left in `parts`.
 fn state(parts: &Parts) -> Result<&AuthState, AuthRejection> {
     parts.extensions.get::<AuthState>().ok_or_else(|| {
         tracing::error!("a portcullis extractor ran on a route without AuthLayer");
-        AuthRejection {
-            error: Error::config("AuthLayer is not installed on this route"),
-            realm: Arc::from("portcullis"),
-            redirect: None,
-        }
+        AuthRejection(Refusal::new(
+            Error::config("AuthLayer is not installed on this route"),
+            "portcullis",
+        ))
     })
 }
 
-fn reject(error: Error, st: &AuthState) -> AuthRejection {
-    AuthRejection {
-        error,
-        realm: Arc::clone(&st.realm),
-        redirect: None,
-    }
+/// The request's URI as the browser sent it: under `nest`, the router
+/// strips the prefix from `parts.uri`.
+fn original_uri(parts: &Parts) -> &Uri {
+    parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(&parts.uri, |o| &o.0)
+}
+
+/// The path and query of `uri`, where a browser sent to log in comes back.
+fn target(uri: &Uri) -> &str {
+    uri.path_and_query().map_or("/", |p| p.as_str())
 }
 
 /// A verified caller; the request is refused with 401 without one.
@@ -337,9 +309,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let st = state(parts)?;
-        require_caller(st.caller.as_ref())
-            .map(|c| Caller(c.clone()))
-            .map_err(|e| reject(e, st))
+        let caller = st
+            .gate
+            .require_caller(st.caller.as_ref())
+            .map_err(AuthRejection)?;
+        Ok(Caller(caller.clone()))
     }
 }
 
@@ -353,25 +327,6 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Caller {
         let st = state(parts)?;
         Ok(st.caller.clone().map(Caller))
     }
-}
-
-/// A scope name, for [`RequireScope`]. Declare one with [`scope!`].
-pub trait ScopeName: Send + Sync + 'static {
-    /// The scope.
-    const SCOPE: &'static str;
-}
-
-/// Declares a [`ScopeName`] type: `scope!(Read = "read");`.
-#[macro_export]
-macro_rules! scope {
-    ($(#[$meta:meta])* $vis:vis $name:ident = $scope:literal) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy)]
-        $vis struct $name;
-        impl $crate::ScopeName for $name {
-            const SCOPE: &'static str = $scope;
-        }
-    };
 }
 
 /// A verified caller holding scope `S`: 401 without a caller, 403 `insufficient_scope` without the scope.
@@ -390,8 +345,10 @@ impl<S: ScopeName, St: Send + Sync> FromRequestParts<St> for RequireScope<S> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
         let st = state(parts)?;
-        require_scope(st.caller.as_ref(), S::SCOPE)
-            .map(|c| RequireScope(c.clone(), PhantomData))
-            .map_err(|e| reject(e, st))
+        let caller = st
+            .gate
+            .require_scope(st.caller.as_ref(), S::SCOPE)
+            .map_err(AuthRejection)?;
+        Ok(RequireScope(caller.clone(), PhantomData))
     }
 }

@@ -9,6 +9,7 @@ use portcullis_axum::{
 };
 use portcullis_core::Authenticator;
 use portcullis_testing::conformance::{self, Adapter, Stop};
+use portcullis_testing::serve;
 
 scope!(ReadScope = "read");
 capability!(Read = "read");
@@ -55,11 +56,7 @@ pub(crate) fn login_router(rp: RelyingParty) -> Router {
 }
 
 fn serve(listener: std::net::TcpListener, app: Router) -> Stop {
-    let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Box::new(move || server.abort())
+    serve::axum(listener, app).expect("a tokio listener")
 }
 
 /// axum, as the conformance suite drives it.

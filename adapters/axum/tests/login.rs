@@ -221,7 +221,10 @@ async fn routes_live_under_the_prefix() {
     assert_eq!(redirect.location(), Some("/api/v1/login?next=%2Fshout"));
     // A guest browser on a nested route comes back to the full path.
     let to_login = client.get("/api/v1/token").browser().expect(303).await;
-    assert_eq!(to_login.location(), Some("/api/v1/login?next=%2Fapi%2Fv1%2Ftoken"));
+    assert_eq!(
+        to_login.location(),
+        Some("/api/v1/login?next=%2Fapi%2Fv1%2Ftoken")
+    );
     client.login("alice@example.com", "/").await;
     client.get("/read").expect(200).await;
     client.get("/api/v1/token").expect(200).await;

@@ -15,8 +15,9 @@
 //!   [`AuthMiddleware::with_capabilities`].
 //!
 //! [`management_routes`] builds easy-oauth's capability management and
-//! service token routes as a [`Route`](poem::Route) to nest; their handlers only copy
-//! requests into [`Capabilities`] and its answers out.
+//! service token routes as a [`Route`](poem::Route) to nest; their handlers
+//! only copy requests into
+//! [`Routes::dispatch`](portcullis_oidc::Routes::dispatch) and its answers out.
 //!
 //! A browser application that logs its users in builds the middleware with
 //! [`AuthMiddleware::for_login`] around a [`RelyingParty`] (portcullis-oidc)
@@ -25,8 +26,11 @@
 //! authenticated by bearer token or session cookie, and
 //! `RequireCapability<C, LoginRedirect>` sends browsers to log in and back.
 //!
-//! The adapter makes no decision of its own: every outcome and its HTTP form
-//! come from `portcullis-core`. Refusals are [`poem::Error`]s made from an
+//! The adapter makes no decision of its own: the middleware holds a
+//! [`Gate`] (portcullis-oidc), which authenticates and decides, and every
+//! outcome's HTTP form comes from `portcullis-core`. The scope and
+//! capability names ([`ScopeName`], [`scope!`], [`CapabilityName`],
+//! [`capability!`], [`Unauthenticated`]) are core's, re-exported. Refusals are [`poem::Error`]s made from an
 //! [`AuthRejection`], so an application can find them with
 //! `err.downcast_ref::<AuthRejection>()` (in `catch_error`, say); left
 //! alone, they render exactly as core maps them.
@@ -110,43 +114,34 @@
 //! | `openapi` | the `openapi` module: a bearer security scheme for poem-openapi operations that enforces what it documents |
 
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use poem::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use poem::{Body, Endpoint, IntoResponse, Middleware, Request, RequestBody, Response};
+use poem::{Endpoint, IntoResponse, Middleware, Request, RequestBody, Response};
 use portcullis_capabilities::Capabilities;
-use portcullis_core::credentials::{require_caller, require_scope};
 use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup};
-use portcullis_oidc::{Authentication, RelyingParty, Reply};
+use portcullis_oidc::{Gate, Refusal, RelyingParty, Reply};
 
 pub use portcullis_capabilities;
 pub use portcullis_core;
+pub use portcullis_core::guard::{
+    CapabilityName, LoginRedirect, Refuse, ScopeName, Unauthenticated,
+};
+pub use portcullis_core::{capability, scope};
 pub use portcullis_oidc;
 
 mod capabilities;
-mod login;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+mod routes;
 
-pub use capabilities::{
-    CapabilityName, LoginRedirect, Refuse, RequireCapability, Unauthenticated, management_routes,
-};
-pub use login::{login_routes, reply_response};
-
-/// What every request of one middleware shares.
-#[derive(Debug, Clone)]
-struct Shared {
-    auth: Authenticator,
-    realm: Arc<str>,
-    capabilities: Option<Capabilities>,
-    login: Option<RelyingParty>,
-}
+pub use capabilities::RequireCapability;
+pub use routes::{login_routes, management_routes};
 
 /// What the middleware leaves in the request extensions.
 #[derive(Debug, Clone)]
 struct AuthState {
     caller: Option<Authenticated>,
-    shared: Arc<Shared>,
+    gate: Gate,
 }
 
 /// A poem middleware that authenticates every request with an
@@ -157,20 +152,14 @@ struct AuthState {
 /// routes whose handlers use this crate's extractors.
 #[derive(Debug, Clone)]
 pub struct AuthMiddleware {
-    shared: Arc<Shared>,
+    gate: Gate,
 }
 
 impl AuthMiddleware {
     /// A middleware authenticating with `auth`.
     pub fn new(auth: Authenticator) -> Self {
-        let realm = Arc::from(auth.realm());
         Self {
-            shared: Arc::new(Shared {
-                auth,
-                realm,
-                capabilities: None,
-                login: None,
-            }),
+            gate: Gate::new(auth),
         }
     }
 
@@ -182,24 +171,16 @@ impl AuthMiddleware {
     /// the relying party. Nest [`login_routes`] for `/login`, `/auth`,
     /// `/token`, `/logout` and capability management.
     pub fn for_login(rp: RelyingParty) -> Self {
-        let auth = rp.authenticator().clone();
         Self {
-            shared: Arc::new(Shared {
-                realm: Arc::from(auth.realm()),
-                auth,
-                capabilities: Some(rp.capabilities().clone()),
-                login: Some(rp),
-            }),
+            gate: Gate::for_login(rp),
         }
     }
 
     /// Makes `capabilities` available to [`RequireCapability`] and the
     /// [`management_routes`] on every request.
     pub fn with_capabilities(self, capabilities: Capabilities) -> Self {
-        let mut shared = Arc::unwrap_or_clone(self.shared);
-        shared.capabilities = Some(capabilities);
         Self {
-            shared: Arc::new(shared),
+            gate: self.gate.with_capabilities(capabilities),
         }
     }
 }
@@ -210,7 +191,7 @@ impl<E: Endpoint> Middleware<E> for AuthMiddleware {
     fn transform(&self, inner: E) -> Self::Output {
         AuthEndpoint {
             inner,
-            shared: Arc::clone(&self.shared),
+            gate: self.gate.clone(),
         }
     }
 }
@@ -219,9 +200,10 @@ impl<E: Endpoint> Middleware<E> for AuthMiddleware {
 #[derive(Debug)]
 pub struct AuthEndpoint<E> {
     inner: E,
-    shared: Arc<Shared>,
+    gate: Gate,
 }
 
+/// poem's headers as portcullis reads them.
 pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
 
 impl HeaderLookup for Headers<'_> {
@@ -234,25 +216,14 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let shared = &self.shared;
-        let outcome = match &shared.login {
-            Some(rp) => rp.authenticate(&Headers(req.headers())).await,
-            None => shared
-                .auth
-                .authenticate(&Headers(req.headers()))
-                .await
-                .map(|caller| Authentication {
-                    caller,
-                    set_cookies: Vec::new(),
-                }),
-        };
-        let authn = match outcome {
-            Ok(authn) => authn,
-            Err(e) => return Err(AuthRejection::new(e, &shared.realm).into()),
-        };
+        let authn = self
+            .gate
+            .authenticate(&Headers(req.headers()))
+            .await
+            .map_err(AuthRejection)?;
         req.extensions_mut().insert(AuthState {
             caller: authn.caller,
-            shared: Arc::clone(shared),
+            gate: self.gate.clone(),
         });
         let outcome = self.inner.call(req).await;
         if authn.set_cookies.is_empty() {
@@ -274,20 +245,15 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
     }
 }
 
-/// A response with `status`, the lower-case `headers` (appended, so names
-/// may repeat) and `body`.
-fn response<'a>(
-    status: u16,
-    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
-    body: impl Into<Body>,
-) -> Response {
+/// Copies a [`Reply`] into a poem response (repeated headers kept).
+pub fn reply_response(reply: Reply) -> Response {
     let mut resp = Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .body(body);
-    for (name, value) in headers {
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .body(reply.body);
+    for (name, value) in reply.headers {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
+            HeaderValue::from_str(&value),
         ) {
             resp.headers_mut().append(n, v);
         }
@@ -297,69 +263,43 @@ fn response<'a>(
 
 /// Renders a core error as a poem response, exactly as core maps it.
 pub fn error_response(error: &Error, realm: &str) -> Response {
-    let r = error.to_response(realm);
-    response(
-        r.status,
-        r.headers.iter().map(|(n, v)| (*n, v.as_str())),
-        r.body,
-    )
+    reply_response(Reply::error(error, realm))
 }
 
 /// The refusal of this crate's middleware and extractors: core's error,
 /// rendered by core's mapping (or, for a browser sent to log in, the
 /// redirect). It converts into a [`poem::Error`] that renders the same.
 #[derive(Debug)]
-pub struct AuthRejection {
-    error: Error,
-    realm: Arc<str>,
-    /// For a browser without credentials on a route that asks for it: the
-    /// redirect to the login page, answered instead of the error.
-    redirect: Option<Reply>,
-}
+pub struct AuthRejection(Refusal);
 
 impl AuthRejection {
-    fn new(error: Error, realm: &Arc<str>) -> Self {
-        Self {
-            error,
-            realm: Arc::clone(realm),
-            redirect: None,
-        }
-    }
-
     /// The underlying error.
     pub fn error(&self) -> &Error {
-        &self.error
+        self.0.error()
     }
 
     /// The response this refusal answers: core's error response, or the
     /// redirect to the login page.
     pub fn to_response(&self) -> Response {
-        match &self.redirect {
-            Some(reply) => reply_response(reply.clone()),
-            None => error_response(&self.error, &self.realm),
-        }
+        reply_response(self.0.to_reply())
     }
 }
 
 impl std::fmt::Display for AuthRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.error, f)
+        std::fmt::Display::fmt(&self.0, f)
     }
 }
 
 impl std::error::Error for AuthRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
+        Some(self.0.error())
     }
 }
 
 impl poem::error::ResponseError for AuthRejection {
     fn status(&self) -> StatusCode {
-        let status = match &self.redirect {
-            Some(reply) => reply.status,
-            None => self.error.status(),
-        };
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn as_response(&self) -> Response {
@@ -373,18 +313,22 @@ impl IntoResponse for AuthRejection {
     }
 }
 
+/// The state the middleware left on `req`.
 fn state(req: &Request) -> Result<&AuthState, AuthRejection> {
     req.extensions().get::<AuthState>().ok_or_else(|| {
         tracing::error!("a portcullis extractor ran on a route without AuthMiddleware");
-        AuthRejection::new(
+        AuthRejection(Refusal::new(
             Error::config("AuthMiddleware is not installed on this route"),
-            &Arc::from("portcullis"),
-        )
+            "portcullis",
+        ))
     })
 }
 
-fn reject(error: Error, st: &AuthState) -> AuthRejection {
-    AuthRejection::new(error, &st.shared.realm)
+/// The page as the browser asked for it, before any `nest` stripped its prefix.
+fn target(req: &Request) -> &str {
+    req.original_uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
 }
 
 /// A verified caller; the request is refused with 401 without one.
@@ -398,29 +342,9 @@ pub struct Caller(pub Authenticated);
 impl<'a> poem::FromRequest<'a> for Caller {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let st = state(req)?;
-        Ok(require_caller(st.caller.as_ref())
-            .map(|c| Caller(c.clone()))
-            .map_err(|e| reject(e, st))?)
+        let caller = st.gate.require_caller(st.caller.as_ref());
+        Ok(Caller(caller.map_err(AuthRejection)?.clone()))
     }
-}
-
-/// A scope name, for [`RequireScope`]. Declare one with [`scope!`].
-pub trait ScopeName: Send + Sync + 'static {
-    /// The scope.
-    const SCOPE: &'static str;
-}
-
-/// Declares a [`ScopeName`] type: `scope!(Read = "read");`.
-#[macro_export]
-macro_rules! scope {
-    ($(#[$meta:meta])* $vis:vis $name:ident = $scope:literal) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy)]
-        $vis struct $name;
-        impl $crate::ScopeName for $name {
-            const SCOPE: &'static str = $scope;
-        }
-    };
 }
 
 /// A verified caller holding scope `S`: 401 without a caller, 403 `insufficient_scope` without the scope.
@@ -437,8 +361,10 @@ impl<S: ScopeName> RequireScope<S> {
 impl<'a, S: ScopeName> poem::FromRequest<'a> for RequireScope<S> {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let st = state(req)?;
-        Ok(require_scope(st.caller.as_ref(), S::SCOPE)
-            .map(|c| RequireScope(c.clone(), PhantomData))
-            .map_err(|e| reject(e, st))?)
+        let caller = st.gate.require_scope(st.caller.as_ref(), S::SCOPE);
+        Ok(RequireScope(
+            caller.map_err(AuthRejection)?.clone(),
+            PhantomData,
+        ))
     }
 }

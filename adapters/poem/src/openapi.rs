@@ -60,10 +60,9 @@ use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use portcullis_core::Authenticated;
-use portcullis_core::credentials::{require_caller, require_scope};
 
 use crate::capabilities::require_capability;
-use crate::{CapabilityName, ScopeName, reject, state};
+use crate::{AuthRejection, CapabilityName, ScopeName, state};
 
 /// The name of the security scheme in the OpenAPI document
 /// (`components.securitySchemes`).
@@ -119,9 +118,8 @@ impl<'a> ApiExtractor<'a> for BearerAuth {
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
         let st = state(req)?;
-        Ok(require_caller(st.caller.as_ref())
-            .map(|c| BearerAuth(c.clone()))
-            .map_err(|e| reject(e, st))?)
+        let caller = st.gate.require_caller(st.caller.as_ref());
+        Ok(BearerAuth(caller.map_err(AuthRejection)?.clone()))
     }
 }
 
@@ -147,9 +145,11 @@ impl<'a, S: ScopeName> ApiExtractor<'a> for BearerScope<S> {
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
         let st = state(req)?;
-        Ok(require_scope(st.caller.as_ref(), S::SCOPE)
-            .map(|c| BearerScope(c.clone(), PhantomData))
-            .map_err(|e| reject(e, st))?)
+        let caller = st.gate.require_scope(st.caller.as_ref(), S::SCOPE);
+        Ok(BearerScope(
+            caller.map_err(AuthRejection)?.clone(),
+            PhantomData,
+        ))
     }
 }
 

@@ -1,7 +1,6 @@
 //! The shared conformance suite, run against poem.
 
-use poem::listener::TcpAcceptor;
-use poem::{Endpoint, EndpointExt, Response, Route, Server, get, handler};
+use poem::{Endpoint, EndpointExt, Response, Route, get, handler};
 use portcullis_core::Authenticator;
 use portcullis_poem::portcullis_oidc::RelyingParty;
 use portcullis_poem::{
@@ -9,6 +8,7 @@ use portcullis_poem::{
     login_routes, scope,
 };
 use portcullis_testing::conformance::{self, Adapter, Stop};
+use portcullis_testing::serve;
 
 scope!(ReadScope = "read");
 capability!(Read = "read");
@@ -66,11 +66,7 @@ pub(crate) fn login_app(rp: RelyingParty) -> impl Endpoint + 'static {
 }
 
 pub(crate) fn serve(listener: std::net::TcpListener, ep: impl Endpoint + 'static) -> Stop {
-    let acceptor = TcpAcceptor::from_std(listener).expect("a tokio listener");
-    let server = tokio::spawn(async move {
-        let _ = Server::new_with_acceptor(acceptor).run(ep).await;
-    });
-    Box::new(move || server.abort())
+    serve::poem(listener, ep).expect("a tokio listener")
 }
 
 /// poem, as the conformance suite drives it.

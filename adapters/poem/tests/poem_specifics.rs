@@ -1,5 +1,5 @@
 //! What is particular to poem: routes nested under prefixes, refusals as
-//! `poem::Error`s, a missing middleware, and request body limits.
+//! `poem::Error`s and a missing middleware.
 
 use std::sync::Arc;
 
@@ -82,17 +82,6 @@ async fn nested_routes_keep_their_prefix_in_redirects() {
     let token = friend.token().await;
     let script = app.app.client(None).await;
     script.get("/api/shout").bearer(&token).expect(200).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn management_bodies_are_bounded() {
-    let app = conformance::login_app(&crate::conformance::Poem, |_| {}).await;
-    let admin = app.app.client(Some("admin@example.com")).await;
-    admin
-        .post("/manage_capabilities/add")
-        .body(vec![b' '; 65 * 1024])
-        .expect(413)
-        .await;
 }
 
 fn verifier(provider: &MockProvider) -> TokenVerifier {

@@ -248,7 +248,10 @@ fn every_kind_maps_to_a_grpc_code() {
     use example_grpc::status::{code, from_error};
     let cases = [
         (Error::missing_credentials(), Code::Unauthenticated),
-        (Error::invalid_token(TokenRejection::Expired), Code::Unauthenticated),
+        (
+            Error::invalid_token(TokenRejection::Expired),
+            Code::Unauthenticated,
+        ),
         (Error::insufficient_scope("read"), Code::PermissionDenied),
         (Error::forbidden("no"), Code::PermissionDenied),
         (Error::unavailable("down"), Code::Unavailable),

@@ -627,7 +627,12 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     println!();
     println!(
         "{:<10} {:>12} {:>14} {:>12} {:>16} {:>26}",
-        "framework", "bare req/s", "+padding req/s", "protected", "protected/bare", "protected/(bare+padding)"
+        "framework",
+        "bare req/s",
+        "+padding req/s",
+        "protected",
+        "protected/bare",
+        "protected/(bare+padding)"
     );
     for m in &all {
         println!(

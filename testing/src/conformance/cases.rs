@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
 use portcullis_core::{Algorithm, Authenticator, CredentialsConfig, TokenKind, TokenVerifier};
+use portcullis_oidc::portcullis_capabilities::MAX_BODY_BYTES;
 use serde_json::json;
 
 use super::{Adapter, LoginApp, assert_response_snapshot, login_app, resource_app};
@@ -252,6 +253,23 @@ pub async fn management_lists_and_grants_by_the_rules(adapter: &dyn Adapter) {
         .expect(200)
         .await;
     user.get("/shout").expect(403).await;
+}
+
+/// A management body larger than [`MAX_BODY_BYTES`] is refused (413) before
+/// it is read; one within it reaches the capabilities service.
+pub async fn management_bodies_are_bounded(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |_| {}).await;
+    let admin = app.app.client(Some("admin@example.com")).await;
+    admin
+        .post("/manage_capabilities/add")
+        .body(vec![b' '; MAX_BODY_BYTES + 1024])
+        .expect(413)
+        .await;
+    admin
+        .post("/manage_capabilities/add")
+        .body(vec![b' '; MAX_BODY_BYTES])
+        .expect(400)
+        .await;
 }
 
 /// Service tokens, as easy-oauth's README shows them, and their revocation.

@@ -1,0 +1,72 @@
+//! The login and management routes: translation only. The routes, their
+//! answers and every decision come from
+//! [`Routes`](portcullis_oidc::Routes); the handlers copy requests in and
+//! replies out.
+
+use poem::endpoint::make;
+use poem::{Request, Route, get, post};
+use portcullis_capabilities::{Capabilities, MAX_BODY_BYTES};
+use portcullis_oidc::{Method, RelyingParty, RouteRequest, Routes};
+
+use crate::{Headers, reply_response, state, target};
+
+/// easy-oauth's routes, to nest under a prefix of the application's choice:
+///
+/// - `GET /manage_capabilities/list?email=`
+/// - `POST /manage_capabilities/add`, `/remove`, `/set` (only when
+///   [`Capabilities::management_enabled`])
+/// - `GET /token?user=bot@service` (a service token)
+/// - `POST /token/revoke`
+///
+/// The routes need [`AuthMiddleware`](crate::AuthMiddleware) (with
+/// auto-error off, so guests reach them and get easy-oauth's answers).
+/// Request bodies are limited to [`MAX_BODY_BYTES`] (413 beyond).
+pub fn management_routes(caps: Capabilities) -> Route {
+    mount(&Routes::management(caps))
+}
+
+/// easy-oauth's routes for a browser application, to nest under the
+/// configured `prefix`; when the prefix is empty, add the application's own
+/// routes to this [`Route`] instead (poem's routes do not merge):
+///
+/// - `GET /login`, `GET /auth`, `GET /logout`, `GET /token`
+///   ([`RelyingParty`]'s methods of the same names);
+/// - `GET /manage_capabilities/list`, `POST /manage_capabilities/add`,
+///   `/remove`, `/set`, `POST /token/revoke`.
+///
+/// The routes need [`AuthMiddleware::for_login`](crate::AuthMiddleware::for_login)
+/// with the same relying party.
+pub fn login_routes(rp: RelyingParty) -> Route {
+    mount(&Routes::login(rp))
+}
+
+/// One poem route per entry of `routes`, each answered by [`Routes::dispatch`].
+fn mount(routes: &Routes) -> Route {
+    let mut mounted = Route::new();
+    for route in routes.routes() {
+        let (routes, kind) = (routes.clone(), route.kind);
+        let endpoint = make(move |mut req: Request| {
+            let routes = routes.clone();
+            async move {
+                let body = req.take_body();
+                let st = state(&req)?;
+                let body = body.into_bytes_limit(MAX_BODY_BYTES).await?;
+                let req = RouteRequest {
+                    caller: st.caller.as_ref(),
+                    realm: st.gate.realm(),
+                    query: req.uri().query(),
+                    target: target(&req),
+                    headers: &Headers(req.headers()),
+                    body: &body,
+                };
+                Ok::<_, poem::Error>(reply_response(routes.dispatch(kind, req).await))
+            }
+        });
+        let method = match route.method {
+            Method::Get => get(endpoint),
+            Method::Post => post(endpoint),
+        };
+        mounted = mounted.at(route.path, method);
+    }
+    mounted
+}

@@ -1,0 +1,261 @@
+//! [`Routes`]: easy-oauth's login and management routes as data, and the
+//! one place their requests are answered. An adapter mounts each
+//! [`Route`] with its framework's router and, per request, copies the
+//! request into [`Routes::dispatch`] and the [`Reply`] out.
+
+use std::sync::Arc;
+
+use portcullis_capabilities::{Capabilities, JsonReply};
+use portcullis_core::{Authenticated, Error, HeaderLookup};
+
+use crate::reply::Reply;
+use crate::rp::RelyingParty;
+
+/// The HTTP method of a [`Route`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `GET`.
+    Get,
+    /// `POST`: the request body is read, up to
+    /// [`MAX_BODY_BYTES`](portcullis_capabilities::MAX_BODY_BYTES).
+    Post,
+}
+
+/// What a [`Route`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RouteKind {
+    /// `GET /login`: [`RelyingParty::login`].
+    Login,
+    /// `GET /auth`: [`RelyingParty::callback`].
+    Callback,
+    /// `GET /logout`: [`RelyingParty::logout`].
+    Logout,
+    /// `GET /token` of the login routes: [`RelyingParty::token`].
+    Token,
+    /// `GET /token?user=bot@service` of the management routes:
+    /// [`Capabilities::issue_service_token`].
+    ServiceToken,
+    /// `GET /manage_capabilities/list?email=`: [`Capabilities::list`].
+    ListCapabilities,
+    /// `POST /manage_capabilities/add`: [`Capabilities::add`].
+    AddCapability,
+    /// `POST /manage_capabilities/remove`: [`Capabilities::remove`].
+    RemoveCapability,
+    /// `POST /manage_capabilities/set`: [`Capabilities::set`].
+    SetCapabilities,
+    /// `POST /token/revoke`: [`Capabilities::revoke`].
+    RevokeToken,
+}
+
+/// One route: its method, its path (relative to where the routes are
+/// mounted) and what it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Route {
+    /// The method.
+    pub method: Method,
+    /// The path, starting with `/`.
+    pub path: &'static str,
+    /// What the route does, for [`Routes::dispatch`].
+    pub kind: RouteKind,
+}
+
+impl Route {
+    const fn new(method: Method, path: &'static str, kind: RouteKind) -> Self {
+        Self { method, path, kind }
+    }
+}
+
+/// A request to one of the [`Routes`], as the adapter copied it in.
+#[derive(Debug)]
+pub struct RouteRequest<'a, H> {
+    /// The caller the middleware authenticated; `None` for a guest.
+    pub caller: Option<&'a Authenticated>,
+    /// The realm of the middleware's challenges, for refusals.
+    pub realm: &'a str,
+    /// The query string, `None` without a `?`.
+    pub query: Option<&'a str>,
+    /// The path and query as the browser asked for it (before any prefix
+    /// was stripped by nesting), where a browser sent to log in comes back.
+    pub target: &'a str,
+    /// The request headers.
+    pub headers: &'a H,
+    /// The request body (empty for `GET`).
+    pub body: &'a [u8],
+}
+
+/// easy-oauth's routes, as data: the management routes of a
+/// [`Capabilities`] service, or the login routes of a [`RelyingParty`]
+/// (which include the management routes, with `/token` answered by the
+/// relying party). The add, remove and set routes exist only when
+/// [`Capabilities::management_enabled`].
+///
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Routes {
+    capabilities: Capabilities,
+    login: Option<RelyingParty>,
+    table: Arc<[Route]>,
+}
+
+impl Routes {
+    /// The management routes of `capabilities`:
+    ///
+    /// - `GET /manage_capabilities/list?email=`
+    /// - `POST /manage_capabilities/add`, `/remove`, `/set` (only when
+    ///   [`Capabilities::management_enabled`])
+    /// - `GET /token?user=bot@service` (a service token)
+    /// - `POST /token/revoke`
+    pub fn management(capabilities: Capabilities) -> Self {
+        let table = Self::table(
+            &capabilities,
+            &[Route::new(Method::Get, "/token", RouteKind::ServiceToken)],
+        );
+        Self {
+            capabilities,
+            login: None,
+            table,
+        }
+    }
+
+    /// The login routes of `rp`:
+    ///
+    /// - `GET /login`, `GET /auth`, `GET /logout`, `GET /token`
+    ///   ([`RelyingParty`]'s methods of the same names);
+    /// - `GET /manage_capabilities/list`, `POST /manage_capabilities/add`,
+    ///   `/remove`, `/set`, `POST /token/revoke` (the relying party's
+    ///   capabilities).
+    pub fn login(rp: RelyingParty) -> Self {
+        let capabilities = rp.capabilities().clone();
+        let table = Self::table(
+            &capabilities,
+            &[
+                Route::new(Method::Get, "/login", RouteKind::Login),
+                Route::new(Method::Get, "/auth", RouteKind::Callback),
+                Route::new(Method::Get, "/logout", RouteKind::Logout),
+                Route::new(Method::Get, "/token", RouteKind::Token),
+            ],
+        );
+        Self {
+            capabilities,
+            login: Some(rp),
+            table,
+        }
+    }
+
+    /// `own` and the management routes `capabilities` enables.
+    fn table(capabilities: &Capabilities, own: &[Route]) -> Arc<[Route]> {
+        let mut table = own.to_vec();
+        table.push(Route::new(
+            Method::Get,
+            "/manage_capabilities/list",
+            RouteKind::ListCapabilities,
+        ));
+        if capabilities.management_enabled() {
+            table.extend([
+                Route::new(
+                    Method::Post,
+                    "/manage_capabilities/add",
+                    RouteKind::AddCapability,
+                ),
+                Route::new(
+                    Method::Post,
+                    "/manage_capabilities/remove",
+                    RouteKind::RemoveCapability,
+                ),
+                Route::new(
+                    Method::Post,
+                    "/manage_capabilities/set",
+                    RouteKind::SetCapabilities,
+                ),
+            ]);
+        }
+        table.push(Route::new(
+            Method::Post,
+            "/token/revoke",
+            RouteKind::RevokeToken,
+        ));
+        table.into()
+    }
+
+    /// The routes to mount, each path once.
+    pub fn routes(&self) -> &[Route] {
+        &self.table
+    }
+
+    /// Answers `req` to the route `kind`.
+    ///
+    /// Management answers are JSON with [`JsonReply::HEADERS`], refusals
+    /// core's error response in `req.realm`; the relying party's routes
+    /// answer as its methods do. A `kind` this table does not mount (a
+    /// login route of management routes) is a configuration error (500).
+    pub async fn dispatch<H: HeaderLookup>(
+        &self,
+        kind: RouteKind,
+        req: RouteRequest<'_, H>,
+    ) -> Reply {
+        let caps = &self.capabilities;
+        let caller = req.caller;
+        let outcome = match (kind, &self.login) {
+            (RouteKind::Login, Some(rp)) => return rp.login(req.query, req.headers).await,
+            (RouteKind::Callback, Some(rp)) => return rp.callback(req.query, req.headers).await,
+            (RouteKind::Logout, Some(rp)) => return rp.logout(req.headers).await,
+            (RouteKind::Token, Some(rp)) => {
+                return rp.token(caller, req.query, req.target, req.headers).await;
+            }
+            (
+                RouteKind::Login | RouteKind::Callback | RouteKind::Logout | RouteKind::Token,
+                None,
+            ) => Err(Error::config(
+                "a login route dispatched to management routes",
+            )),
+            (RouteKind::ServiceToken, _) => {
+                let user = last_param(req.query, "user");
+                caps.issue_service_token(caller, user.as_deref()).await
+            }
+            (RouteKind::ListCapabilities, _) => {
+                let email = last_param(req.query, "email");
+                caps.list(caller, email.as_deref()).await
+            }
+            (RouteKind::AddCapability, _) => caps.add(caller, req.body).await,
+            (RouteKind::RemoveCapability, _) => caps.remove(caller, req.body).await,
+            (RouteKind::SetCapabilities, _) => caps.set(caller, req.body).await,
+            (RouteKind::RevokeToken, _) => caps.revoke(caller, req.body).await,
+        };
+        match outcome {
+            Ok(reply) => Reply {
+                status: reply.status,
+                headers: JsonReply::HEADERS
+                    .iter()
+                    .map(|(name, value)| (*name, (*value).to_owned()))
+                    .collect(),
+                body: reply.body.into_bytes(),
+            },
+            Err(e) => Reply::error(&e, req.realm),
+        }
+    }
+}
+
+/// The last value of query parameter `name`, as a form decoder into a map
+/// keeps it.
+fn last_param(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(n, _)| n == name)
+        .last()
+        .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_param;
+
+    #[test]
+    fn the_last_value_of_a_parameter_wins() {
+        assert_eq!(
+            last_param(Some("email=a%40x&email=b%40x"), "email").as_deref(),
+            Some("b@x")
+        );
+        assert_eq!(last_param(Some("user=bot%40service"), "email"), None);
+        assert_eq!(last_param(None, "user"), None);
+    }
+}
