@@ -1,15 +1,198 @@
 //! The main examples' out-of-the-box mode: the embedded mock provider stands
 //! in for a real one, so `cargo run -p example-axum` (or `-actix`, `-poem`)
 //! needs no secrets and no external server. The three examples share this so
-//! that they behave the same.
+//! that they behave the same: their command line ([`Args`]), their setup
+//! ([`configure`]), their pages' texts ([`greeting`], ...) and their tests
+//! ([`scenarios`]).
 
-use std::path::Path;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use portcullis_core::Authenticated;
 use portcullis_core::clock::{Clock, SystemClock};
-use portcullis_oidc::OidcConfig;
+use portcullis_core::config::{self, Format, Override};
+use portcullis_oidc::{OidcConfig, RelyingParty};
+use tempfile::TempDir;
 
 use crate::MockProvider;
+
+pub mod scenarios;
+
+/// An example's own files, as it ships them.
+#[derive(Debug, Clone, Copy)]
+pub struct Files {
+    /// The configuration file (easy-oauth's format, YAML).
+    pub config: &'static str,
+    /// The user file (`caps.yaml`): who holds which capabilities.
+    pub users: &'static str,
+}
+
+/// An example's command line: `[--config FILE] [--addr HOST:PORT]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    /// The configuration file; none for the mock mode.
+    pub config: Option<PathBuf>,
+    /// Where to listen (`127.0.0.1:3000` unless told).
+    pub addr: SocketAddr,
+    /// `-h` or `--help` was given: print [`usage`] and stop.
+    pub help: bool,
+}
+
+impl Args {
+    /// Parses the arguments (without the program name).
+    ///
+    /// # Errors
+    ///
+    /// An unknown argument, or a missing or malformed value, as a message.
+    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut out = Args {
+            config: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            help: false,
+        };
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--config" => out.config = Some(args.next().ok_or("--config needs a file")?.into()),
+                "--addr" => {
+                    let v = args.next().ok_or("--addr needs HOST:PORT")?;
+                    out.addr = v
+                        .parse()
+                        .map_err(|_| format!("--addr {v}: expected HOST:PORT"))?;
+                }
+                "-h" | "--help" => out.help = true,
+                other => return Err(format!("unknown argument `{other}` (try --help)")),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The usage line of the example `program`.
+pub fn usage(program: &str) -> String {
+    format!("usage: {program} [--config FILE] [--addr HOST:PORT]")
+}
+
+/// An example ready to serve: its relying party and, in mock mode, the
+/// provider (and the user file's directory) it needs alive while it runs.
+#[derive(Debug)]
+pub struct Configured {
+    /// The relying party to serve.
+    pub rp: RelyingParty,
+    /// The mock provider, in mock mode.
+    pub provider: Option<MockProvider>,
+    _dir: Option<TempDir>,
+}
+
+impl Configured {
+    /// What to print once `program` listens on `addr`: where, and in mock
+    /// mode the [`instructions`].
+    pub fn banner(&self, program: &str, addr: SocketAddr) -> String {
+        let mut out = format!("{program} listening on http://{addr}\n");
+        if let Some(provider) = &self.provider {
+            out.push_str(&instructions(provider, &addr.to_string()));
+        }
+        out
+    }
+}
+
+/// Sets an example up to listen on `addr`: from `args.config` (with the
+/// `env` overrides), or else in mock mode, from `files` pointed at a mock
+/// provider started with [`start_provider`].
+///
+/// # Errors
+///
+/// A configuration that does not load, a provider that does not start, or
+/// a relying party that does not build.
+pub async fn configure(
+    args: &Args,
+    addr: SocketAddr,
+    files: Files,
+    env: &[Override],
+) -> io::Result<Configured> {
+    if let Some(path) = &args.config {
+        let cfg: OidcConfig = config::load_file(path, env).map_err(io::Error::other)?;
+        let rp = RelyingParty::builder(cfg)
+            .build()
+            .await
+            .map_err(io::Error::other)?;
+        return Ok(Configured {
+            rp,
+            provider: None,
+            _dir: None,
+        });
+    }
+    let base_url = format!("http://{addr}");
+    let provider = start_provider(&base_url)
+        .await
+        .map_err(|e| io::Error::other(format!("starting the mock provider: {e}")))?;
+    let dir = tempfile::tempdir()?;
+    let cfg = mock_config(files, &provider, &base_url, dir.path())?;
+    let rp = RelyingParty::builder(cfg)
+        .clock(Arc::new(provider.clock()))
+        .build()
+        .await
+        .map_err(io::Error::other)?;
+    Ok(Configured {
+        rp,
+        provider: Some(provider),
+        _dir: Some(dir),
+    })
+}
+
+/// The example's configuration (`files.config`) pointed at `provider` with
+/// [`point_at_mock`], its user file written into `dir`.
+///
+/// # Errors
+///
+/// A configuration that does not load, or a user file that cannot be
+/// written.
+pub fn mock_config(
+    files: Files,
+    provider: &MockProvider,
+    base_url: &str,
+    dir: &Path,
+) -> io::Result<OidcConfig> {
+    let mut cfg: OidcConfig =
+        config::load_from_str(files.config, Format::Yaml, &[]).map_err(io::Error::other)?;
+    let users = dir.join("caps.yaml");
+    std::fs::write(&users, files.users)?;
+    point_at_mock(&mut cfg, provider, base_url, &users)?;
+    Ok(cfg)
+}
+
+/// How the examples name a caller: its email, else its user id.
+pub fn name(caller: &Authenticated) -> &str {
+    caller
+        .principal
+        .email()
+        .unwrap_or(caller.principal.user_id())
+}
+
+/// The examples' `GET /`: greets the caller, or a guest.
+pub fn greeting(caller: Option<&Authenticated>) -> String {
+    match caller {
+        Some(c) => format!("Hello, {}!\n", name(c)),
+        None => "Hello, guest! Log in at /login\n".to_owned(),
+    }
+}
+
+/// The examples' `GET /read`.
+pub fn read(caller: Option<&Authenticated>) -> String {
+    format!("{} reads the news\n", caller.map_or("a guest", name))
+}
+
+/// The examples' `POST /write` of a `bytes`-long body.
+pub fn write(caller: Option<&Authenticated>, bytes: usize) -> String {
+    format!("{} wrote {bytes} bytes\n", caller.map_or("a guest", name))
+}
+
+/// The examples' `GET /shout?message=`.
+pub fn shout(caller: Option<&Authenticated>, message: &str) -> String {
+    format!("{} shouts {message:?}\n", caller.map_or("a guest", name))
+}
 
 /// Starts a mock provider for an application served at `base_url` (login
 /// routes at the root): its callback and post-logout page are registered,

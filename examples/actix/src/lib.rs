@@ -24,11 +24,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::web::{self, Query};
 use actix_web::{App, Error};
-use portcullis_actix::portcullis_core::Authenticated;
 use portcullis_actix::portcullis_oidc::{OidcConfig, RelyingParty};
 use portcullis_actix::{
     AuthMiddleware, Caller, LoginRedirect, RequireCapability, capability, login_routes,
 };
+use portcullis_testing::demo::{self, Files};
 
 capability!(Read = "read");
 capability!(Write = "write");
@@ -38,11 +38,11 @@ capability!(Announce = "announce");
 /// `examples/axum/config.example.yaml`, which both examples read.
 pub type ExampleConfig = OidcConfig;
 
-/// The example configuration file, as both examples ship it.
-pub const CONFIG_EXAMPLE: &str = include_str!("../../axum/config.example.yaml");
-
-/// The example user file (`caps.yaml`), as both examples ship it.
-pub const CAPS_EXAMPLE: &str = include_str!("../../axum/caps.yaml");
+/// The example's configuration file and user file: the axum example's.
+pub const FILES: Files = Files {
+    config: include_str!("../../axum/config.example.yaml"),
+    users: include_str!("../../axum/caps.yaml"),
+};
 
 /// The application around a relying party. actix-web builds one per
 /// worker: call it from the `HttpServer::new` factory with a clone of `rp`.
@@ -71,37 +71,21 @@ pub fn app(
     }
 }
 
-fn name(caller: &Authenticated) -> &str {
-    caller
-        .principal
-        .email()
-        .unwrap_or(caller.principal.user_id())
-}
-
 async fn home(caller: Option<Caller>) -> String {
-    match caller {
-        Some(Caller(c)) => format!("Hello, {}!\n", name(&c)),
-        None => "Hello, guest! Log in at /login\n".to_owned(),
-    }
+    demo::greeting(caller.as_ref().map(|c| &c.0))
 }
 
 async fn read(c: RequireCapability<Read>) -> String {
-    match c.caller() {
-        Some(caller) => format!("{} reads the news\n", name(caller)),
-        None => "a guest reads the news\n".to_owned(),
-    }
+    demo::read(c.caller())
 }
 
 async fn write(c: RequireCapability<Write>, body: String) -> String {
-    let who = c.caller().map_or("a guest", name);
-    format!("{who} wrote {} bytes\n", body.len())
+    demo::write(c.caller(), body.len())
 }
 
 async fn shout(
     c: RequireCapability<Announce, LoginRedirect>,
     Query(q): Query<HashMap<String, String>>,
 ) -> String {
-    let who = c.caller().map_or("a guest", name);
-    let message = q.get("message").map_or("", String::as_str);
-    format!("{who} shouts {message:?}\n")
+    demo::shout(c.caller(), q.get("message").map_or("", String::as_str))
 }

@@ -10,46 +10,11 @@
 // A command-line program: its output to the user is stdout.
 #![allow(clippy::print_stdout)]
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use actix_web::HttpServer;
-use anyhow::{Context, bail};
-use example_actix::{CAPS_EXAMPLE, CONFIG_EXAMPLE, ExampleConfig, app};
+use anyhow::Context;
+use example_actix::{FILES, app};
 use portcullis_actix::portcullis_core::config;
-use portcullis_actix::portcullis_oidc::RelyingParty;
 use portcullis_testing::demo;
-
-struct Args {
-    config: Option<PathBuf>,
-    addr: SocketAddr,
-}
-
-fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args {
-        config: None,
-        addr: "127.0.0.1:3000".parse()?,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--config" => args.config = Some(it.next().context("--config needs a file")?.into()),
-            "--addr" => {
-                let v = it.next().context("--addr needs HOST:PORT")?;
-                args.addr = v
-                    .parse()
-                    .with_context(|| format!("--addr {v}: expected HOST:PORT"))?;
-            }
-            "-h" | "--help" => {
-                println!("usage: example-actix [--config FILE] [--addr HOST:PORT]");
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument `{other}` (try --help)"),
-        }
-    }
-    Ok(args)
-}
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
@@ -58,45 +23,19 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = parse_args()?;
+    let args = demo::Args::parse(std::env::args().skip(1)).map_err(anyhow::Error::msg)?;
+    if args.help {
+        println!("{}", demo::usage("example-actix"));
+        return Ok(());
+    }
     let env = config::env_overrides("PORTCULLIS", std::env::vars());
     let listener =
         std::net::TcpListener::bind(args.addr).with_context(|| format!("binding {}", args.addr))?;
     let addr = listener.local_addr()?;
-
-    // Kept alive for as long as the server runs.
-    let mut provider = None;
-    let mut _dir = None;
-    let rp = match &args.config {
-        Some(path) => {
-            let cfg: ExampleConfig = config::load_file(path, &env)?;
-            RelyingParty::builder(cfg).build().await?
-        }
-        None => {
-            let base_url = format!("http://{addr}");
-            let mock = demo::start_provider(&base_url)
-                .await
-                .context("starting the mock provider")?;
-            let dir = tempfile::tempdir()?;
-            let caps = dir.path().join("caps.yaml");
-            std::fs::write(&caps, CAPS_EXAMPLE)?;
-            let mut cfg: ExampleConfig =
-                config::load_from_str(CONFIG_EXAMPLE, config::Format::Yaml, &[])?;
-            demo::point_at_mock(&mut cfg, &mock, &base_url, &caps)?;
-            let rp = RelyingParty::builder(cfg)
-                .clock(Arc::new(mock.clock()))
-                .build()
-                .await?;
-            provider = Some(mock);
-            _dir = Some(dir);
-            rp
-        }
-    };
-    println!("example-actix listening on http://{addr}");
-    if let Some(mock) = &provider {
-        print!("{}", demo::instructions(mock, &addr.to_string()));
-    }
+    let setup = demo::configure(&args, addr, FILES, &env).await?;
+    print!("{}", setup.banner("example-actix", addr));
     // actix-web stops gracefully on Ctrl-C by itself.
+    let rp = setup.rp.clone();
     HttpServer::new(move || app(rp.clone()))
         .listen(listener)?
         .run()

@@ -26,6 +26,7 @@ use portcullis_axum::portcullis_oidc::{OidcConfig, RelyingParty};
 use portcullis_axum::{
     AuthLayer, Caller, LoginRedirect, RequireCapability, capability, login_routes,
 };
+use portcullis_testing::demo::{self, Files};
 
 capability!(Read = "read");
 capability!(Write = "write");
@@ -34,6 +35,12 @@ capability!(Announce = "announce");
 /// The configuration file of this example (easy-oauth's format): see
 /// `config.example.yaml`.
 pub type ExampleConfig = OidcConfig;
+
+/// The example's configuration file and user file.
+pub const FILES: Files = Files {
+    config: include_str!("../config.example.yaml"),
+    users: include_str!("../caps.yaml"),
+};
 
 /// The application around a relying party.
 pub fn app(rp: RelyingParty) -> Router {
@@ -52,37 +59,21 @@ pub fn app(rp: RelyingParty) -> Router {
     routes.layer(AuthLayer::for_login(rp))
 }
 
-fn name(caller: &portcullis_axum::portcullis_core::Authenticated) -> &str {
-    caller
-        .principal
-        .email()
-        .unwrap_or(caller.principal.user_id())
-}
-
 async fn home(caller: Option<Caller>) -> String {
-    match caller {
-        Some(Caller(c)) => format!("Hello, {}!\n", name(&c)),
-        None => "Hello, guest! Log in at /login\n".to_owned(),
-    }
+    demo::greeting(caller.as_ref().map(|c| &c.0))
 }
 
 async fn read(c: RequireCapability<Read>) -> String {
-    match c.caller() {
-        Some(caller) => format!("{} reads the news\n", name(caller)),
-        None => "a guest reads the news\n".to_owned(),
-    }
+    demo::read(c.caller())
 }
 
 async fn write(c: RequireCapability<Write>, body: String) -> String {
-    let who = c.caller().map_or("a guest", name);
-    format!("{who} wrote {} bytes\n", body.len())
+    demo::write(c.caller(), body.len())
 }
 
 async fn shout(
     c: RequireCapability<Announce, LoginRedirect>,
     Query(q): Query<HashMap<String, String>>,
 ) -> String {
-    let who = c.caller().map_or("a guest", name);
-    let message = q.get("message").map_or("", String::as_str);
-    format!("{who} shouts {message:?}\n")
+    demo::shout(c.caller(), q.get("message").map_or("", String::as_str))
 }

@@ -24,12 +24,12 @@ use std::collections::HashMap;
 
 use poem::web::Query;
 use poem::{EndpointExt, Route, get, handler, post};
-use portcullis_poem::portcullis_core::Authenticated;
 use portcullis_poem::portcullis_oidc::{OidcConfig, RelyingParty};
 use portcullis_poem::{
     AuthEndpoint, AuthMiddleware, Caller, LoginRedirect, RequireCapability, capability,
     login_routes,
 };
+use portcullis_testing::demo::{self, Files};
 
 capability!(Read = "read");
 capability!(Write = "write");
@@ -39,11 +39,11 @@ capability!(Announce = "announce");
 /// `examples/axum/config.example.yaml`.
 pub type ExampleConfig = OidcConfig;
 
-/// The example's configuration file.
-pub const CONFIG_EXAMPLE: &str = include_str!("../../axum/config.example.yaml");
-
-/// The example's user file (who holds which capabilities).
-pub const USER_FILE: &str = include_str!("../../axum/caps.yaml");
+/// The example's configuration file and user file: the axum example's.
+pub const FILES: Files = Files {
+    config: include_str!("../../axum/config.example.yaml"),
+    users: include_str!("../../axum/caps.yaml"),
+};
 
 /// The application around a relying party.
 pub fn app(rp: RelyingParty) -> AuthEndpoint<Route> {
@@ -63,33 +63,19 @@ pub fn app(rp: RelyingParty) -> AuthEndpoint<Route> {
         .with(AuthMiddleware::for_login(rp))
 }
 
-fn name(caller: &Authenticated) -> &str {
-    caller
-        .principal
-        .email()
-        .unwrap_or(caller.principal.user_id())
-}
-
 #[handler]
 async fn home(caller: Option<Caller>) -> String {
-    match caller {
-        Some(Caller(c)) => format!("Hello, {}!\n", name(&c)),
-        None => "Hello, guest! Log in at /login\n".to_owned(),
-    }
+    demo::greeting(caller.as_ref().map(|c| &c.0))
 }
 
 #[handler]
 async fn read(c: RequireCapability<Read>) -> String {
-    match c.caller() {
-        Some(caller) => format!("{} reads the news\n", name(caller)),
-        None => "a guest reads the news\n".to_owned(),
-    }
+    demo::read(c.caller())
 }
 
 #[handler]
 async fn write(c: RequireCapability<Write>, body: String) -> String {
-    let who = c.caller().map_or("a guest", name);
-    format!("{who} wrote {} bytes\n", body.len())
+    demo::write(c.caller(), body.len())
 }
 
 #[handler]
@@ -97,7 +83,5 @@ async fn shout(
     c: RequireCapability<Announce, LoginRedirect>,
     Query(q): Query<HashMap<String, String>>,
 ) -> String {
-    let who = c.caller().map_or("a guest", name);
-    let message = q.get("message").map_or("", String::as_str);
-    format!("{who} shouts {message:?}\n")
+    demo::shout(c.caller(), q.get("message").map_or("", String::as_str))
 }

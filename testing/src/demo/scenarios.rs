@@ -1,0 +1,241 @@
+//! easy-oauth's README scenario, written once and run against the main
+//! example on each framework: guests, users, friends and admins, through the
+//! real login flow against the mock provider.
+//!
+//! An example's test crate implements [`Example`], which serves its
+//! application, and invokes [`demo_scenarios!`](crate::demo_scenarios) with
+//! it; every scenario becomes one `#[tokio::test]` there.
+
+use std::sync::Arc;
+
+use portcullis_core::clock::Clock as _;
+use portcullis_oidc::RelyingParty;
+use serde_json::json;
+use tempfile::TempDir;
+
+use super::{Files, mock_config};
+use crate::serve::Stop;
+use crate::tester::bind_for;
+use crate::{AppTester, MockProvider};
+
+/// How an example serves its application.
+pub trait Example: Send + Sync {
+    /// The example's configuration and user files.
+    fn files(&self) -> Files;
+
+    /// Serves the example's application around `rp` on `listener` (already
+    /// bound, non-blocking); answers how to stop it.
+    fn serve(&self, listener: std::net::TcpListener, rp: RelyingParty) -> Stop;
+}
+
+/// An example served for a scenario. Keep it whole while the scenario
+/// runs: dropping it stops the provider and removes the user file.
+#[derive(Debug)]
+pub struct Started {
+    /// The provider its users log in at.
+    pub provider: MockProvider,
+    /// The application.
+    pub app: AppTester,
+    _dir: TempDir,
+}
+
+/// Serves `example` with its own files pointed at a fresh mock provider.
+///
+/// # Panics
+///
+/// When the provider, the configuration or the server cannot start.
+pub async fn start(example: &dyn Example) -> Started {
+    let provider = MockProvider::start()
+        .await
+        .expect("the mock provider starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (listener, base_url) = bind_for(&provider, "").expect("a loopback port");
+    let cfg = mock_config(example.files(), &provider, &base_url, dir.path())
+        .expect("the example's configuration loads");
+    let rp = RelyingParty::builder(cfg)
+        .clock(Arc::new(provider.clock()))
+        .build()
+        .await
+        .expect("the relying party builds");
+    let stop = example.serve(listener, rp);
+    Started {
+        provider,
+        app: AppTester::serving(base_url, "", stop),
+        _dir: dir,
+    }
+}
+
+/// easy-oauth's README: who may read, write and shout.
+pub async fn the_readme_scenario(example: &dyn Example) {
+    let started = start(example).await;
+    let app = &started.app;
+    let guest = app.client(None).await;
+    let user = app.client(Some("someone@example.com")).await;
+    let reader = app.client(Some("reader@example.com")).await;
+    let friend = app.client(Some("friend@example.com")).await;
+    let admin = app.client(Some("admin@example.com")).await;
+    let banned = app.client(Some("banned@example.com")).await;
+
+    assert!(guest.get("/").expect(200).await.text().contains("guest"));
+    assert!(
+        user.get("/")
+            .expect(200)
+            .await
+            .text()
+            .contains("someone@example.com")
+    );
+
+    // read: every logged-in user (default capability); guests are refused.
+    guest.get("/read").expect(401).await;
+    for c in [&user, &reader, &friend, &admin, &banned] {
+        c.get("/read").expect(200).await;
+    }
+    // write: implied by moderate and admin.
+    user.post("/write").body("x").expect(403).await;
+    friend.post("/write").body("x").expect(200).await;
+    admin.post("/write").body("x").expect(200).await;
+    // announce: friend and admin.
+    reader.get("/shout?message=hi").expect(403).await;
+    let shout = friend.get("/shout?message=hi").expect(200).await;
+    assert_eq!(shout.text(), "friend@example.com shouts \"hi\"\n");
+    admin.get("/shout?message=hi").expect(200).await;
+}
+
+/// A browser is sent to log in and back to the page; a script gets a 401.
+pub async fn a_browser_is_sent_to_log_in_and_back_while_scripts_get_401(example: &dyn Example) {
+    let started = start(example).await;
+    let app = &started.app;
+    let browser = app.client(None).await;
+    let to_login = browser
+        .get("/shout?message=hello")
+        .browser()
+        .expect(303)
+        .await;
+    assert_eq!(
+        to_login.location(),
+        Some("/login?next=%2Fshout%3Fmessage%3Dhello")
+    );
+    browser.get("/shout?message=hello").expect(401).await;
+    // Logging in from there comes back to the page.
+    let back = browser
+        .login("friend@example.com", "/shout?message=hello")
+        .await;
+    assert_eq!(back, "/shout?message=hello");
+    browser.get(&back).browser().expect(200).await;
+}
+
+/// User tokens, their withdrawal and revocation, service tokens, and the
+/// provider's access tokens.
+pub async fn token_workflow_user_tokens_and_service_tokens(example: &dyn Example) {
+    let started = start(example).await;
+    let (provider, app) = (&started.provider, &started.app);
+    let friend = app.client(Some("friend@example.com")).await;
+    let admin = app.client(Some("admin@example.com")).await;
+    let script = app.client(None).await;
+
+    // A user's token works without the browser's cookies.
+    let resp = friend.get("/token").expect(200).await;
+    let body = resp.json();
+    let token = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(body["refresh_token"], body["token"], "easy-oauth's field");
+    assert!(body["expires_at"].as_u64().unwrap() > provider.clock().now_secs());
+    assert_eq!(resp.header("cache-control"), Some("no-store"));
+    assert_eq!(resp.header("referrer-policy"), Some("no-referrer"));
+    script.get("/shout?message=x").expect(401).await;
+    script
+        .get("/shout?message=x")
+        .bearer(&token)
+        .expect(200)
+        .await;
+
+    // It holds the user's capabilities as they are now: withdrawn, refused.
+    admin
+        .post("/manage_capabilities/set")
+        .json(&json!({"email": "friend@example.com", "capabilities": ["read"]}))
+        .expect(200)
+        .await;
+    script
+        .get("/shout?message=x")
+        .bearer(&token)
+        .expect(403)
+        .await;
+
+    // Revoked by its owner: refused at once.
+    friend
+        .post("/token/revoke")
+        .json(&json!({"token": token}))
+        .expect(200)
+        .await;
+    script.get("/read").bearer(&token).expect(401).await;
+
+    // Service tokens, as easy-oauth's README shows.
+    admin
+        .post("/manage_capabilities/set")
+        .json(&json!({"email": "bot@service", "capabilities": ["announce"]}))
+        .expect(200)
+        .await;
+    let svc = admin
+        .get("/token?user=bot@service")
+        .expect(200)
+        .await
+        .json();
+    assert_eq!(svc["user"], "bot@service");
+    let svc_token = svc["service_token"].as_str().unwrap();
+    script
+        .get("/shout?message=beep")
+        .bearer(svc_token)
+        .expect(200)
+        .await;
+    friend.get("/token?user=bot@service").expect(403).await;
+
+    // A provider access token for the configured audience needs no login.
+    let at = provider.token().email("friend@example.com").sign();
+    script.get("/read").bearer(&at).expect(200).await;
+}
+
+/// Logging out ends the session, for copies of its cookie too.
+pub async fn logout_ends_the_session(example: &dyn Example) {
+    let started = start(example).await;
+    let (provider, app) = (&started.provider, &started.app);
+    let user = app.client(Some("reader@example.com")).await;
+    let copied = user.cookie_matching("portcullis-session").unwrap();
+    user.get("/read").expect(200).await;
+    let out = user.get("/logout").expect(303).await;
+    // RP-initiated logout at the provider, back to the app.
+    let location = out.location().unwrap();
+    assert!(
+        location.starts_with(&format!("{}/logout?", provider.issuer())),
+        "{location}"
+    );
+    user.get("/read").expect(401).await;
+    // A copy of the old cookie no longer works either.
+    let thief = app.client(None).await;
+    thief.set_cookie(&copied.0, Some(&copied.1));
+    thief.get("/read").expect(401).await;
+}
+
+/// Expands to one `#[tokio::test]` per scenario, run against `$example` (an
+/// expression of a type implementing [`Example`]).
+///
+/// ```ignore
+/// portcullis_testing::demo_scenarios!(MyExample);
+/// ```
+#[macro_export]
+macro_rules! demo_scenarios {
+    ($example:expr) => {
+        $crate::demo_scenarios!(@cases $example;
+            the_readme_scenario,
+            a_browser_is_sent_to_log_in_and_back_while_scripts_get_401,
+            token_workflow_user_tokens_and_service_tokens,
+            logout_ends_the_session,
+        );
+    };
+    (@cases $example:expr; $($case:ident,)*) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::demo::scenarios::$case(&$example).await;
+            }
+        )*
+    };
+}
