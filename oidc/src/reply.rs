@@ -24,7 +24,7 @@ impl Reply {
         }
     }
 
-    /// A 200 JSON answer.
+    /// A JSON answer with `status`.
     pub(crate) fn json(status: u16, body: String) -> Self {
         Self {
             status,

@@ -73,13 +73,38 @@ where
         > + 'static,
     B: actix_web::body::MessageBody + 'static,
 {
+    actix_with_workers(listener, factory, 1)
+}
+
+/// [`actix`] with `workers` worker threads (the load harness uses one per core).
+///
+/// # Errors
+///
+/// When the thread cannot be started or the server cannot serve `listener`.
+#[cfg(feature = "actix")]
+pub fn actix_with_workers<A, T, B>(
+    listener: std::net::TcpListener,
+    factory: A,
+    workers: usize,
+) -> io::Result<Stop>
+where
+    A: Fn() -> actix_web::App<T> + Send + Clone + 'static,
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: actix_web::body::MessageBody + 'static,
+{
     let (started, handle) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("actix-app".to_owned())
         .spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = actix_web::HttpServer::new(factory)
-                    .workers(1)
+                    .workers(workers)
                     .disable_signals()
                     .listen(listener);
                 match server {

@@ -298,41 +298,16 @@ async fn start_server(framework: Framework, provider: &MockProvider) -> anyhow::
             Box::new(move || task.abort())
         }
         Framework::Actix => {
-            use actix_web::{App, HttpServer, web};
-            let (started, handle) = oneshot::channel();
-            std::thread::Builder::new()
-                .name("actix-load".to_owned())
-                .spawn(move || {
-                    actix_web::rt::System::new().block_on(async move {
-                        let server = HttpServer::new(move || {
-                            App::new()
-                                .wrap(portcullis_actix::AuthMiddleware::new(auth.clone()))
-                                .route("/bare", web::get().to(bare))
-                                .route("/protected", web::get().to(actix_protected))
-                        })
-                        .workers(2)
-                        .disable_signals()
-                        .listen(listener);
-                        match server {
-                            Ok(server) => {
-                                let server = server.run();
-                                let _ = started.send(Ok(server.handle()));
-                                let _ = server.await;
-                            }
-                            Err(e) => {
-                                let _ = started.send(Err(e));
-                            }
-                        }
-                    });
-                })?;
-            let handle = handle
-                .await
-                .context("the actix-web thread ended early")?
+            use actix_web::{App, web};
+            let factory = move || {
+                App::new()
+                    .wrap(portcullis_actix::AuthMiddleware::new(auth.clone()))
+                    .route("/bare", web::get().to(bare))
+                    .route("/protected", web::get().to(actix_protected))
+            };
+            let stop = portcullis_testing::serve::actix_with_workers(listener, factory, 2)
                 .context("starting actix-web")?;
-            Box::new(move || {
-                // Stopping resolves on actix's own runtime; the thread ends with it.
-                drop(handle.stop(false));
-            })
+            Box::new(stop)
         }
     };
     Ok(Server { addr, stop })
