@@ -76,6 +76,7 @@ mod jws;
 pub mod keys;
 pub mod mint;
 pub mod principal;
+pub mod revocation;
 pub mod secret;
 pub mod verifier;
 
@@ -84,5 +85,6 @@ pub use capabilities::{CapId, CapSet, CapabilitiesConfig, CapabilityGraph, Expan
 pub use credentials::{Authenticated, Authenticator, CredentialsConfig, HeaderLookup};
 pub use error::{Error, ErrorKind, ErrorResponse, Result, TokenRejection};
 pub use principal::{Principal, RawToken, TokenKind};
+pub use revocation::RevocationCheck;
 pub use secret::Secret;
 pub use verifier::{TokenVerifier, TokenVerifierBuilder};

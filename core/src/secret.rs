@@ -75,3 +75,149 @@ impl From<&str> for Secret {
         Secret::new(value)
     }
 }
+
+/// The fewest bytes a secret key may have: 256 bits when the key is random
+/// bytes, and enough room for a passphrase of 128 bits or more.
+pub const MIN_SECRET_KEY_BYTES: usize = 32;
+
+/// Secret keys printed in portcullis' own documentation and examples. Anyone
+/// who read them could forge tokens and session cookies under them, so they
+/// are refused wherever a secret key is configured. (A tidy test keeps this
+/// list in step with the repository's documents.)
+pub const PUBLISHED_SECRET_KEYS: &[&str] = &[
+    "0123456789abcdef0123456789abcdef",
+    "change-me-to-32-random-bytes-or-more!!",
+    "from the file, 32 bytes or more....",
+    "hunter2-hunter2-hunter2-hunter2!",
+    "an environment secret of 32+ bytes",
+];
+
+/// Words that mark a value as a placeholder to be replaced, never a secret.
+const PLACEHOLDER_MARKERS: &[&str] = &[
+    "change-me",
+    "change_me",
+    "changeme",
+    "replace-me",
+    "replace_me",
+    "replaceme",
+    "placeholder",
+    "your-secret",
+    "your_secret",
+    "yoursecret",
+    "<secret",
+    "secret_key>",
+    "secret-key>",
+];
+
+/// Checks a secret key (the key that signs portcullis tokens and seals
+/// session cookies) given under the configuration key `key`.
+///
+/// Refused, with an error of kind `Config` that names `key` and never the value:
+/// - fewer than [`MIN_SECRET_KEY_BYTES`] bytes;
+/// - a value printed in portcullis' documentation or examples
+///   ([`PUBLISHED_SECRET_KEYS`]), or one that says it is a placeholder
+///   (`change-me`, `<secret ...>`, ...).
+///
+/// A value that is long enough but visibly weak (few distinct characters,
+/// a short pattern repeated, under about 96 bits by a character-frequency
+/// estimate) is accepted with a `tracing` warning naming `key`.
+///
+/// ```
+/// use portcullis_core::secret::{Secret, check_secret_key};
+/// assert!(check_secret_key("secret_key", &Secret::new("too short")).is_err());
+/// assert!(check_secret_key("secret_key", &Secret::new("change-me-to-32-random-bytes-or-more!!")).is_err());
+/// assert!(check_secret_key("secret_key", &Secret::new("k3Xq9vR2mT8wYp4LzN6bH1cJ5dF7gA0s")).is_ok());
+/// ```
+///
+/// # Errors
+///
+/// A configuration error as described above.
+pub fn check_secret_key(key: &str, secret: &Secret) -> Result<(), crate::Error> {
+    let value = secret.expose();
+    if value.len() < MIN_SECRET_KEY_BYTES {
+        return Err(crate::Error::config(format!(
+            "configuration key `{key}`: at least {MIN_SECRET_KEY_BYTES} bytes are required \
+             (generate one, e.g. `openssl rand -base64 48`)"
+        )));
+    }
+    let trimmed = value.trim();
+    if PUBLISHED_SECRET_KEYS.iter().any(|p| *p == trimmed) {
+        return Err(crate::Error::config(format!(
+            "configuration key `{key}`: this value is printed in portcullis' documentation \
+             and is known to everyone; generate your own (e.g. `openssl rand -base64 48`)"
+        )));
+    }
+    let lower = trimmed.to_ascii_lowercase();
+    if PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m)) {
+        return Err(crate::Error::config(format!(
+            "configuration key `{key}`: the value is a placeholder; \
+             replace it with a random secret (e.g. `openssl rand -base64 48`)"
+        )));
+    }
+    if let Some(why) = weakness(value.as_bytes()) {
+        tracing::warn!(
+            key,
+            reason = why,
+            "the secret key looks weak; use a random value (e.g. `openssl rand -base64 48`)"
+        );
+    }
+    Ok(())
+}
+
+/// Why `bytes` looks like a weak secret, if it does.
+fn weakness(bytes: &[u8]) -> Option<&'static str> {
+    let mut counts = [0u32; 256];
+    for b in bytes {
+        counts[usize::from(*b)] += 1;
+    }
+    let distinct = counts.iter().filter(|c| **c > 0).count();
+    if distinct < 8 {
+        return Some("it uses fewer than 8 distinct characters");
+    }
+    let len = bytes.len();
+    if (1..=len / 2).any(|p| len % p == 0 && bytes.chunks(p).all(|c| c == &bytes[..p])) {
+        return Some("it repeats a shorter pattern");
+    }
+    #[allow(clippy::cast_precision_loss, reason = "lengths are small")]
+    let total = len as f64;
+    let per_char: f64 = counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = f64::from(*c) / total;
+            -p * p.log2()
+        })
+        .sum();
+    if per_char * total < 96.0 {
+        return Some("a character-frequency estimate gives it under 96 bits");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_published_and_placeholder_keys_are_refused_without_echo() {
+        for bad in [
+            "short",
+            "0123456789abcdef0123456789abcdef",
+            "  change-me-to-32-random-bytes-or-more!!  ",
+            "please-CHANGE-ME-before-production-use-ok",
+            "<secret key of 32 bytes or more, random>",
+        ] {
+            let e = check_secret_key("secret_key", &Secret::new(bad)).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Config, "{bad}");
+            assert!(e.message().contains("`secret_key`"), "{e}");
+            assert!(!e.message().contains(bad.trim()), "the value is echoed: {e}");
+        }
+    }
+
+    #[test]
+    fn weak_keys_are_recognised() {
+        assert!(weakness(b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").is_some());
+        assert!(weakness(b"abcdefghabcdefghabcdefghabcdefgh").is_some());
+        assert!(weakness(b"k3Xq9vR2mT8wYp4LzN6bH1cJ5dF7gA0sQe").is_none());
+    }
+}

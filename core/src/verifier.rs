@@ -15,6 +15,7 @@ use crate::jwks::{Location, RemoteKeys};
 use crate::jws;
 use crate::keys::{KeySet, VerifyingKey};
 use crate::principal::{Principal, RawToken, TokenKind};
+use crate::revocation::RevocationCheck;
 
 /// Verifies JWTs from the configured issuers. Cheap to clone; share one per process.
 ///
@@ -52,14 +53,23 @@ pub struct TokenVerifier {
 #[derive(Debug)]
 struct Inner {
     issuers: HashMap<String, Issuer>,
-    cache: Option<quick_cache::sync::Cache<Box<str>, Arc<Principal>>>,
+    cache: Option<quick_cache::sync::Cache<Box<str>, Cached>>,
     clock: SharedClock,
     max_token_bytes: usize,
+}
+
+/// A verified token in the cache, with its issuer's revocation check (asked
+/// on every hit: a cached token is refused as soon as it is revoked).
+#[derive(Debug, Clone)]
+struct Cached {
+    principal: Arc<Principal>,
+    revocations: Option<Arc<dyn RevocationCheck>>,
 }
 
 #[derive(Debug)]
 struct Issuer {
     issuer: String,
+    revocations: Option<Arc<dyn RevocationCheck>>,
     algorithms: Vec<Algorithm>,
     keys: Keys,
     audiences: Vec<String>,
@@ -267,6 +277,7 @@ fn build_issuer(
     };
     Ok(Issuer {
         issuer,
+        revocations: ic.revocations.clone(),
         algorithms: ic.algorithms.clone(),
         keys,
         audiences: ic.audiences.clone(),
@@ -374,13 +385,14 @@ impl TokenVerifier {
         }
         let now = inner.clock.now_millis();
         if let Some(cache) = &inner.cache
-            && let Some(p) = cache.get(token)
+            && let Some(hit) = cache.get(token)
         {
             // Entries never outlive `exp`, whatever the leeway.
-            if now >= p.expires_at.saturating_mul(1000) {
+            if now >= hit.principal.expires_at.saturating_mul(1000) {
                 cache.remove(token);
-            } else if p.kind == kind {
-                return Ok(p);
+            } else if hit.principal.kind == kind {
+                check_revocation(hit.revocations.as_deref(), &hit.principal).await?;
+                return Ok(hit.principal);
             }
         }
         let parsed = jws::parse(token)?;
@@ -398,12 +410,32 @@ impl TokenVerifier {
         issuer.check_signature(&parsed).await?;
         let principal = issuer.validate(parsed.claims, parsed.typ.as_deref(), kind, now, token)?;
         let principal = Arc::new(principal);
+        check_revocation(issuer.revocations.as_deref(), &principal).await?;
         if let Some(cache) = &inner.cache
             && now < principal.expires_at.saturating_mul(1000)
         {
-            cache.insert(token.into(), Arc::clone(&principal));
+            cache.insert(
+                token.into(),
+                Cached {
+                    principal: Arc::clone(&principal),
+                    revocations: issuer.revocations.clone(),
+                },
+            );
         }
         Ok(principal)
+    }
+}
+
+/// Refuses a revoked token (401 `Revoked`); a check that cannot answer is a 503.
+async fn check_revocation(
+    check: Option<&dyn RevocationCheck>,
+    principal: &Principal,
+) -> Result<(), Error> {
+    match check {
+        Some(check) if check.is_revoked(principal).await? => {
+            Err(Error::invalid_token(TokenRejection::Revoked))
+        }
+        _ => Ok(()),
     }
 }
 
