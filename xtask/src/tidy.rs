@@ -6,7 +6,15 @@ use std::path::{Path, PathBuf};
 use crate::workspace_root;
 
 /// Directories holding the project's sources.
-const SOURCE_DIRS: [&str; 5] = ["core", "adapters", "testing", "examples", "xtask"];
+const SOURCE_DIRS: [&str; 7] = [
+    "core",
+    "capabilities",
+    "oidc",
+    "adapters",
+    "testing",
+    "examples",
+    "xtask",
+];
 
 /// Directories whose crates must document every source file.
 const DOCUMENTED_DIRS: [&str; 3] = ["core", "adapters", "testing"];
@@ -202,4 +210,113 @@ fn the_lint_check_reads_manifests() {
         "[lints.rust]\nunsafe_code = \"forbid\"\n"
     ));
     assert!(!inherits_workspace_lints("[lints]\nworkspace = false\n"));
+}
+
+/// The secret keys core refuses because the documents print them: the
+/// string literals of `PUBLISHED_SECRET_KEYS` in `core/src/secret.rs`.
+fn published_secret_keys() -> Vec<String> {
+    let text = read(&workspace_root().join("core/src/secret.rs"));
+    let start = text
+        .find("pub const PUBLISHED_SECRET_KEYS")
+        .expect("core/src/secret.rs defines PUBLISHED_SECRET_KEYS");
+    let body = &text[start..];
+    let open = body.find("&[").expect("a slice literal") + 2;
+    let close = body[open..].find("];").expect("a slice literal") + open;
+    body[open..close]
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The values given to a secret key in `line`: `secret_key: "v"`,
+/// `secret_key = "v"`, `SECRET_KEY=v` and `Secret::new("v")`.
+fn secret_key_values(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let lower = line.to_ascii_lowercase();
+    for marker in ["secret_key:", "secret_key =", "secret_key=", "secret::new("] {
+        let mut from = 0;
+        while let Some(at) = lower[from..].find(marker) {
+            let rest = line[from + at + marker.len()..].trim_start();
+            let value = match rest.strip_prefix('"') {
+                Some(quoted) => quoted.split('"').next().unwrap_or_default(),
+                None => rest
+                    .split(|c: char| c.is_whitespace() || c == '\'' || c == ')')
+                    .next()
+                    .unwrap_or_default(),
+            };
+            if !value.is_empty() && !value.starts_with("...") {
+                out.push(value.to_owned());
+            }
+            from += at + marker.len();
+        }
+    }
+    out
+}
+
+/// Whether core refuses `value` as a placeholder or for its length anyway.
+fn refused_anyway(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    value.len() < 32
+        || value.contains('<')
+        || ["change-me", "change_me", "changeme", "replace-me", "placeholder", "your-secret"]
+            .iter()
+            .any(|m| lower.contains(m))
+}
+
+#[test]
+fn every_secret_key_in_the_documents_is_refused() {
+    // A secret printed in a README, a doc comment or an example's
+    // configuration is known to every reader: core must refuse it.
+    let published = published_secret_keys();
+    assert!(!published.is_empty());
+    let root = workspace_root();
+    let mut documents: Vec<PathBuf> = fs::read_dir(&root)
+        .expect("the workspace root is readable")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    documents.extend(files_under(&SOURCE_DIRS).into_iter().filter(|p| {
+        p.extension()
+            .is_some_and(|e| ["md", "rs", "yaml", "yml", "toml"].iter().any(|x| e == *x))
+    }));
+    let mut offenders = Vec::new();
+    for file in documents {
+        let is_rust = file.extension().is_some_and(|e| e == "rs");
+        let in_examples = file
+            .strip_prefix(&root)
+            .is_ok_and(|p| p.starts_with("examples"));
+        let Ok(text) = fs::read_to_string(&file) else {
+            continue;
+        };
+        for (i, line) in text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            // Rust files: doc comments everywhere, and all of an example's code.
+            let documented = trimmed.starts_with("///") || trimmed.starts_with("//!");
+            if is_rust && !documented && !in_examples {
+                continue;
+            }
+            for value in secret_key_values(line) {
+                if !refused_anyway(&value) && !published.contains(&value) {
+                    offenders.push(format!("{}:{}: {value}", shown(&file), i + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "secret keys printed in the documents but not in core's PUBLISHED_SECRET_KEYS \
+         (add them there, so that nobody can deploy with them): {offenders:#?}"
+    );
+}
+
+#[test]
+fn secret_key_values_are_found() {
+    assert_eq!(secret_key_values("secret_key: \"abc def\""), ["abc def"]);
+    assert_eq!(secret_key_values("  PORTCULLIS__SECRET_KEY=xyz cargo run"), ["xyz"]);
+    assert_eq!(secret_key_values("let s = Secret::new(\"k\");"), ["k"]);
+    assert!(secret_key_values("the secret_key: ...").is_empty());
+    assert!(refused_anyway("<CLIENT_SECRET>"));
 }
