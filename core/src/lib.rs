@@ -76,6 +76,7 @@ mod jws;
 pub mod keys;
 pub mod mint;
 pub mod principal;
+mod refusals;
 pub mod revocation;
 pub mod secret;
 pub mod verifier;
