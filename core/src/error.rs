@@ -310,7 +310,10 @@ impl Error {
     }
 
     /// The message a gRPC caller sees: [`public_message`](Self::public_message).
+    /// As with [`to_response`](Self::to_response), the detail of a 503 or
+    /// 500 kind is logged here instead.
     pub fn grpc_message(&self) -> &str {
+        self.log_server_failure();
         self.public_message()
     }
 
@@ -326,14 +329,7 @@ impl Error {
         }
         headers.push(("content-type", "application/json".to_owned()));
         headers.push(("cache-control", "no-store".to_owned()));
-        if matches!(self.inner.kind, ErrorKind::Unavailable | ErrorKind::Config) {
-            tracing::warn!(
-                status = self.status(),
-                kind = ?self.inner.kind,
-                detail = %self.detail(),
-                "answering with a server-side failure"
-            );
-        }
+        self.log_server_failure();
         let body = serde_json::json!({
             "error": self.error_code(),
             "error_description": self.public_message(),
@@ -355,6 +351,18 @@ const UNAVAILABLE_DESCRIPTION: &str =
 const INTERNAL_DESCRIPTION: &str = "internal server error";
 
 impl Error {
+    /// Logs the detail of a failure on the server's side, which its answer leaves out.
+    fn log_server_failure(&self) {
+        if matches!(self.inner.kind, ErrorKind::Unavailable | ErrorKind::Config) {
+            tracing::warn!(
+                status = self.status(),
+                kind = ?self.inner.kind,
+                detail = %self.detail(),
+                "answering with a server-side failure"
+            );
+        }
+    }
+
     /// The message and every cause in the source chain, for the operator's log.
     fn detail(&self) -> String {
         let mut out = self.inner.message.to_string();
