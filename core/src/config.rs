@@ -1,6 +1,11 @@
 //! Configuration: serde types, loaded from YAML or TOML files and from
 //! environment variables with a prefix and `__` nesting.
 //!
+//! Errors name the key path and the expected type, never the value, which
+//! may be a secret. An environment value made of digits loads as a number
+//! where the key wants one and as its exact text where the key wants a string
+//! (a numeric secret, say). Provider URLs are held to [`check_provider_url`].
+//!
 //! ```
 //! use portcullis_core::config::{load_from_str, Format, VerifierConfig};
 //! let yaml = r#"

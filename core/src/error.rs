@@ -2,6 +2,9 @@
 //!
 //! Adapters never decide a status code: they call [`Error::to_response`] and
 //! copy the status, headers and body into their framework's response type.
+//! A refusal (401, 403, 400) tells the caller what was wrong; a failure on
+//! the server's side (503, 500) answers a fixed description and logs its
+//! detail ([`Error::public_message`]).
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -195,7 +198,10 @@ impl Error {
         self.inner.rejection
     }
 
-    /// The message, safe to show (no token or secret content).
+    /// The detailed message. It never holds token or secret content, but for
+    /// [`Unavailable`](ErrorKind::Unavailable) and [`Config`](ErrorKind::Config)
+    /// it may name hosts, files and causes: callers are shown
+    /// [`public_message`](Self::public_message).
     pub fn message(&self) -> &str {
         &self.inner.message
     }

@@ -257,9 +257,16 @@ impl Principal {
     /// let mine: Mine = p.claims_as()?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`TokenRejection::InvalidClaim`]; its cause names the claim's type,
+    /// never its value (claims are token content).
     pub fn claims_as<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        T::deserialize(Value::Object((*self.claims).clone()))
-            .map_err(|e| Error::invalid_token(TokenRejection::InvalidClaim).with_source(e))
+        T::deserialize(Value::Object((*self.claims).clone())).map_err(|e| {
+            Error::invalid_token(TokenRejection::InvalidClaim)
+                .with_source(Redacted(crate::config::without_values(&e.to_string())))
+        })
     }
 
     /// The token this principal was verified from; never log it.
@@ -267,6 +274,18 @@ impl Principal {
         &self.token
     }
 }
+
+/// A deserialization error with the values taken out.
+#[derive(Debug)]
+struct Redacted(String);
+
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Redacted {}
 
 impl fmt::Debug for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -284,6 +303,24 @@ impl fmt::Debug for Principal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claims_as_errors_show_no_claim_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code, reason = "only the error is looked at")]
+        struct Mine {
+            tenant: u64,
+        }
+        let claims = serde_json::json!({"sub": "s", "tenant": "t-secret-tenant"});
+        let Value::Object(claims) = claims else {
+            unreachable!()
+        };
+        let p = Principal::from_session("https://i", claims, RawToken::new(""), 1).unwrap();
+        let e = p.claims_as::<Mine>().unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(shown.contains("invalid type: string"), "{shown}");
+        assert!(!shown.contains("t-secret-tenant"), "{shown}");
+    }
 
     #[test]
     fn sessions_keep_only_the_vouched_for_email() {

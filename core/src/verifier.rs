@@ -22,7 +22,11 @@ use crate::revocation::RevocationCheck;
 ///
 /// A token is routed to its issuer by the exact `iss` string; a token from an
 /// unknown issuer is refused without any network call. The algorithm comes from
-/// the issuer's configuration and the key, never from the token alone.
+/// the issuer's configuration and the key, never from the token alone. A token
+/// that says it is of another kind (`typ`, `token_use`, Keycloak's `typ`
+/// claim) is refused (see [`AccessTokenType`]). The principal's email is the
+/// address the provider vouches for ([`vouched_email`]). Keys are fetched over
+/// HTTPS only, loopback hosts excepted ([`check_provider_url`]).
 ///
 /// ```
 /// # async fn f() -> Result<(), portcullis_core::Error> {
@@ -391,6 +395,11 @@ impl TokenVerifier {
     }
 
     /// Verifies a token of the given kind.
+    ///
+    /// A refusal is logged at `debug` with its reason (never the token); at
+    /// most once every ten seconds per process, a summary line (`info`, or
+    /// `warn` when keys or a revocation check were unavailable) counts the
+    /// refusals by reason since the previous one.
     pub async fn verify_as(&self, token: &str, kind: TokenKind) -> Result<Arc<Principal>, Error> {
         let result = self.verify_inner(token, kind).await;
         if let Err(e) = &result {
