@@ -126,7 +126,12 @@ const PLACEHOLDER_MARKERS: &[&str] = &[
 /// use portcullis_core::secret::{Secret, check_secret_key};
 /// assert!(check_secret_key("secret_key", &Secret::new("too short")).is_err());
 /// assert!(check_secret_key("secret_key", &Secret::new("change-me-to-32-random-bytes-or-more!!")).is_err());
-/// assert!(check_secret_key("secret_key", &Secret::new("k3Xq9vR2mT8wYp4LzN6bH1cJ5dF7gA0s")).is_ok());
+/// // A key of your own: 48 random bytes, as `openssl rand -base64 48` gives.
+/// use base64::Engine as _;
+/// let mut bytes = [0u8; 48];
+/// aws_lc_rs::rand::fill(&mut bytes).unwrap();
+/// let own = base64::engine::general_purpose::STANDARD.encode(bytes);
+/// assert!(check_secret_key("secret_key", &Secret::new(own)).is_ok());
 /// ```
 ///
 /// # Errors
