@@ -569,6 +569,61 @@ fn set_path(root: &mut Value, path: &[String], value: Value) {
     }
 }
 
+/// Checks a URL from which portcullis fetches keys, metadata or tokens
+/// (discovery, JWKS, token, userinfo and revocation endpoints), given under
+/// the configuration key `key` or found in a provider's document.
+///
+/// The rule: **key material and tokens travel over HTTPS only.** `http://` is
+/// accepted for loopback hosts alone (`localhost`, `127.0.0.0/8`, `[::1]`),
+/// where a development provider runs, unless `danger_allow_plain_http` is set
+/// (a switch for closed test networks, loudly named on purpose). Any other
+/// scheme is refused.
+///
+/// ```
+/// use portcullis_core::config::check_provider_url;
+/// assert!(check_provider_url("jwks_url", "https://id.example.com/jwks", false).is_ok());
+/// assert!(check_provider_url("jwks_url", "http://127.0.0.1:8080/jwks", false).is_ok());
+/// assert!(check_provider_url("jwks_url", "http://id.example.com/jwks", false).is_err());
+/// assert!(check_provider_url("jwks_url", "http://id.example.com/jwks", true).is_ok());
+/// assert!(check_provider_url("jwks_url", "file:///etc/passwd", true).is_err());
+/// ```
+///
+/// # Errors
+///
+/// A configuration error naming `key` and why.
+pub fn check_provider_url(
+    key: &str,
+    url: &str,
+    danger_allow_plain_http: bool,
+) -> Result<(), Error> {
+    let refuse = |why: &str| Err(Error::config(format!("configuration key `{key}`: {why}")));
+    let Ok(parsed) = url::Url::parse(url) else {
+        return refuse("not a valid absolute URL");
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return refuse("the URL must not carry credentials");
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if danger_allow_plain_http || is_loopback(&parsed) => Ok(()),
+        "http" => refuse(
+            "plain http is accepted for loopback hosts only (keys and tokens must not travel \
+             unencrypted); use https, or set `danger_allow_plain_http: true` on a closed test network",
+        ),
+        _ => refuse("must be an https URL"),
+    }
+}
+
+/// Whether the URL's host is a loopback address or `localhost`.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -635,60 +690,5 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.message().contains("leeway_secs"), "{}", e.message());
-    }
-}
-
-/// Checks a URL from which portcullis fetches keys, metadata or tokens
-/// (discovery, JWKS, token, userinfo and revocation endpoints), given under
-/// the configuration key `key` or found in a provider's document.
-///
-/// The rule: **key material and tokens travel over HTTPS only.** `http://` is
-/// accepted for loopback hosts alone (`localhost`, `127.0.0.0/8`, `[::1]`),
-/// where a development provider runs, unless `danger_allow_plain_http` is set
-/// (a switch for closed test networks, loudly named on purpose). Any other
-/// scheme is refused.
-///
-/// ```
-/// use portcullis_core::config::check_provider_url;
-/// assert!(check_provider_url("jwks_url", "https://id.example.com/jwks", false).is_ok());
-/// assert!(check_provider_url("jwks_url", "http://127.0.0.1:8080/jwks", false).is_ok());
-/// assert!(check_provider_url("jwks_url", "http://id.example.com/jwks", false).is_err());
-/// assert!(check_provider_url("jwks_url", "http://id.example.com/jwks", true).is_ok());
-/// assert!(check_provider_url("jwks_url", "file:///etc/passwd", true).is_err());
-/// ```
-///
-/// # Errors
-///
-/// A configuration error naming `key` and why.
-pub fn check_provider_url(
-    key: &str,
-    url: &str,
-    danger_allow_plain_http: bool,
-) -> Result<(), Error> {
-    let refuse = |why: &str| Err(Error::config(format!("configuration key `{key}`: {why}")));
-    let Ok(parsed) = url::Url::parse(url) else {
-        return refuse("not a valid absolute URL");
-    };
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return refuse("the URL must not carry credentials");
-    }
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if danger_allow_plain_http || is_loopback(&parsed) => Ok(()),
-        "http" => refuse(
-            "plain http is accepted for loopback hosts only (keys and tokens must not travel \
-             unencrypted); use https, or set `danger_allow_plain_http: true` on a closed test network",
-        ),
-        _ => refuse("must be an https URL"),
-    }
-}
-
-/// Whether the URL's host is a loopback address or `localhost`.
-pub fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }

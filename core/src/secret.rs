@@ -141,7 +141,7 @@ pub fn check_secret_key(key: &str, secret: &Secret) -> Result<(), crate::Error> 
         )));
     }
     let trimmed = value.trim();
-    if PUBLISHED_SECRET_KEYS.iter().any(|p| *p == trimmed) {
+    if PUBLISHED_SECRET_KEYS.contains(&trimmed) {
         return Err(crate::Error::config(format!(
             "configuration key `{key}`: this value is printed in portcullis' documentation \
              and is known to everyone; generate your own (e.g. `openssl rand -base64 48`)"
@@ -175,7 +175,7 @@ fn weakness(bytes: &[u8]) -> Option<&'static str> {
         return Some("it uses fewer than 8 distinct characters");
     }
     let len = bytes.len();
-    if (1..=len / 2).any(|p| len % p == 0 && bytes.chunks(p).all(|c| c == &bytes[..p])) {
+    if (1..=len / 2).any(|p| len.is_multiple_of(p) && bytes.chunks(p).all(|c| c == &bytes[..p])) {
         return Some("it repeats a shorter pattern");
     }
     #[allow(clippy::cast_precision_loss, reason = "lengths are small")]
@@ -210,7 +210,10 @@ mod tests {
             let e = check_secret_key("secret_key", &Secret::new(bad)).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::Config, "{bad}");
             assert!(e.message().contains("`secret_key`"), "{e}");
-            assert!(!e.message().contains(bad.trim()), "the value is echoed: {e}");
+            assert!(
+                !e.message().contains(bad.trim()),
+                "the value is echoed: {e}"
+            );
         }
     }
 
