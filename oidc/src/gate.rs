@@ -118,7 +118,7 @@ impl Gate {
     pub async fn authenticate(
         &self,
         method: &str,
-        headers: &impl HeaderLookup,
+        headers: &(impl HeaderLookup + ?Sized),
     ) -> Result<Authentication, Refusal> {
         let outcome = match &self.inner.login {
             Some(rp) => rp.authenticate(method, headers).await,
@@ -177,7 +177,7 @@ impl Gate {
         capability: &str,
         redirect: bool,
         target: &str,
-        headers: &impl HeaderLookup,
+        headers: &(impl HeaderLookup + ?Sized),
     ) -> Result<(), Refusal> {
         let Some(capabilities) = self.capabilities() else {
             tracing::error!("a capability check ran without a capabilities service");

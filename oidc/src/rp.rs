@@ -377,7 +377,7 @@ impl RelyingParty {
     pub async fn authenticate(
         &self,
         method: &str,
-        headers: &impl HeaderLookup,
+        headers: &(impl HeaderLookup + ?Sized),
     ) -> Result<Authentication, Error> {
         if let Some(caller) = self.inner.authenticator.authenticate(headers).await? {
             return Ok(Authentication {
@@ -453,7 +453,7 @@ impl RelyingParty {
 
     /// Refuses a state-changing request that does not come from
     /// `base_url`'s origin (see [`authenticate`](Self::authenticate)).
-    fn require_same_origin(&self, headers: &impl HeaderLookup) -> Result<(), Error> {
+    fn require_same_origin(&self, headers: &(impl HeaderLookup + ?Sized)) -> Result<(), Error> {
         if comes_from(&self.inner.origin, headers) {
             return Ok(());
         }
@@ -479,7 +479,7 @@ impl RelyingParty {
     pub fn require_same_origin_for(
         &self,
         caller: Option<&Authenticated>,
-        headers: &impl HeaderLookup,
+        headers: &(impl HeaderLookup + ?Sized),
     ) -> Result<(), Error> {
         match caller {
             Some(c) if c.principal.token_kind() == TokenKind::Id => {
@@ -562,7 +562,7 @@ impl RelyingParty {
     pub fn login_redirect(
         &self,
         path_and_query: &str,
-        headers: &impl HeaderLookup,
+        headers: &(impl HeaderLookup + ?Sized),
     ) -> Option<Reply> {
         if headers.header("authorization").is_some() {
             return None;
@@ -585,7 +585,11 @@ impl RelyingParty {
     /// The current session, if any, is left alone: another site may send
     /// the browser here, and that must not log the user out. The callback
     /// ends it when the login completes and a new session replaces it.
-    pub async fn login(&self, query: Option<&str>, _headers: &impl HeaderLookup) -> Reply {
+    pub async fn login(
+        &self,
+        query: Option<&str>,
+        _headers: &(impl HeaderLookup + ?Sized),
+    ) -> Reply {
         let codec = &self.inner.codec;
         let q = params(query);
         let return_to = ascii_location(safe_return_path(param(&q, "next").unwrap_or("/")));
@@ -652,7 +656,11 @@ impl RelyingParty {
     /// verifies the ID token (signature, issuer, audience, `nonce`, `azp`,
     /// `at_hash`), ends the browser's previous session if it had one,
     /// starts a new session and sends the browser back.
-    pub async fn callback(&self, query: Option<&str>, headers: &impl HeaderLookup) -> Reply {
+    pub async fn callback(
+        &self,
+        query: Option<&str>,
+        headers: &(impl HeaderLookup + ?Sized),
+    ) -> Reply {
         let codec = &self.inner.codec;
         let clear_tx = codec.clear_transaction();
         let reply = self.callback_inner(query, headers).await;
@@ -662,7 +670,11 @@ impl RelyingParty {
         reply
     }
 
-    async fn callback_inner(&self, query: Option<&str>, headers: &impl HeaderLookup) -> Reply {
+    async fn callback_inner(
+        &self,
+        query: Option<&str>,
+        headers: &(impl HeaderLookup + ?Sized),
+    ) -> Reply {
         let codec = &self.inner.codec;
         let config = &self.inner.config;
         let q = params(query);
@@ -904,7 +916,7 @@ impl RelyingParty {
         caller: Option<&Authenticated>,
         query: Option<&str>,
         path_and_query: &str,
-        headers: &impl HeaderLookup,
+        headers: &(impl HeaderLookup + ?Sized),
     ) -> Reply {
         let q = params(query);
         let caps = &self.inner.capabilities;
@@ -929,7 +941,7 @@ impl RelyingParty {
     /// Otherwise another site sent the browser here, and the session stays:
     /// the answer is a small page (never cached) asking the user to confirm
     /// with a button that posts to `{prefix}/logout`.
-    pub async fn logout(&self, headers: &impl HeaderLookup) -> Reply {
+    pub async fn logout(&self, headers: &(impl HeaderLookup + ?Sized)) -> Reply {
         if same_origin_navigation(&self.inner.origin, headers) {
             return self.end_session(headers).await;
         }
@@ -943,7 +955,7 @@ impl RelyingParty {
     /// (403) and the session stays. Then it ends the session (here and,
     /// through its id, on every replica), then RP-initiated logout at the
     /// provider when it has an `end_session_endpoint`, back to `/`.
-    pub async fn logout_post(&self, headers: &impl HeaderLookup) -> Reply {
+    pub async fn logout_post(&self, headers: &(impl HeaderLookup + ?Sized)) -> Reply {
         if let Err(e) = self.require_same_origin(headers) {
             return Reply::error(&e, self.realm()).private();
         }
@@ -978,7 +990,7 @@ impl RelyingParty {
     }
 
     /// Ends the request's session, answering the redirect after logout.
-    async fn end_session(&self, headers: &impl HeaderLookup) -> Reply {
+    async fn end_session(&self, headers: &(impl HeaderLookup + ?Sized)) -> Reply {
         let codec = &self.inner.codec;
         let cookies = vec![codec.clear_session()];
         let session = match codec.load(headers.header("cookie")).await {

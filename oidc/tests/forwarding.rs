@@ -715,10 +715,11 @@ async fn discovery_checks_the_issuer_and_the_endpoint() {
     assert_eq!(e.kind(), ErrorKind::Config, "{e}");
     // A document on loopback naming a plain-HTTP token endpoint elsewhere.
     let app = Router::new().fallback(|| async {
-        axum::Json(serde_json::json!({
+        let doc = serde_json::json!({
             "issuer": "http://ignored.example",
             "token_endpoint": "http://id.example.com/token",
-        }))
+        });
+        ([("content-type", "application/json")], doc.to_string())
     });
     let origin = serve(app).await;
     let doc = format!("{origin}/metadata");

@@ -792,6 +792,9 @@ pub async fn a_refreshed_cookie_is_never_cached(adapter: &dyn Adapter) {
     let plain = client.get("/cacheable").expect(200).await;
     assert_eq!(plain.headers_all("cache-control"), vec![super::CACHEABLE]);
     app.provider.clock().advance_secs(301);
+    // A refused cross-site request changes nothing, not even by a refresh.
+    client.post("/note").from_another_site().expect(403).await;
+    assert_eq!(app.provider.refresh_count(), 0);
     let resp = client.get("/cacheable").expect(200).await;
     assert!(
         resp.headers_all("set-cookie")
