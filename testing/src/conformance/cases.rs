@@ -829,7 +829,8 @@ fn issued_tokens(provider: &MockProvider) -> Vec<String> {
 
 /// After a real login and a refresh (server-side sessions in a memory
 /// store), no `Debug` form of a type that holds tokens shows any of them,
-/// nor the session cookie: the relying party, the gate, an authentication,
+/// nor the session cookie, nor a login's `state`, `nonce` and transaction
+/// cookie: the relying party, the gate, an authentication,
 /// refusals, the routes, replies, the capabilities, the adapter's
 /// middleware, the store, the token sources and the forwarding client.
 pub async fn debug_output_shows_no_token(adapter: &dyn Adapter) {
@@ -910,6 +911,19 @@ pub async fn debug_output_shows_no_token(adapter: &dyn Adapter) {
         .expect_err("a login redirect");
     shown.push(("Refusal (redirect)", format!("{redirect:?}")));
     let login_reply = rp.login(Some("offline_token=true"), &headers).await;
+    // The login's secrets: its `state` and `nonce`, its transaction cookie.
+    let to_provider =
+        url::Url::parse(login_reply.header("location").expect("a redirect")).expect("a URL");
+    secrets.extend(
+        to_provider
+            .query_pairs()
+            .filter(|(k, _)| k == "state" || k == "nonce")
+            .map(|(_, v)| v.into_owned()),
+    );
+    secrets.extend(login_reply.headers.iter().filter_map(|(n, v)| {
+        let value = v.split(';').next()?.split_once('=')?.1;
+        (*n == "set-cookie" && !value.is_empty()).then(|| value.to_owned())
+    }));
     shown.push(("Reply (login)", format!("{login_reply:?}")));
     let token_reply = rp.token(Some(&caller), None, "/token", &headers).await;
     assert_eq!(token_reply.status, 200);
@@ -965,7 +979,7 @@ pub async fn debug_output_shows_no_token(adapter: &dyn Adapter) {
     shown.push(("MemoryStore (sessions)", format!("{memory:?}")));
 
     let secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 16).collect();
-    assert!(secrets.len() >= 9, "tokens collected: {}", secrets.len());
+    assert!(secrets.len() >= 12, "secrets collected: {}", secrets.len());
     for (what, debug) in &shown {
         for secret in &secrets {
             // A token's signature (its last part) is what must never show.
