@@ -94,6 +94,13 @@ pub async fn the_readme_scenario(example: &dyn Example) {
     user.post("/write").body("x").expect(403).await;
     friend.post("/write").body("x").expect(200).await;
     admin.post("/write").body("x").expect(200).await;
+    // ... from the application's own pages only: another site's form is refused.
+    admin
+        .post("/write")
+        .from_another_site()
+        .body("x")
+        .expect(403)
+        .await;
     // announce: friend and admin.
     reader.get("/shout?message=hi").expect(403).await;
     let shout = friend.get("/shout?message=hi").expect(200).await;
