@@ -979,9 +979,11 @@ impl RelyingParty {
                 ("pragma", "no-cache".to_owned()),
                 // Not `no-referrer`: the form's POST must carry its origin.
                 ("referrer-policy", "same-origin".to_owned()),
+                // No `form-action`: it would also stop the redirect after the
+                // post to the provider's logout page.
                 (
                     "content-security-policy",
-                    "default-src 'none'; form-action 'self'; frame-ancestors 'none'".to_owned(),
+                    "default-src 'none'; frame-ancestors 'none'".to_owned(),
                 ),
                 ("x-frame-options", "DENY".to_owned()),
             ],

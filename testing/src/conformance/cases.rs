@@ -688,6 +688,11 @@ pub async fn a_logout_link_from_another_site_asks_first(adapter: &dyn Adapter) {
         .await;
     assert_response_snapshot("logout_confirmation", &page);
     assert!(
+        page.header("content-security-policy")
+            .is_some_and(|c| c.contains("frame-ancestors 'none'")),
+        "the page may not be framed (clickjacking)"
+    );
+    assert!(
         page.headers_all("set-cookie").is_empty(),
         "no cookie changes"
     );
