@@ -50,7 +50,7 @@ async fn caller() -> Authenticated {
     let key = SigningKey::from_secret(Algorithm::HS256, "k", SECRET.as_bytes()).unwrap();
     let token = key
         .sign(
-            &serde_json::json!({"iss": "https://id.bench", "aud": "api", "sub": "u1", "email": USER, "exp": 4102444800u64}),
+            &serde_json::json!({"iss": "https://id.bench", "aud": "api", "sub": "u1", "email": USER, "email_verified": true, "exp": 4102444800u64}),
             None,
         )
         .unwrap();

@@ -1,6 +1,11 @@
 //! Configuration: serde types, loaded from YAML or TOML files and from
 //! environment variables with a prefix and `__` nesting.
 //!
+//! Errors name the key path and the expected type, never the value, which
+//! may be a secret. An environment value made of digits loads as a number
+//! where the key wants one and as its exact text where the key wants a string
+//! (a numeric secret, say). Provider URLs are held to [`check_provider_url`].
+//!
 //! ```
 //! use portcullis_core::config::{load_from_str, Format, VerifierConfig};
 //! let yaml = r#"
@@ -54,6 +59,14 @@ pub struct VerifierConfig {
     /// JWKS fetching and refreshing.
     #[serde(default)]
     pub jwks: JwksConfig,
+    /// Accepts plain `http://` discovery and JWKS URLs on any host (default
+    /// false). Keys fetched over plain HTTP can be replaced by anyone on the
+    /// path, who can then sign tokens this verifier accepts; only loopback
+    /// hosts are accepted over HTTP without this switch (see
+    /// [`check_provider_url`]). For closed test networks only; a warning is
+    /// logged when the verifier is built with it.
+    #[serde(default)]
+    pub danger_allow_plain_http: bool,
 }
 
 impl VerifierConfig {
@@ -65,7 +78,14 @@ impl VerifierConfig {
             max_token_bytes: defaults::max_token_bytes(),
             cache: CacheConfig::default(),
             jwks: JwksConfig::default(),
+            danger_allow_plain_http: false,
         }
+    }
+
+    /// Sets [`danger_allow_plain_http`](Self::danger_allow_plain_http).
+    pub fn with_danger_allow_plain_http(mut self, allow: bool) -> Self {
+        self.danger_allow_plain_http = allow;
+        self
     }
 }
 
@@ -102,9 +122,28 @@ pub struct IssuerConfig {
     /// The OAuth client id of this service at the issuer: the `aud` of ID tokens.
     #[serde(default)]
     pub client_id: Option<String>,
-    /// The claim that holds the user id (default `sub`; `email` and `preferred_username` are common).
+    /// The claim that holds the user id (default `sub`; `email` and
+    /// `preferred_username` are common). With `email`, a token whose address
+    /// the provider does not vouch for is refused
+    /// ([`TokenRejection::UnverifiedEmail`](crate::TokenRejection::UnverifiedEmail)).
     #[serde(default = "defaults::user_id_claim")]
     pub user_id_claim: String,
+    /// Whether an `email` claim without an `email_verified` claim is taken as
+    /// vouched for (default false).
+    ///
+    /// [`Principal::email`](crate::Principal::email), which capabilities are
+    /// looked up by, is the address the provider vouches for: `email_verified`
+    /// true keeps it, false drops it ([`vouched_email`](crate::principal::vouched_email)).
+    /// An absent claim is no vouch by default: Entra ID, for one, can send an
+    /// unverified, user-editable address in `email` with no `email_verified`
+    /// (the "nOAuth" problem), and trusting it would let a user pick someone
+    /// else's capabilities. Providers that send `email_verified` (Google,
+    /// Auth0, Okta, Keycloak, Cognito ID tokens) need nothing. Set it only for
+    /// an issuer whose `email` claim is always verified or set by an
+    /// administrator yet comes without `email_verified`: portcullis' own
+    /// service issuer, or a custom claim mapping that copies the address alone.
+    #[serde(default)]
+    pub trust_email_without_verified_claim: bool,
     /// Claims that must be present (and not null).
     #[serde(default)]
     pub required_claims: Vec<String>,
@@ -135,6 +174,7 @@ impl IssuerConfig {
             audiences: Vec::new(),
             client_id: None,
             user_id_claim: defaults::user_id_claim(),
+            trust_email_without_verified_claim: false,
             required_claims: Vec::new(),
             leeway_secs: None,
             access_token_type: AccessTokenType::default(),
@@ -203,6 +243,12 @@ impl IssuerConfig {
     /// Sets the user-id claim.
     pub fn with_user_id_claim(mut self, claim: impl Into<String>) -> Self {
         self.user_id_claim = claim.into();
+        self
+    }
+
+    /// Sets [`trust_email_without_verified_claim`](Self::trust_email_without_verified_claim).
+    pub fn with_trust_email_without_verified_claim(mut self, trust: bool) -> Self {
+        self.trust_email_without_verified_claim = trust;
         self
     }
 
@@ -279,13 +325,22 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 /// How access tokens are told from ID tokens.
+///
+/// In both modes, a token that says it is something else is refused: a JWS
+/// `typ` header other than absent, `JWT`, `application/jwt`, `at+jwt` or
+/// `application/at+jwt` (case-insensitive; `logout+jwt`, `secevent+jwt`,
+/// `dpop+jwt`, `id_token+jwt`, ...), a Keycloak `typ` claim other than
+/// `Bearer` (`Refresh`, `Logout`, `Offline`, `ID`, ...), a Cognito
+/// `token_use` other than `access`, or signs of an ID token (`nonce`,
+/// `at_hash`, `c_hash`). ID tokens are checked the same way: refused when
+/// they say they are access tokens or anything else but an ID token.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AccessTokenType {
-    /// Refuse tokens recognisable as ID tokens (`token_use: id`, `nonce`,
-    /// `at_hash`, `c_hash`, Keycloak's `typ: ID`); accept the rest. Suits
-    /// providers that issue access tokens with `typ: JWT`.
+    /// Accept tokens that say nothing of their kind, besides those that
+    /// declare themselves access tokens. Suits providers that issue access
+    /// tokens with `typ: JWT`.
     #[default]
     Lenient,
     /// Accept only tokens that declare themselves access tokens (`typ: at+jwt`
@@ -463,9 +518,27 @@ pub type Override = (Vec<String>, Value);
 
 /// Turns environment variables into overrides: `PREFIX__A__B=v` sets key `a.b`.
 ///
-/// Key segments are lower-cased. A value that reads as JSON (`true`, `42`,
-/// `["a","b"]`, `{"k":1}`, `"quoted"`) is taken as that JSON; anything else
-/// is a string. Pass `std::env::vars()` in production.
+/// Key segments are lower-cased. A value that reads as a JSON array, object,
+/// quoted string or `null` (`["a","b"]`, `{"k":1}`, `"quoted"`) is taken as
+/// that JSON. Anything else is kept as the string it is, digits and `true`
+/// included: the loading functions read such a value as a number or a
+/// boolean where the key's type asks for one, and as its exact text where it
+/// asks for a string (a numeric secret loads as written). Pass
+/// `std::env::vars()` in production.
+///
+/// ```
+/// use portcullis_core::config::{env_overrides, load_from_env};
+/// #[derive(serde::Deserialize)]
+/// struct App { secret_key: String, port: u16, debug: bool }
+/// let env = env_overrides("APP", [
+///     ("APP__SECRET_KEY".to_owned(), "0123456789012345678901234567890123456789".to_owned()),
+///     ("APP__PORT".to_owned(), "8080".to_owned()),
+///     ("APP__DEBUG".to_owned(), "true".to_owned()),
+/// ]);
+/// let app: App = load_from_env(&env).unwrap();
+/// assert_eq!(app.secret_key, "0123456789012345678901234567890123456789");
+/// assert_eq!((app.port, app.debug), (8080, true));
+/// ```
 pub fn env_overrides(
     prefix: &str,
     vars: impl IntoIterator<Item = (String, String)>,
@@ -479,7 +552,14 @@ pub fn env_overrides(
             if path.iter().any(String::is_empty) {
                 return None;
             }
-            let value = serde_json::from_str::<Value>(&v).unwrap_or(Value::String(v));
+            let value = match serde_json::from_str::<Value>(&v) {
+                Ok(
+                    json @ (Value::Array(_) | Value::Object(_) | Value::String(_) | Value::Null),
+                ) => json,
+                // Numbers and booleans stay text until a key's type asks:
+                // see `scalar_from_text`.
+                _ => Value::String(v),
+            };
             Some((path, value))
         })
         .collect();
@@ -490,8 +570,9 @@ pub fn env_overrides(
 
 /// Parses `text` in `format`, applies `overrides`, and deserializes into `T`.
 ///
-/// Errors name the key path and the reason, e.g.
-/// `configuration key `issuers.main.leeway_secs`: invalid type: string "x", expected u64`.
+/// Errors name the key path, what was found and what was expected, never the
+/// value (it may be a secret), e.g.
+/// `configuration key `issuers.main.leeway_secs`: invalid type: string, expected u64`.
 pub fn load_from_str<T: DeserializeOwned>(
     text: &str,
     format: Format,
@@ -502,15 +583,25 @@ pub fn load_from_str<T: DeserializeOwned>(
             if text.trim().is_empty() {
                 Value::Object(Map::new())
             } else {
-                serde_yaml_ng::from_str(text)
-                    .map_err(|e| Error::config(format!("invalid YAML: {e}")))?
+                serde_yaml_ng::from_str(text).map_err(|e| {
+                    Error::config(format!("invalid YAML: {}", without_values(&e.to_string())))
+                })?
             }
         }
-        Format::Toml => {
-            toml::from_str(text).map_err(|e| Error::config(format!("invalid TOML: {e}")))?
-        }
+        Format::Toml => toml::from_str(text).map_err(|e| {
+            // The error's own rendering quotes the offending line: keep the
+            // line number and the message only.
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let message = without_values(e.message());
+            Error::config(match line {
+                Some(line) => format!("invalid TOML at line {line}: {message}"),
+                None => format!("invalid TOML: {message}"),
+            })
+        })?,
     };
-    from_value(base, overrides)
+    from_value(&base, overrides)
 }
 
 /// Reads the file at `path` (format from its extension), applies `overrides`, deserializes into `T`.
@@ -529,27 +620,119 @@ pub fn load_file<T: DeserializeOwned>(path: &Path, overrides: &[Override]) -> Re
 
 /// Builds `T` from the overrides alone (configuration entirely from the environment).
 pub fn load_from_env<T: DeserializeOwned>(overrides: &[Override]) -> Result<T, Error> {
-    from_value(Value::Object(Map::new()), overrides)
+    from_value(&Value::Object(Map::new()), overrides)
 }
 
-fn from_value<T: DeserializeOwned>(mut base: Value, overrides: &[Override]) -> Result<T, Error> {
+fn from_value<T: DeserializeOwned>(base: &Value, overrides: &[Override]) -> Result<T, Error> {
     if !base.is_object() {
         return Err(Error::config(
             "the configuration must be a mapping at the top level",
         ));
     }
-    for (path, value) in overrides {
-        set_path(&mut base, path, value.clone());
-    }
-    serde_path_to_error::deserialize(&base).map_err(|e| {
+    let mut overrides = overrides.to_vec();
+    loop {
+        let mut merged = base.clone();
+        for (path, value) in &overrides {
+            set_path(&mut merged, path, value.clone());
+        }
+        let e = match serde_path_to_error::deserialize(&merged) {
+            Ok(t) => return Ok(t),
+            Err(e) => e,
+        };
+        // An override given as text where the key wants a number or a
+        // boolean: read the text as one, and try again (once per override).
+        let failed: Option<Vec<&str>> = e
+            .path()
+            .iter()
+            .map(|segment| match segment {
+                serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
+                _ => None,
+            })
+            .collect();
+        let retry = failed.and_then(|failed| {
+            overrides
+                .iter_mut()
+                .find(|(path, _)| path.iter().map(String::as_str).eq(failed.iter().copied()))
+                .and_then(|(_, value)| {
+                    let scalar = scalar_from_text(value)?;
+                    *value = scalar;
+                    Some(())
+                })
+        });
+        if retry.is_some() {
+            continue;
+        }
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
+        let inner = without_values(&e.into_inner().to_string());
+        return Err(if path == "." {
             Error::config(format!("configuration: {inner}"))
         } else {
             Error::config(format!("configuration key `{path}`: {inner}"))
+        });
+    }
+}
+
+/// The number or boolean an override's text spells, if it spells one.
+fn scalar_from_text(value: &Value) -> Option<Value> {
+    let Value::String(text) = value else {
+        return None;
+    };
+    match serde_json::from_str::<Value>(text).ok()? {
+        scalar @ (Value::Number(_) | Value::Bool(_)) => Some(scalar),
+        _ => None,
+    }
+}
+
+/// A deserialization message with the offending value left out (it may be
+/// a secret): `invalid type: integer `123`, expected a string` becomes
+/// `invalid type: integer, expected a string`; `invalid value: string "…"`,
+/// `unknown variant `…`` likewise; other quoted fragments become
+/// `(value not shown)`. Key names (`missing field`, `unknown field`) are kept.
+pub(crate) fn without_values(message: &str) -> String {
+    const KEY_NAMING: [&str; 4] = [
+        "missing field ",
+        "unknown field ",
+        "duplicate field ",
+        "invalid length ",
+    ];
+    if KEY_NAMING.iter().any(|k| message.starts_with(k)) {
+        return message.to_owned();
+    }
+    let (head, expected) = match message.rfind(", expected ") {
+        Some(i) => message.split_at(i),
+        None => (message, ""),
+    };
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = head.strip_prefix(prefix) {
+            let what = rest.split(['`', '"']).next().unwrap_or_default().trim();
+            return format!("{prefix}{what}{expected}");
         }
-    })
+    }
+    if head.starts_with("unknown variant") {
+        return format!("unknown variant{expected}");
+    }
+    let mut out = String::with_capacity(head.len());
+    let mut chars = head.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '`' => {
+                chars.by_ref().find(|c| *c == '`');
+                out.push_str("(value not shown)");
+            }
+            '"' => {
+                let mut escaped = false;
+                chars.by_ref().find(|c| {
+                    let end = *c == '"' && !escaped;
+                    escaped = *c == '\\' && !escaped;
+                    end
+                });
+                out.push_str("(value not shown)");
+            }
+            c => out.push(c),
+        }
+    }
+    out.push_str(expected);
+    out
 }
 
 fn set_path(root: &mut Value, path: &[String], value: Value) {
@@ -640,7 +823,11 @@ mod tests {
             "{}",
             e.message()
         );
-        assert!(e.message().contains("XS256"), "{}", e.message());
+        assert!(
+            e.message().contains("unsupported algorithm") && !e.message().contains("XS256"),
+            "{}",
+            e.message()
+        );
         let unknown = "issuers:\n  main:\n    issuer: x\n    audience: api\n";
         let e = load_from_str::<VerifierConfig>(unknown, Format::Yaml, &[]).unwrap_err();
         assert!(
@@ -690,5 +877,159 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.message().contains("leeway_secs"), "{}", e.message());
+    }
+
+    #[test]
+    fn a_numeric_secret_from_the_environment_loads_as_written() {
+        let digits = "1234567890123456789012345678901234567890";
+        let long = "000111222333444555666777888999000111222333444555";
+        let env = env_overrides(
+            "P",
+            [
+                ("P__ISSUERS__MAIN__HMAC_SECRET".to_owned(), long.to_owned()),
+                ("P__ISSUERS__MAIN__CLIENT_ID".to_owned(), "12345".to_owned()),
+                ("P__ISSUERS__MAIN__LEEWAY_SECS".to_owned(), "30".to_owned()),
+                ("P__LEEWAY_SECS".to_owned(), "7".to_owned()),
+                ("P__CACHE__ENABLED".to_owned(), "false".to_owned()),
+                ("P__CACHE__CAPACITY".to_owned(), "\"42\"".to_owned()),
+            ],
+        );
+        let cfg: VerifierConfig = load_from_str(YAML, Format::Yaml, &env).unwrap();
+        let main = &cfg.issuers["main"];
+        assert_eq!(main.hmac_secret.as_ref().unwrap().expose(), long);
+        assert_eq!(main.client_id.as_deref(), Some("12345"));
+        assert_eq!(main.leeway_secs, Some(30));
+        assert_eq!(cfg.leeway_secs, 7);
+        assert!(!cfg.cache.enabled);
+        assert_eq!(cfg.cache.capacity, 42);
+
+        #[derive(Debug, Deserialize)]
+        struct App {
+            secret_key: Secret,
+            port: u16,
+        }
+        let env = env_overrides(
+            "PORTCULLIS",
+            [
+                ("PORTCULLIS__SECRET_KEY".to_owned(), digits.to_owned()),
+                ("PORTCULLIS__PORT".to_owned(), "8080".to_owned()),
+            ],
+        );
+        let app: App = load_from_env(&env).unwrap();
+        assert_eq!(app.secret_key.expose(), digits);
+        assert_eq!(app.port, 8080);
+    }
+
+    #[test]
+    fn configuration_errors_name_the_key_and_type_never_the_value() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code, reason = "only the errors are looked at")]
+        struct Small {
+            retries: u8,
+            mode: AccessTokenType,
+        }
+        let env = |k: &str, v: &str| env_overrides("P", [(format!("P__{k}"), v.to_owned())]);
+        let base = "issuers:\n  main:\n    issuer: https://id.example.com\n";
+        // (YAML, overrides, the key named, a fragment of the expected type, the value)
+        let cases: Vec<(&str, Vec<Override>, &str, &str, &str)> = vec![
+            (
+                base,
+                env("LEEWAY_SECS", "s3cr3t-soon"),
+                "leeway_secs",
+                "expected u64",
+                "s3cr3t-soon",
+            ),
+            (
+                "issuers:\n  main:\n    hmac_secret: 987654321987654321\n",
+                vec![],
+                "issuers.main.hmac_secret",
+                "expected a string",
+                "987654321",
+            ),
+            (
+                "issuers:\n  main:\n    hmac_secret: 3.14159265\n",
+                vec![],
+                "issuers.main.hmac_secret",
+                "expected a string",
+                "3.14159",
+            ),
+            (
+                base,
+                env("CACHE__ENABLED", "s3cr3t-maybe"),
+                "cache.enabled",
+                "expected a boolean",
+                "s3cr3t-maybe",
+            ),
+            (
+                "issuers:\n  main:\n    access_token_type: s3cr3t-mode\n",
+                vec![],
+                "issuers.main.access_token_type",
+                "expected",
+                "s3cr3t-mode",
+            ),
+            (
+                "issuers:\n  main:\n    algorithms: [s3cr3t-alg]\n",
+                vec![],
+                "issuers.main.algorithms[0]",
+                "expected one of",
+                "s3cr3t-alg",
+            ),
+        ];
+        for (yaml, overrides, key, expected, value) in cases {
+            let e = load_from_str::<VerifierConfig>(yaml, Format::Yaml, &overrides).unwrap_err();
+            let m = e.message();
+            assert!(m.contains(&format!("`{key}`")), "{key}: {m}");
+            assert!(m.contains(expected), "{key}: {m}");
+            assert!(!m.contains(value), "{key}: {m}");
+        }
+        let e =
+            load_from_str::<Small>("retries: 300\nmode: strict\n", Format::Yaml, &[]).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "configuration key `retries`: invalid value: integer, expected u8"
+        );
+        let e = load_from_str::<VerifierConfig>(
+            "leeway_secs = 5\nsecret = \"s3cr3t-unterminated\n",
+            Format::Toml,
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.message().starts_with("invalid TOML at line 2"), "{e}");
+        assert!(!e.message().contains("s3cr3t"), "{e}");
+        let e = load_from_str::<VerifierConfig>("a: 's3cr3t\n", Format::Yaml, &[]).unwrap_err();
+        assert!(!e.message().contains("s3cr3t"), "{e}");
+    }
+
+    #[test]
+    fn values_are_taken_out_of_messages() {
+        for (message, shown) in [
+            (
+                "invalid type: integer `123`, expected a string",
+                "invalid type: integer, expected a string",
+            ),
+            (
+                r#"invalid type: string "a, expected b \" c", expected u64"#,
+                "invalid type: string, expected u64",
+            ),
+            (
+                "invalid value: string \"x\", expected a URL",
+                "invalid value: string, expected a URL",
+            ),
+            (
+                "unknown variant `abc`, expected `lenient` or `strict`",
+                "unknown variant, expected `lenient` or `strict`",
+            ),
+            (
+                "unknown field `audience`, expected one of `issuer`",
+                "unknown field `audience`, expected one of `issuer`",
+            ),
+            ("missing field `issuers`", "missing field `issuers`"),
+            (
+                r#"bad "se\"cret" and `other` here"#,
+                "bad (value not shown) and (value not shown) here",
+            ),
+        ] {
+            assert_eq!(without_values(message), shown, "{message}");
+        }
     }
 }

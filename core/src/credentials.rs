@@ -264,7 +264,9 @@ impl Authenticator {
     /// - present and valid: `Ok(Some(..))`;
     /// - present and invalid: an error (401), whatever `auto_error` says.
     ///
-    /// A forwarded ID token must verify as an ID token of the same issuer and subject.
+    /// A forwarded ID token must verify as an ID token of the same issuer and
+    /// subject; its email, like the access token's, is the address the
+    /// provider vouches for ([`vouched_email`](crate::principal::vouched_email)).
     pub async fn authenticate(
         &self,
         headers: &(impl HeaderLookup + ?Sized),
@@ -282,10 +284,13 @@ impl Authenticator {
             Some(t) => {
                 let id = self.verifier.verify_as(t, TokenKind::Id).await?;
                 if id.issuer() != principal.issuer() || id.subject() != principal.subject() {
-                    tracing::info!(
+                    tracing::debug!(
                         "forwarded ID token names another issuer or subject than the access token"
                     );
-                    return Err(Error::invalid_token(crate::TokenRejection::InvalidClaim));
+                    let refused = Error::invalid_token(crate::TokenRejection::InvalidClaim);
+                    // Counted with the verifier's refusals: no line per request.
+                    crate::refusals::record(&refused);
+                    return Err(refused);
                 }
                 Some(id)
             }

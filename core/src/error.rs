@@ -2,6 +2,9 @@
 //!
 //! Adapters never decide a status code: they call [`Error::to_response`] and
 //! copy the status, headers and body into their framework's response type.
+//! A refusal (401, 403, 400) tells the caller what was wrong; a failure on
+//! the server's side (503, 500) answers a fixed description and logs its
+//! detail ([`Error::public_message`]).
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -65,6 +68,9 @@ pub enum TokenRejection {
     WrongTokenType,
     /// The token was issued by portcullis and later revoked.
     Revoked,
+    /// The issuer's user-id claim is `email`, and the provider does not vouch
+    /// for the address (see [`vouched_email`](crate::principal::vouched_email)).
+    UnverifiedEmail,
 }
 
 impl TokenRejection {
@@ -87,6 +93,7 @@ impl TokenRejection {
             TokenRejection::WrongAudience => "the token is not meant for this service",
             TokenRejection::WrongTokenType => "the token is not an access token",
             TokenRejection::Revoked => "the token has been revoked",
+            TokenRejection::UnverifiedEmail => "the token's email address is not verified",
         }
     }
 }
@@ -191,7 +198,10 @@ impl Error {
         self.inner.rejection
     }
 
-    /// The message, safe to show (no token or secret content).
+    /// The detailed message. It never holds token or secret content, but for
+    /// [`Unavailable`](ErrorKind::Unavailable) and [`Config`](ErrorKind::Config)
+    /// it may name hosts, files and causes: callers are shown
+    /// [`public_message`](Self::public_message).
     pub fn message(&self) -> &str {
         &self.inner.message
     }
@@ -278,16 +288,46 @@ impl Error {
         }
     }
 
-    /// The message a gRPC caller sees: [`message`](Self::message), except
-    /// for configuration errors, whose details are for the operator's log.
-    pub fn grpc_message(&self) -> &str {
+    /// The message a caller sees, in a response body or a gRPC status.
+    ///
+    /// A refusal (401, 403, 400) says what was wrong with the request:
+    /// [`message`](Self::message). A failure on the server's side
+    /// ([`Unavailable`](ErrorKind::Unavailable), 503;
+    /// [`Config`](ErrorKind::Config), 500) gets a fixed description of its
+    /// kind: the detailed message names hosts, files and causes, which are
+    /// for the operator's log, never for the caller.
+    ///
+    /// ```
+    /// use portcullis_core::{Error, TokenRejection};
+    /// let e = Error::unavailable("https://id.internal:8443/keys answered 502");
+    /// assert_eq!(e.public_message(), "a service this request depends on is unavailable; try again later");
+    /// assert_eq!(Error::invalid_token(TokenRejection::Expired).public_message(), "the token has expired");
+    /// ```
+    pub fn public_message(&self) -> &str {
         match self.inner.kind {
-            ErrorKind::Config => "internal server error",
-            _ => &self.inner.message,
+            ErrorKind::Unavailable => UNAVAILABLE_DESCRIPTION,
+            ErrorKind::Config => INTERNAL_DESCRIPTION,
+            ErrorKind::MissingCredentials
+            | ErrorKind::InvalidToken
+            | ErrorKind::InvalidRequest
+            | ErrorKind::InsufficientScope
+            | ErrorKind::Forbidden => &self.inner.message,
         }
     }
 
+    /// The message a gRPC caller sees: [`public_message`](Self::public_message).
+    /// As with [`to_response`](Self::to_response), the detail of a 503 or
+    /// 500 kind is logged here instead.
+    pub fn grpc_message(&self) -> &str {
+        self.log_server_failure();
+        self.public_message()
+    }
+
     /// The full response: status, headers and JSON body. Adapters copy it as is.
+    ///
+    /// The body's `error_description` is [`public_message`](Self::public_message).
+    /// For a 503 or 500, the detailed message and its chain of causes are
+    /// logged here (`tracing` warning; they never contain token content).
     pub fn to_response(&self, realm: &str) -> ErrorResponse {
         let mut headers = Vec::with_capacity(3);
         if let Some(v) = self.www_authenticate(realm) {
@@ -295,14 +335,10 @@ impl Error {
         }
         headers.push(("content-type", "application/json".to_owned()));
         headers.push(("cache-control", "no-store".to_owned()));
-        let message = match self.inner.kind {
-            // Configuration details are for the operator's log, not for callers.
-            ErrorKind::Config => "internal server error",
-            _ => &self.inner.message,
-        };
+        self.log_server_failure();
         let body = serde_json::json!({
             "error": self.error_code(),
-            "error_description": message,
+            "error_description": self.public_message(),
         })
         .to_string();
         ErrorResponse {
@@ -310,6 +346,43 @@ impl Error {
             headers,
             body,
         }
+    }
+}
+
+/// What a 503 answer says, whatever made the dependency unavailable.
+const UNAVAILABLE_DESCRIPTION: &str =
+    "a service this request depends on is unavailable; try again later";
+
+/// What a 500 answer says.
+const INTERNAL_DESCRIPTION: &str = "internal server error";
+
+impl Error {
+    /// Logs the detail of a failure on the server's side, which its answer leaves out.
+    fn log_server_failure(&self) {
+        if matches!(self.inner.kind, ErrorKind::Unavailable | ErrorKind::Config) {
+            tracing::warn!(
+                status = self.status(),
+                kind = ?self.inner.kind,
+                detail = %self.detail(),
+                "answering with a server-side failure"
+            );
+        }
+    }
+
+    /// The message and every cause in the source chain, for the operator's log.
+    fn detail(&self) -> String {
+        let mut out = self.inner.message.to_string();
+        let mut cause = StdError::source(self);
+        while let Some(c) = cause {
+            out.push_str(": ");
+            // A portcullis error's Display repeats its own causes; take its message.
+            match c.downcast_ref::<Error>() {
+                Some(e) => out.push_str(e.message()),
+                None => out.push_str(&c.to_string()),
+            }
+            cause = c.source();
+        }
+        out
     }
 }
 
@@ -397,6 +470,7 @@ mod tests {
         let down = Error::unavailable("jwks down").to_response("r");
         assert_eq!(down.status, 503);
         assert_eq!(down.headers[0].0, "content-type");
+        assert!(!down.body.contains("jwks"), "{}", down.body);
         let cfg = Error::config("issuers.a.jwks_url: bad").to_response("r");
         assert_eq!(cfg.status, 500);
         assert!(!cfg.body.contains("issuers"));
@@ -427,6 +501,46 @@ mod tests {
             })
             .collect();
         insta::assert_json_snapshot!(rendered);
+    }
+
+    #[test]
+    fn server_side_failures_answer_without_detail_and_log_it() {
+        #[derive(Debug)]
+        struct Cause;
+        impl fmt::Display for Cause {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("connect to 10.1.2.3:6379 refused")
+            }
+        }
+        impl StdError for Cause {}
+        let inner =
+            Error::unavailable("GET https://id.internal:8443/keys answered 502").with_source(Cause);
+        let cases = [
+            Error::unavailable("the issuer's keys could not be fetched").with_source(inner),
+            Error::config("/etc/portcullis/config.yaml: cannot read: permission denied"),
+        ];
+        for e in cases {
+            let capture = crate::refusals::tests::Capture::default();
+            let r = tracing::subscriber::with_default(capture.clone(), || e.to_response("api"));
+            for detail in ["id.internal", "10.1.2.3", "/etc/", "502", "permission"] {
+                assert!(!r.body.contains(detail), "{detail} in {}", r.body);
+                assert!(!e.grpc_message().contains(detail), "{detail} in gRPC");
+            }
+            let logged = capture.lines(tracing::Level::WARN).join("\n");
+            assert!(logged.contains(e.message()), "{logged}");
+            if e.kind() == ErrorKind::Unavailable {
+                assert!(logged.contains("id.internal:8443"), "{logged}");
+                assert!(logged.contains("10.1.2.3:6379"), "{logged}");
+                assert_eq!(logged.matches("10.1.2.3").count(), 1, "{logged}");
+            }
+        }
+        // Refusals keep their messages, and are not logged here.
+        let capture = crate::refusals::tests::Capture::default();
+        let r = tracing::subscriber::with_default(capture.clone(), || {
+            Error::invalid_request("the Bearer credentials are empty").to_response("api")
+        });
+        assert!(r.body.contains("the Bearer credentials are empty"));
+        assert!(capture.lines(tracing::Level::WARN).is_empty());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::alg::Algorithm;
 use crate::clock::SharedClock;
-use crate::config::JwksConfig;
+use crate::config::{JwksConfig, check_provider_url};
 use crate::error::Error;
 use crate::fetch::{HttpFetch, max_age};
 use crate::jws::parse_object;
@@ -59,6 +59,9 @@ pub(crate) struct RemoteKeys {
     jwks_url: ArcSwap<Option<String>>,
     algorithms: Vec<Algorithm>,
     settings: JwksConfig,
+    /// `danger_allow_plain_http`: the `jwks_uri` of a discovery document is
+    /// held to the same rule as configured URLs.
+    allow_plain_http: bool,
     fetch: Arc<dyn HttpFetch>,
     clock: SharedClock,
     current: ArcSwap<Snapshot>,
@@ -92,6 +95,7 @@ impl RemoteKeys {
         location: Location,
         algorithms: Vec<Algorithm>,
         settings: JwksConfig,
+        allow_plain_http: bool,
         fetch: Arc<dyn HttpFetch>,
         clock: SharedClock,
     ) -> Self {
@@ -104,6 +108,7 @@ impl RemoteKeys {
             jwks_url: ArcSwap::from_pointee(jwks_url),
             algorithms,
             settings,
+            allow_plain_http,
             fetch,
             clock,
             current: ArcSwap::from_pointee(Snapshot::empty()),
@@ -284,12 +289,17 @@ impl RemoteKeys {
                 "the discovery document names another issuer",
             ));
         }
-        match doc.get("jwks_uri").and_then(Value::as_str) {
-            Some(u) if u.starts_with("https://") || u.starts_with("http://") => Ok(u.to_owned()),
-            _ => Err(Error::unavailable(
+        let Some(jwks_uri) = doc.get("jwks_uri").and_then(Value::as_str) else {
+            return Err(Error::unavailable(
                 "the discovery document has no valid jwks_uri",
-            )),
-        }
+            ));
+        };
+        // Keys travel over HTTPS only (loopback excepted), wherever their
+        // URL comes from: a plain-http `jwks_uri` fails closed.
+        check_provider_url("jwks_uri", jwks_uri, self.allow_plain_http).map_err(|e| {
+            Error::unavailable("the discovery document's jwks_uri is refused").with_source(e)
+        })?;
+        Ok(jwks_uri.to_owned())
     }
 
     /// Starts the background refresher once; it holds only a weak reference

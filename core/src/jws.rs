@@ -19,7 +19,9 @@ use crate::error::{Error, TokenRejection};
 const REFUSED_HEADER_PARAMS: [&str; 7] = ["jku", "x5u", "x5c", "jwk", "crit", "enc", "zip"];
 
 /// A compact JWS split into its parts, header and payload decoded.
-#[derive(Debug)]
+///
+/// Its `Debug` shows the algorithm and sizes only: the claims, the signed
+/// bytes and the signature are token content.
 pub(crate) struct Parsed<'a> {
     pub(crate) alg: Algorithm,
     pub(crate) kid: Option<String>,
@@ -28,6 +30,25 @@ pub(crate) struct Parsed<'a> {
     /// `header.payload`, the bytes the signature covers.
     pub(crate) signing_input: &'a [u8],
     pub(crate) signature: Vec<u8>,
+}
+
+impl fmt::Debug for Parsed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parsed")
+            .field("alg", &self.alg)
+            .field("has_kid", &self.kid.is_some())
+            .field("has_typ", &self.typ.is_some())
+            .field("claims", &format_args!("[{} redacted]", self.claims.len()))
+            .field(
+                "signing_input",
+                &format_args!("[{} bytes redacted]", self.signing_input.len()),
+            )
+            .field(
+                "signature",
+                &format_args!("[{} bytes redacted]", self.signature.len()),
+            )
+            .finish()
+    }
 }
 
 /// Decodes one segment; refuses padding, `+`, `/`, whitespace and non-zero trailing bits.
@@ -160,6 +181,29 @@ mod tests {
         assert_eq!(p.kid.as_deref(), Some("k"));
         assert_eq!(p.claims["a"], 1);
         assert_eq!(p.signature, vec![0, 0, 0]);
+    }
+
+    #[test]
+    fn debug_shows_no_token_content() {
+        let t = format!(
+            "{}.{}.{}",
+            seg(r#"{"alg":"RS256","kid":"key-7f3a","typ":"at+jwt"}"#),
+            seg(r#"{"sub":"alice-secret-subject","email":"alice@example.com"}"#),
+            b64_encode(b"signature-bytes-here")
+        );
+        let shown = format!("{:?}", parse(&t).unwrap());
+        for content in [
+            "key-7f3a",
+            "at+jwt",
+            "alice",
+            "example.com",
+            "eyJ",
+            &t[t.len() - 10..],
+            "115, 105, 103",
+        ] {
+            assert!(!shown.contains(content), "{content} in {shown}");
+        }
+        assert!(shown.contains("RS256"), "{shown}");
     }
 
     #[test]

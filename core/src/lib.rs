@@ -11,6 +11,8 @@
 //!   algorithms; `iss`/`aud`/`exp`/`nbf` with a bounded leeway; access tokens
 //!   kept apart from ID tokens; a JWKS cache with background refresh, single-flight
 //!   refetch on unknown `kid` and a stale limit; a verified-token cache.
+//! - [`Principal`] is the verified caller. Its [`email`](Principal::email) is
+//!   the address the provider vouches for ([`principal::vouched_email`]).
 //! - [`credentials`] finds tokens in request headers (`Authorization: Bearer`,
 //!   a custom header, or the tokens an auth proxy forwards) and
 //!   [`Authenticator`] verifies them.
@@ -19,6 +21,42 @@
 //! - [`mint`] signs tokens and publishes JWKS documents (the mock provider and
 //!   portcullis-issued tokens use it).
 //! - [`config`] loads all of the above from YAML, TOML and the environment.
+//! - [`revocation`] lets an issuer's tokens be refused once revoked, on every
+//!   verification path; [`secret::check_secret_key`] refuses short, published
+//!   and placeholder secret keys.
+//!
+//! # Security rules
+//!
+//! Each holds on every path in this crate, and tests fail if one breaks:
+//!
+//! - **An address the provider does not vouch for never selects stored
+//!   capabilities.** [`Principal::email`] is the `email` claim only when
+//!   `email_verified` is true (or `"true"`); absent, it counts only for an
+//!   issuer with
+//!   [`trust_email_without_verified_claim`](config::IssuerConfig::trust_email_without_verified_claim).
+//!   The verifier, [`Principal::from_session`] and forwarded ID tokens all
+//!   apply [`principal::vouched_email`]; with `user_id_claim: email`, an
+//!   unvouched address is refused ([`TokenRejection::UnverifiedEmail`]). The
+//!   raw claim stays in [`Principal::claims`].
+//! - **Key material and tokens travel over HTTPS only (loopback excepted).**
+//!   Discovery and JWKS URLs, configured, derived from the issuer or found in
+//!   a discovery document, pass [`config::check_provider_url`]; plain HTTP
+//!   elsewhere needs
+//!   [`danger_allow_plain_http`](config::VerifierConfig::danger_allow_plain_http).
+//! - **A token that says it is something other than an access token is never
+//!   accepted as one** (a `typ` such as `logout+jwt` or `dpop+jwt`, Keycloak's
+//!   `Refresh` or `Logout`, ...), in both
+//!   [`AccessTokenType`](config::AccessTokenType) modes; ID tokens likewise.
+//! - **A secret never appears in an error or a log.** Configuration errors
+//!   name the key and the expected type, never the value; a numeric secret
+//!   from the environment loads as written.
+//! - **An error answer tells the caller what happened, never where on the
+//!   server.** 503 and 500 answers carry a fixed description
+//!   ([`Error::public_message`]); the detail is logged.
+//! - **Refusals cannot flood the logs.** Each refused token is logged at
+//!   `debug`; at most one summary line every ten seconds counts them by reason.
+//! - **No token content in `Debug`.** Tokens are [`RawToken`], secrets
+//!   [`Secret`]; parsed tokens and the verified-token cache print sizes only.
 //! - [`guard`] names scopes and capabilities as types ([`scope!`],
 //!   [`capability!`]) for the adapters' extractors to require.
 //!
@@ -76,6 +114,7 @@ mod jws;
 pub mod keys;
 pub mod mint;
 pub mod principal;
+mod refusals;
 pub mod revocation;
 pub mod secret;
 pub mod verifier;

@@ -47,6 +47,57 @@ impl fmt::Display for RawToken {
     }
 }
 
+/// The email address the provider vouches for, read from a token's (or a
+/// session's) claims: the one rule every path that makes a
+/// [`Principal`] applies, so that an address the provider does not vouch
+/// for never becomes [`Principal::email`] and never selects stored
+/// capabilities.
+///
+/// The `email` claim (a non-empty string) is kept when `email_verified` is
+///
+/// - `true`, or the string `"true"` (some providers send it as a string):
+///   kept;
+/// - `false`, `"false"`, or any other value (another string, a number,
+///   `null`, an object): dropped, as no vouch;
+/// - absent: kept only when `trust_absent` is set (the issuer's
+///   [`trust_email_without_verified_claim`](crate::config::IssuerConfig::trust_email_without_verified_claim),
+///   false by default).
+///
+/// An absent claim is no vouch: Entra ID, for one, can put an unverified,
+/// user-editable address in `email` without `email_verified` (the "nOAuth"
+/// problem), and trusting it would let anyone choose whose capabilities they
+/// get.
+///
+/// The raw claim stays in [`Principal::claims`] for applications that
+/// knowingly want it.
+///
+/// ```
+/// use portcullis_core::principal::vouched_email;
+/// let claims = |v: serde_json::Value| v.as_object().unwrap().clone();
+/// let verified = claims(serde_json::json!({"email": "a@example.com", "email_verified": true}));
+/// assert_eq!(vouched_email(&verified, false).as_deref(), Some("a@example.com"));
+/// let as_string = claims(serde_json::json!({"email": "a@example.com", "email_verified": "true"}));
+/// assert_eq!(vouched_email(&as_string, false).as_deref(), Some("a@example.com"));
+/// let unverified = claims(serde_json::json!({"email": "a@example.com", "email_verified": false}));
+/// assert_eq!(vouched_email(&unverified, true), None);
+/// let silent = claims(serde_json::json!({"email": "a@example.com"}));
+/// assert_eq!(vouched_email(&silent, false), None);
+/// assert_eq!(vouched_email(&silent, true).as_deref(), Some("a@example.com"));
+/// ```
+pub fn vouched_email(claims: &Map<String, Value>, trust_absent: bool) -> Option<String> {
+    let email = match claims.get("email") {
+        Some(Value::String(e)) if !e.is_empty() => e,
+        _ => return None,
+    };
+    let vouched = match claims.get("email_verified") {
+        None => trust_absent,
+        Some(Value::Bool(verified)) => *verified,
+        Some(Value::String(verified)) => verified == "true",
+        Some(_) => false,
+    };
+    vouched.then(|| email.clone())
+}
+
 /// A caller whose token has been verified.
 #[derive(Clone)]
 pub struct Principal {
@@ -68,18 +119,28 @@ impl Principal {
     /// presented with this request.
     ///
     /// `claims` are the identity claims kept in the session (`sub` is
-    /// required; `email`, `preferred_username` and `scope` are read when
-    /// present), `token` is the session's access token (empty when the
-    /// provider gave none), and `expires_at` the end of the session. The
-    /// principal's kind is [`TokenKind::Id`].
+    /// required; `email`, `email_verified`, `preferred_username` and `scope`
+    /// are read when present), `token` is the session's access token (empty
+    /// when the provider gave none), and `expires_at` the end of the session.
+    /// The principal's kind is [`TokenKind::Id`].
+    ///
+    /// The email is the vouched-for address only ([`vouched_email`], with an
+    /// absent `email_verified` taken as no vouch, the issuers' default): the
+    /// relying party keeps `email_verified` among the session's claims.
     ///
     /// ```
     /// use portcullis_core::{Principal, RawToken};
-    /// let claims = serde_json::json!({"sub": "u-1", "email": "alice@example.com"});
+    /// let claims = serde_json::json!({"sub": "u-1", "email": "alice@example.com", "email_verified": true});
     /// let serde_json::Value::Object(claims) = claims else { unreachable!() };
     /// let p = Principal::from_session("https://id.example.com", claims, RawToken::new(""), 2_000_000_000)?;
     /// assert_eq!(p.user_id(), "u-1");
     /// assert_eq!(p.email(), Some("alice@example.com"));
+    ///
+    /// let claims = serde_json::json!({"sub": "u-2", "email": "bob@example.com"});
+    /// let serde_json::Value::Object(claims) = claims else { unreachable!() };
+    /// let p = Principal::from_session("https://id.example.com", claims, RawToken::new(""), 2_000_000_000)?;
+    /// assert_eq!(p.email(), None);
+    /// assert_eq!(p.claim("email").and_then(|v| v.as_str()), Some("bob@example.com"));
     /// # Ok::<(), portcullis_core::Error>(())
     /// ```
     ///
@@ -105,7 +166,8 @@ impl Principal {
             Some(s) if !s.is_empty() => s,
             _ => return Err(Error::invalid_token(TokenRejection::MissingClaim)),
         };
-        let email = text("email")?;
+        text("email")?;
+        let email = vouched_email(&claims, false);
         let username = text("preferred_username")?;
         let mut scopes: Vec<String> = text("scope")?
             .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect())
@@ -136,7 +198,11 @@ impl Principal {
         self.subject.as_deref()
     }
 
-    /// The `email` claim.
+    /// The email address the issuer vouches for ([`vouched_email`]): the
+    /// `email` claim when `email_verified` is true (or when it is absent and
+    /// the issuer is configured to trust that); `None` otherwise. This is the
+    /// address capabilities are looked up by. The raw claim, vouched for or
+    /// not, is in [`claims`](Self::claims).
     pub fn email(&self) -> Option<&str> {
         self.email.as_deref()
     }
@@ -191,9 +257,16 @@ impl Principal {
     /// let mine: Mine = p.claims_as()?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`TokenRejection::InvalidClaim`]; its cause names the claim's type,
+    /// never its value (claims are token content).
     pub fn claims_as<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        T::deserialize(Value::Object((*self.claims).clone()))
-            .map_err(|e| Error::invalid_token(TokenRejection::InvalidClaim).with_source(e))
+        T::deserialize(Value::Object((*self.claims).clone())).map_err(|e| {
+            Error::invalid_token(TokenRejection::InvalidClaim)
+                .with_source(Redacted(crate::config::without_values(&e.to_string())))
+        })
     }
 
     /// The token this principal was verified from; never log it.
@@ -201,6 +274,18 @@ impl Principal {
         &self.token
     }
 }
+
+/// A deserialization error with the values taken out.
+#[derive(Debug)]
+struct Redacted(String);
+
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Redacted {}
 
 impl fmt::Debug for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -218,6 +303,59 @@ impl fmt::Debug for Principal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claims_as_errors_show_no_claim_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code, reason = "only the error is looked at")]
+        struct Mine {
+            tenant: u64,
+        }
+        let claims = serde_json::json!({"sub": "s", "tenant": "t-secret-tenant"});
+        let Value::Object(claims) = claims else {
+            unreachable!()
+        };
+        let p = Principal::from_session("https://i", claims, RawToken::new(""), 1).unwrap();
+        let e = p.claims_as::<Mine>().unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(shown.contains("invalid type: string"), "{shown}");
+        assert!(!shown.contains("t-secret-tenant"), "{shown}");
+    }
+
+    #[test]
+    fn sessions_keep_only_the_vouched_for_email() {
+        let session = |claims: Value| {
+            let Value::Object(claims) = claims else {
+                unreachable!()
+            };
+            Principal::from_session("https://i", claims, RawToken::new(""), 1).unwrap()
+        };
+        let kept = session(serde_json::json!({"sub": "s", "email": "a@x", "email_verified": true}));
+        assert_eq!(kept.email(), Some("a@x"));
+        let kept =
+            session(serde_json::json!({"sub": "s", "email": "a@x", "email_verified": "true"}));
+        assert_eq!(kept.email(), Some("a@x"));
+        for verified in [
+            serde_json::json!(false),
+            serde_json::json!("false"),
+            serde_json::json!("TRUE "),
+            serde_json::json!(null),
+        ] {
+            let p = session(
+                serde_json::json!({"sub": "s", "email": "a@x", "email_verified": verified}),
+            );
+            assert_eq!(p.email(), None, "{verified}");
+            assert_eq!(p.claim("email"), Some(&serde_json::json!("a@x")));
+        }
+        assert_eq!(
+            session(serde_json::json!({"sub": "s", "email": "a@x"})).email(),
+            None
+        );
+        assert_eq!(
+            session(serde_json::json!({"sub": "s", "email": "", "email_verified": true})).email(),
+            None
+        );
+    }
 
     #[test]
     fn debug_never_shows_the_token() {

@@ -8,20 +8,25 @@ use serde_json::{Map, Value};
 
 use crate::alg::Algorithm;
 use crate::clock::{self, SharedClock};
-use crate::config::{AccessTokenType, IssuerConfig, StaticKey, VerifierConfig};
+use crate::config::{AccessTokenType, IssuerConfig, StaticKey, VerifierConfig, check_provider_url};
 use crate::error::{Error, TokenRejection};
 use crate::fetch::HttpFetch;
 use crate::jwks::{Location, RemoteKeys};
 use crate::jws;
 use crate::keys::{KeySet, VerifyingKey};
-use crate::principal::{Principal, RawToken, TokenKind};
+use crate::principal::{Principal, RawToken, TokenKind, vouched_email};
+use crate::refusals;
 use crate::revocation::RevocationCheck;
 
 /// Verifies JWTs from the configured issuers. Cheap to clone; share one per process.
 ///
 /// A token is routed to its issuer by the exact `iss` string; a token from an
 /// unknown issuer is refused without any network call. The algorithm comes from
-/// the issuer's configuration and the key, never from the token alone.
+/// the issuer's configuration and the key, never from the token alone. A token
+/// that says it is of another kind (`typ`, `token_use`, Keycloak's `typ`
+/// claim) is refused (see [`AccessTokenType`]). The principal's email is the
+/// address the provider vouches for ([`vouched_email`]). Keys are fetched over
+/// HTTPS only, loopback hosts excepted ([`check_provider_url`]).
 ///
 /// ```
 /// # async fn f() -> Result<(), portcullis_core::Error> {
@@ -50,12 +55,23 @@ pub struct TokenVerifier {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     issuers: HashMap<String, Issuer>,
+    /// Verified tokens by their text: never shown by `Debug`.
     cache: Option<quick_cache::sync::Cache<Box<str>, Cached>>,
     clock: SharedClock,
     max_token_bytes: usize,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("issuers", &self.issuers)
+            .field("cached_tokens", &self.cache.as_ref().map(|c| c.len()))
+            .field("clock", &self.clock)
+            .field("max_token_bytes", &self.max_token_bytes)
+            .finish()
+    }
 }
 
 /// A verified token in the cache, with its issuer's revocation check (asked
@@ -76,6 +92,7 @@ struct Issuer {
     id_audiences: Vec<String>,
     cognito: bool,
     user_id_claim: String,
+    trust_email_absent: bool,
     required_claims: Vec<String>,
     leeway_ms: u64,
     access_type: AccessTokenType,
@@ -125,6 +142,12 @@ impl TokenVerifierBuilder {
             return Err(Error::config(
                 "configuration key `max_token_bytes`: at least 256",
             ));
+        }
+        if cfg.danger_allow_plain_http {
+            tracing::warn!(
+                "configuration key `danger_allow_plain_http` is set: issuer keys may be fetched \
+                 over plain http from any host, where anyone on the path can replace them"
+            );
         }
         let mut fetch = self.fetch;
         let mut issuers = HashMap::new();
@@ -232,19 +255,28 @@ fn build_issuer(
         }
         Keys::Static(KeySet::new(keys))
     } else {
+        let allow_http = cfg.danger_allow_plain_http;
         let location = if let Some(url) = &ic.jwks_url {
-            check_url(url).map_err(|why| err("jwks_url", why))?;
+            check_provider_url(&key("jwks_url"), url, allow_http)?;
             Location::Jwks(url.clone())
         } else if let Some(c) = &ic.cognito {
-            Location::Jwks(format!("{}/.well-known/jwks.json", c.issuer()))
+            let url = format!("{}/.well-known/jwks.json", c.issuer());
+            check_provider_url(&key("cognito"), &url, allow_http)?;
+            Location::Jwks(url)
         } else {
-            let url = ic.discovery_url.clone().unwrap_or_else(|| {
-                format!(
-                    "{}/.well-known/openid-configuration",
-                    issuer.trim_end_matches('/')
-                )
-            });
-            check_url(&url).map_err(|why| err("discovery_url", why))?;
+            // Without a discovery URL, the one derived from the issuer is
+            // held to the same rule, under the key it comes from.
+            let (url, from) = match &ic.discovery_url {
+                Some(url) => (url.clone(), "discovery_url"),
+                None => (
+                    format!(
+                        "{}/.well-known/openid-configuration",
+                        issuer.trim_end_matches('/')
+                    ),
+                    "issuer",
+                ),
+            };
+            check_provider_url(&key(from), &url, allow_http)?;
             Location::Discovery {
                 url,
                 issuer: issuer.clone(),
@@ -262,6 +294,7 @@ fn build_issuer(
             location,
             ic.algorithms.clone(),
             cfg.jwks.clone(),
+            allow_http,
             fetch,
             Arc::clone(clock),
         )))
@@ -288,18 +321,11 @@ fn build_issuer(
         },
         cognito: ic.cognito.is_some(),
         user_id_claim: ic.user_id_claim.clone(),
+        trust_email_absent: ic.trust_email_without_verified_claim,
         required_claims: ic.required_claims.clone(),
         leeway_ms: leeway * 1000,
         access_type: ic.access_token_type,
     })
-}
-
-fn check_url(url: &str) -> Result<(), &'static str> {
-    if url.starts_with("https://") || url.starts_with("http://") {
-        Ok(())
-    } else {
-        Err("must be an http(s) URL")
-    }
 }
 
 #[cfg(feature = "reqwest")]
@@ -369,11 +395,17 @@ impl TokenVerifier {
     }
 
     /// Verifies a token of the given kind.
+    ///
+    /// A refusal is logged at `debug` with its reason (never the token); at
+    /// most once every ten seconds per process, a summary line (`info`, or
+    /// `warn` when keys or a revocation check were unavailable) counts the
+    /// refusals by reason since the previous one.
     pub async fn verify_as(&self, token: &str, kind: TokenKind) -> Result<Arc<Principal>, Error> {
         let result = self.verify_inner(token, kind).await;
         if let Err(e) = &result {
-            // The reason only: token content never reaches the log.
-            tracing::info!(kind = ?e.kind(), rejection = ?e.rejection(), reason = %e, "token refused");
+            // The reason only: token content never reaches the log. Each
+            // refusal at debug, a count by reason at most once an interval.
+            refusals::record(e);
         }
         result
     }
@@ -500,16 +532,23 @@ impl Issuer {
                 }
             }
         }
-        let actual = classify(typ, &claims)?;
+        let declared = classify(typ, &claims)?;
+        let refused = match (expected, declared) {
+            (_, Declared::Other) | (TokenKind::Access, Declared::Id) => true,
+            (TokenKind::Id, Declared::Access) => true,
+            (TokenKind::Access, Declared::Nothing) => self.access_type == AccessTokenType::Strict,
+            _ => false,
+        };
+        if refused {
+            return Err(Error::invalid_token(TokenRejection::WrongTokenType));
+        }
+        let actual = match declared {
+            Declared::Access => TokenKind::Access,
+            Declared::Id => TokenKind::Id,
+            Declared::Nothing | Declared::Other => expected,
+        };
         match expected {
             TokenKind::Access => {
-                let refused = match self.access_type {
-                    AccessTokenType::Lenient => actual == Some(TokenKind::Id),
-                    AccessTokenType::Strict => actual != Some(TokenKind::Access),
-                };
-                if refused {
-                    return Err(Error::invalid_token(TokenRejection::WrongTokenType));
-                }
                 if self.cognito {
                     match claims.get("client_id") {
                         Some(Value::String(c)) if self.id_audiences.contains(c) => {}
@@ -523,9 +562,6 @@ impl Issuer {
                 }
             }
             TokenKind::Id => {
-                if actual == Some(TokenKind::Access) {
-                    return Err(Error::invalid_token(TokenRejection::WrongTokenType));
-                }
                 check_audience(claims.get("aud"), &self.id_audiences)?;
             }
         }
@@ -543,7 +579,14 @@ impl Issuer {
                 }
             };
         let subject = string_claim(&claims, "sub")?;
-        let email = string_claim(&claims, "email")?;
+        if !matches!(
+            claims.get("email"),
+            None | Some(Value::Null | Value::String(_))
+        ) {
+            return Err(invalid());
+        }
+        // Only the address the provider vouches for becomes the principal's.
+        let email = vouched_email(&claims, self.trust_email_absent);
         let username = match string_claim(&claims, "preferred_username")? {
             Some(u) => Some(u),
             None => match string_claim(&claims, "cognito:username")? {
@@ -556,6 +599,10 @@ impl Issuer {
             Some(u) if !u.is_empty() => u,
             _ => return Err(Error::invalid_token(TokenRejection::MissingClaim)),
         };
+        if self.user_id_claim == "email" && email.as_deref() != Some(user_id.as_str()) {
+            // An address the provider does not vouch for names no user.
+            return Err(Error::invalid_token(TokenRejection::UnverifiedEmail));
+        }
         let scopes = scopes(&claims)?;
         // The token was routed here by its exact `iss`.
         let issuer = self.issuer.clone();
@@ -567,7 +614,7 @@ impl Issuer {
             issuer,
             expires_at: exp,
             scopes,
-            kind: actual.unwrap_or(expected),
+            kind: actual,
             claims: Arc::new(claims),
             token: RawToken::new(token),
         })
@@ -612,34 +659,66 @@ fn check_audience(aud: Option<&Value>, accepted: &[String]) -> Result<(), Error>
     }
 }
 
-/// What a token says it is: `Some(Access)`, `Some(Id)` or `None` (does not say).
-fn classify(typ: Option<&str>, claims: &Map<String, Value>) -> Result<Option<TokenKind>, Error> {
+/// What a token says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Declared {
+    /// Nothing: no `typ` beyond `JWT`, no `token_use`, no Keycloak `typ` claim, no ID-token sign.
+    Nothing,
+    /// An access token: `typ: at+jwt`, `token_use: access`, Keycloak's `typ: Bearer`.
+    Access,
+    /// An ID token: `token_use: id`, Keycloak's `typ: ID`, `typ: id_token+jwt`,
+    /// or (absent any declaration) `nonce`, `at_hash` or `c_hash`.
+    Id,
+    /// Something else (a logout, event, DPoP proof or refresh token, ...), or
+    /// declarations that contradict each other.
+    Other,
+}
+
+/// What the token's `typ` header, Cognito `token_use` claim and Keycloak
+/// `typ` claim declare, together; then, when none does, the signs of an ID token.
+fn classify(typ: Option<&str>, claims: &Map<String, Value>) -> Result<Declared, Error> {
+    let mut access = false;
+    let mut id = false;
+    let mut other = false;
     if let Some(tu) = claims.get("token_use") {
-        return match tu.as_str() {
-            Some("access") => Ok(Some(TokenKind::Access)),
-            Some("id") => Ok(Some(TokenKind::Id)),
-            _ => Err(Error::invalid_token(TokenRejection::InvalidClaim)),
-        };
+        match tu.as_str() {
+            Some("access") => access = true,
+            Some("id") => id = true,
+            _ => return Err(Error::invalid_token(TokenRejection::InvalidClaim)),
+        }
     }
     if let Some(t) = typ {
         let t = t.to_ascii_lowercase();
-        if t == "at+jwt" || t == "application/at+jwt" {
-            return Ok(Some(TokenKind::Access));
+        match t.strip_prefix("application/").unwrap_or(&t) {
+            "jwt" => {}
+            "at+jwt" => access = true,
+            "id_token+jwt" => id = true,
+            _ => other = true,
         }
     }
-    // Keycloak marks its tokens with a `typ` claim.
-    match claims.get("typ").and_then(Value::as_str) {
-        Some("Bearer") => return Ok(Some(TokenKind::Access)),
-        Some("ID") => return Ok(Some(TokenKind::Id)),
-        _ => {}
+    // Keycloak marks its tokens with a `typ` claim: `Bearer` for access
+    // tokens, `ID`, `Refresh`, `Logout`, `Offline`, ... for the others.
+    match claims.get("typ") {
+        None => {}
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => access = true,
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("id") => id = true,
+        Some(_) => other = true,
     }
-    if ["nonce", "at_hash", "c_hash"]
-        .iter()
-        .any(|c| claims.contains_key(*c))
-    {
-        return Ok(Some(TokenKind::Id));
-    }
-    Ok(None)
+    Ok(match (access, id, other) {
+        (_, _, true) | (true, true, _) => Declared::Other,
+        (true, false, false) => Declared::Access,
+        (false, true, false) => Declared::Id,
+        (false, false, false) => {
+            if ["nonce", "at_hash", "c_hash"]
+                .iter()
+                .any(|c| claims.contains_key(*c))
+            {
+                Declared::Id
+            } else {
+                Declared::Nothing
+            }
+        }
+    })
 }
 
 fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, Error> {
@@ -663,4 +742,425 @@ fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, Error> {
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::ErrorKind;
+    use crate::credentials::{Authenticator, CredentialsConfig};
+    use crate::fetch::{FetchFuture, HttpResponse};
+    use crate::mint::{SigningKey, jwks_document};
+
+    const ISSUER: &str = "https://id.example.com";
+    const SECRET: &str = "a shared secret of at least 32 bytes, for tests";
+
+    fn hmac_issuer() -> IssuerConfig {
+        IssuerConfig::new(ISSUER)
+            .with_hmac_secret(SECRET)
+            .with_algorithms([Algorithm::HS256])
+            .with_audience("api")
+            .with_client_id("web")
+    }
+
+    fn verifier(issuer: IssuerConfig) -> TokenVerifier {
+        TokenVerifier::new(VerifierConfig::new([("main".to_owned(), issuer)])).unwrap()
+    }
+
+    /// A token of `kind` (audience `api` or `web`) with `extra` claims and a `typ` header.
+    fn token(kind: TokenKind, extra: &Value, typ: Option<&str>) -> String {
+        let mut claims = json!({
+            "iss": ISSUER, "sub": "u-1", "exp": 4_102_444_800u64,
+            "aud": if kind == TokenKind::Access { "api" } else { "web" },
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        SigningKey::from_secret(Algorithm::HS256, "k", SECRET.as_bytes())
+            .unwrap()
+            .sign(&claims, typ)
+            .unwrap()
+    }
+
+    fn run<T>(f: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[tokio::test]
+    async fn email_is_the_vouched_for_address_only() {
+        // (email_verified, trust an absent claim, whether the email is kept)
+        let table = [
+            (Some(json!(true)), false, true),
+            (Some(json!("true")), false, true),
+            (Some(json!(false)), false, false),
+            (Some(json!(false)), true, false),
+            (Some(json!("false")), true, false),
+            (Some(json!("yes")), true, false),
+            (Some(json!(1)), true, false),
+            (Some(json!(null)), true, false),
+            (None, false, false),
+            (None, true, true),
+        ];
+        for (verified, trust, kept) in table {
+            let v = verifier(hmac_issuer().with_trust_email_without_verified_claim(trust));
+            let mut extra = json!({"email": "alice@example.com"});
+            if let Some(verified) = &verified {
+                extra["email_verified"] = verified.clone();
+            }
+            for kind in [TokenKind::Access, TokenKind::Id] {
+                let t = token(kind, &extra, None);
+                let p = v.verify_as(&t, kind).await.unwrap();
+                let expected = kept.then_some("alice@example.com");
+                assert_eq!(p.email(), expected, "{verified:?} trust={trust} {kind:?}");
+                // The raw claim stays reachable for those who knowingly want it.
+                assert_eq!(p.claim("email"), Some(&json!("alice@example.com")));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unvouched_email_as_user_id_is_refused() {
+        let v = verifier(hmac_issuer().with_user_id_claim("email"));
+        let ok = token(
+            TokenKind::Access,
+            &json!({"email": "alice@example.com", "email_verified": true}),
+            None,
+        );
+        assert_eq!(v.verify(&ok).await.unwrap().user_id(), "alice@example.com");
+        for extra in [
+            json!({"email": "mallory@example.com", "email_verified": false}),
+            json!({"email": "mallory@example.com", "email_verified": "false"}),
+            json!({"email": "mallory@example.com"}),
+        ] {
+            let e = v
+                .verify(&token(TokenKind::Access, &extra, None))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                e.rejection(),
+                Some(TokenRejection::UnverifiedEmail),
+                "{extra}"
+            );
+            let r = e.to_response("api");
+            assert_eq!(r.status, 401);
+            assert!(r.body.contains("invalid_token"), "{}", r.body);
+            assert!(!r.body.contains("mallory"), "{}", r.body);
+        }
+        let trusting = verifier(
+            hmac_issuer()
+                .with_user_id_claim("email")
+                .with_trust_email_without_verified_claim(true),
+        );
+        let silent = token(
+            TokenKind::Access,
+            &json!({"email": "bob@example.com"}),
+            None,
+        );
+        assert_eq!(
+            trusting.verify(&silent).await.unwrap().user_id(),
+            "bob@example.com"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_forwarded_id_token_gets_the_same_email_rule() {
+        let v = verifier(hmac_issuer());
+        let auth = Authenticator::new(
+            v,
+            CredentialsConfig::default().with_id_token_header("x-id-token"),
+        );
+        let access = token(
+            TokenKind::Access,
+            &json!({"email": "alice@example.com", "email_verified": true}),
+            Some("at+jwt"),
+        );
+        let id = token(
+            TokenKind::Id,
+            &json!({"email": "mallory@example.com", "email_verified": false, "nonce": "n"}),
+            None,
+        );
+        let bearer = format!("Bearer {access}");
+        let headers: &[(&str, &str)] = &[("authorization", &bearer), ("x-id-token", &id)];
+        let caller = auth.authenticate(headers).await.unwrap().unwrap();
+        assert_eq!(caller.principal.email(), Some("alice@example.com"));
+        let id = caller.id_token.unwrap();
+        assert_eq!(id.email(), None);
+        assert_eq!(id.claim("email"), Some(&json!("mallory@example.com")));
+    }
+
+    #[tokio::test]
+    async fn a_token_that_says_it_is_something_else_is_refused() {
+        use AccessTokenType::{Lenient, Strict};
+        use TokenKind::{Access, Id};
+        let none = json!({});
+        let kc = |t: &str| json!({ "typ": t });
+        // (expected kind, mode, typ header, claims, accepted)
+        let table: Vec<(TokenKind, AccessTokenType, Option<&str>, Value, bool)> = vec![
+            (Access, Lenient, None, none.clone(), true),
+            (Access, Lenient, Some("JWT"), none.clone(), true),
+            (Access, Lenient, Some("jwt"), none.clone(), true),
+            (Access, Lenient, Some("application/jwt"), none.clone(), true),
+            (Access, Lenient, Some("at+jwt"), none.clone(), true),
+            (Access, Lenient, Some("AT+JWT"), none.clone(), true),
+            (
+                Access,
+                Lenient,
+                Some("application/at+jwt"),
+                none.clone(),
+                true,
+            ),
+            (Access, Lenient, Some("logout+jwt"), none.clone(), false),
+            (Access, Lenient, Some("secevent+jwt"), none.clone(), false),
+            (Access, Lenient, Some("dpop+jwt"), none.clone(), false),
+            (Access, Lenient, Some("id_token+jwt"), none.clone(), false),
+            (
+                Access,
+                Lenient,
+                Some("application/logout+jwt"),
+                none.clone(),
+                false,
+            ),
+            (Access, Lenient, Some("JOSE"), none.clone(), false),
+            (Access, Lenient, Some("JWT"), kc("Bearer"), true),
+            (Access, Lenient, Some("JWT"), kc("Refresh"), false),
+            (Access, Lenient, Some("JWT"), kc("Logout"), false),
+            (Access, Lenient, Some("JWT"), kc("Offline"), false),
+            (Access, Lenient, Some("JWT"), kc("ID"), false),
+            (Access, Lenient, None, json!({"typ": 7}), false),
+            (Access, Lenient, None, json!({"nonce": "n"}), false),
+            (Access, Lenient, None, json!({"token_use": "id"}), false),
+            (Access, Lenient, Some("at+jwt"), kc("ID"), false),
+            (Access, Lenient, Some("at+jwt"), kc("Bearer"), true),
+            (Access, Strict, None, none.clone(), false),
+            (Access, Strict, Some("JWT"), none.clone(), false),
+            (Access, Strict, Some("at+jwt"), none.clone(), true),
+            (
+                Access,
+                Strict,
+                Some("application/at+jwt"),
+                none.clone(),
+                true,
+            ),
+            (Access, Strict, Some("JWT"), kc("Bearer"), true),
+            (Access, Strict, None, json!({"token_use": "access"}), true),
+            (Access, Strict, Some("logout+jwt"), none.clone(), false),
+            (Access, Strict, Some("JWT"), kc("Refresh"), false),
+            (Access, Strict, Some("at+jwt"), kc("Logout"), false),
+            (Id, Lenient, None, none.clone(), true),
+            (Id, Lenient, Some("JWT"), json!({"nonce": "n"}), true),
+            (Id, Lenient, Some("id_token+jwt"), none.clone(), true),
+            (Id, Lenient, Some("JWT"), kc("ID"), true),
+            (Id, Lenient, Some("at+jwt"), none.clone(), false),
+            (Id, Lenient, Some("logout+jwt"), none.clone(), false),
+            (Id, Lenient, Some("secevent+jwt"), none.clone(), false),
+            (Id, Lenient, Some("dpop+jwt"), none.clone(), false),
+            (Id, Lenient, Some("JWT"), kc("Bearer"), false),
+            (Id, Lenient, Some("JWT"), kc("Refresh"), false),
+            (Id, Lenient, Some("JWT"), kc("Logout"), false),
+            (Id, Lenient, None, json!({"token_use": "access"}), false),
+            (Id, Strict, Some("JWT"), kc("ID"), true),
+            (Id, Strict, Some("logout+jwt"), none.clone(), false),
+        ];
+        for (kind, mode, typ, claims, accepted) in table {
+            let v = verifier(hmac_issuer().with_access_token_type(mode));
+            let result = v.verify_as(&token(kind, &claims, typ), kind).await;
+            let case = format!("{kind:?} {mode:?} typ={typ:?} {claims}");
+            if accepted {
+                assert_eq!(result.unwrap().token_kind(), kind, "{case}");
+            } else {
+                let e = result.unwrap_err();
+                assert_eq!(
+                    e.rejection(),
+                    Some(TokenRejection::WrongTokenType),
+                    "{case}"
+                );
+            }
+        }
+    }
+
+    /// Serves fixed answers by URL and records what was asked.
+    #[derive(Debug, Default)]
+    struct Fixed {
+        answers: HashMap<String, Vec<u8>>,
+        asked: Mutex<Vec<String>>,
+    }
+
+    impl HttpFetch for Fixed {
+        fn get<'a>(&'a self, url: &'a str) -> FetchFuture<'a> {
+            self.asked.lock().unwrap().push(url.to_owned());
+            let answer = self.answers.get(url).cloned();
+            Box::pin(async move {
+                match answer {
+                    Some(body) => Ok(HttpResponse::new(200, None, body)),
+                    None => Ok(HttpResponse::new(404, None, Vec::new())),
+                }
+            })
+        }
+    }
+
+    fn build(
+        issuer: IssuerConfig,
+        allow_http: bool,
+        fetch: Arc<Fixed>,
+    ) -> Result<TokenVerifier, Error> {
+        TokenVerifier::builder(
+            VerifierConfig::new([("main".to_owned(), issuer)])
+                .with_danger_allow_plain_http(allow_http),
+        )
+        .http(fetch)
+        .build()
+    }
+
+    #[test]
+    fn provider_urls_are_https_except_loopback() {
+        let es = |i: &str| {
+            IssuerConfig::new(i)
+                .with_algorithms([Algorithm::ES256])
+                .with_audience("api")
+        };
+        let fetch = Arc::new(Fixed::default());
+        // (issuer, the configuration key named, accepted with the opt-out)
+        let refused = [
+            (
+                es(ISSUER).with_jwks_url("http://id.example.com/jwks"),
+                "issuers.main.jwks_url",
+                true,
+            ),
+            (
+                es(ISSUER)
+                    .with_discovery_url("http://id.example.com/.well-known/openid-configuration"),
+                "issuers.main.discovery_url",
+                true,
+            ),
+            (es("http://id.example.com"), "issuers.main.issuer", true),
+            (
+                es(ISSUER).with_jwks_url("ftp://id.example.com/jwks"),
+                "issuers.main.jwks_url",
+                false,
+            ),
+            (
+                es(ISSUER).with_jwks_url("https://user:pw@id.example.com/jwks"),
+                "issuers.main.jwks_url",
+                false,
+            ),
+        ];
+        for (issuer, key, opt_out) in refused {
+            let e = build(issuer.clone(), false, Arc::clone(&fetch)).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.message().contains(&format!("`{key}`")), "{key}: {e}");
+            // The explicit opt-out accepts plain http anywhere, never another scheme.
+            let with_opt_out = build(issuer, true, Arc::clone(&fetch));
+            assert_eq!(with_opt_out.is_ok(), opt_out, "{key}: {with_opt_out:?}");
+        }
+        for url in [
+            "http://127.0.0.1:8080/jwks",
+            "http://localhost/jwks",
+            "http://[::1]:9/jwks",
+            "https://id.example.com/jwks",
+        ] {
+            build(es(ISSUER).with_jwks_url(url), false, Arc::clone(&fetch)).unwrap();
+        }
+        build(es("http://127.0.0.1:9"), false, Arc::clone(&fetch)).unwrap();
+        assert!(fetch.asked.lock().unwrap().is_empty());
+    }
+
+    fn discovery(jwks_uri: &str, key: &SigningKey) -> Arc<Fixed> {
+        let mut answers = HashMap::new();
+        answers.insert(
+            format!("{ISSUER}/.well-known/openid-configuration"),
+            json!({"issuer": ISSUER, "jwks_uri": jwks_uri})
+                .to_string()
+                .into_bytes(),
+        );
+        answers.insert(
+            jwks_uri.to_owned(),
+            jwks_document([key]).to_string().into_bytes(),
+        );
+        Arc::new(Fixed {
+            answers,
+            asked: Mutex::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_plain_http_jwks_uri_in_discovery_fails_closed() {
+        let key = SigningKey::generate(Algorithm::ES256, "k1").unwrap();
+        let issuer = || {
+            IssuerConfig::new(ISSUER)
+                .with_algorithms([Algorithm::ES256])
+                .with_audience("api")
+        };
+        let t = key
+            .sign(
+                &json!({"iss": ISSUER, "aud": "api", "sub": "u", "exp": 4_102_444_800u64}),
+                None,
+            )
+            .unwrap();
+        let plain = "http://keys.example.com/jwks";
+        let fetch = discovery(plain, &key);
+        let v = build(issuer(), false, Arc::clone(&fetch)).unwrap();
+        let e = v.verify(&t).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert!(!fetch.asked.lock().unwrap().iter().any(|u| u == plain));
+        // Loopback and https are fetched; so is plain http with the opt-out.
+        for (uri, allow) in [
+            ("http://127.0.0.1:9/jwks", false),
+            ("https://keys.example.com/jwks", false),
+            (plain, true),
+        ] {
+            let fetch = discovery(uri, &key);
+            let v = build(issuer(), allow, Arc::clone(&fetch)).unwrap();
+            assert_eq!(v.verify(&t).await.unwrap().user_id(), "u", "{uri}");
+            assert!(fetch.asked.lock().unwrap().iter().any(|u| u == uri));
+        }
+    }
+
+    #[test]
+    fn refusals_are_logged_at_debug_and_summarized_at_most_once_an_interval() {
+        let v = verifier(hmac_issuer());
+        let capture = crate::refusals::tests::Capture::default();
+        let marker = "eyJtoken-content-marker";
+        tracing::subscriber::with_default(capture.clone(), || {
+            run(async {
+                for _ in 0..1000 {
+                    v.verify(marker).await.unwrap_err();
+                }
+            });
+        });
+        let refused = capture
+            .lines(tracing::Level::DEBUG)
+            .into_iter()
+            .filter(|l| l.contains("token refused"))
+            .count();
+        assert_eq!(refused, 1000);
+        let summaries = [tracing::Level::INFO, tracing::Level::WARN]
+            .into_iter()
+            .flat_map(|l| capture.lines(l))
+            .count();
+        assert!(summaries <= 2, "{}", capture.all());
+        assert!(
+            !capture.all().contains("token-content"),
+            "{}",
+            capture.all()
+        );
+    }
+
+    #[tokio::test]
+    async fn debug_shows_no_cached_token() {
+        let v = verifier(hmac_issuer());
+        let t = token(TokenKind::Access, &json!({}), None);
+        v.verify(&t).await.unwrap();
+        let shown = format!("{v:?}");
+        assert!(!shown.contains(&t[..20]), "{shown}");
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert!(shown.contains("cached_tokens: Some(1)"), "{shown}");
+    }
 }
