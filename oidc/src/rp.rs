@@ -158,13 +158,18 @@ impl RelyingPartyBuilder {
         if let Some(aud) = &config.audience {
             provider_issuer = provider_issuer.with_audience(aud.clone());
         }
-        let verifier = TokenVerifier::builder(VerifierConfig::new([
-            ("provider".to_owned(), provider_issuer),
-            (
-                "portcullis".to_owned(),
-                capabilities.service_issuer_config(),
-            ),
-        ]))
+        // The verifier discovers the provider's keys itself: the same rule
+        // for their URLs (HTTPS, loopback excepted, unless told).
+        let verifier = TokenVerifier::builder(
+            VerifierConfig::new([
+                ("provider".to_owned(), provider_issuer),
+                (
+                    "portcullis".to_owned(),
+                    capabilities.service_issuer_config(),
+                ),
+            ])
+            .with_danger_allow_plain_http(config.danger_allow_plain_http),
+        )
         .clock(Arc::clone(&self.clock))
         .build()?;
         let authenticator = Authenticator::new(
