@@ -3,12 +3,17 @@
 //! portcullis' own session and store settings.
 //!
 //! ```
-//! use portcullis_core::config::{Format, load_from_str};
+//! use portcullis_core::config::{Format, env_overrides, load_from_str};
 //! use portcullis_oidc::OidcConfig;
 //!
+//! # let mut key = [0u8; 32];
+//! # aws_lc_rs::rand::fill(&mut key).unwrap();
+//! # let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+//! # // SAFETY: no other thread of this example reads the environment.
+//! # unsafe { std::env::set_var("PORTCULLIS__SECRET_KEY", key) };
 //! let yaml = r#"
 //! server_metadata_url: https://accounts.google.com/.well-known/openid-configuration
-//! secret_key: "0123456789abcdef0123456789abcdef"
+//! ## secret_key: set PORTCULLIS__SECRET_KEY (e.g. `openssl rand -base64 48`)
 //! client_id: "my-client"
 //! client_secret: "from-the-console"
 //! client_kwargs:
@@ -24,7 +29,8 @@
 //! prefix: ""
 //! base_url: https://app.example.com
 //! "#;
-//! let config: OidcConfig = load_from_str(yaml, Format::Yaml, &[])?;
+//! let env = env_overrides("PORTCULLIS", std::env::vars());
+//! let config: OidcConfig = load_from_str(yaml, Format::Yaml, &env)?;
 //! config.validate()?;
 //! assert_eq!(config.redirect_uri(), "https://app.example.com/auth");
 //! # Ok::<(), portcullis_core::Error>(())
@@ -38,6 +44,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use portcullis_capabilities::StoreConfig;
+use portcullis_core::config::check_provider_url;
+use portcullis_core::secret::check_secret_key;
 use portcullis_core::{CapabilitiesConfig, Error, Secret};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -109,6 +117,24 @@ pub struct OidcConfig {
     /// The lifetime of service tokens, in seconds (default ten years).
     #[serde(default)]
     pub service_token_ttl_secs: Option<u64>,
+    /// Cross-site request forgery protection for the application's own
+    /// routes (default `true`): a request authenticated by the session
+    /// cookie whose method is not `GET`, `HEAD` or `OPTIONS` must come from
+    /// `base_url`'s origin (`Sec-Fetch-Site: same-origin`, else an `Origin`,
+    /// else a `Referer` on that origin), or it is refused with 403 before
+    /// it reaches any handler. Turn it off only for an application that has
+    /// its own defence (CSRF tokens); portcullis' own state-changing routes
+    /// (capability management, `/token/revoke`, `POST /logout`) keep the
+    /// check whatever this says. Requests authenticated by a bearer token
+    /// are never concerned.
+    #[serde(default = "defaults::yes")]
+    pub csrf_protection: bool,
+    /// Accepts `http://` provider URLs on hosts that are not loopback (the
+    /// discovery document and the token, userinfo, end-session and key
+    /// endpoints it names). Off by default: tokens and keys travel over
+    /// HTTPS only. For closed test networks alone.
+    #[serde(default)]
+    pub danger_allow_plain_http: bool,
 }
 
 /// easy-oauth's `client_kwargs`: the scope and extra authorization parameters.
@@ -170,6 +196,9 @@ pub struct SessionConfig {
 }
 
 mod defaults {
+    pub(super) fn yes() -> bool {
+        true
+    }
     pub(super) fn max_age() -> u64 {
         12 * 3600
     }
@@ -218,6 +247,8 @@ impl OidcConfig {
             session: SessionConfig::default(),
             user_token_ttl_secs: None,
             service_token_ttl_secs: None,
+            csrf_protection: true,
+            danger_allow_plain_http: false,
         }
     }
 
@@ -316,23 +347,23 @@ impl OidcConfig {
     /// # Errors
     ///
     /// A configuration error for a bad URL, a `base_url` over plain HTTP on a
-    /// host that is not loopback, a prefix that is not `""` or `/name`, a
-    /// secret key under 32 bytes, an empty client id, an authorization
-    /// parameter the relying party sets itself, or zero durations.
+    /// host that is not loopback, a `server_metadata_url` that
+    /// [`check_provider_url`] refuses (plain HTTP off loopback unless
+    /// `danger_allow_plain_http`), a prefix that is not `""` or `/name`, a
+    /// secret key that [`check_secret_key`] refuses (short, published or a
+    /// placeholder), a `client_secret` that is a visible placeholder
+    /// (`<CLIENT_SECRET>`, `change-me`), an empty client id, an
+    /// authorization parameter the relying party sets itself, or zero
+    /// durations.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |key: &str, why: String| {
             Err(Error::config(format!("configuration key `{key}`: {why}")))
         };
-        let meta = Url::parse(&self.server_metadata_url);
-        match &meta {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => {
-                return bad(
-                    "server_metadata_url",
-                    "an http(s) URL is required".to_owned(),
-                );
-            }
-        }
+        check_provider_url(
+            "server_metadata_url",
+            &self.server_metadata_url,
+            self.danger_allow_plain_http,
+        )?;
         self.expected_issuer()?;
         let base = match Url::parse(&self.base_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => u,
@@ -361,11 +392,19 @@ impl OidcConfig {
                 "`\"\"` or a path like `/api/v1` is required".to_owned(),
             );
         }
-        if self.secret_key.len() < 32 {
-            return bad("secret_key", "at least 32 bytes are required".to_owned());
-        }
+        check_secret_key("secret_key", &self.secret_key)?;
         if self.client_id.is_empty() {
             return bad("client_id", "must not be empty".to_owned());
+        }
+        if let Some(secret) = &self.client_secret
+            && is_placeholder(secret.expose())
+        {
+            return bad(
+                "client_secret",
+                "the value is a placeholder; set the client secret the provider issued \
+                 (e.g. in PORTCULLIS__CLIENT_SECRET)"
+                    .to_owned(),
+            );
         }
         for name in self.client_kwargs.extra.keys() {
             if RESERVED_PARAMS.contains(&name.as_str()) {
@@ -391,6 +430,26 @@ impl OidcConfig {
     }
 }
 
+/// Whether a configured secret is visibly a placeholder left from a
+/// template: `<CLIENT_SECRET>`, `change-me`, `your-client-secret`, ...
+fn is_placeholder(value: &str) -> bool {
+    const MARKERS: [&str; 10] = [
+        "change-me",
+        "change_me",
+        "changeme",
+        "replace-me",
+        "replace_me",
+        "replaceme",
+        "placeholder",
+        "your-client-secret",
+        "your_client_secret",
+        "client-secret-here",
+    ];
+    let v = value.trim();
+    let lower = v.to_ascii_lowercase();
+    (v.starts_with('<') && v.ends_with('>')) || MARKERS.iter().any(|m| lower.contains(m))
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
@@ -404,10 +463,15 @@ fn is_loopback(url: &Url) -> bool {
 mod tests {
     use super::*;
 
+    /// A random secret key, as an operator would generate one.
+    fn random_key() -> String {
+        crate::seal::random_token(32).unwrap()
+    }
+
     fn base() -> OidcConfig {
         OidcConfig::new(
             "https://id.example.com/.well-known/openid-configuration",
-            "0123456789abcdef0123456789abcdef",
+            random_key(),
             "client",
             "https://app.example.com",
         )
@@ -458,6 +522,46 @@ mod tests {
             ),
             (
                 OidcConfig {
+                    secret_key: "0123456789abcdef0123456789abcdef".into(),
+                    ..base()
+                },
+                "secret_key",
+            ),
+            (
+                OidcConfig {
+                    secret_key: "change-me-to-a-random-value-of-32-bytes".into(),
+                    ..base()
+                },
+                "secret_key",
+            ),
+            (
+                base().with_client_secret("<CLIENT_SECRET>"),
+                "client_secret",
+            ),
+            (base().with_client_secret("change-me"), "client_secret"),
+            (
+                base().with_client_secret("please-CHANGE_ME-now"),
+                "client_secret",
+            ),
+            (
+                OidcConfig {
+                    server_metadata_url: "http://id.example.com/.well-known/openid-configuration"
+                        .into(),
+                    ..base()
+                },
+                "server_metadata_url",
+            ),
+            (
+                OidcConfig {
+                    server_metadata_url: "ftp://id.example.com/.well-known/openid-configuration"
+                        .into(),
+                    danger_allow_plain_http: true,
+                    ..base()
+                },
+                "server_metadata_url",
+            ),
+            (
+                OidcConfig {
                     client_id: String::new(),
                     ..base()
                 },
@@ -486,6 +590,21 @@ mod tests {
                 e.message()
             );
         }
+        base()
+            .with_client_secret("a real secret from the console")
+            .validate()
+            .unwrap();
+        let plain = OidcConfig {
+            server_metadata_url: "http://id.test/.well-known/openid-configuration".into(),
+            danger_allow_plain_http: true,
+            ..base()
+        };
+        plain.validate().unwrap();
+        let loopback = OidcConfig {
+            server_metadata_url: "http://127.0.0.1:9/.well-known/openid-configuration".into(),
+            ..base()
+        };
+        loopback.validate().unwrap();
         let mut c = base();
         c.client_kwargs
             .extra
@@ -501,9 +620,10 @@ mod tests {
     #[test]
     fn easy_oauth_files_load_and_secrets_come_from_the_environment() {
         use portcullis_core::config::{Format, env_overrides, load_from_str};
+        let key = random_key();
         let yaml = r#"
 server_metadata_url: https://id.example.com/.well-known/openid-configuration
-secret_key: "from the file, 32 bytes or more...."
+secret_key: "<set PORTCULLIS__SECRET_KEY>"
 client_id: my-client
 client_kwargs:
   scope: openid email
@@ -525,11 +645,17 @@ base_url: https://app.example.com
                     "PORTCULLIS__CLIENT_SECRET".to_owned(),
                     "from-the-env".to_owned(),
                 ),
-                (
-                    "PORTCULLIS__SECRET_KEY".to_owned(),
-                    "an environment secret of 32+ bytes".to_owned(),
-                ),
+                ("PORTCULLIS__SECRET_KEY".to_owned(), key.clone()),
             ],
+        );
+        let file_only: OidcConfig = load_from_str(yaml, Format::Yaml, &[]).unwrap();
+        assert!(
+            file_only
+                .validate()
+                .unwrap_err()
+                .message()
+                .contains("`secret_key`"),
+            "the file's placeholder is refused"
         );
         let c: OidcConfig = load_from_str(yaml, Format::Yaml, &env).unwrap();
         c.validate().unwrap();
@@ -537,7 +663,9 @@ base_url: https://app.example.com
             c.client_secret.as_ref().map(Secret::expose),
             Some("from-the-env")
         );
-        assert_eq!(c.secret_key.expose(), "an environment secret of 32+ bytes");
+        assert_eq!(c.secret_key.expose(), key);
+        assert!(c.csrf_protection, "on by default");
+        assert!(!c.danger_allow_plain_http, "off by default");
         assert_eq!(c.client_kwargs.extra["prompt"], "select_account");
         assert_eq!(c.client_kwargs.extra["max_age"], 3600);
         assert!(matches!(c.store_config(), StoreConfig::File { .. }));

@@ -98,22 +98,30 @@ impl Gate {
         Refusal::new(error, Arc::clone(&self.inner.realm))
     }
 
-    /// Authenticates a request: through the relying party when there is one
-    /// (bearer token, then session cookie), else through the authenticator
-    /// (bearer token). The [`Authentication`]'s cookies go on the response,
-    /// whatever it is.
+    /// Authenticates a request of `method` (as the request line has it:
+    /// `"GET"`, `"POST"`, ...): through the relying party when there is one
+    /// (bearer token, then session cookie; a state-changing request
+    /// authenticated by the session cookie must come from the site's own
+    /// origin, see [`RelyingParty::authenticate`]), else through the
+    /// authenticator (bearer token).
+    ///
+    /// The adapter appends the [`Authentication`]'s cookies to the response,
+    /// whatever it is, and sets the response's `Cache-Control` to
+    /// [`Authentication::cache_control`] when there is one.
     ///
     /// # Errors
     ///
     /// The refusal to answer instead of the application: a bad token
     /// (401/400), a missing one when the authenticator's auto-error is on
-    /// (401), or a store or provider that cannot answer (503).
+    /// (401), a cross-origin state-changing request with the session cookie
+    /// (403), or a store or provider that cannot answer (503).
     pub async fn authenticate(
         &self,
-        headers: &impl HeaderLookup,
+        method: &str,
+        headers: &(impl HeaderLookup + ?Sized),
     ) -> Result<Authentication, Refusal> {
         let outcome = match &self.inner.login {
-            Some(rp) => rp.authenticate(headers).await,
+            Some(rp) => rp.authenticate(method, headers).await,
             None => self
                 .inner
                 .auth
@@ -169,7 +177,7 @@ impl Gate {
         capability: &str,
         redirect: bool,
         target: &str,
-        headers: &impl HeaderLookup,
+        headers: &(impl HeaderLookup + ?Sized),
     ) -> Result<(), Refusal> {
         let Some(capabilities) = self.capabilities() else {
             tracing::error!("a capability check ran without a capabilities service");
@@ -192,7 +200,8 @@ impl Gate {
 }
 
 /// A refusal of a gate: core's error in a realm, answered as core maps it,
-/// or, for a browser sent to log in, the redirect to the login page.
+/// or, for a browser sent to log in, the redirect to the login page. Its
+/// `Debug` shows the redirect as [`Reply`]'s does (no `location` value).
 #[derive(Debug, Clone)]
 pub struct Refusal {
     error: Error,

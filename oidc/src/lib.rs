@@ -10,22 +10,45 @@
 //! [`Routes`] lists the login and management routes as data, each answered
 //! by [`Routes::dispatch`].
 //!
-//! - `GET {prefix}/login`: ends the current session, remembers where to
-//!   return (same-origin relative paths only, see [`safe_return_path`]),
-//!   redirects to the provider with `state`, `nonce` and PKCE (S256, always);
-//!   `offline_token=true` asks for a refresh token.
+//! - `GET {prefix}/login`: remembers where to return (same-origin relative
+//!   paths only, see [`safe_return_path`]), redirects to the provider with
+//!   `state`, `nonce` and PKCE (S256, always); `offline_token=true` asks for
+//!   a refresh token. The current session stays until the callback replaces
+//!   it: another site may send the browser to `/login`.
 //! - `GET {prefix}/auth`: the callback. The login transaction travels in its
 //!   own short-lived sealed cookie and is single-use (recorded in the
 //!   revocation store, so on every replica); `state` and `nonce` must match;
 //!   the RFC 9207 `iss` parameter must name the provider (mix-up defence);
 //!   the code is exchanged with the PKCE verifier; the ID token is verified
 //!   by portcullis-core (signature, issuer, audience, expiry) and its
-//!   `nonce`, `azp` and `at_hash` are checked. A new session id is issued.
+//!   `nonce`, `azp` and `at_hash` are checked. The browser's previous
+//!   session, if any, ends; a new session id is issued.
 //! - `GET {prefix}/token`: a revocable portcullis token for the logged-in
 //!   user (`{"token", "expires_at"}`, and `"refresh_token"` for easy-oauth's
 //!   clients), or a service token with `?user=bot@service`.
-//! - `GET {prefix}/logout`: ends the session everywhere, then RP-initiated
-//!   logout at the provider when it has an `end_session_endpoint`.
+//! - `GET {prefix}/logout`: for a navigation from the site itself (or typed
+//!   by the user), ends the session everywhere, then RP-initiated logout at
+//!   the provider when it has an `end_session_endpoint`. Sent there by
+//!   another site, the browser gets a page asking to confirm instead, whose
+//!   button posts to `POST {prefix}/logout`, which logs out.
+//!
+//! # Cross-site requests
+//!
+//! A request authenticated by the session cookie whose method is not `GET`,
+//! `HEAD` or `OPTIONS` must come from `base_url`'s origin
+//! (`Sec-Fetch-Site: same-origin`; without it `Origin`; without that
+//! `Referer`), or it is refused with 403 before it reaches a handler: the
+//! management routes, `/token/revoke`, `POST /logout` and the application's
+//! own routes behind the middleware alike. `SameSite=Lax` alone lets a
+//! sibling subdomain or another port of the same host through. Requests
+//! authenticated by a bearer token are not concerned. An application with
+//! its own CSRF defence may turn the check off for its routes
+//! ([`OidcConfig::csrf_protection`]); portcullis' routes keep it. (A page
+//! that sets `Referrer-Policy: no-referrer` makes browsers without
+//! `Sec-Fetch-Site` send `Origin: null`, which is refused.) The JSON routes
+//! (capability add, remove, set, token revoke) take `Content-Type:
+//! application/json` only (415 otherwise). Any response that sets a
+//! portcullis cookie has `Cache-Control: private, no-store`.
 //!
 //! Sessions are sealed with AES-256-GCM under a key derived from
 //! `secret_key` (HKDF-SHA256), in an `HttpOnly`, `SameSite=Lax` cookie that
@@ -113,6 +136,7 @@ mod config;
 mod forward;
 mod gate;
 mod hash;
+mod origin;
 mod provider;
 mod redirect;
 mod reply;
@@ -126,7 +150,7 @@ pub use config::{ClientKwargs, OidcConfig, SessionConfig, SessionStorage};
 pub use forward::{ForwardingClient, ForwardingClientBuilder};
 pub use gate::{Gate, Refusal};
 pub use redirect::{DEFAULT_RETURN, safe_return_path};
-pub use reply::Reply;
+pub use reply::{Reply, SESSION_CACHE_CONTROL};
 pub use routes::{Method, Route, RouteKind, RouteRequest, Routes};
 pub use rp::{Authentication, RelyingParty, RelyingPartyBuilder};
 pub use sources::{

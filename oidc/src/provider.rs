@@ -17,6 +17,7 @@ use openidconnect::{
     RefreshToken, RequestTokenError, Scope, TokenResponse as _,
 };
 use portcullis_core::Error;
+use portcullis_core::config::check_provider_url;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -64,14 +65,25 @@ type Client = CoreClient<
     EndpointMaybeSet,
 >;
 
-/// What the token endpoint answered.
-#[derive(Debug)]
+/// What the token endpoint answered. Its `Debug` shows no token.
 pub(crate) struct Tokens {
     pub(crate) access_token: String,
     pub(crate) expires_in: Option<u64>,
     pub(crate) refresh_token: Option<String>,
     pub(crate) id_token: Option<String>,
     pub(crate) scope: Option<String>,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens")
+            .field("access_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("has_id_token", &self.id_token.is_some())
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// Why a token request failed.
@@ -192,12 +204,36 @@ impl Provider {
                 metadata.issuer().as_str()
             )));
         }
-        if metadata.token_endpoint().is_none() {
+        let Some(token_endpoint) = metadata.token_endpoint() else {
             return Err(Error::config(
                 "the provider's discovery document has no `token_endpoint`",
             ));
+        };
+        // Tokens and keys travel over HTTPS only, whatever the document says.
+        let plain = config.danger_allow_plain_http;
+        let found = |name: &str| format!("server_metadata_url` → `{name}");
+        check_provider_url(
+            &found("token_endpoint"),
+            token_endpoint.url().as_str(),
+            plain,
+        )?;
+        check_provider_url(
+            &found("authorization_endpoint"),
+            metadata.authorization_endpoint().url().as_str(),
+            plain,
+        )?;
+        check_provider_url(
+            &found("jwks_uri"),
+            metadata.jwks_uri().url().as_str(),
+            plain,
+        )?;
+        if let Some(u) = metadata.userinfo_endpoint() {
+            check_provider_url(&found("userinfo_endpoint"), u.url().as_str(), plain)?;
         }
         let extra = metadata.additional_metadata().clone();
+        if let Some(u) = extra.end_session_endpoint.as_deref() {
+            check_provider_url(&found("end_session_endpoint"), u, plain)?;
+        }
         let end_session = match extra.end_session_endpoint.as_deref() {
             Some(u) => Some(Url::parse(u).map_err(|e| {
                 Error::config("the provider's `end_session_endpoint` is not a URL").with_source(e)

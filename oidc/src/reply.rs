@@ -1,10 +1,21 @@
 //! [`Reply`]: the framework-neutral HTTP answer of the login routes.
 
+use std::fmt;
+
 use portcullis_core::Error;
+
+/// The `Cache-Control` of every answer that sets a cookie of portcullis (a
+/// session, a login transaction, or their removal): never stored by any
+/// cache, shared or not.
+pub const SESSION_CACHE_CONTROL: &str = "private, no-store";
 
 /// An HTTP answer for an adapter to copy out: status, headers (names in lower
 /// case; `set-cookie` may repeat) and body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` shows the status, the header names and the body's length: the
+/// values of `set-cookie` and `location` (a session, a login's `state`) and
+/// the body (a token) stay out of logs.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The status code.
     pub status: u16,
@@ -12,6 +23,24 @@ pub struct Reply {
     pub headers: Vec<(&'static str, String)>,
     /// The body.
     pub body: Vec<u8>,
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| match *n {
+                "set-cookie" | "location" => (*n, "<redacted>"),
+                _ => (*n, v.as_str()),
+            })
+            .collect();
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("headers", &headers)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 impl Reply {
@@ -57,10 +86,12 @@ impl Reply {
     }
 
     /// Marks the answer as never to be cached nor leaked through `Referer`
-    /// (it carries tokens, cookies or a login redirect).
+    /// (it carries tokens, cookies or a login redirect):
+    /// [`SESSION_CACHE_CONTROL`].
     pub(crate) fn private(mut self) -> Self {
         self.headers.retain(|(n, _)| *n != "cache-control");
-        self.headers.push(("cache-control", "no-store".to_owned()));
+        self.headers
+            .push(("cache-control", SESSION_CACHE_CONTROL.to_owned()));
         self.headers.push(("pragma", "no-cache".to_owned()));
         self.headers
             .push(("referrer-policy", "no-referrer".to_owned()));
@@ -73,5 +104,29 @@ impl Reply {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_cookie_location_or_body() {
+        let reply = Reply::see_other("https://id.example.com/authorize?state=s3cr3t-state")
+            .with_cookies(["portcullis-session=s3cr3t-cookie; Path=/".to_owned()])
+            .with_header("content-type", "application/json")
+            .private();
+        let reply = Reply {
+            body: b"{\"token\":\"s3cr3t-token\"}".to_vec(),
+            ..reply
+        };
+        let shown = format!("{reply:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(
+            shown.contains("application/json") && shown.contains("303"),
+            "{shown}"
+        );
+        assert_eq!(reply.header("cache-control"), Some(SESSION_CACHE_CONTROL));
     }
 }

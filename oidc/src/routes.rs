@@ -31,6 +31,8 @@ pub enum RouteKind {
     Callback,
     /// `GET /logout`: [`RelyingParty::logout`].
     Logout,
+    /// `POST /logout`: [`RelyingParty::logout_post`].
+    LogoutPost,
     /// `GET /token` of the login routes: [`RelyingParty::token`].
     Token,
     /// `GET /token?user=bot@service` of the management routes:
@@ -121,7 +123,8 @@ impl Routes {
     /// The login routes of `rp`:
     ///
     /// - `GET /login`, `GET /auth`, `GET /logout`, `GET /token`
-    ///   ([`RelyingParty`]'s methods of the same names);
+    ///   ([`RelyingParty`]'s methods of the same names), `POST /logout`
+    ///   ([`RelyingParty::logout_post`]);
     /// - `GET /manage_capabilities/list`, `POST /manage_capabilities/add`,
     ///   `/remove`, `/set`, `POST /token/revoke` (the relying party's
     ///   capabilities).
@@ -133,6 +136,7 @@ impl Routes {
                 Route::new(Method::Get, "/login", RouteKind::Login),
                 Route::new(Method::Get, "/auth", RouteKind::Callback),
                 Route::new(Method::Get, "/logout", RouteKind::Logout),
+                Route::new(Method::Post, "/logout", RouteKind::LogoutPost),
                 Route::new(Method::Get, "/token", RouteKind::Token),
             ],
         );
@@ -189,6 +193,13 @@ impl Routes {
     /// core's error response in `req.realm`; the relying party's routes
     /// answer as its methods do. A `kind` this table does not mount (a
     /// login route of management routes) is a configuration error (500).
+    ///
+    /// The state-changing routes (`POST`) of the login routes refuse a
+    /// caller authenticated by the session cookie whose request does not
+    /// come from the site's own origin (403, see
+    /// [`RelyingParty::require_same_origin_for`]), whatever
+    /// `csrf_protection` says; the JSON routes (add, remove, set, revoke)
+    /// require `Content-Type: application/json` of every caller (415).
     pub async fn dispatch<H: HeaderLookup>(
         &self,
         kind: RouteKind,
@@ -196,15 +207,37 @@ impl Routes {
     ) -> Reply {
         let caps = &self.capabilities;
         let caller = req.caller;
+        let json_body = matches!(
+            kind,
+            RouteKind::AddCapability
+                | RouteKind::RemoveCapability
+                | RouteKind::SetCapabilities
+                | RouteKind::RevokeToken
+        );
+        if json_body {
+            if let Some(rp) = &self.login
+                && let Err(e) = rp.require_same_origin_for(caller, req.headers)
+            {
+                return Reply::error(&e, req.realm);
+            }
+            if !is_json(req.headers.header("content-type")) {
+                return unsupported_media_type();
+            }
+        }
         let outcome = match (kind, &self.login) {
             (RouteKind::Login, Some(rp)) => return rp.login(req.query, req.headers).await,
             (RouteKind::Callback, Some(rp)) => return rp.callback(req.query, req.headers).await,
             (RouteKind::Logout, Some(rp)) => return rp.logout(req.headers).await,
+            (RouteKind::LogoutPost, Some(rp)) => return rp.logout_post(req.headers).await,
             (RouteKind::Token, Some(rp)) => {
                 return rp.token(caller, req.query, req.target, req.headers).await;
             }
             (
-                RouteKind::Login | RouteKind::Callback | RouteKind::Logout | RouteKind::Token,
+                RouteKind::Login
+                | RouteKind::Callback
+                | RouteKind::Logout
+                | RouteKind::LogoutPost
+                | RouteKind::Token,
                 None,
             ) => Err(Error::config(
                 "a login route dispatched to management routes",
@@ -236,6 +269,32 @@ impl Routes {
     }
 }
 
+/// Whether a `Content-Type` is JSON (`application/json`, parameters allowed).
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    })
+}
+
+/// 415: a JSON route's body was not declared JSON. (A browser form or a
+/// `text/plain` body, which another site can send without asking.)
+fn unsupported_media_type() -> Reply {
+    let body = serde_json::json!({
+        "error": "unsupported_media_type",
+        "error_description": "the body must be JSON, sent with `Content-Type: application/json`",
+    });
+    Reply {
+        status: 415,
+        headers: vec![
+            ("content-type", "application/json".to_owned()),
+            ("cache-control", "no-store".to_owned()),
+        ],
+        body: body.to_string().into_bytes(),
+    }
+}
+
 /// The last value of query parameter `name`, as a form decoder into a map
 /// keeps it.
 fn last_param(query: Option<&str>, name: &str) -> Option<String> {
@@ -247,7 +306,23 @@ fn last_param(query: Option<&str>, name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::last_param;
+    use super::{is_json, last_param};
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json(Some("application/json")));
+        assert!(is_json(Some("Application/JSON; charset=utf-8")));
+        for other in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+            Some("application/jsonp"),
+            Some(""),
+        ] {
+            assert!(!is_json(other), "{other:?}");
+        }
+    }
 
     #[test]
     fn the_last_value_of_a_parameter_wins() {

@@ -2,6 +2,7 @@
 //! check, framework-neutral. Adapters call these methods and copy the
 //! [`Reply`] out.
 
+use std::fmt;
 use std::sync::Arc;
 
 use portcullis_capabilities::{Capabilities, JsonReply, MemoryStore, RevocationStore, Stores};
@@ -16,9 +17,10 @@ use subtle::ConstantTimeEq;
 use tokio::sync::OnceCell;
 
 use crate::config::OidcConfig;
+use crate::origin::{comes_from, is_safe_method, origin_of, same_origin_navigation};
 use crate::provider::{Provider, TokenFailure, Tokens, http_client};
 use crate::redirect::{ascii_location, safe_return_path};
-use crate::reply::Reply;
+use crate::reply::{Reply, SESSION_CACHE_CONTROL};
 use crate::seal::{CookieAttrs, Sealer, random_token};
 use crate::session::{
     Codec, Flights, LOGIN_COOKIE, Loaded, Refreshed, SESSION_COOKIE, SaveError, SessionData,
@@ -46,7 +48,13 @@ const KEPT_CLAIMS: [&str; 6] = [
 
 /// The outcome of authenticating a request: the caller (or a guest) and the
 /// cookies to set on the response (a refreshed session, or a cleared one).
-#[derive(Debug, Default)]
+///
+/// The adapter appends every [`set_cookies`](Self::set_cookies) value to the
+/// response, whatever it is, and sets its `Cache-Control` to
+/// [`cache_control`](Self::cache_control) when there is one (replacing the
+/// handler's): a response that sets a session cookie is never cacheable.
+/// Its `Debug` shows no cookie value.
+#[derive(Default)]
 pub struct Authentication {
     /// The caller; `None` for a guest.
     pub caller: Option<Authenticated>,
@@ -54,9 +62,25 @@ pub struct Authentication {
     pub set_cookies: Vec<String>,
 }
 
+impl fmt::Debug for Authentication {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authentication")
+            .field("caller", &self.caller)
+            .field("set_cookies", &self.set_cookies.len())
+            .finish()
+    }
+}
+
 impl Authentication {
     fn guest() -> Self {
         Self::default()
+    }
+
+    /// The `Cache-Control` the response must carry instead of its own:
+    /// [`SESSION_CACHE_CONTROL`] when a cookie is set, else none (the
+    /// handler's stands).
+    pub fn cache_control(&self) -> Option<&'static str> {
+        (!self.set_cookies.is_empty()).then_some(SESSION_CACHE_CONTROL)
     }
 
     fn cleared(cookie: String) -> Self {
@@ -134,13 +158,18 @@ impl RelyingPartyBuilder {
         if let Some(aud) = &config.audience {
             provider_issuer = provider_issuer.with_audience(aud.clone());
         }
-        let verifier = TokenVerifier::builder(VerifierConfig::new([
-            ("provider".to_owned(), provider_issuer),
-            (
-                "portcullis".to_owned(),
-                capabilities.service_issuer_config(),
-            ),
-        ]))
+        // The verifier discovers the provider's keys itself: the same rule
+        // for their URLs (HTTPS, loopback excepted, unless told).
+        let verifier = TokenVerifier::builder(
+            VerifierConfig::new([
+                ("provider".to_owned(), provider_issuer),
+                (
+                    "portcullis".to_owned(),
+                    capabilities.service_issuer_config(),
+                ),
+            ])
+            .with_danger_allow_plain_http(config.danger_allow_plain_http),
+        )
         .clock(Arc::clone(&self.clock))
         .build()?;
         let authenticator = Authenticator::new(
@@ -158,8 +187,11 @@ impl RelyingPartyBuilder {
             storage: config.session.storage,
             store: stores.sessions,
         };
+        let origin = origin_of(&config.base_url)
+            .ok_or_else(|| Error::config("configuration key `base_url`: no origin"))?;
         Ok(RelyingParty {
             inner: Arc::new(Inner {
+                origin,
                 http: http_client()?,
                 provider: OnceCell::new(),
                 issuer,
@@ -179,6 +211,8 @@ impl RelyingPartyBuilder {
 #[derive(Debug)]
 struct Inner {
     config: OidcConfig,
+    /// `base_url`'s origin, which state-changing requests must come from.
+    origin: String,
     issuer: String,
     http: reqwest::Client,
     provider: OnceCell<Arc<Provider>>,
@@ -251,6 +285,22 @@ fn error_code(code: &str) -> &str {
     }
 }
 
+/// `text` escaped for an HTML attribute value or text.
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
@@ -310,15 +360,30 @@ impl RelyingParty {
             .cloned()
     }
 
-    /// Authenticates a request: a bearer token when one is presented (a bad
+    /// Authenticates a request of `method` (`"GET"`, `"POST"`, ... as the
+    /// request line has it): a bearer token when one is presented (a bad
     /// one is an error, whatever cookie comes with it), else the session
     /// cookie, refreshing the session's tokens when they are due.
     ///
+    /// A request authenticated by the session cookie whose method is not
+    /// `GET`, `HEAD` or `OPTIONS` must come from `base_url`'s origin
+    /// (`Sec-Fetch-Site: same-origin`; without it an `Origin` of
+    /// `base_url`; without that a `Referer` on it), unless
+    /// [`OidcConfig::csrf_protection`] is off: otherwise it is refused
+    /// (403) before anything changes, its session's tokens not even
+    /// refreshed. Bearer tokens are not concerned: a browser never sends
+    /// them by itself.
+    ///
     /// # Errors
     ///
-    /// The bearer token's refusal (401/400), or `Unavailable` (503) when the
-    /// store or, for a due refresh, the provider cannot answer.
-    pub async fn authenticate(&self, headers: &impl HeaderLookup) -> Result<Authentication, Error> {
+    /// The bearer token's refusal (401/400), a cross-origin state-changing
+    /// request (403 `forbidden`), or `Unavailable` (503) when the store or,
+    /// for a due refresh, the provider cannot answer.
+    pub async fn authenticate(
+        &self,
+        method: &str,
+        headers: &(impl HeaderLookup + ?Sized),
+    ) -> Result<Authentication, Error> {
         if let Some(caller) = self.inner.authenticator.authenticate(headers).await? {
             return Ok(Authentication {
                 caller: Some(caller),
@@ -343,6 +408,9 @@ impl RelyingParty {
             .await?
         {
             return Ok(Authentication::cleared(codec.clear_session()));
+        }
+        if self.inner.config.csrf_protection && !is_safe_method(method) {
+            self.require_same_origin(headers)?;
         }
         let mut session = session;
         let mut set_cookies = Vec::new();
@@ -386,6 +454,44 @@ impl RelyingParty {
             caller: Some(Authenticated::new(Arc::new(principal))),
             set_cookies,
         })
+    }
+
+    /// Refuses a state-changing request that does not come from
+    /// `base_url`'s origin (see [`authenticate`](Self::authenticate)).
+    fn require_same_origin(&self, headers: &(impl HeaderLookup + ?Sized)) -> Result<(), Error> {
+        if comes_from(&self.inner.origin, headers) {
+            return Ok(());
+        }
+        tracing::warn!(
+            "a state-changing request with the session cookie came from another origin; refused"
+        );
+        Err(Error::forbidden(
+            "cross-origin request refused: a request that changes state with the session \
+             cookie must come from this site's own pages (same origin)",
+        ))
+    }
+
+    /// For portcullis' own state-changing routes, whatever
+    /// [`OidcConfig::csrf_protection`] says: refuses `caller` when it was
+    /// authenticated by the session cookie and the request does not come
+    /// from `base_url`'s origin. Session callers are the ones of kind
+    /// [`TokenKind::Id`]: a bearer token never is (core refuses ID tokens as
+    /// bearer tokens).
+    ///
+    /// # Errors
+    ///
+    /// 403 `forbidden`, as [`authenticate`](Self::authenticate) refuses.
+    pub fn require_same_origin_for(
+        &self,
+        caller: Option<&Authenticated>,
+        headers: &(impl HeaderLookup + ?Sized),
+    ) -> Result<(), Error> {
+        match caller {
+            Some(c) if c.principal.token_kind() == TokenKind::Id => {
+                self.require_same_origin(headers)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Ends a session everywhere: its id is recorded as ended until the
@@ -461,7 +567,7 @@ impl RelyingParty {
     pub fn login_redirect(
         &self,
         path_and_query: &str,
-        headers: &impl HeaderLookup,
+        headers: &(impl HeaderLookup + ?Sized),
     ) -> Option<Reply> {
         if headers.header("authorization").is_some() {
             return None;
@@ -476,11 +582,19 @@ impl RelyingParty {
         Some(Reply::see_other(format!("{}/login?next={next}", self.inner.config.prefix)).private())
     }
 
-    /// `GET {prefix}/login?next=/page&offline_token=true`: ends the current
-    /// session, remembers where to return (same-origin paths only), and sends
-    /// the browser to the provider with `state`, `nonce` and PKCE (S256).
-    /// `offline_token=true` asks for a refresh token (`offline_access`).
-    pub async fn login(&self, query: Option<&str>, headers: &impl HeaderLookup) -> Reply {
+    /// `GET {prefix}/login?next=/page&offline_token=true`: remembers where
+    /// to return (same-origin paths only), and sends the browser to the
+    /// provider with `state`, `nonce` and PKCE (S256). `offline_token=true`
+    /// asks for a refresh token (`offline_access`).
+    ///
+    /// The current session, if any, is left alone: another site may send
+    /// the browser here, and that must not log the user out. The callback
+    /// ends it when the login completes and a new session replaces it.
+    pub async fn login(
+        &self,
+        query: Option<&str>,
+        _headers: &(impl HeaderLookup + ?Sized),
+    ) -> Reply {
         let codec = &self.inner.codec;
         let q = params(query);
         let return_to = ascii_location(safe_return_path(param(&q, "next").unwrap_or("/")));
@@ -489,14 +603,7 @@ impl RelyingParty {
             Ok(p) => p,
             Err(e) => return Reply::error(&e, self.realm()).private(),
         };
-        let mut cookies = vec![codec.clear_session()];
-        if let Ok(Loaded::Session(old)) = codec.load(headers.header("cookie")).await
-            && let Err(e) = self.end(&old).await
-        {
-            return Reply::error(&e, self.realm())
-                .with_cookies(cookies)
-                .private();
-        }
+        let mut cookies = Vec::new();
         let (state, nonce, verifier) = match (random_token(32), random_token(32), random_token(32))
         {
             (Ok(s), Ok(n), Ok(v)) => (s, n, v),
@@ -552,8 +659,13 @@ impl RelyingParty {
     /// transaction (present, intact, unexpired, used once), `state`, the
     /// RFC 9207 `iss` parameter, exchanges the code with the PKCE verifier,
     /// verifies the ID token (signature, issuer, audience, `nonce`, `azp`,
-    /// `at_hash`), starts a new session and sends the browser back.
-    pub async fn callback(&self, query: Option<&str>, headers: &impl HeaderLookup) -> Reply {
+    /// `at_hash`), ends the browser's previous session if it had one,
+    /// starts a new session and sends the browser back.
+    pub async fn callback(
+        &self,
+        query: Option<&str>,
+        headers: &(impl HeaderLookup + ?Sized),
+    ) -> Reply {
         let codec = &self.inner.codec;
         let clear_tx = codec.clear_transaction();
         let reply = self.callback_inner(query, headers).await;
@@ -563,7 +675,11 @@ impl RelyingParty {
         reply
     }
 
-    async fn callback_inner(&self, query: Option<&str>, headers: &impl HeaderLookup) -> Reply {
+    async fn callback_inner(
+        &self,
+        query: Option<&str>,
+        headers: &(impl HeaderLookup + ?Sized),
+    ) -> Reply {
         let codec = &self.inner.codec;
         let config = &self.inner.config;
         let q = params(query);
@@ -654,6 +770,13 @@ impl RelyingParty {
             id_token: tokens.id_token.clone(),
             expires_at: now.saturating_add(config.session.max_age_secs),
         };
+        // The session this browser had, if any, ends here, when the new one
+        // replaces it (not at `/login`, which another site may trigger).
+        if let Ok(Loaded::Session(old)) = codec.load(headers.header("cookie")).await
+            && let Err(e) = self.end(&old).await
+        {
+            return Reply::error(&e, self.realm());
+        }
         let cookie = match codec.save(&session, now).await {
             Ok(c) => c,
             Err(SaveError::TooLarge(size)) => {
@@ -798,7 +921,7 @@ impl RelyingParty {
         caller: Option<&Authenticated>,
         query: Option<&str>,
         path_and_query: &str,
-        headers: &impl HeaderLookup,
+        headers: &(impl HeaderLookup + ?Sized),
     ) -> Reply {
         let q = params(query);
         let caps = &self.inner.capabilities;
@@ -816,10 +939,65 @@ impl RelyingParty {
         json_reply(caps.issue_user_token(caller).await, self.realm())
     }
 
-    /// `GET {prefix}/logout`: ends the session (here and, through its id, on
-    /// every replica), then RP-initiated logout at the provider when it has
-    /// an `end_session_endpoint`, back to `/`.
-    pub async fn logout(&self, headers: &impl HeaderLookup) -> Reply {
+    /// `GET {prefix}/logout`, easy-oauth's logout link: for a navigation
+    /// from this site or by the user (`Sec-Fetch-Site` `same-origin` or
+    /// `none`; without it, no `Referer` or one on `base_url`'s origin),
+    /// ends the session as [`logout_post`](Self::logout_post) does.
+    /// Otherwise another site sent the browser here, and the session stays:
+    /// the answer is a small page (never cached) asking the user to confirm
+    /// with a button that posts to `{prefix}/logout`.
+    pub async fn logout(&self, headers: &(impl HeaderLookup + ?Sized)) -> Reply {
+        if same_origin_navigation(&self.inner.origin, headers) {
+            return self.end_session(headers).await;
+        }
+        self.logout_confirmation()
+    }
+
+    /// `POST {prefix}/logout`: the request must come from `base_url`'s
+    /// origin, as every state-changing request with the session cookie (see
+    /// [`authenticate`](Self::authenticate); this route keeps the check
+    /// whatever [`OidcConfig::csrf_protection`] says), or it is refused
+    /// (403) and the session stays. Then it ends the session (here and,
+    /// through its id, on every replica), then RP-initiated logout at the
+    /// provider when it has an `end_session_endpoint`, back to `/`.
+    pub async fn logout_post(&self, headers: &(impl HeaderLookup + ?Sized)) -> Reply {
+        if let Err(e) = self.require_same_origin(headers) {
+            return Reply::error(&e, self.realm()).private();
+        }
+        self.end_session(headers).await
+    }
+
+    /// The page that asks a user sent here by another site to confirm the logout.
+    fn logout_confirmation(&self) -> Reply {
+        let action = html_escape(&format!("{}/logout", self.inner.config.prefix));
+        let body = format!(
+            "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>Log out?</title></head>\n\
+             <body>\n<form method=\"post\" action=\"{action}\">\n\
+             <p>Do you want to log out?</p>\n<button type=\"submit\">Log out</button>\n\
+             </form>\n</body>\n</html>\n"
+        );
+        Reply {
+            status: 200,
+            headers: vec![
+                ("content-type", "text/html; charset=utf-8".to_owned()),
+                ("cache-control", SESSION_CACHE_CONTROL.to_owned()),
+                ("pragma", "no-cache".to_owned()),
+                // Not `no-referrer`: the form's POST must carry its origin.
+                ("referrer-policy", "same-origin".to_owned()),
+                // No `form-action`: it would also stop the redirect after the
+                // post to the provider's logout page.
+                (
+                    "content-security-policy",
+                    "default-src 'none'; frame-ancestors 'none'".to_owned(),
+                ),
+                ("x-frame-options", "DENY".to_owned()),
+            ],
+            body: body.into_bytes(),
+        }
+    }
+
+    /// Ends the request's session, answering the redirect after logout.
+    async fn end_session(&self, headers: &(impl HeaderLookup + ?Sized)) -> Reply {
         let codec = &self.inner.codec;
         let cookies = vec![codec.clear_session()];
         let session = match codec.load(headers.header("cookie")).await {

@@ -3,6 +3,7 @@
 //! refresh of their access tokens.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::digest;
@@ -25,8 +26,8 @@ pub(crate) const LOGIN_COOKIE: &str = "portcullis-login";
 /// least 4096 bytes including attributes).
 pub(crate) const MAX_COOKIE_BYTES: usize = 4000;
 
-/// A logged-in user's session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A logged-in user's session. Its `Debug` shows no token and no session id.
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct SessionData {
     /// Random session id, renewed at every login.
     pub(crate) sid: String,
@@ -61,8 +62,33 @@ impl SessionData {
     }
 }
 
-/// A started login: what the callback must find again.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+impl fmt::Debug for SessionData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionData")
+            .field("sid", &REDACTED)
+            .field("iss", &self.iss)
+            .field("sub", &self.claims.get("sub"))
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| REDACTED),
+            )
+            .field("access_expires_at", &self.access_expires_at)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| REDACTED),
+            )
+            .field("id_token", &self.id_token.as_ref().map(|_| REDACTED))
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `Debug` shows for a secret value.
+const REDACTED: &str = "<redacted>";
+
+/// A started login: what the callback must find again. Its `Debug` shows
+/// none of the secrets (`state`, `nonce`, PKCE verifier).
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Transaction {
     pub(crate) state: String,
     pub(crate) nonce: String,
@@ -70,6 +96,18 @@ pub(crate) struct Transaction {
     /// Where to go after login (already checked to be a safe path).
     pub(crate) return_to: String,
     pub(crate) expires_at: u64,
+}
+
+impl fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transaction")
+            .field("state", &REDACTED)
+            .field("nonce", &REDACTED)
+            .field("pkce_verifier", &REDACTED)
+            .field("return_to", &self.return_to)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// Encodes and decodes sessions and transactions to and from cookies.
@@ -245,9 +283,21 @@ struct Flight {
 /// session and refresh token share one call to the provider, and a request
 /// arriving shortly after (carrying the old cookie) gets the same outcome
 /// instead of replaying a rotated refresh token.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Flights {
     map: Mutex<HashMap<String, Arc<Flight>>>,
+}
+
+impl fmt::Debug for Flights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The keys hold session ids and the outcomes tokens: only the count shows.
+        let n = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        f.debug_struct("Flights").field("in_memory", &n).finish()
+    }
 }
 
 /// How long a finished refresh's outcome is kept for late requests.
@@ -341,6 +391,28 @@ mod tests {
             })
             .await;
         assert_eq!(flights.len(), 1);
+    }
+
+    #[test]
+    fn debug_shows_no_token_and_no_login_secret() {
+        let mut s = session("s3cr3t-refresh");
+        s.sid = "s3cr3t-sid".into();
+        s.access_token = Some("s3cr3t-access".into());
+        s.id_token = Some("s3cr3t-id".into());
+        let tx = Transaction {
+            state: "s3cr3t-state".into(),
+            nonce: "s3cr3t-nonce".into(),
+            pkce_verifier: "s3cr3t-verifier".into(),
+            return_to: "/read".into(),
+            expires_at: 1,
+        };
+        let flights = Flights::default();
+        let shown = format!(
+            "{s:?} {tx:?} {:?} {flights:?}",
+            Refreshed::Renewed(Box::new(s.clone()))
+        );
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("/read"), "{shown}");
     }
 
     #[test]

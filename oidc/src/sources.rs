@@ -27,6 +27,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use portcullis_core::clock::{self, SharedClock};
+use portcullis_core::config::check_provider_url;
 use portcullis_core::{Authenticated, Error, ErrorKind, RawToken, Secret, TokenRejection};
 use reqwest::header::HeaderValue;
 use serde_json::Value;
@@ -194,13 +195,11 @@ fn http_client() -> Result<reqwest::Client, Error> {
         .map_err(|e| Error::config("the HTTP client could not be built").with_source(e))
 }
 
-fn http_url(value: &str, what: &str) -> Result<Url, Error> {
-    let url = Url::parse(value)
-        .map_err(|e| Error::config(format!("{what} is not a URL")).with_source(e))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::config(format!("{what} is not an http(s) URL")));
-    }
-    Ok(url)
+/// `value` parsed, after [`check_provider_url`]: HTTPS, or plain HTTP on
+/// loopback (anywhere with `danger_allow_plain_http`).
+fn http_url(value: &str, what: &str, danger_allow_plain_http: bool) -> Result<Url, Error> {
+    check_provider_url(what, value, danger_allow_plain_http)?;
+    Url::parse(value).map_err(|e| Error::config(format!("{what} is not a URL")).with_source(e))
 }
 
 impl TokenEndpoint {
@@ -210,15 +209,25 @@ impl TokenEndpoint {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`] when `token_url` is not an http(s) URL.
+    /// [`ErrorKind::Config`] when `token_url` is not an https URL (plain
+    /// HTTP is accepted on loopback hosts only).
     pub fn new(
         token_url: &str,
         client_id: impl Into<String>,
         client_secret: Option<Secret>,
     ) -> Result<Self, Error> {
+        Self::build(token_url, client_id, client_secret, false)
+    }
+
+    fn build(
+        token_url: &str,
+        client_id: impl Into<String>,
+        client_secret: Option<Secret>,
+        danger_allow_plain_http: bool,
+    ) -> Result<Self, Error> {
         Ok(Self {
             inner: Arc::new(EndpointInner {
-                url: http_url(token_url, "the token endpoint")?,
+                url: http_url(token_url, "token_endpoint", danger_allow_plain_http)?,
                 client_id: client_id.into(),
                 client_secret,
                 basic: true,
@@ -238,17 +247,37 @@ impl TokenEndpoint {
     /// When `discovery_url` ends with `/.well-known/openid-configuration`,
     /// the document must name the issuer before it.
     ///
+    /// The discovery URL and the token endpoint it names must be https
+    /// URLs (plain HTTP is accepted on loopback hosts only; see
+    /// [`discover_with`](Self::discover_with) for closed test networks).
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::Unavailable`] when the document cannot be fetched;
-    /// [`ErrorKind::Config`] when it does not parse, names another issuer or
-    /// has no `token_endpoint`.
+    /// [`ErrorKind::Config`] when a URL is refused, or the document does not
+    /// parse, names another issuer or has no `token_endpoint`.
     pub async fn discover(
         discovery_url: &str,
         client_id: impl Into<String>,
         client_secret: Option<Secret>,
     ) -> Result<Self, Error> {
-        let url = http_url(discovery_url, "the discovery URL")?;
+        Self::discover_with(discovery_url, client_id, client_secret, false).await
+    }
+
+    /// [`discover`](Self::discover), accepting plain `http://` URLs on any
+    /// host when `danger_allow_plain_http` is set (closed test networks only:
+    /// tokens and the client secret would travel unencrypted).
+    ///
+    /// # Errors
+    ///
+    /// As [`discover`](Self::discover).
+    pub async fn discover_with(
+        discovery_url: &str,
+        client_id: impl Into<String>,
+        client_secret: Option<Secret>,
+        danger_allow_plain_http: bool,
+    ) -> Result<Self, Error> {
+        let url = http_url(discovery_url, "discovery_url", danger_allow_plain_http)?;
         let http = http_client()?;
         let resp = http
             .get(url)
@@ -294,7 +323,15 @@ impl TokenEndpoint {
                 .iter()
                 .any(|m| m.as_str() == Some("client_secret_basic")),
         };
-        let mut endpoint = Self::new(token_url, client_id, client_secret)?;
+        let mut endpoint =
+            Self::build(token_url, client_id, client_secret, danger_allow_plain_http).map_err(
+                |e| {
+                    Error::config(format!(
+                        "the discovery document's `token_endpoint` is refused: {}",
+                        e.message()
+                    ))
+                },
+            )?;
         let inner = Arc::make_mut(&mut endpoint.inner);
         inner.basic = basic;
         inner.http = http;
@@ -965,6 +1002,19 @@ mod tests {
         assert_eq!(dpop.err().unwrap().kind(), ErrorKind::Unavailable);
         assert!(parse_issued(Some(serde_json::json!({"token_type": "Bearer"})), 0).is_err());
         assert!(parse_issued(None, 0).is_err());
+    }
+
+    #[test]
+    fn token_endpoints_are_https_unless_on_loopback_or_told() {
+        for url in ["https://id.example.com/token", "http://127.0.0.1:9/token"] {
+            TokenEndpoint::new(url, "c", None).unwrap();
+        }
+        for url in ["http://id.example.com/token", "ftp://id.example.com/token"] {
+            let e = TokenEndpoint::new(url, "c", None).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{url}");
+            assert!(e.message().contains("`token_endpoint`"), "{e}");
+        }
+        TokenEndpoint::build("http://id.test/token", "c", None, true).unwrap();
     }
 
     #[test]

@@ -703,6 +703,33 @@ async fn discovery_checks_the_issuer_and_the_endpoint() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+
+    // Plain HTTP off loopback: refused before anything is sent, unless told.
+    let e = TokenEndpoint::discover(
+        "http://id.example.com/.well-known/openid-configuration",
+        "c",
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    // A document on loopback naming a plain-HTTP token endpoint elsewhere.
+    let app = Router::new().fallback(|| async {
+        let doc = serde_json::json!({
+            "issuer": "http://ignored.example",
+            "token_endpoint": "http://id.example.com/token",
+        });
+        ([("content-type", "application/json")], doc.to_string())
+    });
+    let origin = serve(app).await;
+    let doc = format!("{origin}/metadata");
+    let e = TokenEndpoint::discover(&doc, "c", None).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(e.message().contains("token_endpoint"), "{e}");
+    let allowed = TokenEndpoint::discover_with(&doc, "c", None, true)
+        .await
+        .unwrap();
+    assert_eq!(allowed.url(), "http://id.example.com/token");
 }
 
 #[tokio::test]

@@ -20,6 +20,8 @@
 //! | `GET /scoped` | scope `read` | `scoped` |
 //! | `GET /read` | capability `read` (401 for guests) | `read` |
 //! | `GET /shout` | capability `announce`, browsers sent to log in | `shout` |
+//! | `POST /note` | caller required | [`NOTED`] as `text/plain` (the application's own state-changing route) |
+//! | `GET /cacheable` | optional caller | [`greeting`], with `Cache-Control: ` [`CACHEABLE`] |
 //!
 //! # The resource application
 //!
@@ -53,6 +55,11 @@ pub trait Adapter: Send + Sync {
 
     /// Serves the resource application around `auth` on `listener`.
     fn serve_resource(&self, listener: std::net::TcpListener, auth: Authenticator) -> Stop;
+
+    /// The `Debug` forms of the framework's authentication layer or
+    /// middleware (and what it wraps a service in, when that can be built
+    /// alone) around `rp`, one line each: none may show a token.
+    fn middleware_debug(&self, rp: RelyingParty) -> Vec<String>;
 }
 
 /// The body of `GET /`: `guest`, or the caller's email (else user id).
@@ -79,8 +86,22 @@ pub fn me_json(caller: &Authenticated) -> String {
     .to_string()
 }
 
-/// The secret key of the conformance applications.
-pub const SECRET: &str = "conformance secret key, 32 bytes or more";
+/// The body of `POST /note`.
+pub const NOTED: &str = "noted";
+
+/// The `Cache-Control` that `GET /cacheable` sets itself.
+pub const CACHEABLE: &str = "public, max-age=60";
+
+/// A random secret key, as an operator generates one (`openssl rand -base64 48`).
+///
+/// # Panics
+///
+/// When the system random generator fails.
+pub fn random_secret_key() -> String {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the system random generator works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// A login application being tested, and its provider.
 #[derive(Debug)]
@@ -119,29 +140,49 @@ pub fn graph() -> portcullis_core::CapabilitiesConfig {
 ///
 /// When the provider or the application cannot start.
 pub async fn login_app(adapter: &dyn Adapter, tweak: impl Fn(&mut OidcConfig)) -> LoginApp {
+    login_app_with_stores(adapter, tweak, None).await
+}
+
+/// [`login_app`], its relying party using `stores` instead of the
+/// configured ones when given.
+///
+/// # Panics
+///
+/// When the provider or the application cannot start.
+pub async fn login_app_with_stores(
+    adapter: &dyn Adapter,
+    tweak: impl Fn(&mut OidcConfig),
+    stores: Option<portcullis_oidc::portcullis_capabilities::Stores>,
+) -> LoginApp {
     let provider = MockProvider::start_with(MockOptions::default())
         .await
         .expect("the mock provider starts");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let user_file = dir.path().join("caps.yaml");
     std::fs::write(&user_file, USER_FILE).expect("the user file is written");
+    let secret = random_secret_key();
     let make = |base: &str| {
         let mut caps = graph();
         caps.user_file = Some(user_file.clone());
-        let mut cfg = OidcConfig::new(provider.discovery_url(), SECRET, provider.client_id(), base)
-            .with_client_secret(provider.client_secret())
-            .with_audience(provider.audience())
-            .with_capabilities(caps);
+        let mut cfg = OidcConfig::new(
+            provider.discovery_url(),
+            secret.as_str(),
+            provider.client_id(),
+            base,
+        )
+        .with_client_secret(provider.client_secret())
+        .with_audience(provider.audience())
+        .with_capabilities(caps);
         tweak(&mut cfg);
         cfg
     };
     let prefix = make("http://127.0.0.1:1").prefix;
     let (listener, base_url) = bind_for(&provider, &prefix).expect("a loopback port");
-    let rp = RelyingParty::builder(make(&base_url))
-        .clock(Arc::new(provider.clock()))
-        .build()
-        .await
-        .expect("the relying party builds");
+    let mut builder = RelyingParty::builder(make(&base_url)).clock(Arc::new(provider.clock()));
+    if let Some(stores) = stores {
+        builder = builder.stores(stores);
+    }
+    let rp = builder.build().await.expect("the relying party builds");
     let stop = adapter.serve_login(listener, rp.clone());
     let app = AppTester::serving(base_url, &prefix, stop);
     LoginApp {
@@ -230,6 +271,16 @@ macro_rules! conformance_tests {
             hostile_return_targets_fall_back_to_root,
             a_callback_with_the_wrong_state_is_refused,
             a_due_refresh_sends_the_renewed_cookie,
+            cross_origin_posts_with_the_session_are_refused,
+            same_origin_posts_with_the_session_work,
+            json_routes_require_a_json_content_type,
+            bearer_posts_need_no_origin,
+            the_applications_own_posts_are_protected,
+            a_logout_link_from_another_site_asks_first,
+            a_logout_link_on_the_site_logs_out,
+            a_login_from_another_site_keeps_the_session,
+            a_refreshed_cookie_is_never_cached,
+            debug_output_shows_no_token,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {

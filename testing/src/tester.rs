@@ -256,6 +256,7 @@ impl TestClient {
             headers: HeaderMap::new(),
             body: None,
             send_cookies: true,
+            send_origin: true,
         }
     }
 
@@ -347,6 +348,11 @@ impl TestClient {
 }
 
 /// A request being built; send it with [`send`](Self::send) or [`expect`](Self::expect).
+///
+/// As a browser does, a request whose method is not `GET`, `HEAD` or
+/// `OPTIONS` carries `Origin: {base_url}` (a page of the application sent
+/// it), unless it sets its own `Origin` or asks for
+/// [`without_origin`](Self::without_origin).
 #[derive(Debug)]
 pub struct TestRequest {
     client: TestClient,
@@ -355,6 +361,7 @@ pub struct TestRequest {
     headers: HeaderMap,
     body: Option<Vec<u8>>,
     send_cookies: bool,
+    send_origin: bool,
 }
 
 impl TestRequest {
@@ -400,17 +407,42 @@ impl TestRequest {
         self
     }
 
+    /// Sends no `Origin` of the client's own (a script, or a request whose
+    /// origin signals the test sets one by one: `Sec-Fetch-Site`, `Referer`).
+    pub fn without_origin(mut self) -> Self {
+        self.send_origin = false;
+        self
+    }
+
+    /// Sends the headers of a request another site's page made the browser
+    /// send (`Sec-Fetch-Site: cross-site`, `Origin` and `Referer` of that site).
+    pub fn from_another_site(self) -> Self {
+        self.without_origin()
+            .header("sec-fetch-site", "cross-site")
+            .header("origin", "https://attacker.example")
+            .header("referer", "https://attacker.example/page")
+    }
+
     /// Sends the request; the client keeps the cookies the answer sets.
     ///
     /// # Panics
     ///
     /// When the application cannot be reached.
     pub async fn send(self) -> TestResponse {
+        let mut headers = self.headers;
+        let unsafe_method = !matches!(self.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if self.send_origin
+            && unsafe_method
+            && !headers.contains_key("origin")
+            && let Ok(origin) = HeaderValue::from_str(&self.client.base_url)
+        {
+            headers.insert("origin", origin);
+        }
         let mut req = self
             .client
             .http
             .request(self.method.clone(), &self.url)
-            .headers(self.headers);
+            .headers(headers);
         if self.send_cookies
             && let Some(c) = self.client.cookie_header()
         {

@@ -126,7 +126,7 @@ use std::rc::Rc;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
+use actix_web::http::header::{CACHE_CONTROL, HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use portcullis_capabilities::Capabilities;
 use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup};
@@ -179,6 +179,13 @@ impl AuthMiddleware {
     /// renewed cookie is added to the response). Capabilities come from the
     /// relying party. Configure [`login_routes`] for `/login`, `/auth`,
     /// `/token`, `/logout` and capability management.
+    ///
+    /// A request authenticated by the session cookie whose method is not
+    /// `GET`, `HEAD` or `OPTIONS` must come from the site's own origin, or
+    /// it is refused (403) before the handler runs (see
+    /// [`RelyingParty::authenticate`]); a response that sets a session
+    /// cookie gets `Cache-Control: private, no-store` in place of the
+    /// handler's.
     pub fn for_login(rp: RelyingParty) -> Self {
         Self {
             gate: Gate::for_login(rp),
@@ -251,13 +258,16 @@ where
         let service = Rc::clone(&self.service);
         let gate = self.gate.clone();
         Box::pin(async move {
-            let authn = match gate.authenticate(&Headers(req.headers())).await {
+            let method = req.method().as_str().to_owned();
+            let mut authn = match gate.authenticate(&method, &Headers(req.headers())).await {
                 Ok(authn) => authn,
                 Err(refusal) => {
                     let resp = reply_response(refusal.to_reply());
                     return Ok(req.into_response(resp).map_into_right_body());
                 }
             };
+            let cache_control = authn.cache_control();
+            let cookies = std::mem::take(&mut authn.set_cookies);
             req.extensions_mut().insert(Rc::new(AuthState {
                 caller: authn.caller,
                 gate,
@@ -266,10 +276,14 @@ where
             // returns one; handlers answer responses) passes through
             // as actix-web expects, without the cookies.
             let mut resp = service.call(req).await?;
-            for cookie in authn.set_cookies {
+            for cookie in cookies {
                 if let Ok(v) = HeaderValue::from_str(&cookie) {
                     resp.headers_mut().append(SET_COOKIE, v);
                 }
+            }
+            if let Some(cc) = cache_control {
+                resp.headers_mut()
+                    .insert(CACHE_CONTROL, HeaderValue::from_static(cc));
             }
             Ok(resp.map_into_left_body())
         })

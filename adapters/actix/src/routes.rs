@@ -32,7 +32,8 @@ pub fn management_routes(caps: Capabilities) -> impl FnOnce(&mut ServiceConfig) 
 /// (`web::scope(&prefix).configure(login_routes(rp))`):
 ///
 /// - `GET /login`, `GET /auth`, `GET /logout`, `GET /token`
-///   ([`RelyingParty`]'s methods of the same names);
+///   ([`RelyingParty`]'s methods of the same names), `POST /logout`
+///   ([`RelyingParty::logout_post`]);
 /// - `GET /manage_capabilities/list`, `POST /manage_capabilities/add`,
 ///   `/remove`, `/set`, `POST /token/revoke`.
 ///

@@ -58,6 +58,23 @@ impl Adapter for Actix {
                     "/shout",
                     web::get()
                         .to(|_: RequireCapability<Announce, LoginRedirect>| async { "shout" }),
+                )
+                .route(
+                    "/note",
+                    web::post().to(|_: Caller| async {
+                        HttpResponse::Ok()
+                            .content_type("text/plain")
+                            .body(conformance::NOTED)
+                    }),
+                )
+                .route(
+                    "/cacheable",
+                    web::get().to(|c: Option<Caller>| async move {
+                        HttpResponse::Ok()
+                            .content_type("text/plain")
+                            .insert_header(("cache-control", conformance::CACHEABLE))
+                            .body(conformance::greeting(c.as_ref().map(|c| &c.0)))
+                    }),
                 );
             if prefix.is_empty() {
                 app.configure(login_routes(rp.clone()))
@@ -75,6 +92,10 @@ impl Adapter for Actix {
                 .configure(common)
         };
         serve::actix(listener, factory).expect("the actix-web server starts")
+    }
+
+    fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {
+        vec![format!("{:?}", AuthMiddleware::for_login(rp))]
     }
 }
 

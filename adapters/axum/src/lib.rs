@@ -156,6 +156,13 @@ impl AuthLayer {
     /// renewed cookie is added to the response). Capabilities come from the
     /// relying party. Mount [`login_routes`] for `/login`, `/auth`, `/token`,
     /// `/logout` and capability management.
+    ///
+    /// A request authenticated by the session cookie whose method is not
+    /// `GET`, `HEAD` or `OPTIONS` must come from the site's own origin, or
+    /// it is refused (403) before the handler runs (see
+    /// [`RelyingParty::authenticate`]); a response that sets a session
+    /// cookie gets `Cache-Control: private, no-store` in place of the
+    /// handler's.
     pub fn for_login(rp: RelyingParty) -> Self {
         Self {
             gate: Gate::for_login(rp),
@@ -218,19 +225,26 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let gate = self.gate.clone();
         Box::pin(async move {
-            let authn = match gate.authenticate(&Headers(req.headers())).await {
+            let method = req.method().as_str().to_owned();
+            let mut authn = match gate.authenticate(&method, &Headers(req.headers())).await {
                 Ok(authn) => authn,
                 Err(refusal) => return Ok(AuthRejection(refusal).into_response()),
             };
+            let cache_control = authn.cache_control();
+            let cookies = std::mem::take(&mut authn.set_cookies);
             req.extensions_mut().insert(AuthState {
                 caller: authn.caller,
                 gate,
             });
             let mut resp = inner.call(req).await?;
-            for cookie in authn.set_cookies {
+            for cookie in cookies {
                 if let Ok(v) = HeaderValue::from_str(&cookie) {
                     resp.headers_mut().append(http::header::SET_COOKIE, v);
                 }
+            }
+            if let Some(cc) = cache_control {
+                resp.headers_mut()
+                    .insert(http::header::CACHE_CONTROL, HeaderValue::from_static(cc));
             }
             Ok(resp)
         })

@@ -36,7 +36,8 @@ where
 /// configured `prefix`:
 ///
 /// - `GET /login`, `GET /auth`, `GET /logout`, `GET /token`
-///   ([`RelyingParty`]'s methods of the same names);
+///   ([`RelyingParty`]'s methods of the same names), `POST /logout`
+///   ([`RelyingParty::logout_post`]);
 /// - `GET /manage_capabilities/list`, `POST /manage_capabilities/add`,
 ///   `/remove`, `/set`, `POST /token/revoke`.
 ///

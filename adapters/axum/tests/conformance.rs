@@ -1,7 +1,7 @@
 //! The shared conformance suite, run against axum.
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use portcullis_axum::portcullis_oidc::RelyingParty;
 use portcullis_axum::{
     AuthLayer, Caller, LoginRedirect, RequireCapability, RequireScope, capability, login_routes,
@@ -45,6 +45,22 @@ pub(crate) fn login_router(rp: RelyingParty) -> Router {
         .route(
             "/shout",
             get(|_: RequireCapability<Announce, LoginRedirect>| async { "shout" }),
+        )
+        .route(
+            "/note",
+            post(|_: Caller| async { ([("content-type", "text/plain")], conformance::NOTED) }),
+        )
+        .route(
+            "/cacheable",
+            get(|c: Option<Caller>| async move {
+                (
+                    [
+                        ("content-type", "text/plain"),
+                        ("cache-control", conformance::CACHEABLE),
+                    ],
+                    conformance::greeting(c.as_ref().map(|c| &c.0)),
+                )
+            }),
         );
     let login = login_routes(rp.clone());
     let app = if prefix.is_empty() {
@@ -73,6 +89,12 @@ impl Adapter for Axum {
 
     fn serve_resource(&self, listener: std::net::TcpListener, auth: Authenticator) -> Stop {
         serve(listener, common().layer(AuthLayer::new(auth)))
+    }
+
+    fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {
+        let layer = AuthLayer::for_login(rp);
+        let service = tower::Layer::layer(&layer, ());
+        vec![format!("{layer:?}"), format!("{service:?}")]
     }
 }
 

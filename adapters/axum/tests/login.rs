@@ -28,7 +28,7 @@ async fn login_sets_a_protected_session_cookie_and_returns_where_asked() {
         "{tx}"
     );
     assert!(!tx.contains("Secure"), "plain HTTP on loopback: no Secure");
-    assert_eq!(login.header("cache-control"), Some("no-store"));
+    assert_eq!(login.header("cache-control"), Some("private, no-store"));
     assert_eq!(login.header("referrer-policy"), Some("no-referrer"));
     let authorize = login.location().unwrap().to_owned();
     assert!(
@@ -45,7 +45,7 @@ async fn login_sets_a_protected_session_cookie_and_returns_where_asked() {
     );
     let back = client.get_url(&callback).expect(303).await;
     assert_eq!(back.location(), Some("/read"));
-    assert_eq!(back.header("cache-control"), Some("no-store"));
+    assert_eq!(back.header("cache-control"), Some("private, no-store"));
     assert_eq!(back.header("referrer-policy"), Some("no-referrer"));
     let set = back.headers_all("set-cookie");
     assert!(

@@ -170,6 +170,13 @@ impl AuthMiddleware {
     /// (the renewed cookie is added to the response). Capabilities come from
     /// the relying party. Nest [`login_routes`] for `/login`, `/auth`,
     /// `/token`, `/logout` and capability management.
+    ///
+    /// A request authenticated by the session cookie whose method is not
+    /// `GET`, `HEAD` or `OPTIONS` must come from the site's own origin, or
+    /// it is refused (403) before the handler runs (see
+    /// [`RelyingParty::authenticate`]); a response that sets a session
+    /// cookie gets `Cache-Control: private, no-store` in place of the
+    /// handler's.
     pub fn for_login(rp: RelyingParty) -> Self {
         Self {
             gate: Gate::for_login(rp),
@@ -216,17 +223,19 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let authn = self
+        let mut authn = self
             .gate
-            .authenticate(&Headers(req.headers()))
+            .authenticate(req.method().as_str(), &Headers(req.headers()))
             .await
             .map_err(AuthRejection)?;
+        let cache_control = authn.cache_control();
+        let cookies = std::mem::take(&mut authn.set_cookies);
         req.extensions_mut().insert(AuthState {
             caller: authn.caller,
             gate: self.gate.clone(),
         });
         let outcome = self.inner.call(req).await;
-        if authn.set_cookies.is_empty() {
+        if cookies.is_empty() && cache_control.is_none() {
             return outcome.map(IntoResponse::into_response);
         }
         // The cookies go out whatever the answer, refusals included (a
@@ -236,10 +245,14 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
             Ok(r) => r.into_response(),
             Err(e) => e.into_response(),
         };
-        for cookie in authn.set_cookies {
+        for cookie in cookies {
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 resp.headers_mut().append(header::SET_COOKIE, v);
             }
+        }
+        if let Some(cc) = cache_control {
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static(cc));
         }
         Ok(resp)
     }

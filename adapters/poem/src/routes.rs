@@ -4,7 +4,7 @@
 //! replies out.
 
 use poem::endpoint::make;
-use poem::{Request, Route, get, post};
+use poem::{Request, Route, RouteMethod};
 use portcullis_capabilities::{Capabilities, MAX_BODY_BYTES};
 use portcullis_oidc::{Method, RelyingParty, RouteRequest, Routes};
 
@@ -30,7 +30,8 @@ pub fn management_routes(caps: Capabilities) -> Route {
 /// routes to this [`Route`] instead (poem's routes do not merge):
 ///
 /// - `GET /login`, `GET /auth`, `GET /logout`, `GET /token`
-///   ([`RelyingParty`]'s methods of the same names);
+///   ([`RelyingParty`]'s methods of the same names), `POST /logout`
+///   ([`RelyingParty::logout_post`]);
 /// - `GET /manage_capabilities/list`, `POST /manage_capabilities/add`,
 ///   `/remove`, `/set`, `POST /token/revoke`.
 ///
@@ -40,9 +41,10 @@ pub fn login_routes(rp: RelyingParty) -> Route {
     mount(&Routes::login(rp))
 }
 
-/// One poem route per entry of `routes`, each answered by [`Routes::dispatch`].
+/// One poem route per path of `routes` (a path may have several methods),
+/// each method answered by [`Routes::dispatch`].
 fn mount(routes: &Routes) -> Route {
-    let mut mounted = Route::new();
+    let mut paths: Vec<(&'static str, RouteMethod)> = Vec::new();
     for route in routes.routes() {
         let (routes, kind) = (routes.clone(), route.kind);
         let endpoint = make(move |mut req: Request| {
@@ -62,11 +64,23 @@ fn mount(routes: &Routes) -> Route {
                 Ok::<_, poem::Error>(reply_response(routes.dispatch(kind, req).await))
             }
         });
-        let method = match route.method {
-            Method::Get => get(endpoint),
-            Method::Post => post(endpoint),
+        let i = match paths.iter().position(|(p, _)| *p == route.path) {
+            Some(i) => i,
+            None => {
+                paths.push((route.path, RouteMethod::new()));
+                paths.len() - 1
+            }
         };
-        mounted = mounted.at(route.path, method);
+        let (path, methods) = paths.swap_remove(i);
+        let methods = match route.method {
+            Method::Get => methods.get(endpoint),
+            Method::Post => methods.post(endpoint),
+        };
+        paths.push((path, methods));
     }
-    mounted
+    paths
+        .into_iter()
+        .fold(Route::new(), |mounted, (path, methods)| {
+            mounted.at(path, methods)
+        })
 }

@@ -1,6 +1,6 @@
 //! The shared conformance suite, run against poem.
 
-use poem::{Endpoint, EndpointExt, Response, Route, get, handler};
+use poem::{Endpoint, EndpointExt, Response, Route, get, handler, post};
 use portcullis_core::Authenticator;
 use portcullis_poem::portcullis_oidc::RelyingParty;
 use portcullis_poem::{
@@ -41,6 +41,21 @@ async fn shout(_: RequireCapability<Announce, LoginRedirect>) -> &'static str {
     "shout"
 }
 
+#[handler]
+async fn note(_: Caller) -> Response {
+    Response::builder()
+        .content_type("text/plain")
+        .body(conformance::NOTED)
+}
+
+#[handler]
+async fn cacheable(caller: Option<Caller>) -> Response {
+    Response::builder()
+        .content_type("text/plain")
+        .header("cache-control", conformance::CACHEABLE)
+        .body(conformance::greeting(caller.as_ref().map(|c| &c.0)))
+}
+
 /// The routes both conformance applications share, added to `route`.
 fn common(route: Route) -> Route {
     route
@@ -62,6 +77,8 @@ pub(crate) fn login_app(rp: RelyingParty) -> impl Endpoint + 'static {
     common(routes)
         .at("/read", get(read))
         .at("/shout", get(shout))
+        .at("/note", post(note))
+        .at("/cacheable", get(cacheable))
         .with(AuthMiddleware::for_login(rp))
 }
 
@@ -86,6 +103,10 @@ impl Adapter for Poem {
             listener,
             common(Route::new()).with(AuthMiddleware::new(auth)),
         )
+    }
+
+    fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {
+        vec![format!("{:?}", AuthMiddleware::for_login(rp))]
     }
 }
 

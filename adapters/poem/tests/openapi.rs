@@ -94,7 +94,7 @@ async fn start() -> (MockProvider, AppTester, TestClient) {
     let caps = Capabilities::builder(
         conformance::graph(),
         store,
-        Secret::new(conformance::SECRET),
+        Secret::new(conformance::random_secret_key()),
     )
     .build()
     .expect("the capabilities build");

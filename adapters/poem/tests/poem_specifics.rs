@@ -52,6 +52,10 @@ impl Adapter for Nested {
     fn serve_resource(&self, _: std::net::TcpListener, _: Authenticator) -> Stop {
         unreachable!("only the login application is nested")
     }
+
+    fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {
+        vec![format!("{:?}", AuthMiddleware::for_login(rp))]
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

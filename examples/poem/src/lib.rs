@@ -12,7 +12,11 @@
 //! - `GET /shout?message=`: needs `announce`; a browser that is not logged in
 //!   is sent to log in and back;
 //! - `GET /login`, `/auth`, `/logout`, `/token`, `/manage_capabilities/*`,
-//!   `POST /token/revoke` (under the configured `prefix`).
+//!   `POST /logout`, `/token/revoke` (under the configured `prefix`).
+//!
+//! A state-changing request authenticated by the session cookie (`POST
+//! /write` from a browser) must come from the application's own pages:
+//! another site's form, even on a sibling subdomain, is refused with 403.
 //!
 //! As bearer tokens it accepts portcullis' own (`/token`, service tokens)
 //! and the provider's JWT access tokens for the configured `audience`.

@@ -9,7 +9,9 @@ use portcullis_core::{Algorithm, Authenticator, CredentialsConfig, TokenKind, To
 use portcullis_oidc::portcullis_capabilities::MAX_BODY_BYTES;
 use serde_json::json;
 
-use super::{Adapter, LoginApp, assert_response_snapshot, login_app, resource_app};
+use super::{
+    Adapter, LoginApp, assert_response_snapshot, login_app, login_app_with_stores, resource_app,
+};
 use crate::{AppTester, MockProvider, TestClient};
 
 /// A verifier for `provider`'s tokens on its clock.
@@ -199,7 +201,7 @@ pub async fn a_guest_browser_is_sent_to_log_in(adapter: &dyn Adapter) {
     let guest = app.app.client(None).await;
     let resp = guest.get("/shout?message=hi").browser().expect(303).await;
     assert_eq!(resp.location(), Some("/login?next=%2Fshout%3Fmessage%3Dhi"));
-    assert_eq!(resp.header("cache-control"), Some("no-store"));
+    assert_eq!(resp.header("cache-control"), Some("private, no-store"));
     // Routes without the redirect answer 401 to browsers too.
     guest.get("/read").browser().expect(401).await;
 }
@@ -243,6 +245,7 @@ pub async fn management_lists_and_grants_by_the_rules(adapter: &dyn Adapter) {
     user.get("/shout").expect(200).await;
     let bad = admin
         .post("/manage_capabilities/set")
+        .header("content-type", "application/json")
         .body("not json")
         .expect(400)
         .await;
@@ -262,11 +265,13 @@ pub async fn management_bodies_are_bounded(adapter: &dyn Adapter) {
     let admin = app.app.client(Some("admin@example.com")).await;
     admin
         .post("/manage_capabilities/add")
+        .header("content-type", "application/json")
         .body(vec![b' '; MAX_BODY_BYTES + 1024])
         .expect(413)
         .await;
     admin
         .post("/manage_capabilities/add")
+        .header("content-type", "application/json")
         .body(vec![b' '; MAX_BODY_BYTES])
         .expect(400)
         .await;
@@ -283,7 +288,7 @@ pub async fn service_tokens_and_their_revocation(adapter: &dyn Adapter) {
         .expect(200)
         .await;
     let issued = admin.get("/token?user=bot@service").expect(200).await;
-    assert_eq!(issued.header("cache-control"), Some("no-store"));
+    assert_eq!(issued.header("cache-control"), Some("private, no-store"));
     let body = issued.json();
     assert_eq!(body["user"], "bot@service");
     let token = body["service_token"]
@@ -447,4 +452,549 @@ pub async fn a_due_refresh_sends_the_renewed_cookie(adapter: &dyn Adapter) {
         before
     );
     assert_eq!(app.provider.refresh_count(), 1);
+}
+
+/// What `admin` lists for `email`: the capability store as the management routes show it.
+async fn capabilities_of(admin: &TestClient, email: &str) -> serde_json::Value {
+    admin
+        .get(&format!("/manage_capabilities/list?email={email}"))
+        .expect(200)
+        .await
+        .json()
+}
+
+/// The grant the CSRF cases try to make.
+fn grant() -> serde_json::Value {
+    json!({"email": "someone@example.com", "capability": "announce"})
+}
+
+/// A state-changing request authenticated by the session cookie from
+/// another site, or from the same site but another origin (a sibling
+/// subdomain, another port), or without any origin signal: 403, and the
+/// store is unchanged. `POST /token/revoke` and `POST /logout` alike.
+pub async fn cross_origin_posts_with_the_session_are_refused(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |_| {}).await;
+    let admin = app.app.client(Some("admin@example.com")).await;
+    let before = capabilities_of(&admin, "someone@example.com").await;
+    let cross = admin
+        .post("/manage_capabilities/add")
+        .from_another_site()
+        .json(&grant())
+        .expect(403)
+        .await;
+    assert_response_snapshot("cross_origin_refused", &cross);
+    let same_site_other_port = "http://127.0.0.1:1";
+    let attempts: [&[(&str, &str)]; 6] = [
+        // A sibling origin of the same site: SameSite=Lax lets the cookie through.
+        &[("sec-fetch-site", "same-site")],
+        &[("origin", same_site_other_port)],
+        &[("origin", "null")],
+        &[("referer", "http://127.0.0.1:1/page")],
+        // No signal at all.
+        &[],
+        // A text/plain body, as an HTML form can send without a preflight.
+        &[("sec-fetch-site", "cross-site")],
+    ];
+    for (i, headers) in attempts.iter().enumerate() {
+        let mut req = admin.post("/manage_capabilities/add").without_origin();
+        for (n, v) in *headers {
+            req = req.header(n, v);
+        }
+        let req = if i == attempts.len() - 1 {
+            req.header("content-type", "text/plain")
+                .body(grant().to_string())
+        } else {
+            req.json(&grant())
+        };
+        let resp = req.expect(403).await;
+        assert_eq!(resp.json(), cross.json(), "{headers:?}");
+    }
+    assert_eq!(
+        capabilities_of(&admin, "someone@example.com").await,
+        before,
+        "nothing changed"
+    );
+    // The token revocation route and the logout route alike.
+    let token = admin.token().await;
+    admin
+        .post("/token/revoke")
+        .from_another_site()
+        .json(&json!({"token": token}))
+        .expect(403)
+        .await;
+    let script = app.app.client(None).await;
+    script.get("/read").bearer(&token).expect(200).await;
+    admin.post("/logout").from_another_site().expect(403).await;
+    admin.get("/me").expect(200).await;
+}
+
+/// The same requests from the site's own pages work, whichever signal
+/// shows it: `Sec-Fetch-Site: same-origin`, an `Origin`, a `Referer`.
+pub async fn same_origin_posts_with_the_session_work(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |_| {}).await;
+    let admin = app.app.client(Some("admin@example.com")).await;
+    let user = app.app.client(Some("someone@example.com")).await;
+    let own = app.app.base_url().to_owned();
+    admin
+        .post("/manage_capabilities/add")
+        .without_origin()
+        .header("sec-fetch-site", "same-origin")
+        .json(&grant())
+        .expect(200)
+        .await;
+    user.get("/shout").expect(200).await;
+    admin
+        .post("/manage_capabilities/remove")
+        .without_origin()
+        .header("origin", &own)
+        .json(&grant())
+        .expect(200)
+        .await;
+    user.get("/shout").expect(403).await;
+    admin
+        .post("/manage_capabilities/add")
+        .without_origin()
+        .header("referer", &format!("{own}/admin?page=1"))
+        .json(&grant())
+        .expect(200)
+        .await;
+    user.get("/shout").expect(200).await;
+}
+
+/// The JSON routes take JSON only, declared so (415 otherwise), whoever asks.
+pub async fn json_routes_require_a_json_content_type(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |_| {}).await;
+    let admin = app.app.client(Some("admin@example.com")).await;
+    let before = capabilities_of(&admin, "someone@example.com").await;
+    let resp = admin
+        .post("/manage_capabilities/add")
+        .header("content-type", "text/plain")
+        .body(grant().to_string())
+        .expect(415)
+        .await;
+    assert_response_snapshot("unsupported_media_type", &resp);
+    for path in [
+        "/manage_capabilities/add",
+        "/manage_capabilities/remove",
+        "/manage_capabilities/set",
+        "/token/revoke",
+    ] {
+        admin
+            .post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("email=someone%40example.com&capability=announce")
+            .expect(415)
+            .await;
+    }
+    // A bearer caller too.
+    let token = admin.token().await;
+    let script = app.app.client(None).await;
+    script
+        .post("/manage_capabilities/add")
+        .without_origin()
+        .bearer(&token)
+        .header("content-type", "text/plain")
+        .body(grant().to_string())
+        .expect(415)
+        .await;
+    admin
+        .post("/manage_capabilities/add")
+        .header("content-type", "application/json; charset=utf-8")
+        .body(grant().to_string())
+        .expect(200)
+        .await;
+    assert_ne!(capabilities_of(&admin, "someone@example.com").await, before);
+}
+
+/// A bearer token is not sent by a browser on its own: requests
+/// authenticated by one need no origin signal, cookie or not.
+pub async fn bearer_posts_need_no_origin(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |_| {}).await;
+    let admin = app.app.client(Some("admin@example.com")).await;
+    let token = admin.token().await;
+    let script = app.app.client(None).await;
+    script
+        .post("/manage_capabilities/add")
+        .without_origin()
+        .bearer(&token)
+        .json(&grant())
+        .expect(200)
+        .await;
+    let noted = script
+        .post("/note")
+        .without_origin()
+        .bearer(&token)
+        .expect(200)
+        .await;
+    assert_eq!(noted.text(), super::NOTED);
+    // The bearer token decides even beside the session cookie.
+    admin
+        .post("/note")
+        .without_origin()
+        .bearer(&token)
+        .expect(200)
+        .await;
+    script
+        .post("/token/revoke")
+        .without_origin()
+        .bearer(&token)
+        .json(&json!({"token": token}))
+        .expect(200)
+        .await;
+}
+
+/// The application's own state-changing routes behind the middleware are
+/// protected the same way; `csrf_protection: false` lifts that for them
+/// (an application with its own defence), not for portcullis' own routes.
+pub async fn the_applications_own_posts_are_protected(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |_| {}).await;
+    let user = app.app.client(Some("someone@example.com")).await;
+    let resp = user.post("/note").from_another_site().expect(403).await;
+    assert_response_snapshot("cross_origin_refused", &resp);
+    user.post("/note")
+        .without_origin()
+        .header("sec-fetch-site", "same-site")
+        .expect(403)
+        .await;
+    assert_eq!(user.post("/note").expect(200).await.text(), super::NOTED);
+
+    let off = login_app(adapter, |c| c.csrf_protection = false).await;
+    let user = off.app.client(Some("someone@example.com")).await;
+    let admin = off.app.client(Some("admin@example.com")).await;
+    user.post("/note").from_another_site().expect(200).await;
+    let before = capabilities_of(&admin, "someone@example.com").await;
+    let resp = admin
+        .post("/manage_capabilities/add")
+        .from_another_site()
+        .json(&grant())
+        .expect(403)
+        .await;
+    assert_response_snapshot("cross_origin_refused", &resp);
+    admin.post("/logout").from_another_site().expect(403).await;
+    admin.get("/me").expect(200).await;
+    assert_eq!(capabilities_of(&admin, "someone@example.com").await, before);
+}
+
+/// `GET /logout` from another site (or a sibling origin) does not log out:
+/// it answers a page asking to confirm, whose button posts to `/logout`.
+pub async fn a_logout_link_from_another_site_asks_first(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |c| c.prefix = "/account".to_owned()).await;
+    let client = app.app.client(Some("alice@example.com")).await;
+    let page = client
+        .get("/account/logout")
+        .header("sec-fetch-site", "cross-site")
+        .header("referer", "https://attacker.example/")
+        .expect(200)
+        .await;
+    assert_response_snapshot("logout_confirmation", &page);
+    assert!(
+        page.header("content-security-policy")
+            .is_some_and(|c| c.contains("frame-ancestors 'none'")),
+        "the page may not be framed (clickjacking)"
+    );
+    assert!(
+        page.headers_all("set-cookie").is_empty(),
+        "no cookie changes"
+    );
+    for (name, value) in [
+        ("sec-fetch-site", "same-site"),
+        ("referer", "http://127.0.0.1:1/"),
+    ] {
+        let resp = client
+            .get("/account/logout")
+            .header(name, value)
+            .expect(200)
+            .await;
+        assert_eq!(resp.body, page.body, "{name}: {value}");
+    }
+    client.get("/me").expect(200).await;
+    // The confirmation's form posts from the page itself.
+    let out = client
+        .post("/account/logout")
+        .without_origin()
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .expect(303)
+        .await;
+    assert_eq!(out.header("cache-control"), Some("private, no-store"));
+    client.get("/me").expect(401).await;
+}
+
+/// `GET /logout` from the site's own pages, or typed by the user, logs out
+/// at once, as easy-oauth's link does.
+pub async fn a_logout_link_on_the_site_logs_out(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |_| {}).await;
+    let own = app.app.base_url().to_owned();
+    let signals: [(&str, String); 3] = [
+        ("sec-fetch-site", "same-origin".to_owned()),
+        ("sec-fetch-site", "none".to_owned()),
+        ("referer", format!("{own}/page")),
+    ];
+    for (name, value) in signals {
+        let client = app.app.client(Some("alice@example.com")).await;
+        let out = client.get("/logout").header(name, &value).expect(303).await;
+        assert_eq!(out.header("cache-control"), Some("private, no-store"));
+        assert!(
+            out.headers_all("set-cookie")
+                .iter()
+                .any(|c| c.starts_with("portcullis-session=;")),
+            "{name}: {value}"
+        );
+        client.get("/me").expect(401).await;
+    }
+}
+
+/// `GET /login`, which another site may send the browser to, leaves the
+/// current session alone; the callback ends it when a new one replaces it.
+pub async fn a_login_from_another_site_keeps_the_session(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |_| {}).await;
+    let client = app.app.client(Some("alice@example.com")).await;
+    let (name, old) = client
+        .cookie_matching("portcullis-session")
+        .expect("a session cookie");
+    let login = client
+        .get("/login")
+        .header("sec-fetch-site", "cross-site")
+        .expect(303)
+        .await;
+    assert_eq!(login.header("cache-control"), Some("private, no-store"));
+    assert!(
+        !login
+            .headers_all("set-cookie")
+            .iter()
+            .any(|c| c.starts_with(&format!("{name}="))),
+        "the session cookie is not touched"
+    );
+    assert_eq!(
+        client.get("/me").expect(200).await.json()["email"],
+        "alice@example.com"
+    );
+    // Completing the login replaces the session, and ends the old one.
+    let callback = client
+        .follow_provider(login.location().expect("a redirect"), "bob@example.com")
+        .await;
+    let back = client.get_url(&callback).expect(303).await;
+    assert_eq!(back.header("cache-control"), Some("private, no-store"));
+    assert_eq!(
+        client.get("/me").expect(200).await.json()["email"],
+        "bob@example.com"
+    );
+    let copy = app.app.client(None).await;
+    copy.set_cookie(&name, Some(&old));
+    copy.get("/me").expect(401).await;
+}
+
+/// A response that sets a session cookie is never cacheable: a due refresh
+/// on a page whose handler says `public, max-age=60` answers `private, no-store`.
+pub async fn a_refreshed_cookie_is_never_cached(adapter: &dyn Adapter) {
+    let app: LoginApp = login_app(adapter, |_| {}).await;
+    let client = app.app.client(None).await;
+    let login = client.get("/login?offline_token=true").expect(303).await;
+    let callback = client
+        .follow_provider(login.location().expect("a redirect"), "alice@example.com")
+        .await;
+    client.get_url(&callback).expect(303).await;
+    let plain = client.get("/cacheable").expect(200).await;
+    assert_eq!(plain.headers_all("cache-control"), vec![super::CACHEABLE]);
+    app.provider.clock().advance_secs(301);
+    // A refused cross-site request changes nothing, not even by a refresh.
+    client.post("/note").from_another_site().expect(403).await;
+    assert_eq!(app.provider.refresh_count(), 0);
+    let resp = client.get("/cacheable").expect(200).await;
+    assert!(
+        resp.headers_all("set-cookie")
+            .iter()
+            .any(|c| c.starts_with("portcullis-session=") && !c.contains("Max-Age=0")),
+        "the renewed session cookie is set"
+    );
+    assert_eq!(resp.headers_all("cache-control"), vec!["private, no-store"]);
+    assert_response_snapshot("refreshed_on_a_cacheable_page", &resp);
+    assert_eq!(app.provider.refresh_count(), 1);
+}
+
+/// Request headers, as an adapter hands them over.
+struct Headers<'a>(Vec<(&'a str, &'a str)>);
+
+impl portcullis_core::HeaderLookup for Headers<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0.as_slice().header(name)
+    }
+}
+
+/// Every token the provider's last token answer carried.
+fn issued_tokens(provider: &MockProvider) -> Vec<String> {
+    let answer = provider
+        .last_token_response()
+        .expect("the provider answered a token request");
+    ["access_token", "refresh_token", "id_token"]
+        .iter()
+        .filter_map(|k| answer[*k].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// After a real login and a refresh (server-side sessions in a memory
+/// store), no `Debug` form of a type that holds tokens shows any of them,
+/// nor the session cookie, nor a login's `state`, `nonce` and transaction
+/// cookie: the relying party, the gate, an authentication,
+/// refusals, the routes, replies, the capabilities, the adapter's
+/// middleware, the store, the token sources and the forwarding client.
+pub async fn debug_output_shows_no_token(adapter: &dyn Adapter) {
+    use portcullis_core::{Authenticated, RawToken};
+    use portcullis_oidc::portcullis_capabilities::{MemoryStore, Stores};
+    use portcullis_oidc::{
+        ClientCredentials, ForwardedToken, ForwardingClient, Gate, RefreshingToken, Routes,
+        TokenEndpoint, TokenSource,
+    };
+
+    let memory = Arc::new(MemoryStore::new());
+    let stores = Stores {
+        capabilities: Arc::new(MemoryStore::with_users([(
+            "admin@example.com",
+            vec!["admin"],
+        )])),
+        revocations: Some(memory.clone()),
+        sessions: memory.clone(),
+    };
+    let app = login_app_with_stores(
+        adapter,
+        |c| c.session.storage = portcullis_oidc::SessionStorage::Server,
+        Some(stores),
+    )
+    .await;
+    let (provider, rp) = (&app.provider, &app.rp);
+    let client = app.app.client(None).await;
+    let login = client.get("/login?offline_token=true").expect(303).await;
+    let callback = client
+        .follow_provider(login.location().expect("a redirect"), "admin@example.com")
+        .await;
+    client.get_url(&callback).expect(303).await;
+    let mut secrets = issued_tokens(provider);
+    let (name, before) = client
+        .cookie_matching("portcullis-session")
+        .expect("a session cookie");
+    provider.clock().advance_secs(301);
+    client.get("/me").expect(200).await;
+    assert_eq!(provider.refresh_count(), 1);
+    secrets.extend(issued_tokens(provider));
+    let after = client.cookie(&name).expect("the renewed cookie");
+    secrets.extend([before, after.clone()]);
+
+    let mut shown: Vec<(&str, String)> = Vec::new();
+    // Another refresh, through the relying party itself: its answer carries the renewed cookie.
+    provider.clock().advance_secs(301);
+    let cookie = format!("{name}={after}");
+    let headers = Headers(vec![("cookie", cookie.as_str())]);
+    let authn = rp.authenticate("GET", &headers).await.expect("a session");
+    assert_eq!(provider.refresh_count(), 2);
+    secrets.extend(issued_tokens(provider));
+    let refresh = provider
+        .last_token_response()
+        .and_then(|a| a["refresh_token"].as_str().map(str::to_owned))
+        .expect("a rotated refresh token");
+    assert!(!authn.set_cookies.is_empty());
+    secrets.extend(authn.set_cookies.iter().map(|c| {
+        c.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches(&format!("{name}="))
+            .to_owned()
+    }));
+    shown.push(("Authentication", format!("{authn:?}")));
+    let caller = authn.caller.clone().expect("a caller");
+    let gate = Gate::for_login(rp.clone());
+    let gated = gate.authenticate("GET", &headers).await.expect("a session");
+    shown.push(("Authentication (gate)", format!("{gated:?}")));
+    let refused = gate
+        .authenticate("POST", &headers)
+        .await
+        .expect_err("a cross-origin refusal");
+    shown.push(("Refusal", format!("{refused:?}")));
+    let browser = Headers(vec![("accept", "text/html")]);
+    let redirect = gate
+        .require_capability(None, "announce", true, "/shout", &browser)
+        .await
+        .expect_err("a login redirect");
+    shown.push(("Refusal (redirect)", format!("{redirect:?}")));
+    let login_reply = rp.login(Some("offline_token=true"), &headers).await;
+    // The login's secrets: its `state` and `nonce`, its transaction cookie.
+    let to_provider =
+        url::Url::parse(login_reply.header("location").expect("a redirect")).expect("a URL");
+    secrets.extend(
+        to_provider
+            .query_pairs()
+            .filter(|(k, _)| k == "state" || k == "nonce")
+            .map(|(_, v)| v.into_owned()),
+    );
+    secrets.extend(login_reply.headers.iter().filter_map(|(n, v)| {
+        let value = v.split(';').next()?.split_once('=')?.1;
+        (*n == "set-cookie" && !value.is_empty()).then(|| value.to_owned())
+    }));
+    shown.push(("Reply (login)", format!("{login_reply:?}")));
+    let token_reply = rp.token(Some(&caller), None, "/token", &headers).await;
+    assert_eq!(token_reply.status, 200);
+    let user_token = serde_json::from_slice::<serde_json::Value>(&token_reply.body).expect("JSON")
+        ["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    secrets.push(user_token);
+    shown.push(("Reply (token)", format!("{token_reply:?}")));
+
+    // Token sources and the forwarding client, fed with the session's tokens.
+    let endpoint = TokenEndpoint::discover(
+        &provider.discovery_url(),
+        provider.client_id(),
+        Some(provider.client_secret().into()),
+    )
+    .await
+    .expect("the token endpoint");
+    let forwarded = ForwardedToken::from_caller(&caller).expect("the access token");
+    forwarded.token().await.expect("a token");
+    let mut with_refresh: Authenticated = caller.clone();
+    with_refresh.refresh_token = Some(RawToken::new(refresh));
+    let refreshing = RefreshingToken::from_caller(&endpoint, &with_refresh).expect("a source");
+    refreshing.token().await.expect("a refreshed token");
+    secrets.extend(issued_tokens(provider));
+    let own = ClientCredentials::new(endpoint.clone());
+    own.token().await.expect("a client credentials token");
+    secrets.extend(issued_tokens(provider));
+    let forwarding = ForwardingClient::builder()
+        .allow_origin(app.app.base_url())
+        .build()
+        .expect("a client");
+    let answer = forwarding
+        .get(&refreshing, &format!("{}/me", app.app.base_url()))
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status().as_u16(), 200);
+
+    shown.push(("RelyingParty", format!("{rp:?}")));
+    shown.push(("Gate", format!("{gate:?}")));
+    shown.push(("Routes", format!("{:?}", Routes::login(rp.clone()))));
+    shown.push(("Capabilities", format!("{:?}", rp.capabilities())));
+    shown.push(("TokenEndpoint", format!("{endpoint:?}")));
+    shown.push(("ForwardedToken", format!("{forwarded:?}")));
+    shown.push(("RefreshingToken", format!("{refreshing:?}")));
+    shown.push(("ClientCredentials", format!("{own:?}")));
+    shown.push(("ForwardingClient", format!("{forwarding:?}")));
+    for line in adapter.middleware_debug(rp.clone()) {
+        shown.push(("the adapter's middleware", line));
+    }
+    // Last: the store is another crate's, and says so if it fails.
+    shown.push(("MemoryStore (sessions)", format!("{memory:?}")));
+
+    let secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 16).collect();
+    assert!(secrets.len() >= 12, "secrets collected: {}", secrets.len());
+    for (what, debug) in &shown {
+        for secret in &secrets {
+            // A token's signature (its last part) is what must never show.
+            let tail = secret.rsplit('.').next().unwrap_or(secret);
+            let tail = &tail[tail.len().saturating_sub(24)..];
+            assert!(
+                !debug.contains(tail),
+                "{}: the Debug of {what} shows a token or cookie: {debug}",
+                adapter.name()
+            );
+        }
+    }
 }

@@ -94,6 +94,13 @@ pub async fn the_readme_scenario(example: &dyn Example) {
     user.post("/write").body("x").expect(403).await;
     friend.post("/write").body("x").expect(200).await;
     admin.post("/write").body("x").expect(200).await;
+    // ... from the application's own pages only: another site's form is refused.
+    admin
+        .post("/write")
+        .from_another_site()
+        .body("x")
+        .expect(403)
+        .await;
     // announce: friend and admin.
     reader.get("/shout?message=hi").expect(403).await;
     let shout = friend.get("/shout?message=hi").expect(200).await;
@@ -139,7 +146,7 @@ pub async fn token_workflow_user_tokens_and_service_tokens(example: &dyn Example
     let token = body["token"].as_str().unwrap().to_owned();
     assert_eq!(body["refresh_token"], body["token"], "easy-oauth's field");
     assert!(body["expires_at"].as_u64().unwrap() > provider.clock().now_secs());
-    assert_eq!(resp.header("cache-control"), Some("no-store"));
+    assert_eq!(resp.header("cache-control"), Some("private, no-store"));
     assert_eq!(resp.header("referrer-policy"), Some("no-referrer"));
     script.get("/shout?message=x").expect(401).await;
     script
@@ -214,6 +221,55 @@ pub async fn logout_ends_the_session(example: &dyn Example) {
     thief.get("/read").expect(401).await;
 }
 
+/// The configuration file as shipped holds placeholders, refused at start:
+/// the secret key and the client secret must come from the environment.
+/// (Mock mode generates its own random secret key.)
+pub async fn the_shipped_configuration_needs_real_secrets(example: &dyn Example) {
+    use portcullis_core::config::{Format, env_overrides, load_from_str};
+    use portcullis_oidc::OidcConfig;
+
+    let files = example.files();
+    let shipped: OidcConfig =
+        load_from_str(files.config, Format::Yaml, &[]).expect("the file loads");
+    let e = shipped
+        .validate()
+        .expect_err("the placeholders are refused");
+    assert!(e.message().contains("`secret_key`"), "{e}");
+    let key = crate::conformance::random_secret_key();
+    let only_key = env_overrides(
+        "PORTCULLIS",
+        [("PORTCULLIS__SECRET_KEY".to_owned(), key.clone())],
+    );
+    let half: OidcConfig =
+        load_from_str(files.config, Format::Yaml, &only_key).expect("the file loads");
+    let e = half
+        .validate()
+        .expect_err("the client secret placeholder is refused");
+    assert!(e.message().contains("`client_secret`"), "{e}");
+    let env = env_overrides(
+        "PORTCULLIS",
+        [
+            ("PORTCULLIS__SECRET_KEY".to_owned(), key),
+            (
+                "PORTCULLIS__CLIENT_SECRET".to_owned(),
+                "the secret the provider's console issued".to_owned(),
+            ),
+        ],
+    );
+    let configured: OidcConfig =
+        load_from_str(files.config, Format::Yaml, &env).expect("the file loads");
+    configured.validate().expect("real secrets are accepted");
+    // Mock mode starts with a fresh random key of its own.
+    let provider = MockProvider::start()
+        .await
+        .expect("the mock provider starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let a = mock_config(files, &provider, "http://127.0.0.1:1", dir.path()).expect("a config");
+    let b = mock_config(files, &provider, "http://127.0.0.1:1", dir.path()).expect("a config");
+    a.validate().expect("mock mode's configuration is valid");
+    assert_ne!(a.secret_key.expose(), b.secret_key.expose(), "random keys");
+}
+
 /// Expands to one `#[tokio::test]` per scenario, run against `$example` (an
 /// expression of a type implementing [`Example`]).
 ///
@@ -228,6 +284,7 @@ macro_rules! demo_scenarios {
             a_browser_is_sent_to_log_in_and_back_while_scripts_get_401,
             token_workflow_user_tokens_and_service_tokens,
             logout_ends_the_session,
+            the_shipped_configuration_needs_real_secrets,
         );
     };
     (@cases $example:expr; $($case:ident,)*) => {
