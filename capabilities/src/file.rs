@@ -17,8 +17,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::memory::unix_now;
 use crate::store::{
-    CapabilityStore, Change, RevocationStore, StoreFuture, normalize, validate_name,
-    validate_update,
+    CapabilityStore, Change, ChangeCheck, Modified, RevocationStore, StoreFuture, normalize,
+    validate_name, validate_update,
 };
 
 /// How often, at most, `get` and `list` look at the file for hand edits by default.
@@ -371,7 +371,12 @@ impl FileStore {
         let _ = self.load().await;
     }
 
-    async fn apply(&self, user: &str, change: Change) -> Result<Vec<String>, Error> {
+    async fn apply(
+        &self,
+        user: &str,
+        change: Change,
+        check: &ChangeCheck<'_>,
+    ) -> Result<Modified, Error> {
         validate_update(user, &change)?;
         let _writer = self.writer.lock().await;
 
@@ -399,13 +404,17 @@ impl FileStore {
             .unwrap_or_else(PoisonError::into_inner)
             .users
             .clone();
-        let Some(caps) = change.apply(users.get(user).cloned()) else {
-            return Ok(Vec::new());
+        // Checked against the file as just loaded, under the writer lock.
+        let before = users.get(user).cloned();
+        check(before.as_deref())?;
+        let after = change.apply(before.clone());
+        let Some(caps) = after.clone() else {
+            return Ok(Modified { before, after });
         };
-        if users.get(user) == Some(&caps) {
-            return Ok(caps);
+        if before.as_ref() == Some(&caps) {
+            return Ok(Modified { before, after });
         }
-        users.insert(user.to_owned(), caps.clone());
+        users.insert(user.to_owned(), caps);
 
         let text = serde_yaml_ng::to_string(&users).map_err(|e| {
             Error::unavailable(format!(
@@ -430,7 +439,7 @@ impl FileStore {
         state.users = users;
         state.fingerprint = Some(written);
         state.refused = None;
-        Ok(caps)
+        Ok(Modified { before, after })
     }
 }
 
@@ -532,8 +541,13 @@ impl CapabilityStore for FileStore {
         })
     }
 
-    fn update<'a>(&'a self, user: &'a str, change: Change) -> StoreFuture<'a, Vec<String>> {
-        Box::pin(self.apply(user, change))
+    fn modify<'a>(
+        &'a self,
+        user: &'a str,
+        change: Change,
+        check: &'a ChangeCheck<'a>,
+    ) -> StoreFuture<'a, Modified> {
+        Box::pin(self.apply(user, change, check))
     }
 }
 

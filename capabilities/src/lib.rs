@@ -90,4 +90,6 @@ pub use service::{
     JsonReply, MAX_BODY_BYTES, MIN_SECRET_KEY_LEN, SERVICE_ACCOUNT_SUFFIX, SERVICE_ISSUER,
     user_key,
 };
-pub use store::{CapabilityStore, Change, RevocationStore, SessionStore, StoreFuture};
+pub use store::{
+    CapabilityStore, Change, ChangeCheck, Modified, RevocationStore, SessionStore, StoreFuture,
+};

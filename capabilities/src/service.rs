@@ -16,6 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_core::clock::{self, SharedClock};
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
 use portcullis_core::mint::SigningKey;
+use portcullis_core::secret::check_secret_key;
 use portcullis_core::{
     Algorithm, Authenticated, CapSet, CapabilitiesConfig, CapabilityGraph, Error, Principal,
     Secret, TokenRejection, TokenVerifier,
@@ -24,7 +25,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::store::{CapabilityStore, Change, RevocationStore};
+use crate::store::{CapabilityStore, Change, ChangeCheck, RevocationStore};
 
 /// The `iss` and `aud` of the tokens [`Capabilities`] issues.
 pub const SERVICE_ISSUER: &str = "urn:portcullis:service";
@@ -38,8 +39,9 @@ pub const DEFAULT_SERVICE_TOKEN_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 /// The lifetime of user tokens (`GET /token`) when none is configured: thirty days.
 pub const DEFAULT_USER_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 
-/// The shortest secret key accepted, in bytes.
-pub const MIN_SECRET_KEY_LEN: usize = 32;
+/// The shortest secret key accepted, in bytes (core's
+/// [`MIN_SECRET_KEY_BYTES`](portcullis_core::secret::MIN_SECRET_KEY_BYTES)).
+pub const MIN_SECRET_KEY_LEN: usize = portcullis_core::secret::MIN_SECRET_KEY_BYTES;
 
 /// The suffix that marks a service account.
 pub const SERVICE_ACCOUNT_SUFFIX: &str = "@service";
@@ -125,15 +127,13 @@ impl CapabilitiesBuilder {
     ///
     /// # Errors
     ///
-    /// A configuration error for an invalid graph, a secret key shorter than
-    /// [`MIN_SECRET_KEY_LEN`] bytes, or a zero token lifetime.
+    /// A configuration error for an invalid graph, a secret key that
+    /// [`check_secret_key`] refuses (shorter than [`MIN_SECRET_KEY_LEN`]
+    /// bytes, printed in portcullis' documentation, or a placeholder; the
+    /// message names `secret_key`, never the value), or a zero token lifetime.
     pub fn build(self) -> Result<Capabilities, Error> {
         let graph = CapabilityGraph::new(&self.config)?;
-        if self.secret_key.len() < MIN_SECRET_KEY_LEN {
-            return Err(Error::config(format!(
-                "configuration key `secret_key`: at least {MIN_SECRET_KEY_LEN} bytes are required"
-            )));
-        }
+        check_secret_key("secret_key", &self.secret_key)?;
         if self.ttl_secs == 0 {
             return Err(Error::config(
                 "configuration key `service_token_ttl_secs`: must be positive",
@@ -495,15 +495,19 @@ impl Capabilities {
         Ok(Self::answer(email, &caps))
     }
 
+    /// Applies `change` to `email` if `check` accepts the stored names right
+    /// before it, atomically, and logs the change with the true before and after.
     async fn apply(
         &self,
         who: &str,
         email: &str,
         change: Change,
         op: &'static str,
+        check: &ChangeCheck<'_>,
     ) -> Result<JsonReply, Error> {
-        let before = self.inner.store.get(email).await?.unwrap_or_default();
-        let after = self.inner.store.update(email, change).await?;
+        let modified = self.inner.store.modify(email, change, check).await?;
+        let before = modified.before.unwrap_or_default();
+        let after = modified.after.unwrap_or_default();
         tracing::info!(
             who = %who,
             whom = %email,
@@ -549,12 +553,19 @@ impl Capabilities {
             .capability
             .ok_or_else(|| Error::invalid_request("`capability` is required"))?;
         self.check_grantable(&held, std::slice::from_ref(&cap))?;
-        self.apply(who, &email, change(cap), operation).await
+        // What is granted or withdrawn does not depend on the prior state.
+        let accept = |_: Option<&[String]>| Ok(());
+        self.apply(who, &email, change(cap), operation, &accept)
+            .await
     }
 
     /// `POST /manage_capabilities/set` with `{"email", "capabilities": [...]}`.
     ///
     /// The manager must hold every capability given and every one withdrawn.
+    /// Withdrawals are checked against the user's capabilities in the same
+    /// atomic step as the write ([`CapabilityStore::modify`]): a change
+    /// landing concurrently cannot make the manager withdraw what it does not
+    /// hold, and the audit event's `before` is the true prior state.
     pub async fn set(
         &self,
         caller: Option<&Authenticated>,
@@ -567,14 +578,19 @@ impl Capabilities {
             .capabilities
             .ok_or_else(|| Error::invalid_request("`capabilities` is required"))?;
         self.check_grantable(&held, &caps)?;
-        let before = self.inner.store.get(&email).await?.unwrap_or_default();
-        let withdrawn: Vec<String> = before
-            .iter()
-            .filter(|c| !caps.contains(c) && self.inner.graph.has(c))
-            .cloned()
-            .collect();
-        self.check_grantable(&held, &withdrawn)?;
-        self.apply(who, &email, Change::Set(caps), "set").await
+        // What is withdrawn is decided against the names the change replaces,
+        // in the same atomic step as the write.
+        let withdrawals = |before: Option<&[String]>| {
+            let withdrawn: Vec<String> = before
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| !caps.contains(c) && self.inner.graph.has(c))
+                .cloned()
+                .collect();
+            self.check_grantable(&held, &withdrawn)
+        };
+        self.apply(who, &email, Change::Set(caps.clone()), "set", &withdrawals)
+            .await
     }
 
     fn mint(
