@@ -88,7 +88,7 @@ pub use redis_store::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, RedisConfig, Redi
 pub use service::{
     Capabilities, CapabilitiesBuilder, DEFAULT_SERVICE_TOKEN_TTL_SECS, DEFAULT_USER_TOKEN_TTL_SECS,
     JsonReply, MAX_BODY_BYTES, MIN_SECRET_KEY_LEN, SERVICE_ACCOUNT_SUFFIX, SERVICE_ISSUER,
-    user_key,
+    StoreRevocationCheck, user_key,
 };
 pub use store::{
     CapabilityStore, Change, ChangeCheck, Modified, RevocationStore, SessionStore, StoreFuture,
