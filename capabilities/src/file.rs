@@ -1138,6 +1138,52 @@ mod tests {
         );
     }
 
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn debug_shows_counts_never_ids() {
+        let rt = runtime();
+        let dir = tempfile::tempdir().unwrap();
+        let store = rt
+            .block_on(FileStore::open(dir.path().join("caps.yaml")))
+            .unwrap();
+        let exp = unix_now() + 600;
+        rt.block_on(store.revoke("jti-hidden", exp)).unwrap();
+        assert!(rt.block_on(store.revoke_once("login-hidden", exp)).unwrap());
+        rt.block_on(store.update("alice@example.com", Change::Add("cap-hidden".into())))
+            .unwrap();
+        let shown = format!("{store:?}");
+        for hidden in ["jti-hidden", "login-hidden", "alice", "cap-hidden"] {
+            assert!(!shown.contains(hidden), "{hidden} in {shown}");
+        }
+        assert!(shown.contains("revocations: 1"), "{shown}");
+        assert!(shown.contains("one_time_values: 1"), "{shown}");
+        assert!(shown.contains("users: 1"), "{shown}");
+    }
+
+    #[test]
+    fn checks_take_no_lock_while_nothing_is_in_force() {
+        let rt = runtime();
+        let dir = tempfile::tempdir().unwrap();
+        let store = rt
+            .block_on(FileStore::open(dir.path().join("caps.yaml")))
+            .unwrap();
+        {
+            // With the lock held, a check still answers: it does not take it.
+            let _held = store.revoked();
+            assert!(!store.is_in_force("jti"));
+        }
+        rt.block_on(store.revoke("jti", unix_now() + 600)).unwrap();
+        assert!(store.is_in_force("jti"));
+        assert!(!store.is_in_force("other"));
+        assert!(store.revoked_until.load(Ordering::SeqCst) > unix_now());
+    }
+
     #[test]
     fn writes_round_trip() {
         let users = parsed("b: [x]\na: []\n'c: d': ['e f']\n");

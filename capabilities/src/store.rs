@@ -122,6 +122,11 @@ pub trait RevocationStore: Send + Sync + Debug + 'static {
     /// from then on). An `expires_at_unix` that is not in the future records
     /// nothing and answers `false`: an expired value is never consumed.
     ///
+    /// A backend may keep these records in memory only ([`FileStore`](crate::FileStore)
+    /// does, so that a login never costs a write to disk): a restart then
+    /// forgets the values used before it, and their own short expiry bounds
+    /// how long they could be used again.
+    ///
     /// An empty id or one holding control characters is refused with
     /// [`ErrorKind::InvalidRequest`](portcullis_core::ErrorKind::InvalidRequest).
     fn revoke_once<'a>(&'a self, id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, bool>;
