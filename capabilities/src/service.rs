@@ -896,7 +896,10 @@ impl Capabilities {
     /// revokes a token this service issued until its expiry.
     ///
     /// A manager (`user_management`) revokes any token, by value or id; any
-    /// caller revokes their own user tokens by value.
+    /// caller revokes their own user tokens by value. From then on every
+    /// verifier built with [`service_issuer_config`](Self::service_issuer_config)
+    /// refuses the token (401 `revoked`), on every replica sharing the
+    /// revocation store. Revoking a token again is no error.
     ///
     /// # Errors
     ///
