@@ -44,8 +44,9 @@ pub enum StoreConfig {
     /// [`MemoryStore`]: in the process, lost on exit. For tests.
     Memory,
     /// [`FileStore`]: a YAML user file, for a single replica. Revocations are
-    /// kept beside it (`<path>.revoked`) and survive restarts; sessions are
-    /// kept in the process (a [`MemoryStore`]) and are lost on restart.
+    /// kept beside it (`<path>.revoked`, an append-only log) and survive
+    /// restarts; one-time values ([`revoke_once`](RevocationStore::revoke_once))
+    /// and sessions are kept in the process and are lost on restart.
     File {
         /// The user file (created on the first update if missing).
         path: PathBuf,
@@ -72,7 +73,7 @@ pub enum StoreConfig {
 /// | kind | capabilities | revocations | sessions |
 /// |------|--------------|-------------|----------|
 /// | `memory` | the [`MemoryStore`] | the same store | the same store |
-/// | `file` | the [`FileStore`] | the same store (`<path>.revoked`) | a [`MemoryStore`]: one replica's, lost on restart |
+/// | `file` | the [`FileStore`] | the same store (`<path>.revoked`; one-time values in memory) | a [`MemoryStore`]: one replica's, lost on restart |
 /// | `redis` | the [`RedisStore`](crate::RedisStore) | the same store | the same store |
 #[derive(Debug, Clone)]
 pub struct Stores {

@@ -17,8 +17,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::memory::unix_now;
 use crate::store::{
-    CapabilityStore, Change, RevocationStore, StoreFuture, normalize, validate_name,
-    validate_update,
+    CapabilityStore, Change, ChangeCheck, Modified, RevocationStore, StoreFuture, normalize,
+    validate_name, validate_update,
 };
 
 /// How often, at most, `get` and `list` look at the file for hand edits by default.
@@ -53,14 +53,14 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 ///   the file and syncs the directory: readers of the file see the old content
 ///   or the new one, never a mix. Comments and formatting are not kept.
 ///
-/// It is also a [`RevocationStore`], whose entries outlive restarts: they
-/// are kept in a sibling file, the user file's path with `.revoked` appended
-/// (`caps.yaml.revoked`), one entry per line:
+/// It is also a [`RevocationStore`]. Revocations ([`revoke`](RevocationStore::revoke))
+/// outlive restarts: they are kept in a sibling file, the user file's path
+/// with `.revoked` appended (`caps.yaml.revoked`), one entry per line:
 ///
 /// ```text
 /// # <expires_at_unix> <id>
 /// 1767225600 7f3c0d4e-jti
-/// 1767229200 login transaction 42
+/// 1767229200 another token id
 /// ```
 ///
 /// The expiry (seconds since the Unix epoch) comes first; the id is the rest
@@ -71,12 +71,24 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 ///   holds no revocations. A file that does not parse fails the opening with
 ///   an error of kind `Config` naming the file and the line: revocations are
 ///   never dropped silently.
-/// - Checks are served from memory, never from the disk.
-/// - Each new revocation rewrites the file whole, atomically as above, with
-///   the entries past their expiry left out, and is in force only once the
-///   file is written (a write that fails is `Unavailable`, and nothing is
-///   recorded). Hand edits made while the store is open are overwritten by the
-///   next revocation.
+/// - Checks are served from memory, never from the disk, and take no lock
+///   while no revocation or one-time value is in force.
+/// - The file is an append-only log: each new revocation appends one line
+///   and syncs the file, and is in force only once that is done (a write
+///   that fails is `Unavailable`, and nothing is recorded). Revocations are
+///   serialized among themselves only. When the lines that no longer count
+///   (expired, or repeated for an id revoked again for longer) outnumber the
+///   live ones by more than twice, and by more than 128 lines, the file is
+///   compacted: rewritten whole, atomically as above, with the live entries
+///   only. Hand edits made while the store is open are not read, and are
+///   lost at the next compaction.
+///
+/// One-time values ([`revoke_once`](RevocationStore::revoke_once): login
+/// transactions, ended sessions) are kept **in memory only**: used on every
+/// login, they never cost a write to disk, and a flood of them never holds up
+/// a revocation. They share their namespace with revocations as the trait
+/// requires, within the process: a restart forgets the values used before
+/// it, whose own short expiry then bounds how long they could be used again.
 ///
 /// A `FileStore` suits one replica: its revocations are not shared, so a token
 /// revoked through one replica would still pass another, and a one-time value
@@ -109,10 +121,65 @@ pub struct FileStore {
     writer: tokio::sync::Mutex<()>,
     /// The revocations file.
     revocations_path: PathBuf,
-    /// Id -> expiry (Unix seconds): what the revocations file holds.
-    revoked: Mutex<HashMap<String, u64>>,
-    /// Serializes revocations (check, write, install).
-    revocation_writer: tokio::sync::Mutex<()>,
+    /// Revocations and one-time values in force.
+    revoked: Mutex<Revoked>,
+    /// The latest expiry among the entries of `revoked` (0: none). Raised
+    /// under the `revoked` lock before an entry is installed, lowered only by
+    /// a sweep or compaction (under the lock) to the latest that remains:
+    /// once the clock reaches it, nothing is revoked, and checks take no lock.
+    revoked_until: AtomicU64,
+    /// Serializes revocations (check, append, install, compaction); one-time
+    /// values never take it.
+    revocation_log: tokio::sync::Mutex<Log>,
+}
+
+/// Below this many one-time values, expired ones are not swept.
+const ONCE_SWEEP_FLOOR: usize = 1024;
+
+/// The revocations file is compacted when its dead lines exceed this many
+/// times the live entries...
+const COMPACT_FACTOR: usize = 2;
+/// ...and this many lines.
+const COMPACT_FLOOR: usize = 128;
+
+/// The ids in force, by kind.
+#[derive(Default)]
+struct Revoked {
+    /// Id -> expiry (Unix seconds): revocations, as the file holds them.
+    durable: HashMap<String, u64>,
+    /// Id -> expiry: one-time values, in memory only.
+    once: HashMap<String, u64>,
+    /// The size of `once` at which expired values are swept next.
+    once_sweep_at: usize,
+}
+
+impl Revoked {
+    /// The expiry of `id` if it is in force at `now`.
+    fn until(&self, id: &str, now: u64) -> Option<u64> {
+        let durable = self.durable.get(id).copied().filter(|exp| *exp > now);
+        let once = self.once.get(id).copied().filter(|exp| *exp > now);
+        durable.max(once)
+    }
+
+    /// The latest expiry held (0: none).
+    fn latest(&self) -> u64 {
+        self.durable
+            .values()
+            .chain(self.once.values())
+            .copied()
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// What the revocations file holds, as far as appending to it goes.
+struct Log {
+    /// Entry lines in the file (live or not).
+    lines: usize,
+    /// Whether the file exists and is not empty.
+    started: bool,
+    /// Whether the file ends with a line break (or is empty).
+    ends_with_newline: bool,
 }
 
 /// What was loaded last.
@@ -187,17 +254,18 @@ impl fmt::Debug for FileStore {
             .unwrap_or_else(PoisonError::into_inner)
             .users
             .len();
-        let revoked = self
-            .revoked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
+        let (revoked, once) = {
+            let revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+            (revoked.durable.len(), revoked.once.len())
+        };
+        // Counts only, never ids or names' contents.
         f.debug_struct("FileStore")
             .field("path", &self.path)
             .field("reload_interval", &self.reload_interval)
             .field("users", &users)
             .field("revocations_path", &self.revocations_path)
             .field("revocations", &revoked)
+            .field("one_time_values", &once)
             .finish()
     }
 }
@@ -249,7 +317,13 @@ impl FileStore {
             Err(LoadError::Io(e)) => return Err(io_error(&path, "read", e)),
         };
         let revocations_path = revocations_path(&path);
-        let revoked = read_revocations_in_background(revocations_path.clone()).await?;
+        let (durable, log) = read_revocations_in_background(revocations_path.clone()).await?;
+        let revoked = Revoked {
+            durable,
+            once: HashMap::new(),
+            once_sweep_at: ONCE_SWEEP_FLOOR,
+        };
+        let revoked_until = AtomicU64::new(revoked.latest());
         Ok(Self {
             path,
             reload_interval,
@@ -258,7 +332,8 @@ impl FileStore {
             writer: tokio::sync::Mutex::new(()),
             revocations_path,
             revoked: Mutex::new(revoked),
-            revocation_writer: tokio::sync::Mutex::new(()),
+            revoked_until,
+            revocation_log: tokio::sync::Mutex::new(log),
         })
     }
 
@@ -371,7 +446,12 @@ impl FileStore {
         let _ = self.load().await;
     }
 
-    async fn apply(&self, user: &str, change: Change) -> Result<Vec<String>, Error> {
+    async fn apply(
+        &self,
+        user: &str,
+        change: Change,
+        check: &ChangeCheck<'_>,
+    ) -> Result<Modified, Error> {
         validate_update(user, &change)?;
         let _writer = self.writer.lock().await;
 
@@ -399,13 +479,17 @@ impl FileStore {
             .unwrap_or_else(PoisonError::into_inner)
             .users
             .clone();
-        let Some(caps) = change.apply(users.get(user).cloned()) else {
-            return Ok(Vec::new());
+        // Checked against the file as just loaded, under the writer lock.
+        let before = users.get(user).cloned();
+        check(before.as_deref())?;
+        let after = change.apply(before.clone());
+        let Some(caps) = after.clone() else {
+            return Ok(Modified { before, after });
         };
-        if users.get(user) == Some(&caps) {
-            return Ok(caps);
+        if before.as_ref() == Some(&caps) {
+            return Ok(Modified { before, after });
         }
-        users.insert(user.to_owned(), caps.clone());
+        users.insert(user.to_owned(), caps);
 
         let text = serde_yaml_ng::to_string(&users).map_err(|e| {
             Error::unavailable(format!(
@@ -430,66 +514,115 @@ impl FileStore {
         state.users = users;
         state.fingerprint = Some(written);
         state.refused = None;
-        Ok(caps)
+        Ok(Modified { before, after })
     }
 }
 
 impl FileStore {
-    /// The expiry of `id` if it is revoked now.
-    fn revoked_until(&self, id: &str, now: u64) -> Option<u64> {
-        self.revoked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-            .copied()
-            .filter(|exp| *exp > now)
+    /// The `revoked` lock.
+    fn revoked(&self) -> std::sync::MutexGuard<'_, Revoked> {
+        self.revoked.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records `id` until `expires_at_unix` and answers whether it was not
-    /// revoked before. `once`: leave a revoked id as it is.
-    async fn record_revocation(
-        &self,
-        id: &str,
-        expires_at_unix: u64,
-        once: bool,
-    ) -> Result<bool, Error> {
-        let _writer = self.revocation_writer.lock().await;
+    /// Whether `id` is in force now; no lock while nothing is.
+    fn is_in_force(&self, id: &str) -> bool {
+        let now = unix_now();
+        if self.revoked_until.load(Ordering::SeqCst) <= now {
+            return false;
+        }
+        self.revoked().until(id, now).is_some()
+    }
+
+    /// Records a revocation: appends it to the file, then installs it.
+    async fn record_revocation(&self, id: &str, expires_at_unix: u64) -> Result<(), Error> {
+        let mut log = self.revocation_log.lock().await;
         let now = unix_now();
         if expires_at_unix <= now {
-            // Expired: nothing left to refuse, and never consumed.
-            return Ok(false);
+            // Expired: nothing left to refuse.
+            return Ok(());
         }
-        let until = match self.revoked_until(id, now) {
-            Some(_) if once => return Ok(false),
+        if self
+            .revoked()
+            .durable
+            .get(id)
+            .is_some_and(|exp| *exp >= expires_at_unix)
+        {
             // Revoking again never shortens a revocation.
-            Some(exp) if exp >= expires_at_unix => return Ok(false),
-            Some(_) | None => expires_at_unix,
-        };
-        let mut next: HashMap<String, u64> = self
-            .revoked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|(_, exp)| **exp > now)
-            .map(|(id, exp)| (id.clone(), *exp))
-            .collect();
-        let first = next.insert(id.to_owned(), until).is_none();
-
-        let text = format_revocations(&next);
+            return Ok(());
+        }
+        let mut line = String::new();
+        if !log.started {
+            line.push_str(REVOCATIONS_HEADER);
+        } else if !log.ends_with_newline {
+            line.push('\n');
+        }
+        let _ = writeln!(line, "{expires_at_unix} {id}");
         let path = self.revocations_path.clone();
-        tokio::task::spawn_blocking(move || write_atomically(&path, text.as_bytes()))
+        let created = !log.started;
+        tokio::task::spawn_blocking(move || append_synced(&path, line.as_bytes(), created))
             .await
             .map_err(|e| {
                 Error::unavailable(format!(
-                    "revocations file {}: the write did not complete",
+                    "{REVOCATIONS} {}: the write did not complete",
                     self.revocations_path.display()
                 ))
                 .with_source(e)
             })?
             .map_err(|e| file_io_error(REVOCATIONS, &self.revocations_path, "write", e))?;
+        log.lines += 1;
+        log.started = true;
+        log.ends_with_newline = true;
 
-        *self.revoked.lock().unwrap_or_else(PoisonError::into_inner) = next;
-        Ok(first)
+        let (live, compacted) = {
+            let mut revoked = self.revoked();
+            self.revoked_until
+                .fetch_max(expires_at_unix, Ordering::SeqCst);
+            let until = revoked.durable.entry(id.to_owned()).or_insert(0);
+            *until = (*until).max(expires_at_unix);
+            let dead = log.lines.saturating_sub(revoked.durable.len());
+            if dead <= COMPACT_FLOOR || dead <= COMPACT_FACTOR * revoked.durable.len() {
+                return Ok(());
+            }
+            revoked.durable.retain(|_, exp| *exp > now);
+            self.revoked_until.store(revoked.latest(), Ordering::SeqCst);
+            (revoked.durable.len(), format_revocations(&revoked.durable))
+        };
+        // The revocation is durable already: a compaction that fails is logged
+        // and tried again at the next revocation.
+        let path = self.revocations_path.clone();
+        match tokio::task::spawn_blocking(move || write_atomically(&path, compacted.as_bytes()))
+            .await
+        {
+            Ok(Ok(_)) => {
+                tracing::debug!(path = %self.revocations_path.display(), live, dropped = log.lines - live, "revocations file compacted");
+                log.lines = live;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(path = %self.revocations_path.display(), error = %e, "revocations file could not be compacted");
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.revocations_path.display(), error = %e, "revocations file compaction did not complete");
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a one-time value, in memory only; answers whether it was the first use.
+    fn record_once(&self, id: &str, expires_at_unix: u64) -> bool {
+        let mut revoked = self.revoked();
+        let now = unix_now();
+        if expires_at_unix <= now || revoked.until(id, now).is_some() {
+            return false;
+        }
+        self.revoked_until
+            .fetch_max(expires_at_unix, Ordering::SeqCst);
+        revoked.once.insert(id.to_owned(), expires_at_unix);
+        if revoked.once.len() >= revoked.once_sweep_at {
+            revoked.once.retain(|_, exp| *exp > now);
+            revoked.once_sweep_at = (revoked.once.len() * 2).max(ONCE_SWEEP_FLOOR);
+            self.revoked_until.store(revoked.latest(), Ordering::SeqCst);
+        }
+        true
     }
 }
 
@@ -497,20 +630,18 @@ impl RevocationStore for FileStore {
     fn revoke<'a>(&'a self, token_id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             validate_name("token id", token_id)?;
-            self.record_revocation(token_id, expires_at_unix, false)
-                .await
-                .map(drop)
+            self.record_revocation(token_id, expires_at_unix).await
         })
     }
 
     fn is_revoked<'a>(&'a self, token_id: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move { Ok(self.revoked_until(token_id, unix_now()).is_some()) })
+        Box::pin(async move { Ok(self.is_in_force(token_id)) })
     }
 
     fn revoke_once<'a>(&'a self, id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             validate_name("id", id)?;
-            self.record_revocation(id, expires_at_unix, true).await
+            Ok(self.record_once(id, expires_at_unix))
         })
     }
 }
@@ -532,8 +663,13 @@ impl CapabilityStore for FileStore {
         })
     }
 
-    fn update<'a>(&'a self, user: &'a str, change: Change) -> StoreFuture<'a, Vec<String>> {
-        Box::pin(self.apply(user, change))
+    fn modify<'a>(
+        &'a self,
+        user: &'a str,
+        change: Change,
+        check: &'a ChangeCheck<'a>,
+    ) -> StoreFuture<'a, Modified> {
+        Box::pin(self.apply(user, change, check))
     }
 }
 
@@ -558,8 +694,11 @@ fn revocations_path(path: &Path) -> PathBuf {
 }
 
 /// Reads the revocations file on the blocking pool, keeping the entries not
-/// yet expired; a missing file holds none.
-async fn read_revocations_in_background(path: PathBuf) -> Result<HashMap<String, u64>, Error> {
+/// yet expired (an id listed twice keeps its later expiry), and describes the
+/// file for appending; a missing file holds none.
+async fn read_revocations_in_background(
+    path: PathBuf,
+) -> Result<(HashMap<String, u64>, Log), Error> {
     let shown = path.clone();
     let bytes = tokio::task::spawn_blocking(move || match fs::read(&path) {
         Ok(bytes) => Ok(Some(bytes)),
@@ -575,18 +714,42 @@ async fn read_revocations_in_background(path: PathBuf) -> Result<HashMap<String,
         .with_source(e)
     })?
     .map_err(|e| file_io_error(REVOCATIONS, &shown, "read", e))?;
-    let Some(bytes) = bytes else {
-        return Ok(HashMap::new());
-    };
+    let bytes = bytes.unwrap_or_default();
     let mut revoked = parse_revocations(&bytes).map_err(|(line, reason)| {
         Error::config(format!(
             "{REVOCATIONS} {}: line {line}: {reason}",
             shown.display()
         ))
     })?;
+    let log = Log {
+        lines: count_entry_lines(&bytes),
+        started: !bytes.is_empty(),
+        ends_with_newline: bytes.last().is_none_or(|b| *b == b'\n'),
+    };
     let now = unix_now();
     revoked.retain(|_, exp| *exp > now);
-    Ok(revoked)
+    Ok((revoked, log))
+}
+
+/// The number of entry lines (neither blank nor comments) in a revocations
+/// file that parsed.
+fn count_entry_lines(bytes: &[u8]) -> usize {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.trim_ascii().is_empty() && !line.starts_with(b"#"))
+        .count()
+}
+
+/// Appends `bytes` to the file at `path` (created if missing) and syncs it;
+/// `created`: also sync the directory, so that the new file's name is durable.
+fn append_synced(path: &Path, bytes: &[u8], created: bool) -> io::Result<()> {
+    let mut file = OpenOptions::new().append(true).create(true).open(path)?;
+    file.write_all(bytes)?;
+    file.sync_data()?;
+    if created {
+        sync_dir(parent_dir(path))?;
+    }
+    Ok(())
 }
 
 /// Parses the revocations file: `<expires_at_unix> <id>` per line, blank
@@ -624,11 +787,14 @@ fn parse_revocations(bytes: &[u8]) -> Result<HashMap<String, u64>, (usize, Strin
     Ok(revoked)
 }
 
+/// The first line of a revocations file this store starts.
+const REVOCATIONS_HEADER: &str = "# <expires_at_unix> <id>\n";
+
 /// The revocations file's text, sorted by id.
 fn format_revocations(revoked: &HashMap<String, u64>) -> String {
     let mut entries: Vec<(&String, &u64)> = revoked.iter().collect();
     entries.sort_unstable();
-    let mut text = String::from("# <expires_at_unix> <id>\n");
+    let mut text = String::from(REVOCATIONS_HEADER);
     for (id, expiry) in entries {
         let _ = writeln!(text, "{expiry} {id}");
     }
@@ -970,6 +1136,52 @@ mod tests {
             revocations_path(Path::new("caps.yaml")),
             Path::new("caps.yaml.revoked")
         );
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn debug_shows_counts_never_ids() {
+        let rt = runtime();
+        let dir = tempfile::tempdir().unwrap();
+        let store = rt
+            .block_on(FileStore::open(dir.path().join("caps.yaml")))
+            .unwrap();
+        let exp = unix_now() + 600;
+        rt.block_on(store.revoke("jti-hidden", exp)).unwrap();
+        assert!(rt.block_on(store.revoke_once("login-hidden", exp)).unwrap());
+        rt.block_on(store.update("alice@example.com", Change::Add("cap-hidden".into())))
+            .unwrap();
+        let shown = format!("{store:?}");
+        for hidden in ["jti-hidden", "login-hidden", "alice", "cap-hidden"] {
+            assert!(!shown.contains(hidden), "{hidden} in {shown}");
+        }
+        assert!(shown.contains("revocations: 1"), "{shown}");
+        assert!(shown.contains("one_time_values: 1"), "{shown}");
+        assert!(shown.contains("users: 1"), "{shown}");
+    }
+
+    #[test]
+    fn checks_take_no_lock_while_nothing_is_in_force() {
+        let rt = runtime();
+        let dir = tempfile::tempdir().unwrap();
+        let store = rt
+            .block_on(FileStore::open(dir.path().join("caps.yaml")))
+            .unwrap();
+        {
+            // With the lock held, a check still answers: it does not take it.
+            let _held = store.revoked();
+            assert!(!store.is_in_force("jti"));
+        }
+        rt.block_on(store.revoke("jti", unix_now() + 600)).unwrap();
+        assert!(store.is_in_force("jti"));
+        assert!(!store.is_in_force("other"));
+        assert!(store.revoked_until.load(Ordering::SeqCst) > unix_now());
     }
 
     #[test]

@@ -8,8 +8,11 @@
 //! object-safe traits, so a service holds an `Arc<dyn CapabilityStore>` chosen
 //! by configuration:
 //!
-//! - [`CapabilityStore`]: `get`, `list` and atomic `update`s ([`Change::Add`],
-//!   [`Change::Remove`], [`Change::Set`]) of user → sorted, deduplicated names.
+//! - [`CapabilityStore`]: `get`, `list` and atomic changes ([`Change::Add`],
+//!   [`Change::Remove`], [`Change::Set`]) of user → sorted, deduplicated
+//!   names: [`modify`](CapabilityStore::modify) checks the names right
+//!   before the change and writes in one atomic step, returning them before
+//!   and after ([`Modified`]); `update` is `modify` without a condition.
 //! - [`RevocationStore`]: `revoke` a token id until its expiry, `is_revoked`,
 //!   and `revoke_once`, which makes a one-time value single-use.
 //! - [`SessionStore`]: `put`, `get` and `delete` opaque session bytes until an expiry.
@@ -17,11 +20,25 @@
 //! | backend | capabilities | revocations | sessions | for |
 //! |---------|--------------|-------------|----------|-----|
 //! | [`MemoryStore`] | yes | yes | yes | tests, one process |
-//! | [`FileStore`] | yes (YAML user file, easy-oauth's `caps.yaml` format) | yes (a sibling `.revoked` file) | no ([`StoreConfig`] pairs it with a [`MemoryStore`]) | one replica |
+//! | [`FileStore`] | yes (YAML user file, easy-oauth's `caps.yaml` format) | yes (an append-only sibling `.revoked` file; one-time values in memory) | no ([`StoreConfig`] pairs it with a [`MemoryStore`]) | one replica |
 //! | [`RedisStore`] | yes | yes | yes | several replicas |
 //!
 //! [`Capabilities`] puts the graph and the stores together: what a caller may
-//! do, easy-oauth's management operations, and service and API tokens.
+//! do, easy-oauth's management operations, and user, service and API tokens.
+//! Its rules:
+//!
+//! - **No caller obtains a capability it does not hold**, directly or through
+//!   a token it mints: managers grant, withdraw and mint only what they hold;
+//!   service and API tokens record their issuer and hold no more than it
+//!   holds now; a caller authenticated by a service or API token mints no
+//!   token.
+//! - **A revoked token is refused at authentication (401).**
+//!   [`Capabilities::service_issuer_config`] carries a
+//!   [`StoreRevocationCheck`] over the revocation store, which the verifier
+//!   asks on every verification, cached tokens included.
+//! - **Each capability change is one atomic check-and-write**
+//!   ([`CapabilityStore::modify`]), and its audit event reports the true
+//!   before and after.
 //!
 //! [`StoreConfig`] describes a backend in configuration (`kind: memory`,
 //! `kind: file`, `kind: redis`) and opens it.
@@ -88,6 +105,8 @@ pub use redis_store::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, RedisConfig, Redi
 pub use service::{
     Capabilities, CapabilitiesBuilder, DEFAULT_SERVICE_TOKEN_TTL_SECS, DEFAULT_USER_TOKEN_TTL_SECS,
     JsonReply, MAX_BODY_BYTES, MIN_SECRET_KEY_LEN, SERVICE_ACCOUNT_SUFFIX, SERVICE_ISSUER,
-    user_key,
+    StoreRevocationCheck, user_key,
 };
-pub use store::{CapabilityStore, Change, RevocationStore, SessionStore, StoreFuture};
+pub use store::{
+    CapabilityStore, Change, ChangeCheck, Modified, RevocationStore, SessionStore, StoreFuture,
+};

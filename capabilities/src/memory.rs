@@ -2,14 +2,16 @@
 //! process, for tests and single-process tools.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock, TryLockError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use portcullis_core::clock::{self, SharedClock};
 
 use crate::store::{
-    CapabilityStore, Change, RevocationStore, SessionStore, StoreFuture, normalize, validate_name,
-    validate_update,
+    CapabilityStore, Change, ChangeCheck, Modified, RevocationStore, SessionStore, StoreFuture,
+    normalize, validate_name, validate_update,
 };
 
 /// Below this many entries, expired revocations and sessions are not swept.
@@ -24,6 +26,14 @@ const SWEEP_FLOOR: usize = 1024;
 /// swept whenever their number has doubled since the last sweep, so the store
 /// holds at most about twice what is live.
 ///
+/// [`is_revoked`](RevocationStore::is_revoked) takes no lock while the store
+/// holds no revocation that is still in force: it compares the clock with the
+/// latest expiry recorded (an atomic), so checking tokens costs nothing
+/// while nothing is revoked.
+///
+/// Its `Debug` shows how many users, revocations and sessions it holds, never
+/// their contents (sessions hold tokens).
+///
 /// ```
 /// # async fn run() -> Result<(), portcullis_core::Error> {
 /// use portcullis_capabilities::{CapabilityStore, Change, MemoryStore};
@@ -34,10 +44,14 @@ const SWEEP_FLOOR: usize = 1024;
 /// # Ok(()) }
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(run()).unwrap();
 /// ```
-#[derive(Debug)]
 pub struct MemoryStore {
     users: RwLock<BTreeMap<String, Vec<String>>>,
     revoked: Mutex<Expiring<()>>,
+    /// The latest expiry among the entries of `revoked` (0: none). Raised
+    /// under the `revoked` lock before a revocation returns, lowered only by a
+    /// sweep (under the lock) to the latest that remains: once the clock
+    /// reaches it, nothing is revoked, and `is_revoked` answers without the lock.
+    revoked_until: AtomicU64,
     sessions: Mutex<Expiring<Vec<u8>>>,
     clock: SharedClock,
 }
@@ -47,14 +61,36 @@ impl Default for MemoryStore {
         Self {
             users: RwLock::default(),
             revoked: Mutex::default(),
+            revoked_until: AtomicU64::new(0),
             sessions: Mutex::default(),
             clock: clock::system(),
         }
     }
 }
 
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Counts only: session bytes hold tokens. `try_` so that formatting
+        // the store while one of its locks is held never deadlocks.
+        fn count<T>(guard: Result<T, TryLockError<T>>, len: impl Fn(&T) -> usize) -> Option<usize> {
+            match guard {
+                Ok(g) => Some(len(&g)),
+                Err(TryLockError::Poisoned(p)) => Some(len(&p.into_inner())),
+                Err(TryLockError::WouldBlock) => None,
+            }
+        }
+        let users = count(self.users.try_read(), |u| u.len());
+        let revoked = count(self.revoked.try_lock(), |r| r.entries.len());
+        let sessions = count(self.sessions.try_lock(), |s| s.entries.len());
+        f.debug_struct("MemoryStore")
+            .field("users", &users)
+            .field("revocations", &revoked)
+            .field("sessions", &sessions)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Entries that lapse at an expiry (Unix seconds), swept as they accumulate.
-#[derive(Debug)]
 struct Expiring<V> {
     /// Id -> value and expiry.
     entries: HashMap<String, (V, u64)>,
@@ -78,12 +114,21 @@ impl<V> Expiring<V> {
     }
 
     /// Stores `value` under `id` until `expires_at`, then sweeps if due.
-    fn insert(&mut self, id: &str, value: V, expires_at: u64, now: u64) {
+    /// Returns the latest expiry left when a sweep ran.
+    fn insert(&mut self, id: &str, value: V, expires_at: u64, now: u64) -> Option<u64> {
         self.entries.insert(id.to_owned(), (value, expires_at));
         if self.entries.len() >= self.sweep_at {
             self.entries.retain(|_, (_, exp)| *exp > now);
             self.sweep_at = (self.entries.len() * 2).max(SWEEP_FLOOR);
+            return Some(
+                self.entries
+                    .values()
+                    .map(|(_, exp)| *exp)
+                    .max()
+                    .unwrap_or(0),
+            );
         }
+        None
     }
 }
 
@@ -137,6 +182,16 @@ impl MemoryStore {
     fn now(&self) -> u64 {
         self.clock.now_secs()
     }
+
+    /// Records `id` in `revoked` until `until`, keeping `revoked_until` at
+    /// the latest expiry held; the caller holds the `revoked` lock.
+    fn record(&self, revoked: &mut Expiring<()>, id: &str, until: u64, now: u64) {
+        // Raised before the entry can be seen, lowered only after a sweep.
+        self.revoked_until.fetch_max(until, Ordering::SeqCst);
+        if let Some(latest) = revoked.insert(id, (), until, now) {
+            self.revoked_until.store(latest, Ordering::SeqCst);
+        }
+    }
 }
 
 /// Seconds since the Unix epoch.
@@ -164,17 +219,23 @@ impl CapabilityStore for MemoryStore {
         })
     }
 
-    fn update<'a>(&'a self, user: &'a str, change: Change) -> StoreFuture<'a, Vec<String>> {
+    fn modify<'a>(
+        &'a self,
+        user: &'a str,
+        change: Change,
+        check: &'a ChangeCheck<'a>,
+    ) -> StoreFuture<'a, Modified> {
         Box::pin(async move {
             validate_update(user, &change)?;
+            // The check and the write happen under one write lock.
             let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
-            match change.apply(users.get(user).cloned()) {
-                Some(caps) => {
-                    users.insert(user.to_owned(), caps.clone());
-                    Ok(caps)
-                }
-                None => Ok(Vec::new()),
+            let before = users.get(user).cloned();
+            check(before.as_deref())?;
+            let after = change.apply(before.clone());
+            if let Some(caps) = &after {
+                users.insert(user.to_owned(), caps.clone());
             }
+            Ok(Modified { before, after })
         })
     }
 }
@@ -193,15 +254,20 @@ impl RevocationStore for MemoryStore {
             let until = revoked
                 .live(token_id, now)
                 .map_or(expires_at_unix, |(_, exp)| expires_at_unix.max(*exp));
-            revoked.insert(token_id, (), until, now);
+            self.record(&mut revoked, token_id, until, now);
             Ok(())
         })
     }
 
     fn is_revoked<'a>(&'a self, token_id: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
+            let now = self.now();
+            // Nothing in force: no lock taken.
+            if self.revoked_until.load(Ordering::SeqCst) <= now {
+                return Ok(false);
+            }
             let revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
-            Ok(revoked.live(token_id, self.now()).is_some())
+            Ok(revoked.live(token_id, now).is_some())
         })
     }
 
@@ -214,7 +280,7 @@ impl RevocationStore for MemoryStore {
             if expires_at_unix <= now || revoked.live(id, now).is_some() {
                 return Ok(false);
             }
-            revoked.insert(id, (), expires_at_unix, now);
+            self.record(&mut revoked, id, expires_at_unix, now);
             Ok(true)
         })
     }
@@ -229,7 +295,7 @@ impl SessionStore for MemoryStore {
             if expires_at_unix <= now {
                 sessions.entries.remove(id);
             } else {
-                sessions.insert(id, data.to_vec(), expires_at_unix, now);
+                let _ = sessions.insert(id, data.to_vec(), expires_at_unix, now);
             }
             Ok(())
         })
@@ -283,5 +349,73 @@ mod tests {
         assert!(revoked <= 2 * SWEEP_FLOOR, "{revoked} revocations held");
         assert!(SessionStore::get(&store, "t-0").await.unwrap().is_some());
         assert!(store.is_revoked("t-0").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn debug_shows_counts_never_contents() {
+        let store = MemoryStore::with_users([("alice@example.com", ["secret-cap"])]);
+        SessionStore::put(&store, "session-id-1", b"access-token-xyz", u64::MAX)
+            .await
+            .unwrap();
+        store.revoke("jti-abc", u64::MAX).await.unwrap();
+        let shown = format!("{store:?}");
+        for hidden in [
+            "alice",
+            "secret-cap",
+            "session-id-1",
+            "access-token-xyz",
+            "jti-abc",
+        ] {
+            assert!(!shown.contains(hidden), "{hidden} in {shown}");
+        }
+        assert!(shown.contains("users: Some(1)"), "{shown}");
+        assert!(shown.contains("sessions: Some(1)"), "{shown}");
+        assert!(shown.contains("revocations: Some(1)"), "{shown}");
+        // Formatting while a lock is held answers rather than deadlocks.
+        let _held = store.sessions.lock().unwrap();
+        assert!(format!("{store:?}").contains("sessions: None"));
+    }
+
+    /// Whether `is_revoked(id)` answers while another thread holds the
+    /// revocations lock: `true` if it answered before the lock was released.
+    fn answers_without_the_lock(store: &Arc<MemoryStore>, id: &str) -> (bool, bool) {
+        use std::sync::atomic::AtomicBool;
+        let released = Arc::new(AtomicBool::new(false));
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let holder = {
+            let (store, released) = (Arc::clone(store), Arc::clone(&released));
+            std::thread::spawn(move || {
+                let guard = store.revoked.lock().unwrap();
+                locked_tx.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                released.store(true, Ordering::SeqCst);
+                drop(guard);
+            })
+        };
+        locked_rx.recv().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let revoked = rt.block_on(store.is_revoked(id)).unwrap();
+        let without_lock = !released.load(Ordering::SeqCst);
+        holder.join().unwrap();
+        (revoked, without_lock)
+    }
+
+    #[test]
+    fn checks_take_no_lock_while_nothing_is_in_force() {
+        let clock = ManualClock::new(1_000);
+        let store = Arc::new(MemoryStore::new().with_clock(Arc::new(clock.clone())));
+        assert_eq!(answers_without_the_lock(&store, "jti"), (false, true));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(store.revoke("jti", 1_010)).unwrap();
+        // In force: the check takes the lock, and answers right.
+        assert_eq!(answers_without_the_lock(&store, "jti"), (true, false));
+        assert_eq!(answers_without_the_lock(&store, "other"), (false, false));
+        // Expired: no lock again.
+        clock.advance_secs(10);
+        assert_eq!(answers_without_the_lock(&store, "jti"), (false, true));
     }
 }

@@ -11,8 +11,8 @@ use portcullis_core::{Error, Secret};
 
 use crate::memory::unix_now;
 use crate::store::{
-    CapabilityStore, Change, RevocationStore, SessionStore, StoreFuture, normalize, validate_name,
-    validate_update,
+    CapabilityStore, Change, ChangeCheck, Modified, RevocationStore, SessionStore, StoreFuture,
+    normalize, validate_name, validate_update,
 };
 
 /// The key prefix used unless one is configured.
@@ -20,6 +20,35 @@ pub const DEFAULT_PREFIX: &str = "portcullis:";
 
 /// How long a Redis command (or a connection attempt) may take unless configured.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How many times a conditional update reads, checks and tries to write
+/// before giving up with `Unavailable`.
+const MODIFY_ATTEMPTS: u32 = 8;
+
+/// Compare-and-set of one user's capabilities, run atomically by Redis.
+///
+/// KEYS: the users set, the user's capability set. ARGV: the user, whether
+/// the user was known (`1`/`0`), the number `n` of names expected, the `n`
+/// names expected, then the names to store. Writes only if the user's
+/// membership and names are exactly those expected; answers 1 if it wrote,
+/// 0 if the state had changed. An unknown user expected known (or the
+/// reverse) is a change. Leaving the user unknown is never asked for (a
+/// change that does not make the user known writes nothing).
+const COMPARE_AND_SET: &str = r#"
+local known = redis.call('SISMEMBER', KEYS[1], ARGV[1])
+if tostring(known) ~= ARGV[2] then return 0 end
+local n = tonumber(ARGV[3])
+if redis.call('SCARD', KEYS[2]) ~= n then return 0 end
+for i = 1, n do
+  if redis.call('SISMEMBER', KEYS[2], ARGV[3 + i]) == 0 then return 0 end
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+for i = 4 + n, #ARGV do
+  redis.call('SADD', KEYS[2], ARGV[i])
+end
+return 1
+"#;
 
 /// Where and how to reach Redis.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +100,12 @@ impl RedisConfig {
 /// | `{prefix}revoked:{token_id}` | string | a revoked token, expiring (`EXPIREAT`) when the token does; also a value used by [`revoke_once`](RevocationStore::revoke_once) |
 /// | `{prefix}session:{id}` | string | a session's bytes, expiring when the session does |
 ///
-/// Each update is one `MULTI`/`EXEC` transaction; a
+/// Each change ([`modify`](CapabilityStore::modify), and so `update`) reads
+/// the user's names, checks them, then writes with a Lua script (`EVAL`)
+/// that compares the names with those read and writes only if they are
+/// unchanged; on a conflict it reads and checks again, up to 8 times, then
+/// fails with kind `Unavailable` (503). (The multiplexed connection cannot
+/// hold a `WATCH` for one caller.) A
 /// [`revoke_once`](RevocationStore::revoke_once) is one `SET ... NX EXAT`, so
 /// exactly one replica wins. Expiries are absolute (`EXAT`), Unix seconds
 /// compared with Redis' clock. A connection that fails, or
@@ -224,30 +258,64 @@ impl RedisStore {
             .collect())
     }
 
-    async fn apply(&self, user: &str, change: Change) -> Result<Vec<String>, Error> {
+    /// `modify`: read the user's names, check them, then write the result
+    /// with a compare-and-set script that applies only if the names are
+    /// still those read; on a conflict, read and check again, a bounded
+    /// number of times.
+    async fn apply(
+        &self,
+        user: &str,
+        change: Change,
+        check: &ChangeCheck<'_>,
+    ) -> Result<Modified, Error> {
         validate_update(user, &change)?;
-        let caps_key = self.caps_key(user);
-        let mut pipe = Pipeline::new();
-        pipe.atomic();
-        match &change {
-            Change::Add(cap) => {
-                pipe.sadd(self.users_key(), user).ignore();
-                pipe.sadd(&caps_key, cap).ignore();
+        for attempt in 0..MODIFY_ATTEMPTS {
+            let before = self.get_caps(user).await?;
+            check(before.as_deref())?;
+            let after = change.apply(before.clone());
+            if after == before {
+                // Nothing to write: the read is the change's atomic moment.
+                return Ok(Modified { before, after });
             }
-            Change::Remove(cap) => {
-                pipe.srem(&caps_key, cap).ignore();
+            if self
+                .compare_and_set(user, before.as_deref(), after.as_deref())
+                .await?
+            {
+                return Ok(Modified { before, after });
             }
-            Change::Set(caps) => {
-                pipe.sadd(self.users_key(), user).ignore();
-                pipe.del(&caps_key).ignore();
-                if !caps.is_empty() {
-                    pipe.sadd(&caps_key, caps).ignore();
-                }
-            }
+            // Another change landed in between: back off a little, retry.
+            tokio::time::sleep(Duration::from_millis(1 << attempt.min(5))).await;
         }
-        pipe.smembers(&caps_key);
-        let (caps,): (Vec<String>,) = self.run("update", &pipe).await?;
-        Ok(normalize(caps))
+        Err(Error::unavailable(format!(
+            "the capabilities of a user kept changing during {MODIFY_ATTEMPTS} attempts; try again"
+        )))
+    }
+
+    /// Replaces `user`'s names by `after` if they are still `expected`
+    /// (`None`: unknown); answers whether it did.
+    async fn compare_and_set(
+        &self,
+        user: &str,
+        expected: Option<&[String]>,
+        after: Option<&[String]>,
+    ) -> Result<bool, Error> {
+        let expected_list = expected.unwrap_or_default();
+        let mut pipe = Pipeline::new();
+        let cmd = pipe
+            .cmd("EVAL")
+            .arg(COMPARE_AND_SET)
+            .arg(2)
+            .arg(self.users_key())
+            .arg(self.caps_key(user))
+            .arg(user)
+            .arg(u8::from(expected.is_some()))
+            .arg(expected_list.len())
+            .arg(expected_list);
+        if let Some(after) = after {
+            cmd.arg(after);
+        }
+        let (written,): (i64,) = self.run("update", &pipe).await?;
+        Ok(written == 1)
     }
 
     async fn add_revocation(&self, token_id: &str, expires_at_unix: u64) -> Result<(), Error> {
@@ -337,8 +405,13 @@ impl CapabilityStore for RedisStore {
         Box::pin(self.list_caps())
     }
 
-    fn update<'a>(&'a self, user: &'a str, change: Change) -> StoreFuture<'a, Vec<String>> {
-        Box::pin(self.apply(user, change))
+    fn modify<'a>(
+        &'a self,
+        user: &'a str,
+        change: Change,
+        check: &'a ChangeCheck<'a>,
+    ) -> StoreFuture<'a, Modified> {
+        Box::pin(self.apply(user, change, check))
     }
 }
 

@@ -16,6 +16,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_core::clock::{self, SharedClock};
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
 use portcullis_core::mint::SigningKey;
+use portcullis_core::revocation::{RevocationCheck, RevocationFuture};
+use portcullis_core::secret::check_secret_key;
 use portcullis_core::{
     Algorithm, Authenticated, CapSet, CapabilitiesConfig, CapabilityGraph, Error, Principal,
     Secret, TokenRejection, TokenVerifier,
@@ -24,7 +26,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::store::{CapabilityStore, Change, RevocationStore};
+use crate::store::{CapabilityStore, Change, ChangeCheck, RevocationStore};
 
 /// The `iss` and `aud` of the tokens [`Capabilities`] issues.
 pub const SERVICE_ISSUER: &str = "urn:portcullis:service";
@@ -38,8 +40,14 @@ pub const DEFAULT_SERVICE_TOKEN_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 /// The lifetime of user tokens (`GET /token`) when none is configured: thirty days.
 pub const DEFAULT_USER_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 
-/// The shortest secret key accepted, in bytes.
-pub const MIN_SECRET_KEY_LEN: usize = 32;
+/// The shortest secret key accepted, in bytes (core's
+/// [`MIN_SECRET_KEY_BYTES`](portcullis_core::secret::MIN_SECRET_KEY_BYTES)).
+pub const MIN_SECRET_KEY_LEN: usize = portcullis_core::secret::MIN_SECRET_KEY_BYTES;
+
+/// The `kind` claim of user, service and API tokens.
+const KIND_USER: &str = "user";
+const KIND_SERVICE: &str = "service";
+const KIND_API: &str = "api";
 
 /// The suffix that marks a service account.
 pub const SERVICE_ACCOUNT_SUFFIX: &str = "@service";
@@ -125,15 +133,13 @@ impl CapabilitiesBuilder {
     ///
     /// # Errors
     ///
-    /// A configuration error for an invalid graph, a secret key shorter than
-    /// [`MIN_SECRET_KEY_LEN`] bytes, or a zero token lifetime.
+    /// A configuration error for an invalid graph, a secret key that
+    /// [`check_secret_key`] refuses (shorter than [`MIN_SECRET_KEY_LEN`]
+    /// bytes, printed in portcullis' documentation, or a placeholder; the
+    /// message names `secret_key`, never the value), or a zero token lifetime.
     pub fn build(self) -> Result<Capabilities, Error> {
         let graph = CapabilityGraph::new(&self.config)?;
-        if self.secret_key.len() < MIN_SECRET_KEY_LEN {
-            return Err(Error::config(format!(
-                "configuration key `secret_key`: at least {MIN_SECRET_KEY_LEN} bytes are required"
-            )));
-        }
+        check_secret_key("secret_key", &self.secret_key)?;
         if self.ttl_secs == 0 {
             return Err(Error::config(
                 "configuration key `service_token_ttl_secs`: must be positive",
@@ -154,19 +160,27 @@ impl CapabilitiesBuilder {
             // The `email` of a user token is the key portcullis itself
             // looked the user up by: vouched for without `email_verified`.
             .with_trust_email_without_verified_claim(true);
+        // The service's own verifier (`revoke` reads tokens with it) asks no
+        // revocation check, so that revoking a token twice is no error; the
+        // issuer handed to applications asks it on every verification.
         let verifier = TokenVerifier::builder(VerifierConfig::new([(
             "service".to_owned(),
             issuer_config.clone(),
         )]))
         .clock(Arc::clone(&self.clock))
         .build()?;
+        let public_issuer = match &self.revocations {
+            Some(store) => issuer_config
+                .with_revocations(Arc::new(StoreRevocationCheck::new(Arc::clone(store)))),
+            None => issuer_config,
+        };
         Ok(Capabilities {
             inner: Arc::new(Inner {
                 graph,
                 store: self.store,
                 revocations: self.revocations,
                 signing_key,
-                issuer_config,
+                issuer_config: public_issuer,
                 verifier,
                 ttl_secs: self.ttl_secs,
                 user_ttl_secs: self.user_ttl_secs,
@@ -199,12 +213,58 @@ fn random_id() -> Result<String, Error> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// The revocation check of the tokens [`Capabilities`] issues: asks a
+/// [`RevocationStore`] about the token's `jti`.
+///
+/// [`Capabilities::service_issuer_config`] attaches it when a revocation
+/// store is configured, so that every verifier accepting the service's tokens
+/// refuses a revoked one at authentication (401 `revoked`), cached tokens
+/// included. A token without a `jti` (or with an empty one) is refused with
+/// 401 `MissingClaim`: it could never be revoked. A store that cannot answer
+/// is a 503.
+///
+/// ```
+/// use std::sync::Arc;
+/// use portcullis_capabilities::{MemoryStore, StoreRevocationCheck};
+/// use portcullis_core::config::IssuerConfig;
+/// let check = StoreRevocationCheck::new(Arc::new(MemoryStore::new()));
+/// let issuer = IssuerConfig::new("urn:example").with_revocations(Arc::new(check));
+/// assert!(issuer.revocations.is_some());
+/// ```
+#[derive(Debug, Clone)]
+pub struct StoreRevocationCheck {
+    store: Arc<dyn RevocationStore>,
+}
+
+impl StoreRevocationCheck {
+    /// The check over `store`.
+    pub fn new(store: Arc<dyn RevocationStore>) -> Self {
+        Self { store }
+    }
+}
+
+impl RevocationCheck for StoreRevocationCheck {
+    fn is_revoked<'a>(&'a self, principal: &'a Principal) -> RevocationFuture<'a> {
+        Box::pin(async move {
+            let jti = principal
+                .claim("jti")
+                .and_then(Value::as_str)
+                .filter(|jti| !jti.is_empty())
+                .ok_or_else(|| Error::invalid_token(TokenRejection::MissingClaim))?;
+            self.store.is_revoked(jti).await
+        })
+    }
+}
+
 struct Inner {
     graph: CapabilityGraph,
     store: Arc<dyn CapabilityStore>,
     revocations: Option<Arc<dyn RevocationStore>>,
     signing_key: SigningKey,
+    /// The issuer applications add to their verifier (with the revocation
+    /// check when a revocation store is configured).
     issuer_config: IssuerConfig,
+    /// Verifies this service's tokens for `revoke`, without revocation check.
     verifier: TokenVerifier,
     ttl_secs: u64,
     user_ttl_secs: u64,
@@ -219,14 +279,24 @@ struct Inner {
 ///
 /// - A guest holds the graph's guest capabilities.
 /// - A user (keyed by email, else user id) holds the closure of the names
-///   stored for them, plus the defaults.
+///   stored for them, plus the defaults. A provider login whose key names a
+///   service account (`…@service`) holds the defaults only.
 /// - A service token (`iss` [`SERVICE_ISSUER`], `sub` an `…@service` account)
-///   holds its snapshot intersected with what the account holds now: removing
-///   a capability revokes it at once, adding one needs a new token.
-/// - An API token holds its snapshot intersected with what its issuer (the
-///   manager who created it) holds now.
+///   holds its snapshot intersected with what the account holds now and with
+///   what its issuer (`issued_by`, the manager who minted it) holds now:
+///   removing a capability from either revokes it at once, adding one needs
+///   a new token. A service token without `issued_by` (minted before issuers
+///   were recorded) is refused: 401 `MissingClaim`.
+/// - An API token holds its snapshot intersected with what its issuer
+///   (`issued_by`) holds now.
 /// - A user token (`GET /token` for a logged-in user) holds what its user
 ///   holds now, like the user's own provider login.
+///
+/// No path gives a caller a capability it does not hold, directly or through
+/// a token it mints: a manager grants, withdraws and puts into tokens only
+/// what it holds, and a caller authenticated by a service or API token mints
+/// no token at all (403). Revoked tokens are refused where they are verified:
+/// see [`service_issuer_config`](Self::service_issuer_config).
 #[derive(Clone)]
 pub struct Capabilities {
     inner: Arc<Inner>,
@@ -336,8 +406,14 @@ impl Capabilities {
         self.inner.graph.user_management().is_some()
     }
 
-    /// The issuer of service and API tokens, to add to the application's
-    /// `VerifierConfig` so that its authenticator accepts them.
+    /// The issuer of service, API and user tokens, to add to the
+    /// application's `VerifierConfig` so that its authenticator accepts them.
+    ///
+    /// When a revocation store is configured, the issuer carries a
+    /// [`StoreRevocationCheck`] over it: the verifier refuses a revoked token
+    /// (401 `revoked`) on every verification, cached ones included, so every
+    /// route refuses it, also those that only need a caller. Without a
+    /// revocation store, tokens cannot be revoked.
     pub fn service_issuer_config(&self) -> IssuerConfig {
         self.inner.issuer_config.clone()
     }
@@ -364,51 +440,81 @@ impl Capabilities {
             .union(self.inner.graph.defaults()))
     }
 
+    /// What the user `key` holds when acting as itself (a login, a user
+    /// token, the issuer of a token): a key that names a service account
+    /// holds the defaults only, since service accounts act only through
+    /// service tokens.
+    async fn holder_set(&self, key: &str) -> Result<CapSet, Error> {
+        if key.ends_with(SERVICE_ACCOUNT_SUFFIX) {
+            tracing::warn!(user = %key, "a login or token issuer names a service account; only default capabilities apply");
+            return Ok(*self.inner.graph.defaults());
+        }
+        self.user_set(key).await
+    }
+
     /// The capabilities of `caller` (`None`: a guest).
+    ///
+    /// Revocation is not checked here: a revoked token never becomes a
+    /// caller (see [`service_issuer_config`](Self::service_issuer_config)).
     ///
     /// # Errors
     ///
     /// `Unavailable` (503) when a store cannot answer; 401
-    /// [`TokenRejection::Revoked`] for a revoked service or API token.
+    /// [`TokenRejection::MissingClaim`] for a service or API token without
+    /// `issued_by`, [`TokenRejection::InvalidClaim`] for a token of this
+    /// service of no known kind.
     pub async fn of(&self, caller: Option<&Authenticated>) -> Result<CapSet, Error> {
         let Some(caller) = caller else {
             return Ok(*self.inner.graph.guests());
         };
         let principal = &caller.principal;
         if principal.issuer() != SERVICE_ISSUER {
-            let key = user_key(principal);
-            if key.ends_with(SERVICE_ACCOUNT_SUFFIX) {
-                // Service accounts act only through service tokens: a provider
-                // account whose email merely looks like one gets no stored capabilities.
-                tracing::warn!(user = %key, "a provider token names a service account; only default capabilities apply");
-                return Ok(*self.inner.graph.defaults());
-            }
-            return self.user_set(key).await;
+            return self.holder_set(user_key(principal)).await;
         }
         let claims: TokenClaims = principal
             .claims_as()
             .map_err(|_| Error::invalid_token(TokenRejection::InvalidClaim))?;
-        if let Some(revocations) = &self.inner.revocations
-            && revocations.is_revoked(&claims.jti).await?
-        {
-            return Err(Error::invalid_token(TokenRejection::Revoked));
-        }
-        if claims.kind.as_deref() == Some("user") {
-            return self.user_set(&claims.sub).await;
-        }
-        let snapshot = self
-            .inner
-            .graph
-            .expand(claims.caps.iter().map(String::as_str))
-            .set;
-        let current = match (claims.kind.as_deref(), claims.issued_by.as_deref()) {
-            (Some("api"), Some(issuer)) => self.user_set(issuer).await?,
-            (Some("api"), None) => {
-                return Err(Error::invalid_token(TokenRejection::MissingClaim));
-            }
-            _ => self.stored_closure(&claims.sub).await?,
+        let snapshot = || {
+            self.inner
+                .graph
+                .expand(claims.caps.iter().map(String::as_str))
+                .set
         };
-        Ok(snapshot.intersection(&current))
+        let issuer = || {
+            claims
+                .issued_by
+                .as_deref()
+                .ok_or_else(|| Error::invalid_token(TokenRejection::MissingClaim))
+        };
+        match claims.kind.as_deref() {
+            Some(KIND_USER) => self.holder_set(&claims.sub).await,
+            Some(KIND_SERVICE) => {
+                let issuer = issuer()?;
+                let account = self.stored_closure(&claims.sub).await?;
+                let issuer = self.holder_set(issuer).await?;
+                Ok(snapshot().intersection(&account).intersection(&issuer))
+            }
+            Some(KIND_API) => {
+                let issuer = self.holder_set(issuer()?).await?;
+                Ok(snapshot().intersection(&issuer))
+            }
+            _ => Err(Error::invalid_token(TokenRejection::InvalidClaim)),
+        }
+    }
+
+    /// Refuses a caller authenticated by a service or API token (403): such
+    /// a token mints no token. A user token holds exactly its user's current
+    /// capabilities, so its caller may.
+    fn refuse_minting_by_tokens(caller: &Authenticated) -> Result<(), Error> {
+        let principal = &caller.principal;
+        if principal.issuer() == SERVICE_ISSUER
+            && principal.claim("kind").and_then(Value::as_str) != Some(KIND_USER)
+        {
+            return Err(Error::forbidden(
+                "a service or API token cannot mint tokens; a manager mints them from their own login or user token",
+            ));
+        }
+        Ok(())
     }
 
     /// Requires `cap` of `caller`.
@@ -489,7 +595,7 @@ impl Capabilities {
                 e
             }
             _ => {
-                // Refuses a revoked token.
+                // Refuses a token this service no longer honours.
                 self.of(caller).await?;
                 own
             }
@@ -498,15 +604,19 @@ impl Capabilities {
         Ok(Self::answer(email, &caps))
     }
 
+    /// Applies `change` to `email` if `check` accepts the stored names right
+    /// before it, atomically, and logs the change with the true before and after.
     async fn apply(
         &self,
         who: &str,
         email: &str,
         change: Change,
         op: &'static str,
+        check: &ChangeCheck<'_>,
     ) -> Result<JsonReply, Error> {
-        let before = self.inner.store.get(email).await?.unwrap_or_default();
-        let after = self.inner.store.update(email, change).await?;
+        let modified = self.inner.store.modify(email, change, check).await?;
+        let before = modified.before.unwrap_or_default();
+        let after = modified.after.unwrap_or_default();
         tracing::info!(
             who = %who,
             whom = %email,
@@ -552,12 +662,19 @@ impl Capabilities {
             .capability
             .ok_or_else(|| Error::invalid_request("`capability` is required"))?;
         self.check_grantable(&held, std::slice::from_ref(&cap))?;
-        self.apply(who, &email, change(cap), operation).await
+        // What is granted or withdrawn does not depend on the prior state.
+        let accept = |_: Option<&[String]>| Ok(());
+        self.apply(who, &email, change(cap), operation, &accept)
+            .await
     }
 
     /// `POST /manage_capabilities/set` with `{"email", "capabilities": [...]}`.
     ///
     /// The manager must hold every capability given and every one withdrawn.
+    /// Withdrawals are checked against the user's capabilities in the same
+    /// atomic step as the write ([`CapabilityStore::modify`]): a change
+    /// landing concurrently cannot make the manager withdraw what it does not
+    /// hold, and the audit event's `before` is the true prior state.
     pub async fn set(
         &self,
         caller: Option<&Authenticated>,
@@ -570,14 +687,19 @@ impl Capabilities {
             .capabilities
             .ok_or_else(|| Error::invalid_request("`capabilities` is required"))?;
         self.check_grantable(&held, &caps)?;
-        let before = self.inner.store.get(&email).await?.unwrap_or_default();
-        let withdrawn: Vec<String> = before
-            .iter()
-            .filter(|c| !caps.contains(c) && self.inner.graph.has(c))
-            .cloned()
-            .collect();
-        self.check_grantable(&held, &withdrawn)?;
-        self.apply(who, &email, Change::Set(caps), "set").await
+        // What is withdrawn is decided against the names the change replaces,
+        // in the same atomic step as the write.
+        let withdrawals = |before: Option<&[String]>| {
+            let withdrawn: Vec<String> = before
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| !caps.contains(c) && self.inner.graph.has(c))
+                .cloned()
+                .collect();
+            self.check_grantable(&held, &withdrawn)
+        };
+        self.apply(who, &email, Change::Set(caps.clone()), "set", &withdrawals)
+            .await
     }
 
     fn mint(
@@ -607,14 +729,34 @@ impl Capabilities {
         Ok((token, jti))
     }
 
-    /// `GET /token?user=bot@service`: a token for the service account `user`,
-    /// carrying the account's current capabilities with what they imply.
+    /// `GET /token?user=bot@service`: a token for the service account `user`.
+    ///
+    /// The caller needs `user_management` and must be a user (a login or a
+    /// user token): a caller authenticated by a service or API token is
+    /// refused (403). The token records the caller as its issuer
+    /// (`issued_by`) and carries what the account holds now (with what it
+    /// implies) **that the caller holds too**: a manager never mints more
+    /// than it holds. Rather than refusing when the account holds more, the
+    /// token is minted with the intersection, and the answer names what was
+    /// left out: `{"service_token", "user", "capabilities", "withheld"}`
+    /// (`withheld` is empty when nothing was). A request with the token later
+    /// holds its capabilities only while both the account and the issuer
+    /// still hold them.
+    ///
+    /// # Errors
+    ///
+    /// 401 for a guest, 403 without `user_management` or for a caller
+    /// authenticated by a service or API token, 400 when `user` does not name
+    /// a service account.
     pub async fn issue_service_token(
         &self,
         caller: Option<&Authenticated>,
         user: Option<&str>,
     ) -> Result<JsonReply, Error> {
-        let (who, _) = self.manager(caller).await?;
+        let (who, held) = self.manager(caller).await?;
+        if let Some(caller) = caller {
+            Self::refuse_minting_by_tokens(caller)?;
+        }
         let user = match user {
             Some(u)
                 if u.len() > SERVICE_ACCOUNT_SUFFIX.len()
@@ -628,17 +770,28 @@ impl Capabilities {
                 ));
             }
         };
-        let caps = self.inner.graph.names_of(&self.stored_closure(user).await?);
+        let graph = &self.inner.graph;
+        let account = self.stored_closure(user).await?;
+        let minted = account.intersection(&graph.closure_of(&held));
+        let mut left_out = account;
+        for id in minted.iter() {
+            left_out.remove(id);
+        }
+        let caps = graph.names_of(&minted);
+        let withheld = graph.names_of(&left_out);
         let (token, jti) = self.mint(
             user,
             &caps,
-            &[("kind", json!("service"))],
+            &[("kind", json!(KIND_SERVICE)), ("issued_by", json!(who))],
             self.inner.ttl_secs,
         )?;
-        tracing::info!(who = %who, whom = %user, id = %jti, capabilities = ?caps, "service token issued");
-        Ok(JsonReply::ok(
-            &json!({"service_token": token, "user": user, "capabilities": caps}),
-        ))
+        tracing::info!(who = %who, whom = %user, id = %jti, capabilities = ?caps, withheld = ?withheld, "service token issued");
+        Ok(JsonReply::ok(&json!({
+            "service_token": token,
+            "user": user,
+            "capabilities": caps,
+            "withheld": withheld,
+        })))
     }
 
     /// `GET /token` for a logged-in user: a bearer token for scripts, minted
@@ -677,7 +830,7 @@ impl Capabilities {
         let (token, jti) = self.mint(
             user,
             &[],
-            &[("kind", json!("user")), ("email", json!(user))],
+            &[("kind", json!(KIND_USER)), ("email", json!(user))],
             ttl,
         )?;
         let exp = self.inner.clock.now_secs().saturating_add(ttl);
@@ -693,9 +846,11 @@ impl Capabilities {
 
     /// An API token bound to `capabilities` rather than to an account.
     ///
-    /// The caller needs `user_management` and must hold every capability
-    /// given; the token holds them (with what they imply) only while its
-    /// issuer still does. `ttl_secs` defaults to, and may not exceed, the
+    /// The caller needs `user_management`, must be a user (a login or a user
+    /// token; a caller authenticated by a service or API token is refused
+    /// with 403) and must hold every capability given; the token records the
+    /// caller as its issuer (`issued_by`) and holds the capabilities (with
+    /// what they imply) only while its issuer still does. `ttl_secs` defaults to, and may not exceed, the
     /// service token lifetime. Answers
     /// `{"api_token", "issued_by", "capabilities", "expires_at"}`.
     pub async fn issue_api_token(
@@ -705,6 +860,9 @@ impl Capabilities {
         ttl_secs: Option<u64>,
     ) -> Result<JsonReply, Error> {
         let (who, held) = self.manager(caller).await?;
+        if let Some(caller) = caller {
+            Self::refuse_minting_by_tokens(caller)?;
+        }
         self.check_grantable(&held, capabilities)?;
         let ttl = ttl_secs.unwrap_or(self.inner.ttl_secs);
         if ttl == 0 || ttl > self.inner.ttl_secs {
@@ -724,7 +882,7 @@ impl Capabilities {
         let (token, jti) = self.mint(
             &sub,
             &caps,
-            &[("kind", json!("api")), ("issued_by", json!(who))],
+            &[("kind", json!(KIND_API)), ("issued_by", json!(who))],
             ttl,
         )?;
         let exp = self.inner.clock.now_secs().saturating_add(ttl);
@@ -741,7 +899,10 @@ impl Capabilities {
     /// revokes a token this service issued until its expiry.
     ///
     /// A manager (`user_management`) revokes any token, by value or id; any
-    /// caller revokes their own user tokens by value.
+    /// caller revokes their own user tokens by value. From then on every
+    /// verifier built with [`service_issuer_config`](Self::service_issuer_config)
+    /// refuses the token (401 `revoked`), on every replica sharing the
+    /// revocation store. Revoking a token again is no error.
     ///
     /// # Errors
     ///
@@ -771,7 +932,7 @@ impl Capabilities {
                 let claims: TokenClaims = principal.claims_as().map_err(|_| {
                     Error::invalid_request("the token is not a token of this service")
                 })?;
-                let own = claims.kind.as_deref() == Some("user")
+                let own = claims.kind.as_deref() == Some(KIND_USER)
                     && me.principal.issuer() != SERVICE_ISSUER
                     && claims.sub == user_key(&me.principal);
                 (claims.jti, claims.exp, own)

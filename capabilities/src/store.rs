@@ -34,13 +34,61 @@ pub trait CapabilityStore: Send + Sync + Debug + 'static {
     /// Every known user with their capabilities.
     fn list(&self) -> StoreFuture<'_, BTreeMap<String, Vec<String>>>;
 
-    /// Applies `change` to `user` atomically and returns the user's capabilities after it.
+    /// Applies `change` to `user` if `check` accepts the user's capabilities
+    /// as they are, as one atomic step, and returns them before and after.
+    ///
+    /// `check` sees the stored names right before the change (`None`: a user
+    /// the store does not know) and refuses the change by returning an
+    /// error, which `modify` returns unchanged, having written nothing. No
+    /// other change to `user` lands between what `check` saw and the write,
+    /// so a decision that depends on the prior state (a manager may withdraw
+    /// only what it holds) cannot be bypassed by a concurrent change, and
+    /// [`Modified::before`] is the true prior state. `check` may run more
+    /// than once (a backend that retries on contention asks it again about
+    /// the state it retries from); it must not block.
     ///
     /// [`Change::Add`] and [`Change::Set`] make the user known;
-    /// [`Change::Remove`] never does (removing from an unknown user returns an
-    /// empty list and leaves the user unknown), and a user whose last
-    /// capability is removed stays known with none.
-    fn update<'a>(&'a self, user: &'a str, change: Change) -> StoreFuture<'a, Vec<String>>;
+    /// [`Change::Remove`] never does (removing from an unknown user leaves
+    /// the user unknown), and a user whose last capability is removed stays
+    /// known with none.
+    ///
+    /// Besides the errors of `check`: kind `InvalidRequest` for an invalid
+    /// user or capability name, kind `Unavailable` when the backend cannot
+    /// answer or (Redis) the user's capabilities kept changing under
+    /// repeated attempts.
+    fn modify<'a>(
+        &'a self,
+        user: &'a str,
+        change: Change,
+        check: &'a ChangeCheck<'a>,
+    ) -> StoreFuture<'a, Modified>;
+
+    /// Applies `change` to `user` atomically, unconditionally, and returns the
+    /// user's capabilities after it (an empty list for a user left unknown):
+    /// [`modify`](Self::modify) with a check that accepts everything.
+    fn update<'a>(&'a self, user: &'a str, change: Change) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let accept = |_: Option<&[String]>| Ok(());
+            let modified = self.modify(user, change, &accept).await?;
+            Ok(modified.after.unwrap_or_default())
+        })
+    }
+}
+
+/// The condition a [`CapabilityStore::modify`] checks against the user's
+/// stored capability names right before the change (`None`: an unknown user);
+/// `'a` bounds what the check borrows.
+pub type ChangeCheck<'a> = dyn Fn(Option<&[String]>) -> Result<(), Error> + Send + Sync + 'a;
+
+/// What a [`CapabilityStore::modify`] found and left: the user's stored
+/// capability names right before the change and right after it (`None`: the
+/// user is unknown). Both sorted and deduplicated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modified {
+    /// The names before the change.
+    pub before: Option<Vec<String>>,
+    /// The names after the change.
+    pub after: Option<Vec<String>>,
 }
 
 /// Which tokens were revoked before their expiry.
@@ -73,6 +121,11 @@ pub trait RevocationStore: Send + Sync + Debug + 'static {
     /// next call answers `true` again (the value's own expiry refuses it
     /// from then on). An `expires_at_unix` that is not in the future records
     /// nothing and answers `false`: an expired value is never consumed.
+    ///
+    /// A backend may keep these records in memory only ([`FileStore`](crate::FileStore)
+    /// does, so that a login never costs a write to disk): a restart then
+    /// forgets the values used before it, and their own short expiry bounds
+    /// how long they could be used again.
     ///
     /// An empty id or one holding control characters is refused with
     /// [`ErrorKind::InvalidRequest`](portcullis_core::ErrorKind::InvalidRequest).

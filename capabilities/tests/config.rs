@@ -42,11 +42,11 @@ async fn file_keeps_revocations_beside_the_user_file_and_sessions_in_memory() {
         Some(b"data".to_vec())
     );
 
-    // Revocations outlive a restart; sessions do not.
+    // Revocations outlive a restart; sessions and one-time values do not.
     let reopened = config.open_stores().await.unwrap();
     let revocations = reopened.revocations.unwrap();
     assert!(revocations.is_revoked("t").await.unwrap());
-    assert!(!revocations.revoke_once("login", exp).await.unwrap());
+    assert!(revocations.revoke_once("login", exp).await.unwrap());
     assert_eq!(reopened.sessions.get("s").await.unwrap(), None);
     assert!(dir.path().join("caps.yaml.revoked").exists());
 }

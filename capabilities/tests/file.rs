@@ -331,58 +331,169 @@ async fn opening_creates_no_revocations_file() {
 }
 
 #[tokio::test]
-async fn revocations_survive_a_reopen() {
+async fn revocations_survive_a_reopen_and_one_time_values_do_not() {
     let (dir, path) = user_file();
     let exp = now() + 3600;
     {
         let store = open(&path, Duration::from_secs(1)).await;
         store.revoke("jti-1", exp).await.unwrap();
         assert!(store.revoke_once("login-1", exp).await.unwrap());
+        assert!(store.is_revoked("login-1").await.unwrap());
     }
     let store = open(&path, Duration::from_secs(1)).await;
     assert!(store.is_revoked("jti-1").await.unwrap());
-    assert!(store.is_revoked("login-1").await.unwrap());
-    assert!(!store.revoke_once("login-1", exp).await.unwrap());
     assert!(!store.revoke_once("jti-1", exp).await.unwrap());
     assert!(!store.is_revoked("jti-2").await.unwrap());
-    assert!(store.revoke_once("login-2", exp).await.unwrap());
+    // One-time values live in memory only: a restart forgets them.
+    assert!(!store.is_revoked("login-1").await.unwrap());
+    assert!(store.revoke_once("login-1", exp).await.unwrap());
+    assert!(!store.revoke_once("login-1", exp).await.unwrap());
 
-    // The file holds one `<expires_at> <id>` line per entry.
+    // The file holds one `<expires_at> <id>` line per revocation.
     let text = fs::read_to_string(revocations_file(&path)).unwrap();
-    let mut lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-    lines.sort_unstable();
-    assert_eq!(
-        lines,
-        [
-            format!("{exp} jti-1"),
-            format!("{exp} login-1"),
-            format!("{exp} login-2")
-        ]
-    );
+    assert_eq!(text, format!("# <expires_at_unix> <id>\n{exp} jti-1\n"));
     assert_eq!(files_in(dir.path()), ["caps.yaml.revoked"]);
 }
 
 #[tokio::test]
-async fn expired_revocations_do_not_count_and_are_pruned() {
+async fn expired_revocations_do_not_count() {
     let (_dir, path) = user_file();
     let live = now() + 3600;
     let gone = now() - 5;
     fs::write(
         revocations_file(&path),
-        format!("# kept by hand\n{gone} old-jti\n{live} live-jti\n\n{gone} old-login\n"),
+        format!(
+            "# kept by hand\n{gone} old-jti\n{live} live-jti\n\n{gone} old-login\n{live} twice\n{gone} twice"
+        ),
     )
     .unwrap();
     let store = open(&path, Duration::from_secs(1)).await;
     assert!(!store.is_revoked("old-jti").await.unwrap());
     assert!(store.is_revoked("live-jti").await.unwrap());
+    // An id listed twice keeps its later expiry.
+    assert!(store.is_revoked("twice").await.unwrap());
     // An expired record no longer makes a value used.
     assert!(store.revoke_once("old-login", live).await.unwrap());
     assert!(!store.revoke_once("old-login", live).await.unwrap());
-
+    // A revocation is appended, on a line of its own even after a last line
+    // without a line break.
+    store.revoke("new-jti", live).await.unwrap();
     let text = fs::read_to_string(revocations_file(&path)).unwrap();
-    assert!(!text.contains("old-jti"), "{text}");
-    assert!(text.contains(&format!("{live} live-jti\n")), "{text}");
-    assert!(text.contains(&format!("{live} old-login\n")), "{text}");
+    assert!(
+        text.ends_with(&format!("{gone} twice\n{live} new-jti\n")),
+        "{text}"
+    );
+    let reopened = open(&path, Duration::from_secs(1)).await;
+    for id in ["live-jti", "twice", "new-jti"] {
+        assert!(reopened.is_revoked(id).await.unwrap(), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn the_log_is_compacted_once_dead_lines_outnumber_live_ones() {
+    let (_dir, path) = user_file();
+    let file = revocations_file(&path);
+    let store = open(&path, Duration::from_secs(1)).await;
+    let base = now() + 3600;
+    store.revoke("live-1", base).await.unwrap();
+    store.revoke("live-2", base).await.unwrap();
+    // Revoking one id again for longer leaves a dead line behind each time.
+    let mut most = 0;
+    for i in 1..=300 {
+        store.revoke("again", base + i).await.unwrap();
+        let entries = fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .count();
+        most = most.max(entries);
+    }
+    // Compacted whenever more than 128 lines were dead: 3 live entries, so
+    // never more than 128 + 3 + 1 lines.
+    assert!(most <= 132, "{most} lines at most");
+    let reopened = open(&path, Duration::from_secs(1)).await;
+    for id in ["live-1", "live-2", "again"] {
+        assert!(reopened.is_revoked(id).await.unwrap(), "{id}");
+    }
+    // The latest expiry was kept: revoking for less writes nothing.
+    let len = fs::metadata(&file).unwrap().len();
+    reopened.revoke("again", base + 300).await.unwrap();
+    reopened.revoke("again", base + 1).await.unwrap();
+    assert_eq!(fs::metadata(&file).unwrap().len(), len);
+}
+
+/// 2000 concurrent one-time values with 50 revocations interleaved: the
+/// one-time values never touch the revocations file, and every revocation
+/// made during the flood is in force, also after reopening the store.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_one_time_values_neither_writes_nor_stalls_revocations() {
+    use std::os::unix::fs::MetadataExt;
+    const ONCE: usize = 2000;
+    const REVOKES: usize = 50;
+    let (_dir, path) = user_file();
+    let store = Arc::new(open(&path, Duration::from_secs(1)).await);
+    let exp = now() + 3600;
+    store.revoke("before-the-flood", exp).await.unwrap();
+    let file = revocations_file(&path);
+    let before = fs::metadata(&file).unwrap();
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(ONCE + REVOKES));
+    let mut once = Vec::new();
+    let mut revokes = Vec::new();
+    for i in 0..ONCE + REVOKES {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        // One revocation among every 41 tasks.
+        if i % (ONCE / REVOKES + 1) == 0 && revokes.len() < REVOKES {
+            let id = format!("jti-{i}");
+            revokes.push((
+                id.clone(),
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.revoke(&id, exp).await
+                }),
+            ));
+        } else {
+            once.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store.revoke_once(&format!("login-{i}"), exp).await
+            }));
+        }
+    }
+    assert_eq!((once.len(), revokes.len()), (ONCE, REVOKES));
+    for task in once {
+        assert!(task.await.unwrap().unwrap(), "a first use answers true");
+    }
+    let mut revoked = Vec::new();
+    for (id, task) in revokes {
+        task.await.unwrap().unwrap();
+        assert!(store.is_revoked(&id).await.unwrap(), "{id}");
+        revoked.push(id);
+    }
+
+    // The file grew by the revocations' lines exactly, in place.
+    let after = fs::metadata(&file).unwrap();
+    assert_eq!(after.ino(), before.ino(), "the file was rewritten");
+    let appended: usize = revoked.iter().map(|id| format!("{exp} {id}\n").len()).sum();
+    assert_eq!(after.len(), before.len() + appended as u64);
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(
+        !text.contains("login-"),
+        "a one-time value reached the file"
+    );
+
+    let reopened = open(&path, Duration::from_secs(1)).await;
+    for id in revoked
+        .iter()
+        .map(String::as_str)
+        .chain(["before-the-flood"])
+    {
+        assert!(
+            reopened.is_revoked(id).await.unwrap(),
+            "{id} after reopening"
+        );
+    }
+    assert!(!reopened.is_revoked("login-1").await.unwrap());
 }
 
 #[tokio::test]
@@ -435,13 +546,13 @@ async fn a_failed_revocation_write_records_nothing() {
     let e = store.revoke("jti", exp).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert!(!store.is_revoked("jti").await.unwrap());
-    let e = store.revoke_once("login", exp).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable);
-    assert!(!store.is_revoked("login").await.unwrap());
-    // Once the directory is back, the first use still wins.
-    fs::create_dir(&sub).unwrap();
+    // One-time values need no disk.
     assert!(store.revoke_once("login", exp).await.unwrap());
     assert!(!store.revoke_once("login", exp).await.unwrap());
+    // Once the directory is back, revocations are recorded again.
+    fs::create_dir(&sub).unwrap();
+    store.revoke("jti", exp).await.unwrap();
+    assert!(store.is_revoked("jti").await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -295,3 +295,88 @@ async fn a_zero_timeout_is_a_config_error() {
     let e = RedisStore::connect(config).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
 }
+
+/// A conditional change re-reads and re-checks when another change lands
+/// between its read and its write, and gives up with a 503 when that keeps
+/// happening; the check always sees the state the write is compared with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modify_retries_on_contention_then_gives_up() {
+    use std::sync::Mutex;
+    let server = RedisServer::start();
+    let store = connect(&server, "cas:").await;
+    store
+        .update("alice@example.com", Change::Set(names(&["read"])))
+        .await
+        .unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+
+    // Another writer changes the user right after each check, `interfere` times.
+    let run = |interfere: usize, tag: &'static str| {
+        let seen: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+        let client = client.clone();
+        let check_seen = Arc::clone(&seen);
+        let check = move |before: Option<&[String]>| {
+            let mut seen = check_seen.lock().unwrap();
+            seen.push(before.unwrap_or_default().to_vec());
+            if seen.len() <= interfere {
+                let mut conn = client.get_connection().unwrap();
+                redis::cmd("SADD")
+                    .arg("cas:caps:alice@example.com")
+                    .arg(format!("{tag}-{}", seen.len()))
+                    .query::<()>(&mut conn)
+                    .unwrap();
+            }
+            Ok(())
+        };
+        (seen, check)
+    };
+
+    let (seen, check) = run(2, "other");
+    let modified = store
+        .modify("alice@example.com", Change::Add("write".into()), &check)
+        .await
+        .unwrap();
+    // Third attempt: it saw both interfering writes, and kept them.
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    assert_eq!(
+        modified.before,
+        Some(names(&["other-1", "other-2", "read"]))
+    );
+    assert_eq!(
+        modified.after,
+        Some(names(&["other-1", "other-2", "read", "write"]))
+    );
+
+    let (seen, check) = run(usize::MAX, "busy");
+    let e = store
+        .modify("alice@example.com", Change::Remove("read".into()), &check)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert_eq!(seen.lock().unwrap().len(), 8, "bounded attempts");
+    // Nothing was withdrawn.
+    assert!(
+        store
+            .get("alice@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .contains(&"read".to_owned())
+    );
+
+    // A refusing check writes nothing and its error comes back as is.
+    let refuse = |_: Option<&[String]>| Err(Error::forbidden("no"));
+    let e = store
+        .modify("alice@example.com", Change::Set(vec![]), &refuse)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 403);
+    assert!(
+        !store
+            .get("alice@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+}

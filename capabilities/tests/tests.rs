@@ -9,6 +9,7 @@ mod file;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis_backend;
+mod service;
 mod suite;
 #[cfg(feature = "redis")]
 mod support;
