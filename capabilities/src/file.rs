@@ -638,6 +638,10 @@ impl RevocationStore for FileStore {
         Box::pin(async move { Ok(self.is_in_force(token_id)) })
     }
 
+    fn is_revoked_now(&self, token_id: &str) -> Option<bool> {
+        Some(self.is_in_force(token_id))
+    }
+
     fn revoke_once<'a>(&'a self, id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             validate_name("id", id)?;

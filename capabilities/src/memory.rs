@@ -179,6 +179,16 @@ impl MemoryStore {
         self
     }
 
+    /// Whether `token_id` is revoked now; no lock is taken while nothing is in force.
+    fn revoked_now(&self, token_id: &str) -> bool {
+        let now = self.now();
+        if self.revoked_until.load(Ordering::SeqCst) <= now {
+            return false;
+        }
+        let revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+        revoked.live(token_id, now).is_some()
+    }
+
     fn now(&self) -> u64 {
         self.clock.now_secs()
     }
@@ -260,15 +270,11 @@ impl RevocationStore for MemoryStore {
     }
 
     fn is_revoked<'a>(&'a self, token_id: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let now = self.now();
-            // Nothing in force: no lock taken.
-            if self.revoked_until.load(Ordering::SeqCst) <= now {
-                return Ok(false);
-            }
-            let revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
-            Ok(revoked.live(token_id, now).is_some())
-        })
+        Box::pin(async move { Ok(self.revoked_now(token_id)) })
+    }
+
+    fn is_revoked_now(&self, token_id: &str) -> Option<bool> {
+        Some(self.revoked_now(token_id))
     }
 
     fn revoke_once<'a>(&'a self, id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, bool> {

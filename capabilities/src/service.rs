@@ -243,16 +243,25 @@ impl StoreRevocationCheck {
     }
 }
 
+/// The token id a revocation is recorded under: the `jti`, required.
+fn token_id(principal: &Principal) -> Result<&str, Error> {
+    principal
+        .claim("jti")
+        .and_then(Value::as_str)
+        .filter(|jti| !jti.is_empty())
+        .ok_or_else(|| Error::invalid_token(TokenRejection::MissingClaim))
+}
+
 impl RevocationCheck for StoreRevocationCheck {
+    fn is_revoked_now(&self, principal: &Principal) -> Option<Result<bool, Error>> {
+        match token_id(principal) {
+            Ok(jti) => self.store.is_revoked_now(jti).map(Ok),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
     fn is_revoked<'a>(&'a self, principal: &'a Principal) -> RevocationFuture<'a> {
-        Box::pin(async move {
-            let jti = principal
-                .claim("jti")
-                .and_then(Value::as_str)
-                .filter(|jti| !jti.is_empty())
-                .ok_or_else(|| Error::invalid_token(TokenRejection::MissingClaim))?;
-            self.store.is_revoked(jti).await
-        })
+        Box::pin(async move { self.store.is_revoked(token_id(principal)?).await })
     }
 }
 

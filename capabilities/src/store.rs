@@ -107,6 +107,14 @@ pub trait RevocationStore: Send + Sync + Debug + 'static {
     /// Whether `token_id` is revoked.
     fn is_revoked<'a>(&'a self, token_id: &'a str) -> StoreFuture<'a, bool>;
 
+    /// Whether `token_id` is revoked, answered without waiting by a store
+    /// that holds its revocations in memory; `None` (the default) for a store
+    /// that must be asked ([`is_revoked`](Self::is_revoked)).
+    fn is_revoked_now(&self, token_id: &str) -> Option<bool> {
+        let _ = token_id;
+        None
+    }
+
     /// Records `id` as used until `expires_at_unix` and answers whether this
     /// call was the first to do so: the check and the record are one atomic
     /// step, so of any number of concurrent calls for one id (from any

@@ -358,14 +358,28 @@ const INTERNAL_DESCRIPTION: &str = "internal server error";
 
 impl Error {
     /// Logs the detail of a failure on the server's side, which its answer leaves out.
+    ///
+    /// An outage answers every request with a 503: so that it cannot flood
+    /// the log, one failure per interval is logged at `warn` (with how many
+    /// were logged at `debug` only since the previous one), the others at `debug`.
     fn log_server_failure(&self) {
-        if matches!(self.inner.kind, ErrorKind::Unavailable | ErrorKind::Config) {
-            tracing::warn!(
+        if !matches!(self.inner.kind, ErrorKind::Unavailable | ErrorKind::Config) {
+            return;
+        }
+        match crate::refusals::server_failure_due() {
+            Some(quieted) => tracing::warn!(
+                status = self.status(),
+                kind = ?self.inner.kind,
+                detail = %self.detail(),
+                quieted_since_last = quieted,
+                "answering with a server-side failure"
+            ),
+            None => tracing::debug!(
                 status = self.status(),
                 kind = ?self.inner.kind,
                 detail = %self.detail(),
                 "answering with a server-side failure"
-            );
+            ),
         }
     }
 
@@ -526,7 +540,9 @@ mod tests {
                 assert!(!r.body.contains(detail), "{detail} in {}", r.body);
                 assert!(!e.grpc_message().contains(detail), "{detail} in gRPC");
             }
-            let logged = capture.lines(tracing::Level::WARN).join("\n");
+            // Logged at `warn`, or at `debug` when another test's failure
+            // already had this interval's `warn` line.
+            let logged = capture.all();
             assert!(logged.contains(e.message()), "{logged}");
             if e.kind() == ErrorKind::Unavailable {
                 assert!(logged.contains("id.internal:8443"), "{logged}");

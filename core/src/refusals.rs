@@ -153,6 +153,34 @@ pub(crate) fn record(error: &Error) {
     );
 }
 
+/// Milliseconds (since [`START`], plus one) of the last server-side failure
+/// logged at `warn`; 0: none yet.
+static LAST_SERVER_FAILURE: AtomicU64 = AtomicU64::new(0);
+
+/// Server-side failures logged at `debug` only since the last `warn` line.
+static QUIETED_SERVER_FAILURES: AtomicU64 = AtomicU64::new(0);
+
+/// Whether this server-side failure is the one of its [`SUMMARY_INTERVAL`]
+/// to log at `warn`: `Some(n)` with the number of failures quieted since
+/// the previous one, `None` (counted) otherwise. Lock-free.
+pub(crate) fn server_failure_due() -> Option<u64> {
+    let elapsed = START.get_or_init(Instant::now).elapsed();
+    let now = u64::try_from(elapsed.as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let interval = u64::try_from(SUMMARY_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+    let last = LAST_SERVER_FAILURE.load(Ordering::Acquire);
+    if (last == 0 || now.saturating_sub(last) >= interval)
+        && LAST_SERVER_FAILURE
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    {
+        return Some(QUIETED_SERVER_FAILURES.swap(0, Ordering::Relaxed));
+    }
+    QUIETED_SERVER_FAILURES.fetch_add(1, Ordering::Relaxed);
+    None
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::sync::{Arc, Mutex};
@@ -254,5 +282,15 @@ pub(crate) mod tests {
             warn[0]
         );
         assert!(warn[0].contains("Unavailable=1"), "{}", warn[0]);
+    }
+
+    #[test]
+    fn an_outage_logs_one_server_failure_per_interval() {
+        // Other tests may log failures in the same process: at most one
+        // line per interval, whoever writes it.
+        let warned = (0..1000)
+            .filter(|_| super::server_failure_due().is_some())
+            .count();
+        assert!(warned <= 2, "{warned} warn lines for 1000 failures");
     }
 }

@@ -42,6 +42,16 @@ pub type RevocationFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, Error>>
 /// }
 /// ```
 pub trait RevocationCheck: Send + Sync + Debug + 'static {
+    /// The answer without waiting, when the check holds it in memory (an
+    /// in-process list); `None` to ask [`is_revoked`](Self::is_revoked).
+    ///
+    /// The verifier asks this first, so that a check with its answer at hand
+    /// costs a lookup, not a boxed future, per request.
+    fn is_revoked_now(&self, principal: &Principal) -> Option<Result<bool, Error>> {
+        let _ = principal;
+        None
+    }
+
     /// Whether the token `principal` was verified from is revoked.
     ///
     /// # Errors

@@ -463,11 +463,17 @@ async fn check_revocation(
     check: Option<&dyn RevocationCheck>,
     principal: &Principal,
 ) -> Result<(), Error> {
-    match check {
-        Some(check) if check.is_revoked(principal).await? => {
-            Err(Error::invalid_token(TokenRejection::Revoked))
-        }
-        _ => Ok(()),
+    let Some(check) = check else {
+        return Ok(());
+    };
+    let revoked = match check.is_revoked_now(principal) {
+        Some(answer) => answer?,
+        None => check.is_revoked(principal).await?,
+    };
+    if revoked {
+        Err(Error::invalid_token(TokenRejection::Revoked))
+    } else {
+        Ok(())
     }
 }
 

@@ -135,6 +135,14 @@ pub struct OidcConfig {
     /// HTTPS only. For closed test networks alone.
     #[serde(default)]
     pub danger_allow_plain_http: bool,
+    /// Uses the provider's `email` when its tokens and userinfo carry no
+    /// `email_verified` claim at all (default `false`). An address the
+    /// provider does not vouch for never selects stored capabilities: the
+    /// user is then known by `sub`. Set it only for a provider that issues
+    /// verified addresses alone and never says so; see
+    /// [`vouched_email`](portcullis_core::principal::vouched_email).
+    #[serde(default)]
+    pub trust_email_without_verified_claim: bool,
 }
 
 /// easy-oauth's `client_kwargs`: the scope and extra authorization parameters.
@@ -249,6 +257,7 @@ impl OidcConfig {
             service_token_ttl_secs: None,
             csrf_protection: true,
             danger_allow_plain_http: false,
+            trust_email_without_verified_claim: false,
         }
     }
 

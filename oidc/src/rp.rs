@@ -8,6 +8,7 @@ use std::sync::Arc;
 use portcullis_capabilities::{Capabilities, JsonReply, MemoryStore, RevocationStore, Stores};
 use portcullis_core::clock::{self, SharedClock};
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
+use portcullis_core::principal::vouched_email;
 use portcullis_core::{
     Algorithm, Authenticated, Authenticator, CredentialsConfig, Error, HeaderLookup, Principal,
     RawToken, TokenKind, TokenVerifier,
@@ -154,7 +155,8 @@ impl RelyingPartyBuilder {
         let mut provider_issuer = IssuerConfig::new(issuer.clone())
             .with_discovery_url(config.server_metadata_url.clone())
             .with_algorithms(provider_algorithms())
-            .with_client_id(config.client_id.clone());
+            .with_client_id(config.client_id.clone())
+            .with_trust_email_without_verified_claim(config.trust_email_without_verified_claim);
         if let Some(aud) = &config.audience {
             provider_issuer = provider_issuer.with_audience(aud.clone());
         }
@@ -902,9 +904,22 @@ impl RelyingParty {
         }
         // An address the provider says it has not verified must not select
         // someone else's capabilities: the user is then known by `sub` only.
-        if kept.get("email_verified") == Some(&Value::Bool(false)) {
-            tracing::warn!("the provider has not verified this user's email; it is not used");
-            kept.remove("email");
+        // Core's one rule for every path: the session keeps an address only
+        // when the provider vouched for it, and then says so, since
+        // `Principal::from_session` applies the same rule.
+        match vouched_email(&kept, self.inner.config.trust_email_without_verified_claim) {
+            Some(email) => {
+                kept.insert("email".to_owned(), Value::String(email));
+                kept.insert("email_verified".to_owned(), Value::Bool(true));
+            }
+            None => {
+                if kept.remove("email").is_some() {
+                    tracing::warn!(
+                        "the provider does not vouch for this user's email; the user is known by `sub`"
+                    );
+                }
+                kept.remove("email_verified");
+            }
         }
         if let Some(scope) = &tokens.scope {
             kept.insert("scope".to_owned(), Value::String(scope.clone()));

@@ -281,6 +281,9 @@ macro_rules! conformance_tests {
             a_login_from_another_site_keeps_the_session,
             a_refreshed_cookie_is_never_cached,
             debug_output_shows_no_token,
+            a_revoked_token_authenticates_nowhere,
+            tokens_never_hold_more_than_their_issuer,
+            an_unvouched_email_selects_no_capabilities,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {

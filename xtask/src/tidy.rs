@@ -260,9 +260,16 @@ fn refused_anyway(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
     value.len() < 32
         || value.contains('<')
-        || ["change-me", "change_me", "changeme", "replace-me", "placeholder", "your-secret"]
-            .iter()
-            .any(|m| lower.contains(m))
+        || [
+            "change-me",
+            "change_me",
+            "changeme",
+            "replace-me",
+            "placeholder",
+            "your-secret",
+        ]
+        .iter()
+        .any(|m| lower.contains(m))
 }
 
 #[test]
@@ -315,7 +322,10 @@ fn every_secret_key_in_the_documents_is_refused() {
 #[test]
 fn secret_key_values_are_found() {
     assert_eq!(secret_key_values("secret_key: \"abc def\""), ["abc def"]);
-    assert_eq!(secret_key_values("  PORTCULLIS__SECRET_KEY=xyz cargo run"), ["xyz"]);
+    assert_eq!(
+        secret_key_values("  PORTCULLIS__SECRET_KEY=xyz cargo run"),
+        ["xyz"]
+    );
     assert_eq!(secret_key_values("let s = Secret::new(\"k\");"), ["k"]);
     assert!(secret_key_values("the secret_key: ...").is_empty());
     assert!(refused_anyway("<CLIENT_SECRET>"));

@@ -395,3 +395,83 @@ async fn the_authorization_redirect() {
         .collect();
     insta::assert_json_snapshot!(serde_json::json!({"path": url.path(), "query": params}));
 }
+
+/// Every `/auth` with a valid `state` consumes a single-use login
+/// transaction. A flood of them (an attacker needs nothing but `/login` to
+/// get transactions) must cost no durable write of the user file's
+/// revocations, and must not hold up the logouts and revocations made
+/// meanwhile: they complete, are in force at once, and are the only
+/// entries written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_callbacks_writes_nothing_and_holds_up_no_logout_or_revocation() {
+    const ATTACKERS: usize = 150;
+    let dir = tempfile::tempdir().unwrap();
+    let user_file = dir.path().join("caps.yaml");
+    std::fs::write(&user_file, "admin@example.com: [admin]\n").unwrap();
+    let revocations = dir.path().join("caps.yaml.revoked");
+    let app = login_app_with(MockOptions::default(), |cfg| {
+        cfg.capabilities.user_file = Some(user_file.clone());
+    })
+    .await;
+    let admin = app.client(Some("admin@example.com")).await;
+    let alice = app.client(Some("alice@example.com")).await;
+    let alice_token = alice.token().await;
+    let bob = app.client(Some("bob@example.com")).await;
+    let mut callbacks = Vec::with_capacity(ATTACKERS);
+    for _ in 0..ATTACKERS {
+        let attacker = app.client(None).await;
+        let login = attacker.get("/login").expect(303).await;
+        let authorize = url::Url::parse(login.location().unwrap()).unwrap();
+        let state = authorize
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        let callback = format!(
+            "/auth?code=forged&state={state}&iss={}",
+            urlencode(&app.provider.issuer())
+        );
+        callbacks.push((attacker, callback));
+    }
+    let written_before = std::fs::read_to_string(&revocations).unwrap_or_default();
+
+    let mut flood = tokio::task::JoinSet::new();
+    for (attacker, callback) in callbacks {
+        flood.spawn(async move { attacker.get(&callback).send().await.status });
+    }
+    let logout = bob.get("/logout").expect(303);
+    let revoke = admin
+        .post("/token/revoke")
+        .json(&serde_json::json!({"token": alice_token}))
+        .expect(200);
+    let (_, _) = tokio::join!(logout, revoke);
+    let mut refused = 0;
+    while let Some(status) = flood.join_next().await {
+        // The forged code is refused by the provider after the transaction
+        // was consumed: no callback logs anyone in.
+        let status = status.unwrap();
+        assert!(status >= 400, "a forged callback answered {status}");
+        refused += 1;
+    }
+    assert_eq!(refused, ATTACKERS);
+
+    // The logout and the revocation are in force.
+    bob.get("/me").expect(401).await;
+    app.client(None)
+        .await
+        .get("/me")
+        .bearer(&alice_token)
+        .expect(401)
+        .await;
+    // They are the only durable entries written: none for the transactions.
+    let written = std::fs::read_to_string(&revocations).unwrap();
+    let new_entries = written
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .count()
+        - written_before
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .count();
+    assert_eq!(new_entries, 2, "{written}");
+}

@@ -998,3 +998,162 @@ pub async fn debug_output_shows_no_token(adapter: &dyn Adapter) {
         }
     }
 }
+
+/// A revoked portcullis token is refused at authentication (401), also on
+/// routes that only need a caller or take an optional one, and also after
+/// it was verified (and cached) before the revocation.
+pub async fn a_revoked_token_authenticates_nowhere(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |_| {}).await;
+    let admin = app.app.client(Some("admin@example.com")).await;
+    let alice = app.app.client(Some("alice@example.com")).await;
+    admin
+        .post("/manage_capabilities/set")
+        .json(&json!({"email": "bot@service", "capabilities": ["read"]}))
+        .expect(200)
+        .await;
+    let service = admin
+        .get("/token?user=bot@service")
+        .expect(200)
+        .await
+        .json()["service_token"]
+        .as_str()
+        .expect("a service token")
+        .to_owned();
+    let user = alice.token().await;
+    let script = app.app.client(None).await;
+    for token in [&service, &user] {
+        // Verified once, so that the verifier's cache holds it.
+        script.get("/").bearer(token).expect(200).await;
+        script.get("/me").bearer(token).expect(200).await;
+    }
+    for token in [&service, &user] {
+        admin
+            .post("/token/revoke")
+            .json(&json!({"token": token}))
+            .expect(200)
+            .await;
+    }
+    for token in [&service, &user] {
+        let optional = script.get("/").bearer(token).expect(401).await;
+        assert_response_snapshot("revoked_token", &optional);
+        script.get("/me").bearer(token).expect(401).await;
+        script.get("/read").bearer(token).expect(401).await;
+    }
+}
+
+/// A manager mints service tokens with no more than it holds itself, and a
+/// token it minted loses what its issuer loses.
+pub async fn tokens_never_hold_more_than_their_issuer(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |_| {}).await;
+    let admin = app.app.client(Some("admin@example.com")).await;
+    let manager = app.app.client(Some("manager@example.com")).await;
+    let script = app.app.client(None).await;
+    admin
+        .post("/manage_capabilities/set")
+        .json(&json!({"email": "bot@service", "capabilities": ["admin"]}))
+        .expect(200)
+        .await;
+    admin
+        .post("/manage_capabilities/set")
+        .json(&json!({"email": "manager@example.com", "capabilities": ["user_management"]}))
+        .expect(200)
+        .await;
+    // The bot holds `admin`; the manager does not: its token carries what
+    // both hold and names the rest.
+    let issued = manager
+        .get("/token?user=bot@service")
+        .expect(200)
+        .await
+        .json();
+    let caps = issued["capabilities"].as_array().expect("capabilities");
+    assert!(!caps.iter().any(|c| c == "admin"), "{issued}");
+    assert!(
+        issued["withheld"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|c| c == "admin")),
+        "{issued}"
+    );
+    let token = issued["service_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    script.get("/shout").bearer(&token).expect(403).await;
+    script
+        .post("/manage_capabilities/add")
+        .bearer(&token)
+        .json(&json!({"email": "manager@example.com", "capability": "admin"}))
+        .expect(403)
+        .await;
+    // Given `announce`, the manager mints a token that may announce, until
+    // the manager loses it.
+    admin
+        .post("/manage_capabilities/add")
+        .json(&json!({"email": "manager@example.com", "capability": "announce"}))
+        .expect(200)
+        .await;
+    let token = manager
+        .get("/token?user=bot@service")
+        .expect(200)
+        .await
+        .json()["service_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    script.get("/shout").bearer(&token).expect(200).await;
+    admin
+        .post("/manage_capabilities/remove")
+        .json(&json!({"email": "manager@example.com", "capability": "announce"}))
+        .expect(200)
+        .await;
+    script.get("/shout").bearer(&token).expect(403).await;
+    // A token mints no tokens.
+    script
+        .get("/token?user=bot@service")
+        .bearer(&token)
+        .expect(403)
+        .await;
+}
+
+/// An address the provider does not vouch for selects no stored
+/// capabilities on the bearer path: `admin@example.com` holds everything in
+/// the user file, but not through a token whose `email_verified` is false,
+/// absent or not a boolean truth.
+pub async fn an_unvouched_email_selects_no_capabilities(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |_| {}).await;
+    let script = app.app.client(None).await;
+    let vouched = app.provider.token().email("admin@example.com").sign();
+    script.get("/shout").bearer(&vouched).expect(200).await;
+    let as_string = app
+        .provider
+        .token()
+        .email("admin@example.com")
+        .claim("email_verified", json!("true"))
+        .sign();
+    script.get("/shout").bearer(&as_string).expect(200).await;
+    for unvouched in [
+        app.provider
+            .token()
+            .email("admin@example.com")
+            .claim("email_verified", json!(false))
+            .sign(),
+        app.provider
+            .token()
+            .email("admin@example.com")
+            .without_claim("email_verified")
+            .sign(),
+        app.provider
+            .token()
+            .email("admin@example.com")
+            .claim("email_verified", json!("yes"))
+            .sign(),
+    ] {
+        script.get("/shout").bearer(&unvouched).expect(403).await;
+        let me = script
+            .get("/me")
+            .bearer(&unvouched)
+            .expect(200)
+            .await
+            .json();
+        assert_eq!(me["email"], serde_json::Value::Null, "{me}");
+    }
+}
