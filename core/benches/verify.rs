@@ -55,6 +55,7 @@ fn claims() -> Value {
         "aud": AUDIENCE,
         "sub": "user-42",
         "email": "alice@example.com",
+        "email_verified": true,
         "exp": FAR_FUTURE,
         "iat": now,
         "scope": "openid profile email orders:read",
