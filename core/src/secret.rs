@@ -104,10 +104,26 @@ const PLACEHOLDER_MARKERS: &[&str] = &[
     "your-secret",
     "your_secret",
     "yoursecret",
-    "<secret",
-    "secret_key>",
-    "secret-key>",
+    "your-client-secret",
+    "your_client_secret",
+    "client-secret-here",
 ];
+
+/// Whether a configured secret is visibly a placeholder left from a
+/// template: `<CLIENT_SECRET>`, `change-me`, `your-secret`, ...
+///
+/// ```
+/// use portcullis_core::secret::is_placeholder;
+/// assert!(is_placeholder("<CLIENT_SECRET>"));
+/// assert!(is_placeholder("please-change-me"));
+/// assert!(!is_placeholder("s3cr3t-from-the-console"));
+/// ```
+pub fn is_placeholder(value: &str) -> bool {
+    let v = value.trim();
+    let lower = v.to_ascii_lowercase();
+    (v.starts_with('<') && v.ends_with('>'))
+        || PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m))
+}
 
 /// Checks a secret key (the key that signs portcullis tokens and seals
 /// session cookies) given under the configuration key `key`.
@@ -152,8 +168,7 @@ pub fn check_secret_key(key: &str, secret: &Secret) -> Result<(), crate::Error> 
              and is known to everyone; generate your own (e.g. `openssl rand -base64 48`)"
         )));
     }
-    let lower = trimmed.to_ascii_lowercase();
-    if PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m)) {
+    if is_placeholder(trimmed) {
         return Err(crate::Error::config(format!(
             "configuration key `{key}`: the value is a placeholder; \
              replace it with a random secret (e.g. `openssl rand -base64 48`)"

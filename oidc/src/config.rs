@@ -406,7 +406,7 @@ impl OidcConfig {
             return bad("client_id", "must not be empty".to_owned());
         }
         if let Some(secret) = &self.client_secret
-            && is_placeholder(secret.expose())
+            && portcullis_core::secret::is_placeholder(secret.expose())
         {
             return bad(
                 "client_secret",
@@ -439,26 +439,10 @@ impl OidcConfig {
     }
 }
 
-/// Whether a configured secret is visibly a placeholder left from a
-/// template: `<CLIENT_SECRET>`, `change-me`, `your-client-secret`, ...
-fn is_placeholder(value: &str) -> bool {
-    const MARKERS: [&str; 10] = [
-        "change-me",
-        "change_me",
-        "changeme",
-        "replace-me",
-        "replace_me",
-        "replaceme",
-        "placeholder",
-        "your-client-secret",
-        "your_client_secret",
-        "client-secret-here",
-    ];
-    let v = value.trim();
-    let lower = v.to_ascii_lowercase();
-    (v.starts_with('<') && v.ends_with('>')) || MARKERS.iter().any(|m| lower.contains(m))
-}
-
+/// Whether the base URL is on the user's own machine, where plain HTTP is
+/// accepted for development. Browsers resolve `*.localhost` to loopback
+/// (RFC 6761), so those count here; provider URLs, fetched by the server,
+/// follow core's stricter [`is_loopback`](portcullis_core::config::is_loopback).
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
