@@ -1,8 +1,10 @@
 //! Project automation, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
 //!
 //! - `ci`: formatting, clippy, every test target (examples and benches
-//!   included; criterion benches run once in test mode) and doc tests, in that
-//!   order, stopping at the first failure; first, when they are missing, it
+//!   included; criterion benches run once in test mode), doc tests, then
+//!   clippy and tests of each documented feature combination
+//!   ([`FEATURE_SETS`]) and the docs with warnings denied, in that order,
+//!   stopping at the first failure; first, when they are missing, it
 //!   installs the tests' npm packages (Node 22 and the third-party OpenID
 //!   Connect provider) with `npm ci --prefix testing/js`;
 //! - `bench`: the verification micro-benchmarks, then the HTTP load harness
@@ -35,7 +37,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
 commands:
-  ci              cargo fmt --check; clippy -D warnings; test --all-targets; test --doc
+  ci              cargo fmt --check; clippy -D warnings; test --all-targets; test --doc;
+                  clippy and tests of each documented feature combination; doc -D warnings
                   (first `npm ci --prefix testing/js` when its packages are missing)
   bench [args]    the criterion benchmarks, then the load harness with [args] (e.g. --quick)
   mock-idp [args] the mock OpenID Connect provider (mock-oidc) with [args]
@@ -64,11 +67,18 @@ struct Failure(String);
 /// Runs `cargo args...` from the workspace root, with a header before and the
 /// elapsed time after.
 fn step(title: &str, args: &[&str]) -> Result<(), Failure> {
-    let shown = format!("cargo {}", args.join(" "));
+    step_with_env(title, args, &[])
+}
+
+/// Like [`step`], with extra environment variables for the command.
+fn step_with_env(title: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), Failure> {
+    let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v:?} ")).collect();
+    let shown = format!("{}cargo {}", vars.concat(), args.join(" "));
     println!("\n==> {title}: {shown}");
     let started = Instant::now();
     let status = Command::new(cargo())
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(workspace_root())
         .status()
         .map_err(|e| Failure(format!("{title}: could not start `{shown}`: {e}")))?;
@@ -136,12 +146,37 @@ fn js_dependencies() -> Result<(), Failure> {
     Ok(())
 }
 
-fn ci() -> Result<(), Failure> {
-    let started = Instant::now();
-    js_dependencies()?;
-    let steps: [(&str, &[&str]); 4] = [
-        ("format", &["fmt", "--all", "--", "--check"]),
-        (
+/// The documented feature combinations other than the workspace's own
+/// (where every crate has its default features): each is linted and tested
+/// on its own, so that code behind a feature, or built without one, is
+/// never left uncompiled.
+const FEATURE_SETS: [(&str, &[&str]); 3] = [
+    (
+        "core without default features (no HTTP client)",
+        &["-p", "portcullis-core", "--no-default-features"],
+    ),
+    (
+        "capabilities without redis",
+        &["-p", "portcullis-capabilities", "--no-default-features"],
+    ),
+    (
+        "poem with openapi",
+        &["-p", "portcullis-poem", "--features", "openapi"],
+    ),
+];
+
+/// One CI step: a title, cargo's arguments, extra environment variables.
+type CiStep = (
+    String,
+    Vec<&'static str>,
+    &'static [(&'static str, &'static str)],
+);
+
+fn ci_steps() -> Vec<CiStep> {
+    let plain = |title: &str, args: &[&'static str]| (title.to_owned(), args.to_vec(), &[][..]);
+    let mut steps = vec![
+        plain("format", &["fmt", "--all", "--", "--check"]),
+        plain(
             "clippy",
             &[
                 "clippy",
@@ -153,15 +188,37 @@ fn ci() -> Result<(), Failure> {
                 "warnings",
             ],
         ),
-        (
+        plain(
             "tests",
             &["test", "--workspace", "--all-targets", "--locked"],
         ),
-        ("doc tests", &["test", "--workspace", "--doc", "--locked"]),
+        plain("doc tests", &["test", "--workspace", "--doc", "--locked"]),
     ];
+    for (name, selection) in FEATURE_SETS {
+        let mut clippy = vec!["clippy"];
+        clippy.extend_from_slice(selection);
+        clippy.extend_from_slice(&["--all-targets", "--locked", "--", "-D", "warnings"]);
+        steps.push((format!("clippy, {name}"), clippy, &[]));
+        let mut test = vec!["test"];
+        test.extend_from_slice(selection);
+        test.extend_from_slice(&["--all-targets", "--locked"]);
+        steps.push((format!("tests, {name}"), test, &[]));
+    }
+    steps.push((
+        "docs".to_owned(),
+        vec!["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    ));
+    steps
+}
+
+fn ci() -> Result<(), Failure> {
+    let started = Instant::now();
+    js_dependencies()?;
+    let steps = ci_steps();
     let count = steps.len();
-    for (i, (title, args)) in steps.into_iter().enumerate() {
-        step(&format!("[{}/{count}] {title}", i + 1), args)?;
+    for (i, (title, args, env)) in steps.into_iter().enumerate() {
+        step_with_env(&format!("[{}/{count}] {title}", i + 1), &args, env)?;
     }
     println!(
         "\nci: all {count} steps passed in {:.1} s",
