@@ -1,0 +1,1 @@
+//! Property and fuzz harnesses over the parsers that take outside input.
