@@ -544,6 +544,16 @@ fn configurations_round_trip() {
     });
 }
 
+/// What loads, overrides included, loads again from its YAML to the same value.
+fn round_trips(cfg: &VerifierConfig) -> Result<(), TestCaseError> {
+    let as_json = serde_json::to_value(cfg).expect("serializes");
+    let yaml = serde_yaml_ng::to_string(cfg).expect("yaml");
+    let again: VerifierConfig = config::load_from_str(&yaml, Format::Yaml, &[])
+        .map_err(|e| TestCaseError::fail(format!("{e}: {yaml}")))?;
+    prop_assert_eq!(serde_json::to_value(&again).expect("serializes"), as_json);
+    Ok(())
+}
+
 #[test]
 fn configuration_text_and_environment_never_panic() {
     let text = prop_oneof![
@@ -551,13 +561,47 @@ fn configuration_text_and_environment_never_panic() {
         any::<String>(),
         verifier_config().prop_map(|c| serde_yaml_ng::to_string(&c).expect("yaml")),
     ];
-    let env = prop::collection::vec(
-        (
-            "(APP__|APP___|app__|X)[A-Za-z_]{0,20}",
-            prop_oneof!["[ -~]{0,20}", json_value().prop_map(|v| v.to_string())],
-        ),
-        0..4,
-    );
+    let key = prop_oneof![
+        "(APP__|APP___|app__|X)[A-Za-z_]{0,20}",
+        prop::sample::select(vec![
+            "APP__LEEWAY_SECS",
+            "APP__MAX_TOKEN_BYTES",
+            "APP__DANGER_ALLOW_PLAIN_HTTP",
+            "APP__ISSUERS__A__ISSUER",
+            "APP__ISSUERS__A__AUDIENCES",
+            "APP__ISSUERS__A__HMAC_SECRET",
+            "APP__ISSUERS__A__LEEWAY_SECS",
+            "APP__ISSUERS__A__ALGORITHMS",
+            "APP__ISSUERS__A__USER_ID_CLAIM",
+            "APP__ISSUERS__A__CLIENT_ID",
+            "APP__ISSUERS__B__ISSUER",
+        ])
+        .prop_map(str::to_owned),
+    ];
+    let value = prop_oneof![
+        "[ -~]{0,20}",
+        json_value().prop_map(|v| v.to_string()),
+        prop::sample::select(vec![
+            "0",
+            "1e3",
+            "-1",
+            "0x10",
+            " 5",
+            "true",
+            "yes",
+            "~",
+            "null",
+            "\"x\"",
+            "[\"HS256\"]",
+            "[\"api\",\"b\"]",
+            "https://a.example",
+            "01234567890123456789012345678901234567",
+            "18446744073709551616",
+        ])
+        .prop_map(str::to_owned),
+    ];
+    let env = prop::collection::vec((key, value), 0..4);
+    let loaded = AtomicUsize::new(0);
     harness(
         "config-text",
         3000,
@@ -568,11 +612,25 @@ fn configuration_text_and_environment_never_panic() {
                 prop_assert!(path.iter().all(|s| !s.is_empty() && s.to_lowercase() == *s));
             }
             let format = if yaml { Format::Yaml } else { Format::Toml };
-            if let Err(e) = config::load_from_str::<VerifierConfig>(&text, format, &overrides) {
-                prop_assert!(!e.message().is_empty());
+            match config::load_from_str::<VerifierConfig>(&text, format, &overrides) {
+                Err(e) => prop_assert!(!e.message().is_empty()),
+                Ok(cfg) => {
+                    loaded.fetch_add(1, Ordering::Relaxed);
+                    round_trips(&cfg)?;
+                }
             }
-            let _ = config::load_from_env::<VerifierConfig>(&overrides);
+            if let Ok(cfg) = config::load_from_env::<VerifierConfig>(&overrides) {
+                round_trips(&cfg)?;
+            }
             Ok(())
         },
     );
+    let loaded = loaded.into_inner();
+    assert!(loaded > 0, "some configurations load");
+    if std::env::var_os("PORTCULLIS_FUZZ_REPORT").is_some() {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("config-text: {loaded} configurations loaded");
+        }
+    }
 }
