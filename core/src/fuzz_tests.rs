@@ -546,11 +546,12 @@ fn configurations_round_trip() {
 
 /// What loads, overrides included, loads again from its YAML to the same value.
 fn round_trips(cfg: &VerifierConfig) -> Result<(), TestCaseError> {
-    let as_json = serde_json::to_value(cfg).expect("serializes");
-    let yaml = serde_yaml_ng::to_string(cfg).expect("yaml");
+    let fail = |e: &dyn std::fmt::Display| TestCaseError::fail(e.to_string());
+    let as_json = serde_json::to_value(cfg).map_err(|e| fail(&e))?;
+    let yaml = serde_yaml_ng::to_string(cfg).map_err(|e| fail(&e))?;
     let again: VerifierConfig = config::load_from_str(&yaml, Format::Yaml, &[])
         .map_err(|e| TestCaseError::fail(format!("{e}: {yaml}")))?;
-    prop_assert_eq!(serde_json::to_value(&again).expect("serializes"), as_json);
+    prop_assert_eq!(serde_json::to_value(&again).map_err(|e| fail(&e))?, as_json);
     Ok(())
 }
 
