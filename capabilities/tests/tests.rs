@@ -6,6 +6,7 @@
 
 mod config;
 mod file;
+mod fuzz;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis_backend;

@@ -119,6 +119,11 @@ pub mod revocation;
 pub mod secret;
 pub mod verifier;
 
+#[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
+mod vectors_tests;
+
 pub use alg::Algorithm;
 pub use capabilities::{CapId, CapSet, CapabilitiesConfig, CapabilityGraph, Expanded};
 pub use credentials::{Authenticated, Authenticator, CredentialsConfig, HeaderLookup};

@@ -134,6 +134,8 @@
 
 mod config;
 mod forward;
+#[cfg(test)]
+mod fuzz_tests;
 mod gate;
 mod hash;
 mod origin;

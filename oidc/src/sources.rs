@@ -1089,4 +1089,73 @@ mod tests {
             "{debug}"
         );
     }
+
+    /// Token endpoint answers: the fields the relying party reads, with values
+    /// of every JSON type.
+    #[test]
+    fn token_endpoint_answers_yield_a_bearer_token_or_an_error() {
+        use proptest::prelude::*;
+        use serde_json::json;
+        let field = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[ -~]{0,12}".prop_map(Value::from),
+            Just(json!("Bearer")),
+            Just(json!("bearer")),
+            Just(json!("DPoP")),
+            Just(json!("18446744073709551615")),
+            Just(json!([])),
+        ];
+        let answer = prop_oneof![
+            (
+                prop::option::of(field.clone()),
+                prop::option::of(field.clone()),
+                prop::option::of(field.clone()),
+                prop::option::of(field),
+            )
+                .prop_map(|(access, typ, expires, refresh)| {
+                    let mut o = serde_json::Map::new();
+                    for (k, v) in [
+                        ("access_token", access),
+                        ("token_type", typ),
+                        ("expires_in", expires),
+                        ("refresh_token", refresh),
+                    ] {
+                        if let Some(v) = v {
+                            o.insert(k.to_owned(), v);
+                        }
+                    }
+                    Some(Value::Object(o))
+                }),
+            any::<String>().prop_map(|s| serde_json::from_str(&s).ok()),
+        ];
+        let case = (answer, any::<u64>());
+        crate::fuzz_tests::harness("token-answer", 5000, case, |(json, now)| {
+            let expected_type = json
+                .as_ref()
+                .and_then(|j| j.get("token_type"))
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("bearer"));
+            match parse_issued(json.clone(), now) {
+                Ok(issued) => {
+                    prop_assert!(expected_type);
+                    let json = json.expect("an answer");
+                    prop_assert_eq!(
+                        Some(issued.access_token.expose()),
+                        json.get("access_token").and_then(Value::as_str)
+                    );
+                    prop_assert!(!issued.access_token.expose().is_empty());
+                    if let (Some(i), Some(at)) = (issued.expires_in, issued.expires_at) {
+                        prop_assert_eq!(at, now.saturating_add(i));
+                    }
+                    prop_assert_eq!(issued.expires_in.is_some(), issued.expires_at.is_some());
+                }
+                Err(e) => prop_assert_eq!(e.kind(), portcullis_core::ErrorKind::Unavailable),
+            }
+            Ok(())
+        });
+    }
 }
