@@ -81,33 +81,28 @@ pub(crate) fn parse(token: &str) -> Result<Parsed<'_>, Error> {
     if h.is_empty() || p.is_empty() {
         return Err(malformed());
     }
-    let header = parse_object(&b64_decode(h)?)?;
-    for name in REFUSED_HEADER_PARAMS {
-        if header.contains_key(name) {
-            tracing::debug!(param = name, "token header parameter refused");
-            return Err(Error::invalid_token(TokenRejection::ForbiddenHeader));
-        }
+    let header = parse_header(&b64_decode(h)?)?;
+    if let Some(name) = header.refused {
+        tracing::debug!(param = name, "token header parameter refused");
+        return Err(Error::invalid_token(TokenRejection::ForbiddenHeader));
     }
-    if header.get("b64").is_some() {
+    if header.b64 {
         // RFC 7797 unencoded payloads change what is signed; refuse them.
         return Err(Error::invalid_token(TokenRejection::ForbiddenHeader));
     }
-    let alg = match header.get("alg") {
-        Some(Value::String(name)) => name
+    let alg = match &header.alg {
+        Some(Text::Str(name)) => name
             .parse::<Algorithm>()
             .map_err(|_| Error::invalid_token(TokenRejection::UnsupportedAlgorithm))?,
         _ => return Err(Error::invalid_token(TokenRejection::UnsupportedAlgorithm)),
     };
-    let kid = match header.get("kid") {
-        None => None,
-        Some(Value::String(k)) => Some(k.clone()),
-        Some(_) => return Err(malformed()),
+    let text = |t: Option<Text>| match t {
+        None => Ok(None),
+        Some(Text::Str(v)) => Ok(Some(v)),
+        Some(_) => Err(malformed()),
     };
-    let typ = match header.get("typ") {
-        None => None,
-        Some(Value::String(t)) => Some(t.clone()),
-        Some(_) => return Err(malformed()),
-    };
+    let kid = text(header.kid)?;
+    let typ = text(header.typ)?;
     if s.is_empty() {
         return Err(Error::invalid_token(TokenRejection::BadSignature));
     }
@@ -121,6 +116,81 @@ pub(crate) fn parse(token: &str) -> Result<Parsed<'_>, Error> {
         signing_input: &token.as_bytes()[..h.len() + 1 + p.len()],
         signature,
     })
+}
+
+/// The header members the parser looks at.
+#[derive(Default)]
+struct Header {
+    alg: Option<Text>,
+    kid: Option<Text>,
+    typ: Option<Text>,
+    /// The first refused parameter present.
+    refused: Option<&'static str>,
+    b64: bool,
+}
+
+/// Decodes the header's JSON once, refusing repeated member names as
+/// [`parse_object`] does.
+fn parse_header(bytes: &[u8]) -> Result<Header, Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let header = match de.deserialize_map(HeaderVisitor) {
+        Ok(header) => header,
+        Err(e) if e.to_string().starts_with(DUPLICATE) => {
+            return Err(Error::invalid_token(TokenRejection::DuplicateMember));
+        }
+        Err(_) => return Err(Error::invalid_token(TokenRejection::Malformed)),
+    };
+    de.end()
+        .map_err(|_| Error::invalid_token(TokenRejection::Malformed))?;
+    Ok(header)
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = Header;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Header, A::Error> {
+        let mut h = Header::default();
+        let mut seen = Seen::Few(Vec::with_capacity(4));
+        while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
+            if !seen.insert(key.clone()) {
+                return Err(de::Error::custom(DUPLICATE));
+            }
+            match &*key {
+                "alg" => h.alg = Some(access.next_value::<Typed<Text>>()?.0),
+                "kid" => h.kid = Some(access.next_value::<Typed<Text>>()?.0),
+                "typ" => h.typ = Some(access.next_value::<Typed<Text>>()?.0),
+                name => {
+                    access.next_value::<Skip>()?;
+                    if name == "b64" {
+                        h.b64 = true;
+                    } else if let Some(refused) = REFUSED_HEADER_PARAMS.iter().find(|r| **r == name)
+                    {
+                        // The first in the list's order, as it is reported.
+                        let first = h.refused.map_or(usize::MAX, |f| {
+                            REFUSED_HEADER_PARAMS
+                                .iter()
+                                .position(|r| *r == f)
+                                .unwrap_or(0)
+                        });
+                        let this = REFUSED_HEADER_PARAMS
+                            .iter()
+                            .position(|r| r == refused)
+                            .unwrap_or(0);
+                        if this < first {
+                            h.refused = Some(refused);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(h)
+    }
 }
 
 /// Parses a JSON object, refusing repeated member names at the top level.
