@@ -32,7 +32,57 @@ pub(crate) struct Parsed<'a> {
     pub(crate) claims: Claims,
     /// `header.payload`, the bytes the signature covers.
     pub(crate) signing_input: &'a [u8],
-    pub(crate) signature: Vec<u8>,
+    pub(crate) signature: Signature,
+}
+
+/// The decoded signature: inline up to RSA-4096's 512 bytes, so decoding
+/// one costs no allocation.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the inline buffer is the point: it lives on the stack for one verification"
+)]
+pub(crate) enum Signature {
+    Inline([u8; SIGNATURE_INLINE], usize),
+    Heap(Vec<u8>),
+}
+
+const SIGNATURE_INLINE: usize = 520;
+
+impl Signature {
+    fn decode(segment: &str) -> Result<Self, Error> {
+        let mut buf = [0u8; SIGNATURE_INLINE];
+        if segment.len() / 4 * 3 + 3 <= SIGNATURE_INLINE {
+            let len = URL_SAFE_NO_PAD
+                .decode_slice(segment, &mut buf)
+                .map_err(|_| Error::invalid_token(TokenRejection::Malformed))?;
+            Ok(Signature::Inline(buf, len))
+        } else {
+            b64_decode(segment).map(Signature::Heap)
+        }
+    }
+}
+
+impl std::ops::Deref for Signature {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Signature::Inline(buf, len) => &buf[..*len],
+            Signature::Heap(v) => v,
+        }
+    }
+}
+
+impl PartialEq<Vec<u8>> for Signature {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        **self == **other
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{} bytes redacted]", self.len())
+    }
 }
 
 impl fmt::Debug for Parsed<'_> {
@@ -81,7 +131,16 @@ pub(crate) fn parse(token: &str) -> Result<Parsed<'_>, Error> {
     if h.is_empty() || p.is_empty() {
         return Err(malformed());
     }
-    let header = parse_header(&b64_decode(h)?)?;
+    // A header is short: decoded on the stack when it fits.
+    let mut buf = [0u8; 384];
+    let header = if h.len() / 4 * 3 + 3 <= buf.len() {
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(h, &mut buf)
+            .map_err(|_| malformed())?;
+        parse_header(&buf[..len])?
+    } else {
+        parse_header(&b64_decode(h)?)?
+    };
     if let Some(name) = header.refused {
         tracing::debug!(param = name, "token header parameter refused");
         return Err(Error::invalid_token(TokenRejection::ForbiddenHeader));
@@ -106,7 +165,7 @@ pub(crate) fn parse(token: &str) -> Result<Parsed<'_>, Error> {
     if s.is_empty() {
         return Err(Error::invalid_token(TokenRejection::BadSignature));
     }
-    let signature = b64_decode(s)?;
+    let signature = Signature::decode(s)?;
     let claims = parse_claims(b64_decode(p)?)?;
     Ok(Parsed {
         alg,

@@ -114,7 +114,7 @@ pub(crate) fn vouched(
 /// never pays for a map of them.
 #[derive(Default)]
 pub(crate) struct LazyClaims {
-    payload: Box<[u8]>,
+    payload: Vec<u8>,
     map: OnceLock<Map<String, Value>>,
 }
 
@@ -123,7 +123,7 @@ impl LazyClaims {
     /// parser has already accepted.
     pub(crate) fn from_payload(payload: Vec<u8>) -> Self {
         Self {
-            payload: payload.into_boxed_slice(),
+            payload,
             map: OnceLock::new(),
         }
     }
@@ -131,7 +131,7 @@ impl LazyClaims {
     /// Claims already parsed.
     pub(crate) fn from_map(map: Map<String, Value>) -> Self {
         Self {
-            payload: Box::default(),
+            payload: Vec::new(),
             map: OnceLock::from(map),
         }
     }
