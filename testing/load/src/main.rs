@@ -911,8 +911,20 @@ async fn against_hand_written(
         );
         let ours_cold = Target::with_tokens(ours.addr, "/protected", &cold)?;
         let hand_cold = Target::with_tokens(hand.addr, "/protected", &cold)?;
-        let c = drive(&ours_cold, opts.connections, opts.cold, DEADLINE).await?;
-        let d = drive(&hand_cold, opts.connections, opts.cold, DEADLINE).await?;
+        // Each side goes first every other run: neither gets the quieter slot.
+        let (c, d) = if i % 2 == 0 {
+            let c = drive(&ours_cold, opts.connections, opts.cold, DEADLINE).await?;
+            (
+                c,
+                drive(&hand_cold, opts.connections, opts.cold, DEADLINE).await?,
+            )
+        } else {
+            let d = drive(&hand_cold, opts.connections, opts.cold, DEADLINE).await?;
+            (
+                drive(&ours_cold, opts.connections, opts.cold, DEADLINE).await?,
+                d,
+            )
+        };
         println!(
             "run {}/{}: cached: portcullis {}, hand-written {}; cold: portcullis {}, hand-written {}",
             i + 1,
