@@ -12,8 +12,15 @@
 //! - `portcullis_cached`: the same verifier with the cache enabled, the token
 //!   verified once before measuring: what a repeated token costs.
 //!
+//! After criterion's groups, `ratios` measures the same paths interleaved
+//! (a batch of each in turn, many rounds) and prints, per algorithm, the
+//! median over the rounds of each path's time divided by the floor's: on a
+//! shared, noisy machine these ratios hold where absolute times drift.
+//!
 //! Run with `cargo bench -p portcullis-core --bench verify`; `cargo test
 //! --benches` runs every measurement once as a smoke test.
+
+#![allow(clippy::print_stdout, reason = "the ratios are the bench's output")]
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -184,6 +191,73 @@ fn bench_verify(c: &mut Criterion) {
     }
 }
 
+/// The median of `values`.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Per algorithm, the median over interleaved rounds of jsonwebtoken, cold
+/// and cached portcullis, each divided by the floor of the same round.
+fn ratios(_c: &mut Criterion) {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not.
+    let full = std::env::args().any(|a| a == "--bench");
+    let (rounds, batch) = if full { (41, 40) } else { (1, 1) };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+        let f = fixture(alg);
+        rt.block_on(f.cached.verify(&f.token)).expect("valid");
+        let time = |run: &dyn Fn()| {
+            let started = std::time::Instant::now();
+            for _ in 0..batch {
+                run();
+            }
+            started.elapsed().as_secs_f64() / f64::from(batch)
+        };
+        let floor = || {
+            black_box(f.floor_key.verify(
+                f.alg,
+                black_box(&f.signing_input),
+                black_box(&f.signature),
+            ));
+        };
+        let jwt = || {
+            black_box(jsonwebtoken::decode::<Value>(
+                black_box(&f.token),
+                &f.jwt_key,
+                &f.jwt_validation,
+            ))
+            .expect("valid");
+        };
+        let cold = || {
+            rt.block_on(f.cold.verify(black_box(&f.token)))
+                .expect("valid");
+        };
+        let cached = || {
+            rt.block_on(f.cached.verify(black_box(&f.token)))
+                .expect("valid");
+        };
+        let (mut j, mut c, mut h, mut fl) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let base = time(&floor);
+            fl.push(base);
+            j.push(time(&jwt) / base);
+            c.push(time(&cold) / base);
+            h.push(time(&cached));
+        }
+        println!(
+            "{alg}: floor {:.1} µs; jsonwebtoken/floor {:.3}, portcullis_cold/floor {:.3}, portcullis_cached {:.0} ns (medians of {rounds} interleaved rounds)",
+            median(&mut fl) * 1e6,
+            median(&mut j),
+            median(&mut c),
+            median(&mut h) * 1e9,
+        );
+    }
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(30)
@@ -194,6 +268,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_verify
+    targets = bench_verify, ratios
 }
 criterion_main!(benches);

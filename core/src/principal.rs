@@ -1,7 +1,7 @@
 //! The verified caller.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -86,16 +86,69 @@ impl fmt::Display for RawToken {
 /// ```
 pub fn vouched_email(claims: &Map<String, Value>, trust_absent: bool) -> Option<String> {
     let email = match claims.get("email") {
-        Some(Value::String(e)) if !e.is_empty() => e,
+        Some(Value::String(e)) => e.as_str(),
         _ => return None,
     };
-    let vouched = match claims.get("email_verified") {
-        None => trust_absent,
-        Some(Value::Bool(verified)) => *verified,
-        Some(Value::String(verified)) => verified == "true",
-        Some(_) => false,
-    };
-    vouched.then(|| email.clone())
+    let verified = claims.get("email_verified").map(|v| match v {
+        Value::Bool(verified) => *verified,
+        Value::String(verified) => verified == "true",
+        _ => false,
+    });
+    vouched(Some(email), verified, trust_absent).map(str::to_owned)
+}
+
+/// [`vouched_email`]'s rule over claims already read: `email` (when a
+/// string) and whether `email_verified` vouches (`None` when absent).
+pub(crate) fn vouched(
+    email: Option<&str>,
+    verified: Option<bool>,
+    trust_absent: bool,
+) -> Option<&str> {
+    let email = email.filter(|e| !e.is_empty())?;
+    verified.unwrap_or(trust_absent).then_some(email)
+}
+
+/// A token's claims as JSON, built from its decoded payload the first time
+/// they are asked for: verifying a token reads the claims it checks
+/// straight from the payload, and a caller that never looks at the others
+/// never pays for a map of them.
+#[derive(Default)]
+pub(crate) struct LazyClaims {
+    payload: Vec<u8>,
+    map: OnceLock<Map<String, Value>>,
+}
+
+impl LazyClaims {
+    /// Claims parsed on demand from `payload`, a JSON object the strict
+    /// parser has already accepted.
+    pub(crate) fn from_payload(payload: Vec<u8>) -> Self {
+        Self {
+            payload,
+            map: OnceLock::new(),
+        }
+    }
+
+    /// Claims already parsed.
+    pub(crate) fn from_map(map: Map<String, Value>) -> Self {
+        Self {
+            payload: Vec::new(),
+            map: OnceLock::from(map),
+        }
+    }
+
+    /// The claims.
+    pub(crate) fn get(&self) -> &Map<String, Value> {
+        self.map.get_or_init(|| {
+            // The payload passed the strict parser before: this cannot fail.
+            crate::jws::parse_object(&self.payload).unwrap_or_default()
+        })
+    }
+}
+
+impl fmt::Debug for LazyClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LazyClaims([redacted])")
+    }
 }
 
 /// A caller whose token has been verified.
@@ -109,7 +162,7 @@ pub struct Principal {
     pub(crate) expires_at: u64,
     pub(crate) scopes: Vec<String>,
     pub(crate) kind: TokenKind,
-    pub(crate) claims: Arc<Map<String, Value>>,
+    pub(crate) claims: Arc<LazyClaims>,
     pub(crate) token: RawToken,
 }
 
@@ -183,7 +236,7 @@ impl Principal {
             expires_at,
             scopes,
             kind: TokenKind::Id,
-            claims: Arc::new(claims),
+            claims: Arc::new(LazyClaims::from_map(claims)),
             token,
         })
     }
@@ -239,12 +292,12 @@ impl Principal {
 
     /// Every claim, as JSON.
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.claims
+        self.claims.get()
     }
 
     /// One claim.
     pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.claims.get(name)
+        self.claims().get(name)
     }
 
     /// The claims deserialized into the caller's own type.
@@ -263,7 +316,7 @@ impl Principal {
     /// [`TokenRejection::InvalidClaim`]; its cause names the claim's type,
     /// never its value (claims are token content).
     pub fn claims_as<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        T::deserialize(Value::Object((*self.claims).clone())).map_err(|e| {
+        T::deserialize(Value::Object(self.claims().clone())).map_err(|e| {
             Error::invalid_token(TokenRejection::InvalidClaim)
                 .with_source(Redacted(crate::config::without_values(&e.to_string())))
         })
@@ -369,7 +422,7 @@ mod tests {
             expires_at: 1,
             scopes: vec![],
             kind: TokenKind::Access,
-            claims: Arc::new(Map::new()),
+            claims: Arc::new(LazyClaims::from_map(Map::new())),
             token: RawToken::new(token),
         };
         let shown = format!("{p:?} {:?} {}", p.token(), p.token());

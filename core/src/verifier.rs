@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::alg::Algorithm;
 use crate::clock::{self, SharedClock};
@@ -12,9 +12,9 @@ use crate::config::{AccessTokenType, IssuerConfig, StaticKey, VerifierConfig, ch
 use crate::error::{Error, TokenRejection};
 use crate::fetch::HttpFetch;
 use crate::jwks::{Location, RemoteKeys};
-use crate::jws;
+use crate::jws::{self, Audience, Claims, Date, Scp, Text};
 use crate::keys::{KeySet, VerifyingKey};
-use crate::principal::{Principal, RawToken, TokenKind, vouched_email};
+use crate::principal::{Principal, RawToken, TokenKind, vouched};
 use crate::refusals;
 use crate::revocation::RevocationCheck;
 
@@ -428,8 +428,8 @@ impl TokenVerifier {
             }
         }
         let parsed = jws::parse(token)?;
-        let iss = match parsed.claims.get("iss") {
-            Some(Value::String(s)) => s,
+        let iss = match &parsed.claims.iss {
+            Some(Text::Str(s)) => s,
             Some(_) => return Err(Error::invalid_token(TokenRejection::InvalidClaim)),
             None => return Err(Error::invalid_token(TokenRejection::MissingClaim)),
         };
@@ -514,28 +514,32 @@ impl Issuer {
 
     fn validate(
         &self,
-        claims: Map<String, Value>,
+        claims: Claims,
         typ: Option<&str>,
         expected: TokenKind,
         now_ms: u64,
         token: &str,
     ) -> Result<Principal, Error> {
         let invalid = || Error::invalid_token(TokenRejection::InvalidClaim);
-        let exp = match claims.get("exp") {
-            None | Some(Value::Null) => {
+        let exp = match claims.exp {
+            None | Some(Date::Null) => {
                 return Err(Error::invalid_token(TokenRejection::MissingClaim));
             }
-            Some(v) => numeric_date(v).ok_or_else(invalid)?,
+            Some(Date::Secs(exp)) => exp,
+            Some(Date::Bad) => return Err(invalid()),
         };
         if exp.saturating_mul(1000).saturating_add(self.leeway_ms) <= now_ms {
             return Err(Error::invalid_token(TokenRejection::Expired));
         }
-        for name in ["nbf", "iat"] {
-            if let Some(v) = claims.get(name) {
-                let t = numeric_date(v).ok_or_else(invalid)?;
-                if t.saturating_mul(1000) > now_ms.saturating_add(self.leeway_ms) {
+        for date in [claims.nbf, claims.iat] {
+            match date {
+                Some(Date::Secs(t))
+                    if t.saturating_mul(1000) > now_ms.saturating_add(self.leeway_ms) =>
+                {
                     return Err(Error::invalid_token(TokenRejection::NotYetValid));
                 }
+                None | Some(Date::Secs(_)) => {}
+                Some(Date::Null | Date::Bad) => return Err(invalid()),
             }
         }
         let declared = classify(typ, &claims)?;
@@ -556,52 +560,67 @@ impl Issuer {
         match expected {
             TokenKind::Access => {
                 if self.cognito {
-                    match claims.get("client_id") {
-                        Some(Value::String(c)) if self.id_audiences.contains(c) => {}
-                        Some(Value::String(_)) | None => {
+                    match &claims.client_id {
+                        Some(Text::Str(c)) if self.id_audiences.contains(c) => {}
+                        Some(Text::Str(_)) | None => {
                             return Err(Error::invalid_token(TokenRejection::WrongAudience));
                         }
                         Some(_) => return Err(invalid()),
                     }
                 } else {
-                    check_audience(claims.get("aud"), &self.audiences)?;
+                    check_audience(claims.aud.as_ref(), &self.audiences)?;
                 }
             }
             TokenKind::Id => {
-                check_audience(claims.get("aud"), &self.id_audiences)?;
+                check_audience(claims.aud.as_ref(), &self.id_audiences)?;
             }
         }
+        // Claims beyond the typed ones are read from the full map, built
+        // only for an issuer that names one.
         for name in &self.required_claims {
-            if claims.get(name).is_none_or(Value::is_null) {
+            let present = match claims.text(name) {
+                Some(t) => t.is_some_and(|t| *t != Text::Null),
+                None => claims.raw.get().get(name).is_some_and(|v| !v.is_null()),
+            };
+            if !present {
                 return Err(Error::invalid_token(TokenRejection::MissingClaim));
             }
         }
-        let string_claim =
-            |claims: &Map<String, Value>, name: &str| -> Result<Option<String>, Error> {
-                match claims.get(name) {
-                    None | Some(Value::Null) => Ok(None),
-                    Some(Value::String(s)) => Ok(Some(s.clone())),
-                    Some(_) => Err(Error::invalid_token(TokenRejection::InvalidClaim)),
-                }
-            };
-        let subject = string_claim(&claims, "sub")?;
-        if !matches!(
-            claims.get("email"),
-            None | Some(Value::Null | Value::String(_))
-        ) {
+        let string_claim = |claim: Option<&Text>| -> Result<Option<String>, Error> {
+            match claim {
+                None | Some(Text::Null) => Ok(None),
+                Some(Text::Str(s)) => Ok(Some(s.clone())),
+                Some(Text::Other) => Err(invalid()),
+            }
+        };
+        let subject = string_claim(claims.sub.as_ref())?;
+        if matches!(claims.email, Some(Text::Other)) {
             return Err(invalid());
         }
         // Only the address the provider vouches for becomes the principal's.
-        let email = vouched_email(&claims, self.trust_email_absent);
-        let username = match string_claim(&claims, "preferred_username")? {
+        let email = vouched(
+            claims.email.as_ref().and_then(Text::as_str),
+            claims.email_verified,
+            self.trust_email_absent,
+        )
+        .map(str::to_owned);
+        let username = match string_claim(claims.preferred_username.as_ref())? {
             Some(u) => Some(u),
-            None => match string_claim(&claims, "cognito:username")? {
+            None => match string_claim(claims.cognito_username.as_ref())? {
                 Some(u) => Some(u),
-                None if self.cognito => string_claim(&claims, "username")?,
+                None if self.cognito => string_claim(claims.username.as_ref())?,
                 None => None,
             },
         };
-        let user_id = match string_claim(&claims, &self.user_id_claim)? {
+        let user_id = match claims.text(&self.user_id_claim) {
+            Some(claim) => string_claim(claim)?,
+            None => match claims.raw.get().get(&self.user_id_claim) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err(invalid()),
+            },
+        };
+        let user_id = match user_id {
             Some(u) if !u.is_empty() => u,
             _ => return Err(Error::invalid_token(TokenRejection::MissingClaim)),
         };
@@ -621,42 +640,18 @@ impl Issuer {
             expires_at: exp,
             scopes,
             kind: actual,
-            claims: Arc::new(claims),
+            claims: Arc::new(claims.raw),
             token: RawToken::new(token),
         })
     }
 }
 
-/// A NumericDate: a JSON number, non-negative; fractions are truncated.
-/// Strings, booleans and null are refused (CVE-2026-25537 was the acceptance of strings).
-fn numeric_date(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                Some(u)
-            } else {
-                n.as_f64()
-                    .filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e15)
-                    .map(|f| f as u64)
-            }
-        }
-        _ => None,
-    }
-}
-
-fn check_audience(aud: Option<&Value>, accepted: &[String]) -> Result<(), Error> {
+fn check_audience(aud: Option<&Audience>, accepted: &[String]) -> Result<(), Error> {
     let ok = match aud {
-        Some(Value::String(a)) => accepted.iter().any(|x| x == a),
-        Some(Value::Array(list)) => {
-            if !list.iter().all(Value::is_string) {
-                return Err(Error::invalid_token(TokenRejection::InvalidClaim));
-            }
-            list.iter()
-                .filter_map(Value::as_str)
-                .any(|a| accepted.iter().any(|x| x == a))
-        }
+        Some(Audience::One(a)) => accepted.iter().any(|x| x == a),
+        Some(Audience::Many(list)) => list.iter().any(|a| accepted.iter().any(|x| x == a)),
         None => false,
-        Some(_) => return Err(Error::invalid_token(TokenRejection::InvalidClaim)),
+        Some(Audience::Bad) => return Err(Error::invalid_token(TokenRejection::InvalidClaim)),
     };
     if ok {
         Ok(())
@@ -682,11 +677,11 @@ enum Declared {
 
 /// What the token's `typ` header, Cognito `token_use` claim and Keycloak
 /// `typ` claim declare, together; then, when none does, the signs of an ID token.
-fn classify(typ: Option<&str>, claims: &Map<String, Value>) -> Result<Declared, Error> {
+fn classify(typ: Option<&str>, claims: &Claims) -> Result<Declared, Error> {
     let mut access = false;
     let mut id = false;
     let mut other = false;
-    if let Some(tu) = claims.get("token_use") {
+    if let Some(tu) = &claims.token_use {
         match tu.as_str() {
             Some("access") => access = true,
             Some("id") => id = true,
@@ -704,10 +699,10 @@ fn classify(typ: Option<&str>, claims: &Map<String, Value>) -> Result<Declared, 
     }
     // Keycloak marks its tokens with a `typ` claim: `Bearer` for access
     // tokens, `ID`, `Refresh`, `Logout`, `Offline`, ... for the others.
-    match claims.get("typ") {
+    match &claims.typ {
         None => {}
-        Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => access = true,
-        Some(Value::String(t)) if t.eq_ignore_ascii_case("id") => id = true,
+        Some(Text::Str(t)) if t.eq_ignore_ascii_case("bearer") => access = true,
+        Some(Text::Str(t)) if t.eq_ignore_ascii_case("id") => id = true,
         Some(_) => other = true,
     }
     Ok(match (access, id, other) {
@@ -715,10 +710,7 @@ fn classify(typ: Option<&str>, claims: &Map<String, Value>) -> Result<Declared, 
         (true, false, false) => Declared::Access,
         (false, true, false) => Declared::Id,
         (false, false, false) => {
-            if ["nonce", "at_hash", "c_hash"]
-                .iter()
-                .any(|c| claims.contains_key(*c))
-            {
+            if claims.id_signs {
                 Declared::Id
             } else {
                 Declared::Nothing
@@ -727,23 +719,19 @@ fn classify(typ: Option<&str>, claims: &Map<String, Value>) -> Result<Declared, 
     })
 }
 
-fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, Error> {
+fn scopes(claims: &Claims) -> Result<Vec<String>, Error> {
     let bad = || Error::invalid_token(TokenRejection::InvalidClaim);
     let mut out = Vec::new();
-    match claims.get("scope") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) => out.extend(s.split_ascii_whitespace().map(str::to_owned)),
-        Some(_) => return Err(bad()),
+    match &claims.scope {
+        None | Some(Text::Null) => {}
+        Some(Text::Str(s)) => out.extend(s.split_ascii_whitespace().map(str::to_owned)),
+        Some(Text::Other) => return Err(bad()),
     }
-    match claims.get("scp") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) => out.extend(s.split_ascii_whitespace().map(str::to_owned)),
-        Some(Value::Array(a)) => {
-            for v in a {
-                out.push(v.as_str().ok_or_else(bad)?.to_owned());
-            }
-        }
-        Some(_) => return Err(bad()),
+    match &claims.scp {
+        None | Some(Scp::Null) => {}
+        Some(Scp::Str(s)) => out.extend(s.split_ascii_whitespace().map(str::to_owned)),
+        Some(Scp::List(a)) => out.extend(a.iter().cloned()),
+        Some(Scp::Bad) => return Err(bad()),
     }
     out.sort();
     out.dedup();

@@ -201,7 +201,10 @@ pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
 
 impl HeaderLookup for Headers<'_> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(|v| v.to_str().ok())
+        // `to_str`'s rule, checked faster on a ~1 KB bearer header.
+        self.0
+            .get(name)
+            .and_then(|v| portcullis_core::credentials::header_text(v.as_bytes()))
     }
 }
 
@@ -225,8 +228,10 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let gate = self.gate.clone();
         Box::pin(async move {
-            let method = req.method().as_str().to_owned();
-            let mut authn = match gate.authenticate(&method, &Headers(req.headers())).await {
+            let mut authn = match gate
+                .authenticate(req.method().as_str(), &Headers(req.headers()))
+                .await
+            {
                 Ok(authn) => authn,
                 Err(refusal) => return Ok(AuthRejection(refusal).into_response()),
             };

@@ -215,7 +215,10 @@ pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
 
 impl HeaderLookup for Headers<'_> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(|v| v.to_str().ok())
+        // `to_str`'s rule, checked faster on a ~1 KB bearer header.
+        self.0
+            .get(name)
+            .and_then(|v| portcullis_core::credentials::header_text(v.as_bytes()))
     }
 }
 

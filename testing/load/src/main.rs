@@ -22,14 +22,33 @@
 //! is told apart from the cost of authenticating it. Every response must be
 //! `200 OK`, or the harness stops with an error.
 //!
-//! It prints the rate of each batch, then the median rate of each route over
-//! the runs and the ratios `protected/bare` and `protected/(bare+padding)`
-//! (1.0 meaning free). Each batch
-//! is also bounded by a 60-second deadline, so the harness always stops by
-//! itself.
+//! A fourth batch loads `GET /capability`, which requires the `read`
+//! capability, held by the token's subject in a user file (`caps.yaml`).
+//!
+//! It prints the rate and p99 latency of each batch, then the median rate of
+//! each route over the runs and the ratios `protected/bare`,
+//! `protected/(bare+padding)` and `capability/bare` (1.0 meaning free).
+//!
+//! Then, in the same process:
+//!
+//! - portcullis (axum) against the middleware a service would otherwise
+//!   write by hand: `jsonwebtoken::decode` with a `DecodingKey` prepared
+//!   once, on every request; with the repeated token (cached) and with
+//!   never-seen RS256 tokens, fresh for each run (cold); the medians'
+//!   ratio portcullis/hand-written for each;
+//! - many distinct users at once (`--users`, ES256 tokens, each sent in
+//!   turn): the first request of each misses the verified-token cache, the
+//!   later ones hit it; requests per second and p99 latency;
+//! - the main example's app (`examples/axum`, served in this process) sent
+//!   `--memory-tokens` distinct tokens: the process's resident memory
+//!   (`VmRSS`) after each quarter, flat once the cache is full.
+//!
+//! Each batch is bounded by a 60-second deadline, so the harness always
+//! stops by itself.
 //!
 //! ```text
-//! portcullis-load [--frameworks axum,actix,poem] [--connections 32] [--requests 100000] [--runs 5] [--warmup 2000] [--quick]
+//! portcullis-load [--frameworks axum,actix,poem] [--connections 32] [--requests 100000] [--runs 5] [--warmup 2000]
+//!                 [--cold 2000] [--users 10000] [--user-requests 50000] [--memory-tokens 100000] [--quick]
 //! ```
 //!
 //! The client and the server share the process and its cores, so the absolute
@@ -42,12 +61,16 @@
 #![allow(clippy::print_stdout, reason = "the report is the binary's output")]
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use axum::Router;
+use axum::extract::{Extension, Request as AxumRequest, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -55,9 +78,13 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use portcullis_axum::{AuthLayer, Caller};
+use jsonwebtoken::{DecodingKey, Validation};
+use portcullis_axum::{AuthLayer, Caller, RequireCapability, capability};
+use portcullis_capabilities::{Capabilities, FileStore};
+use portcullis_core::capabilities::CapabilitiesConfig;
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
-use portcullis_core::{Authenticator, CredentialsConfig, TokenVerifier};
+use portcullis_core::{Algorithm, Authenticator, CredentialsConfig, Secret, TokenVerifier};
+use portcullis_oidc::RelyingParty;
 use portcullis_testing::MockProvider;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -81,7 +108,12 @@ usage: portcullis-load [options]
   --requests N      requests per route and run (default 100000)
   --runs N          measured runs (default 5)
   --warmup N        unmeasured requests per route first (default 2000)
-  --quick           a tiny run: 4 connections, 500 requests, 2 runs, 100 warm-up
+  --cold N          never-seen RS256 tokens per run against the hand-written baseline (default 2000)
+  --users N         distinct users under concurrency (default 10000)
+  --user-requests N requests spread over those users (default 50000)
+  --memory-tokens N distinct tokens sent to the main example before reading its memory (default 100000)
+  --quick           a tiny run: 4 connections, 500 requests, 2 runs, 100 warm-up,
+                    100 cold tokens, 200 users, 1000 user requests, 2000 memory tokens
   -h, --help        this text";
 
 /// A web framework the harness loads.
@@ -129,6 +161,10 @@ struct Options {
     requests: usize,
     runs: usize,
     warmup: usize,
+    cold: usize,
+    users: usize,
+    user_requests: usize,
+    memory_tokens: usize,
 }
 
 impl Default for Options {
@@ -139,6 +175,10 @@ impl Default for Options {
             requests: 100_000,
             runs: 5,
             warmup: 2_000,
+            cold: 2_000,
+            users: 10_000,
+            user_requests: 50_000,
+            memory_tokens: 100_000,
         }
     }
 }
@@ -151,6 +191,10 @@ impl Options {
             requests: 500,
             runs: 2,
             warmup: 100,
+            cold: 100,
+            users: 200,
+            user_requests: 1_000,
+            memory_tokens: 2_000,
         }
     }
 
@@ -184,6 +228,10 @@ impl Options {
                 "--requests" => &mut opts.requests,
                 "--runs" => &mut opts.runs,
                 "--warmup" => &mut opts.warmup,
+                "--cold" => &mut opts.cold,
+                "--users" => &mut opts.users,
+                "--user-requests" => &mut opts.user_requests,
+                "--memory-tokens" => &mut opts.memory_tokens,
                 other => bail!("unknown argument `{other}`\n\n{USAGE}"),
             };
             let value = match inline {
@@ -200,6 +248,8 @@ impl Options {
         ensure!(opts.connections > 0, "`--connections` must be at least 1");
         ensure!(opts.requests > 0, "`--requests` must be at least 1");
         ensure!(opts.runs > 0, "`--runs` must be at least 1");
+        ensure!(opts.cold > 0, "`--cold` must be at least 1");
+        ensure!(opts.users > 0, "`--users` must be at least 1");
         Ok(Some(opts))
     }
 }
@@ -222,6 +272,30 @@ async fn bare() -> &'static str {
 
 async fn protected(Caller(caller): Caller) -> String {
     caller.principal.email().unwrap_or_default().to_owned()
+}
+
+capability!(Read = "read");
+
+async fn with_capability(c: RequireCapability<Read>) -> String {
+    c.caller()
+        .and_then(|c| c.principal.email())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn actix_capability(c: portcullis_actix::RequireCapability<Read>) -> String {
+    c.caller()
+        .and_then(|c| c.principal.email())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[poem::handler]
+async fn poem_capability(c: portcullis_poem::RequireCapability<Read>) -> String {
+    c.caller()
+        .and_then(|c| c.principal.email())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn actix_protected(portcullis_actix::Caller(caller): portcullis_actix::Caller) -> String {
@@ -248,6 +322,7 @@ struct Server {
 async fn authenticator(provider: &MockProvider) -> anyhow::Result<Authenticator> {
     let issuer = IssuerConfig::new(provider.issuer())
         .with_jwks_url(provider.jwks_url())
+        .with_algorithms([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
         .with_audience(provider.audience());
     let verifier = TokenVerifier::new(VerifierConfig::new([("mock".to_owned(), issuer)]))
         .context("building the verifier")?;
@@ -261,8 +336,40 @@ async fn authenticator(provider: &MockProvider) -> anyhow::Result<Authenticator>
     ))
 }
 
-async fn start_server(framework: Framework, provider: &MockProvider) -> anyhow::Result<Server> {
+/// A random secret key for the capabilities service (never printed).
+fn random_secret() -> Secret {
+    use std::hash::{BuildHasher, RandomState};
+    let state = RandomState::new();
+    let hex: String = (0..4u64)
+        .map(|i| format!("{:016x}", state.hash_one(i)))
+        .collect();
+    Secret::new(hex)
+}
+
+/// Capabilities over a user file in `dir` that grants `read` to [`EMAIL`]
+/// (no default capabilities: the check reads the file's assignments).
+async fn capabilities(dir: &Path) -> anyhow::Result<Capabilities> {
+    let path = dir.join("caps.yaml");
+    std::fs::write(&path, format!("{EMAIL}:\n  - read\n")).context("writing the user file")?;
+    let store = FileStore::open(path)
+        .await
+        .context("opening the user file")?;
+    Capabilities::builder(
+        CapabilitiesConfig::new([("read", Vec::<String>::new())]),
+        Arc::new(store),
+        random_secret(),
+    )
+    .build()
+    .context("building the capabilities service")
+}
+
+async fn start_server(
+    framework: Framework,
+    provider: &MockProvider,
+    caps: &Capabilities,
+) -> anyhow::Result<Server> {
     let auth = authenticator(provider).await?;
+    let caps = caps.clone();
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("binding 127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
@@ -271,7 +378,8 @@ async fn start_server(framework: Framework, provider: &MockProvider) -> anyhow::
             let app = Router::new()
                 .route("/bare", get(bare))
                 .route("/protected", get(protected))
-                .layer(AuthLayer::new(auth));
+                .route("/capability", get(with_capability))
+                .layer(AuthLayer::new(auth).with_capabilities(caps));
             let listener = TcpListener::from_std(listener)?;
             let (stop, stopped) = oneshot::channel::<()>();
             tokio::spawn(async move {
@@ -290,7 +398,8 @@ async fn start_server(framework: Framework, provider: &MockProvider) -> anyhow::
             let app = poem::Route::new()
                 .at("/bare", poem::get(poem_bare))
                 .at("/protected", poem::get(poem_protected))
-                .with(portcullis_poem::AuthMiddleware::new(auth));
+                .at("/capability", poem::get(poem_capability))
+                .with(portcullis_poem::AuthMiddleware::new(auth).with_capabilities(caps));
             let acceptor = poem::listener::TcpAcceptor::from_std(listener)?;
             let task = tokio::spawn(async move {
                 let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
@@ -301,9 +410,13 @@ async fn start_server(framework: Framework, provider: &MockProvider) -> anyhow::
             use actix_web::{App, web};
             let factory = move || {
                 App::new()
-                    .wrap(portcullis_actix::AuthMiddleware::new(auth.clone()))
+                    .wrap(
+                        portcullis_actix::AuthMiddleware::new(auth.clone())
+                            .with_capabilities(caps.clone()),
+                    )
                     .route("/bare", web::get().to(bare))
                     .route("/protected", web::get().to(actix_protected))
+                    .route("/capability", web::get().to(actix_capability))
             };
             let stop = portcullis_testing::serve::actix_with_workers(listener, factory, 2)
                 .context("starting actix-web")?;
@@ -313,21 +426,45 @@ async fn start_server(framework: Framework, provider: &MockProvider) -> anyhow::
     Ok(Server { addr, stop })
 }
 
+/// Bearer headers a target sends, one per request in turn (wrapping around).
+#[derive(Debug, Clone)]
+struct Bearers {
+    values: Arc<[HeaderValue]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl Bearers {
+    fn new<S: AsRef<str>>(tokens: &[S]) -> anyhow::Result<Self> {
+        ensure!(!tokens.is_empty(), "no token to send");
+        let values = tokens
+            .iter()
+            .map(|t| HeaderValue::from_str(&format!("Bearer {}", t.as_ref())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            values: values.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    fn next(&self) -> HeaderValue {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.values.len();
+        self.values[i].clone()
+    }
+}
+
 /// One route to load, with the headers every request carries.
 #[derive(Debug, Clone)]
 struct Target {
     addr: SocketAddr,
     path: &'static str,
     host: HeaderValue,
-    authorization: Option<HeaderValue>,
+    authorization: Option<Bearers>,
     padding: Option<HeaderValue>,
 }
 
 impl Target {
     fn new(addr: SocketAddr, path: &'static str, token: Option<&str>) -> anyhow::Result<Self> {
-        let authorization = token
-            .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))
-            .transpose()?;
+        let authorization = token.map(|t| Bearers::new(&[t])).transpose()?;
         Ok(Self {
             addr,
             path,
@@ -335,6 +472,17 @@ impl Target {
             authorization,
             padding: None,
         })
+    }
+
+    /// A route sent each of `tokens` in turn.
+    fn with_tokens<S: AsRef<str>>(
+        addr: SocketAddr,
+        path: &'static str,
+        tokens: &[S],
+    ) -> anyhow::Result<Self> {
+        let mut target = Self::new(addr, path, None)?;
+        target.authorization = Some(Bearers::new(tokens)?);
+        Ok(target)
     }
 
     /// A route with a dummy `x-padding` header as long as a bearer header for
@@ -349,7 +497,7 @@ impl Target {
     fn request(&self) -> anyhow::Result<Request<Empty<Bytes>>> {
         let mut req = Request::get(self.path).header(HOST, self.host.clone());
         if let Some(auth) = &self.authorization {
-            req = req.header(AUTHORIZATION, auth.clone());
+            req = req.header(AUTHORIZATION, auth.next());
         }
         if let Some(padding) = &self.padding {
             req = req.header("x-padding", padding.clone());
@@ -404,6 +552,10 @@ async fn check_routes(addr: SocketAddr, token: &str) -> anyhow::Result<()> {
             None,
         ),
     ];
+    let expect: Vec<_> = expect
+        .into_iter()
+        .chain(capability_checks(addr, token)?)
+        .collect();
     for (target, status, body) in expect {
         let (got, got_body) = send(&mut sender, &target).await?;
         let auth = if target.authorization.is_some() {
@@ -428,12 +580,33 @@ async fn check_routes(addr: SocketAddr, token: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `/capability` answers with and without a token; empty for servers without it.
+fn capability_checks(
+    addr: SocketAddr,
+    token: &str,
+) -> anyhow::Result<Vec<(Target, StatusCode, Option<&'static str>)>> {
+    Ok(vec![
+        (
+            Target::new(addr, "/capability", Some(token))?,
+            StatusCode::OK,
+            Some(EMAIL),
+        ),
+        (
+            Target::new(addr, "/capability", None)?,
+            StatusCode::UNAUTHORIZED,
+            None,
+        ),
+    ])
+}
+
 /// The outcome of one batch.
 #[derive(Debug, Clone, Copy)]
 struct Batch {
     completed: u64,
     elapsed: Duration,
     cut_short: bool,
+    /// The 99th percentile of the requests' latencies.
+    p99: Duration,
 }
 
 impl Batch {
@@ -465,12 +638,17 @@ async fn drive(
         let failed = Arc::clone(&failed);
         workers.spawn(async move {
             let mut done = 0u64;
+            let mut latencies = Vec::new();
             while !failed.load(Ordering::Relaxed) && remaining.fetch_sub(1, Ordering::Relaxed) > 0 {
                 if Instant::now() >= end {
                     break;
                 }
+                let sent = Instant::now();
                 match send(&mut sender, &target).await {
-                    Ok((StatusCode::OK, _)) => done += 1,
+                    Ok((StatusCode::OK, _)) => {
+                        latencies.push(sent.elapsed());
+                        done += 1;
+                    }
                     Ok((status, body)) => {
                         failed.store(true, Ordering::Relaxed);
                         bail!(
@@ -485,13 +663,16 @@ async fn drive(
                     }
                 }
             }
-            Ok(done)
+            Ok((done, latencies))
         });
     }
     let mut completed = 0;
+    let mut latencies = Vec::with_capacity(requests);
     let collect = async {
         while let Some(joined) = workers.join_next().await {
-            completed += joined.context("a load worker panicked")??;
+            let (done, mut lat) = joined.context("a load worker panicked")??;
+            completed += done;
+            latencies.append(&mut lat);
         }
         anyhow::Ok(())
     };
@@ -504,17 +685,24 @@ async fn drive(
         ),
     }
     let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let p99 = latencies
+        .get((latencies.len() * 99).div_ceil(100).saturating_sub(1))
+        .copied()
+        .unwrap_or_default();
     Ok(Batch {
         completed,
         elapsed,
         cut_short: completed < requests as u64,
+        p99,
     })
 }
 
 fn describe(b: &Batch) -> String {
     let mut s = format!(
-        "{:>7.0} req/s ({} in {:.2} s",
+        "{:>7.0} req/s (p99 {} µs, {} in {:.2} s",
         b.rate(),
+        b.p99.as_micros(),
         b.completed,
         b.elapsed.as_secs_f64()
     );
@@ -534,55 +722,322 @@ struct Medians {
     bare: f64,
     padded: f64,
     protected: f64,
+    capability: f64,
 }
 
 async fn run_framework(
     framework: Framework,
     provider: &MockProvider,
+    caps: &Capabilities,
     token: &str,
     opts: &Options,
 ) -> anyhow::Result<Medians> {
-    let server = start_server(framework, provider).await?;
+    let server = start_server(framework, provider, caps).await?;
     let addr = server.addr;
     check_routes(addr, token)
         .await
         .with_context(|| format!("{}: the routes do not answer as expected", framework.name()))?;
-    let bare = Target::new(addr, "/bare", None)?;
-    let padded = Target::padded(addr, "/bare", token)?;
-    let protected = Target::new(addr, "/protected", Some(token))?;
+    let targets = [
+        Target::new(addr, "/bare", None)?,
+        Target::padded(addr, "/bare", token)?,
+        Target::new(addr, "/protected", Some(token))?,
+        Target::new(addr, "/capability", Some(token))?,
+    ];
     println!("== {}", framework.name());
     if opts.warmup > 0 {
-        drive(&bare, opts.connections, opts.warmup, DEADLINE).await?;
-        drive(&padded, opts.connections, opts.warmup, DEADLINE).await?;
-        drive(&protected, opts.connections, opts.warmup, DEADLINE).await?;
+        for t in &targets {
+            drive(t, opts.connections, opts.warmup, DEADLINE).await?;
+        }
     }
-    let mut bare_rates = Vec::with_capacity(opts.runs);
-    let mut padded_rates = Vec::with_capacity(opts.runs);
-    let mut protected_rates = Vec::with_capacity(opts.runs);
+    let mut rates: [Vec<f64>; 4] = Default::default();
     for i in 1..=opts.runs {
-        let b = drive(&bare, opts.connections, opts.requests, DEADLINE).await?;
-        let d = drive(&padded, opts.connections, opts.requests, DEADLINE).await?;
-        let p = drive(&protected, opts.connections, opts.requests, DEADLINE).await?;
+        let mut line = Vec::new();
+        for (t, rates) in targets.iter().zip(&mut rates) {
+            let b = drive(t, opts.connections, opts.requests, DEADLINE).await?;
+            line.push(describe(&b));
+            rates.push(b.rate());
+        }
         println!(
-            "run {i}/{}: bare {}, bare+padding {}, protected {}",
-            opts.runs,
-            describe(&b),
-            describe(&d),
-            describe(&p)
+            "run {i}/{}: bare {}, bare+padding {}, protected {}, capability {}",
+            opts.runs, line[0], line[1], line[2], line[3]
         );
-        bare_rates.push(b.rate());
-        padded_rates.push(d.rate());
-        protected_rates.push(p.rate());
     }
     (server.stop)();
     // Let in-flight connections wind down before the next framework starts.
     tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(Medians {
         framework,
-        bare: median(&bare_rates),
-        padded: median(&padded_rates),
-        protected: median(&protected_rates),
+        bare: median(&rates[0]),
+        padded: median(&rates[1]),
+        protected: median(&rates[2]),
+        capability: median(&rates[3]),
     })
+}
+
+/// The claims the hand-written middleware keeps.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct HandClaims {
+    email: Option<String>,
+}
+
+/// What a hand-written middleware holds: the provider's key, decoded once.
+#[derive(Clone)]
+struct HandWritten {
+    key: Arc<DecodingKey>,
+    validation: Arc<Validation>,
+}
+
+/// The middleware a service would otherwise write: `jsonwebtoken::decode`
+/// with a prepared `DecodingKey` on every request, the claims in the
+/// request's extensions.
+async fn hand_auth(State(hw): State<HandWritten>, mut req: AxumRequest, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    match jsonwebtoken::decode::<HandClaims>(token, &hw.key, &hw.validation) {
+        Ok(data) => {
+            req.extensions_mut().insert(data.claims);
+            next.run(req).await
+        }
+        Err(_) => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+async fn hand_protected(Extension(claims): Extension<HandClaims>) -> String {
+    claims.email.unwrap_or_default()
+}
+
+/// The hand-written baseline on axum: `/protected` behind [`hand_auth`],
+/// with the provider's RS256 key from its JWKS.
+async fn start_hand_written(provider: &MockProvider) -> anyhow::Result<Server> {
+    let jwks = provider.jwks();
+    let jwk = jwks["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kty"] == "RSA"))
+        .context("the provider publishes no RSA key")?;
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone())?;
+    let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[provider.issuer()]);
+    validation.set_audience(&[provider.audience()]);
+    let state = HandWritten {
+        key: Arc::new(DecodingKey::from_jwk(&jwk)?),
+        validation: Arc::new(validation),
+    };
+    let app = Router::new()
+        .route("/protected", get(hand_protected))
+        .layer(axum::middleware::from_fn_with_state(state, hand_auth));
+    serve_axum(app).await
+}
+
+/// Serves `app` on a free loopback port until stopped.
+async fn serve_axum(app: Router) -> anyhow::Result<Server> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Server {
+        addr,
+        stop: Box::new(move || {
+            let _ = stop.send(());
+        }),
+    })
+}
+
+/// `count` distinct tokens (subject and email `user-<first + i>`), signed with `alg`.
+fn mint(provider: &MockProvider, alg: Algorithm, first: usize, count: usize) -> Vec<String> {
+    (first..first + count)
+        .map(|i| {
+            provider
+                .token()
+                .algorithm(alg)
+                .subject(format!("user-{i}"))
+                .email(format!("user-{i}@example.com"))
+                .expires_in(3_600)
+                .sign()
+        })
+        .collect()
+}
+
+/// portcullis against the hand-written middleware, on axum, with a repeated
+/// token (cached) and with never-seen RS256 tokens (cold).
+async fn against_hand_written(
+    provider: &MockProvider,
+    caps: &Capabilities,
+    token: &str,
+    opts: &Options,
+) -> anyhow::Result<()> {
+    let ours = start_server(Framework::Axum, provider, caps).await?;
+    let hand = start_hand_written(provider).await?;
+    let mut sender = connect(hand.addr).await?;
+    let (status, body) = send(
+        &mut sender,
+        &Target::new(hand.addr, "/protected", Some(token))?,
+    )
+    .await?;
+    ensure!(
+        status == StatusCode::OK && body == EMAIL.as_bytes(),
+        "the hand-written middleware answered {status}"
+    );
+    drop(sender);
+    println!();
+    println!("== portcullis vs hand-written jsonwebtoken middleware (axum, RS256)");
+    let ours_cached = Target::new(ours.addr, "/protected", Some(token))?;
+    let hand_cached = Target::new(hand.addr, "/protected", Some(token))?;
+    if opts.warmup > 0 {
+        drive(&ours_cached, opts.connections, opts.warmup, DEADLINE).await?;
+        drive(&hand_cached, opts.connections, opts.warmup, DEADLINE).await?;
+    }
+    let mut rates: [Vec<f64>; 4] = Default::default();
+    for i in 0..opts.runs {
+        let a = drive(&ours_cached, opts.connections, opts.requests, DEADLINE).await?;
+        let b = drive(&hand_cached, opts.connections, opts.requests, DEADLINE).await?;
+        // Fresh tokens each run: neither side has seen them.
+        let cold = mint(
+            provider,
+            Algorithm::RS256,
+            1_000_000 + i * opts.cold,
+            opts.cold,
+        );
+        let ours_cold = Target::with_tokens(ours.addr, "/protected", &cold)?;
+        let hand_cold = Target::with_tokens(hand.addr, "/protected", &cold)?;
+        // Each side goes first every other run: neither gets the quieter slot.
+        let (c, d) = if i % 2 == 0 {
+            let c = drive(&ours_cold, opts.connections, opts.cold, DEADLINE).await?;
+            (
+                c,
+                drive(&hand_cold, opts.connections, opts.cold, DEADLINE).await?,
+            )
+        } else {
+            let d = drive(&hand_cold, opts.connections, opts.cold, DEADLINE).await?;
+            (
+                drive(&ours_cold, opts.connections, opts.cold, DEADLINE).await?,
+                d,
+            )
+        };
+        println!(
+            "run {}/{}: cached: portcullis {}, hand-written {}; cold: portcullis {}, hand-written {}",
+            i + 1,
+            opts.runs,
+            describe(&a),
+            describe(&b),
+            describe(&c),
+            describe(&d)
+        );
+        for (rates, batch) in rates.iter_mut().zip([a, b, c, d]) {
+            rates.push(batch.rate());
+        }
+    }
+    (ours.stop)();
+    (hand.stop)();
+    let m: Vec<f64> = rates.iter().map(|r| median(r)).collect();
+    println!(
+        "portcullis/hand-written: cached {:.3} ({:.0} vs {:.0} req/s), cold {:.3} ({:.0} vs {:.0} req/s)",
+        m[0] / m[1],
+        m[0],
+        m[1],
+        m[2] / m[3],
+        m[2],
+        m[3]
+    );
+    Ok(())
+}
+
+/// Many distinct users at once (ES256 tokens): the first request of each
+/// misses the verified-token cache, the later ones hit it.
+async fn many_users(
+    provider: &MockProvider,
+    caps: &Capabilities,
+    opts: &Options,
+) -> anyhow::Result<()> {
+    let server = start_server(Framework::Axum, provider, caps).await?;
+    let tokens = mint(provider, Algorithm::ES256, 0, opts.users);
+    let target = Target::with_tokens(server.addr, "/protected", &tokens)?;
+    println!();
+    println!(
+        "== {} users, {} requests over {} connections (axum, ES256)",
+        opts.users, opts.user_requests, opts.connections
+    );
+    for i in 1..=opts.runs {
+        let b = drive(&target, opts.connections, opts.user_requests, DEADLINE).await?;
+        println!("run {i}/{}: {}", opts.runs, describe(&b));
+    }
+    (server.stop)();
+    Ok(())
+}
+
+/// The process's resident memory, in KiB (Linux), if it can be read.
+fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The main example's app (easy-oauth's README app on axum, in this
+/// process) sent `--memory-tokens` distinct tokens on `GET /read`: the
+/// process's resident memory after each quarter, to show that the
+/// verified-token cache stays within its bound.
+async fn example_memory(provider: &MockProvider, opts: &Options) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let cfg = portcullis_testing::demo::mock_config(
+        example_axum::FILES,
+        provider,
+        &format!("http://{addr}"),
+        dir.path(),
+    )?;
+    let rp = RelyingParty::builder(cfg)
+        .build()
+        .await
+        .context("building the example's relying party")?;
+    let app = example_axum::app(rp);
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    println!();
+    println!(
+        "== main example (examples/axum), {} distinct tokens on GET /read",
+        opts.memory_tokens
+    );
+    println!(
+        "resident memory before: {} KiB",
+        resident_kib().unwrap_or(0)
+    );
+    let quarter = opts.memory_tokens.div_ceil(4);
+    let chunk = 5_000.min(quarter);
+    let mut sent = 0;
+    while sent < opts.memory_tokens {
+        let stop_at = (sent + quarter).min(opts.memory_tokens);
+        while sent < stop_at {
+            let n = chunk.min(stop_at - sent);
+            let tokens = mint(provider, Algorithm::ES256, 2_000_000 + sent, n);
+            let target = Target::with_tokens(addr, "/read", &tokens)?;
+            drive(&target, opts.connections, n, DEADLINE).await?;
+            sent += n;
+        }
+        println!(
+            "after {sent} tokens: resident memory {} KiB",
+            resident_kib().unwrap_or(0)
+        );
+    }
+    let _ = stop.send(());
+    Ok(())
 }
 
 async fn run(opts: Options) -> anyhow::Result<()> {
@@ -591,35 +1046,44 @@ async fn run(opts: Options) -> anyhow::Result<()> {
         .context("starting the mock provider")?;
     // Longer than any run can last: the token must stay valid throughout.
     let token = provider.token().email(EMAIL).expires_in(3_600).sign();
+    let dir = tempfile::tempdir()?;
+    let caps = capabilities(dir.path()).await?;
     println!(
         "portcullis-load: {} connections, {} requests per route and run, {} runs, {} warm-up requests",
         opts.connections, opts.requests, opts.runs, opts.warmup
     );
     let mut all = Vec::new();
     for &framework in &opts.frameworks {
-        all.push(run_framework(framework, &provider, &token, &opts).await?);
+        all.push(run_framework(framework, &provider, &caps, &token, &opts).await?);
     }
     println!();
     println!(
-        "{:<10} {:>12} {:>14} {:>12} {:>16} {:>26}",
+        "{:<10} {:>12} {:>14} {:>12} {:>12} {:>16} {:>26} {:>17}",
         "framework",
         "bare req/s",
         "+padding req/s",
         "protected",
+        "capability",
         "protected/bare",
-        "protected/(bare+padding)"
+        "protected/(bare+padding)",
+        "capability/bare"
     );
     for m in &all {
         println!(
-            "{:<10} {:>12.0} {:>14.0} {:>12.0} {:>16.3} {:>26.3}",
+            "{:<10} {:>12.0} {:>14.0} {:>12.0} {:>12.0} {:>16.3} {:>26.3} {:>17.3}",
             m.framework.name(),
             m.bare,
             m.padded,
             m.protected,
+            m.capability,
             m.protected / m.bare,
-            m.protected / m.padded
+            m.protected / m.padded,
+            m.capability / m.bare
         );
     }
+    against_hand_written(&provider, &caps, &token, &opts).await?;
+    many_users(&provider, &caps, &opts).await?;
+    example_memory(&provider, &opts).await?;
     provider.shutdown();
     Ok(())
 }
