@@ -25,7 +25,7 @@ use crate::revocation::RevocationCheck;
 /// the issuer's configuration and the key, never from the token alone. A token
 /// that says it is of another kind (`typ`, `token_use`, Keycloak's `typ`
 /// claim) is refused (see [`AccessTokenType`]). The principal's email is the
-/// address the provider vouches for ([`vouched_email`]). Keys are fetched over
+/// address the provider vouches for ([`vouched_email`](crate::principal::vouched_email)). Keys are fetched over
 /// HTTPS only, loopback hosts excepted ([`check_provider_url`]).
 ///
 /// ```
