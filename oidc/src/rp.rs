@@ -464,7 +464,9 @@ impl RelyingParty {
         if comes_from(&self.inner.origin, headers) {
             return Ok(());
         }
-        tracing::warn!(
+        // At `debug`: another site can send these as often as it likes, and
+        // refusals must not flood the log.
+        tracing::debug!(
             "a state-changing request with the session cookie came from another origin; refused"
         );
         Err(Error::forbidden(
@@ -725,7 +727,8 @@ impl RelyingParty {
         match param(&q, "iss") {
             Some(iss) if iss == provider.issuer() => {}
             Some(_) => {
-                tracing::warn!("a login callback names another issuer (mix-up attempt?)");
+                // At `debug`: anyone can send callbacks, and refusals must not flood the log.
+                tracing::debug!("a login callback names another issuer (mix-up attempt?)");
                 return login_failed(
                     400,
                     "the callback's `iss` is not the provider this login went to",
