@@ -69,20 +69,9 @@ impl RefusalLog {
             "token refused"
         );
         self.counts[slot(error)].fetch_add(1, Ordering::Relaxed);
-        let now = now_ms.saturating_add(1);
-        let last = self.last_summary.load(Ordering::Acquire);
-        if last != 0 && now.saturating_sub(last) < self.interval_ms {
-            return;
+        if interval_over(&self.last_summary, now_ms, self.interval_ms) {
+            self.summarize();
         }
-        // One request wins the right to write this interval's summary.
-        if self
-            .last_summary
-            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
-            return;
-        }
-        self.summarize();
     }
 
     fn summarize(&self) {
@@ -144,13 +133,28 @@ static GLOBAL: RefusalLog = RefusalLog::new(SUMMARY_INTERVAL);
 /// The process's monotonic origin.
 static START: OnceLock<Instant> = OnceLock::new();
 
+/// Milliseconds since the process's monotonic origin.
+fn elapsed_ms() -> u64 {
+    let elapsed = START.get_or_init(Instant::now).elapsed();
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whether an interval of `interval_ms` has passed since the time in `last`
+/// (milliseconds plus one; 0: never), and this caller won the right to act
+/// on it: of concurrent callers, exactly one gets `true`. Lock-free.
+fn interval_over(last: &AtomicU64, now_ms: u64, interval_ms: u64) -> bool {
+    let now = now_ms.saturating_add(1);
+    let seen = last.load(Ordering::Acquire);
+    if seen != 0 && now.saturating_sub(seen) < interval_ms {
+        return false;
+    }
+    last.compare_exchange(seen, now, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+}
+
 /// Counts and logs a refusal in the process's refusal log.
 pub(crate) fn record(error: &Error) {
-    let elapsed = START.get_or_init(Instant::now).elapsed();
-    GLOBAL.record(
-        error,
-        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-    );
+    GLOBAL.record(error, elapsed_ms());
 }
 
 /// Milliseconds (since [`START`], plus one) of the last server-side failure
@@ -164,17 +168,8 @@ static QUIETED_SERVER_FAILURES: AtomicU64 = AtomicU64::new(0);
 /// to log at `warn`: `Some(n)` with the number of failures quieted since
 /// the previous one, `None` (counted) otherwise. Lock-free.
 pub(crate) fn server_failure_due() -> Option<u64> {
-    let elapsed = START.get_or_init(Instant::now).elapsed();
-    let now = u64::try_from(elapsed.as_millis())
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
     let interval = u64::try_from(SUMMARY_INTERVAL.as_millis()).unwrap_or(u64::MAX);
-    let last = LAST_SERVER_FAILURE.load(Ordering::Acquire);
-    if (last == 0 || now.saturating_sub(last) >= interval)
-        && LAST_SERVER_FAILURE
-            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-    {
+    if interval_over(&LAST_SERVER_FAILURE, elapsed_ms(), interval) {
         return Some(QUIETED_SERVER_FAILURES.swap(0, Ordering::Relaxed));
     }
     QUIETED_SERVER_FAILURES.fetch_add(1, Ordering::Relaxed);
