@@ -156,7 +156,7 @@ where
         .issue_service_token(Some(&manager), Some("bot@service"))
         .await
         .unwrap();
-    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
     let token = body["service_token"].as_str().unwrap().to_owned();
     (caps, token)
 }

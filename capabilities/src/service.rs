@@ -3,8 +3,8 @@
 //!
 //! Every operation takes the verified caller (or none, for a guest) and, for
 //! the management operations, the raw request body; it answers a
-//! [`JsonReply`] (status and JSON body) or an [`Error`] that knows its HTTP
-//! form. Web adapters only copy these out.
+//! [`Reply`] (status, JSON body, [`JSON_HEADERS`](portcullis_core::reply::JSON_HEADERS))
+//! or an [`Error`] that knows its HTTP form. Web adapters only copy these out.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_core::clock::{self, SharedClock};
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
 use portcullis_core::mint::SigningKey;
+use portcullis_core::reply::Reply;
 use portcullis_core::revocation::{RevocationCheck, RevocationFuture};
 use portcullis_core::secret::check_secret_key;
 use portcullis_core::{
@@ -56,32 +57,6 @@ pub const SERVICE_ACCOUNT_SUFFIX: &str = "@service";
 /// `revoke`): a JSON object naming a user and a few capabilities, or a
 /// token. Adapters refuse larger bodies (413) before buffering them.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// A JSON answer: the HTTP status and the body (`application/json`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonReply {
-    /// The HTTP status.
-    pub status: u16,
-    /// The JSON body.
-    pub body: String,
-}
-
-impl JsonReply {
-    /// The headers every reply carries: JSON, and never cached (answers may
-    /// hold tokens or a user's capabilities).
-    pub const HEADERS: [(&'static str, &'static str); 3] = [
-        ("content-type", "application/json"),
-        ("cache-control", "no-store"),
-        ("referrer-policy", "no-referrer"),
-    ];
-
-    fn ok(value: &Value) -> Self {
-        Self {
-            status: 200,
-            body: value.to_string(),
-        }
-    }
-}
 
 /// Builds a [`Capabilities`] service. Start with [`Capabilities::builder`].
 #[derive(Debug)]
@@ -585,8 +560,11 @@ impl Capabilities {
         Ok(())
     }
 
-    fn answer(email: &str, caps: &[String]) -> JsonReply {
-        JsonReply::ok(&json!({"status": "ok", "email": email, "capabilities": caps}))
+    fn answer(email: &str, caps: &[String]) -> Reply {
+        Reply::json_no_store(
+            200,
+            &json!({"status": "ok", "email": email, "capabilities": caps}),
+        )
     }
 
     /// `GET /manage_capabilities/list?email=`: the stored capabilities of
@@ -595,7 +573,7 @@ impl Capabilities {
         &self,
         caller: Option<&Authenticated>,
         email: Option<&str>,
-    ) -> Result<JsonReply, Error> {
+    ) -> Result<Reply, Error> {
         let me = caller.ok_or_else(Error::missing_credentials)?;
         let own = user_key(&me.principal);
         let email = match email {
@@ -622,7 +600,7 @@ impl Capabilities {
         change: Change,
         op: &'static str,
         check: &ChangeCheck<'_>,
-    ) -> Result<JsonReply, Error> {
+    ) -> Result<Reply, Error> {
         let modified = self.inner.store.modify(email, change, check).await?;
         let before = modified.before.unwrap_or_default();
         let after = modified.after.unwrap_or_default();
@@ -638,11 +616,7 @@ impl Capabilities {
     }
 
     /// `POST /manage_capabilities/add` with `{"email", "capability"}`.
-    pub async fn add(
-        &self,
-        caller: Option<&Authenticated>,
-        body: &[u8],
-    ) -> Result<JsonReply, Error> {
+    pub async fn add(&self, caller: Option<&Authenticated>, body: &[u8]) -> Result<Reply, Error> {
         self.change_one(caller, body, Change::Add, "add").await
     }
 
@@ -651,7 +625,7 @@ impl Capabilities {
         &self,
         caller: Option<&Authenticated>,
         body: &[u8],
-    ) -> Result<JsonReply, Error> {
+    ) -> Result<Reply, Error> {
         self.change_one(caller, body, Change::Remove, "remove")
             .await
     }
@@ -663,7 +637,7 @@ impl Capabilities {
         body: &[u8],
         change: fn(String) -> Change,
         operation: &'static str,
-    ) -> Result<JsonReply, Error> {
+    ) -> Result<Reply, Error> {
         let (who, held) = self.manager(caller).await?;
         let body: OneBody = parse_body(body)?;
         let email = require_email(body.email)?;
@@ -684,11 +658,7 @@ impl Capabilities {
     /// atomic step as the write ([`CapabilityStore::modify`]): a change
     /// landing concurrently cannot make the manager withdraw what it does not
     /// hold, and the audit event's `before` is the true prior state.
-    pub async fn set(
-        &self,
-        caller: Option<&Authenticated>,
-        body: &[u8],
-    ) -> Result<JsonReply, Error> {
+    pub async fn set(&self, caller: Option<&Authenticated>, body: &[u8]) -> Result<Reply, Error> {
         let (who, held) = self.manager(caller).await?;
         let body: SetBody = parse_body(body)?;
         let email = require_email(body.email)?;
@@ -761,7 +731,7 @@ impl Capabilities {
         &self,
         caller: Option<&Authenticated>,
         user: Option<&str>,
-    ) -> Result<JsonReply, Error> {
+    ) -> Result<Reply, Error> {
         let (who, held) = self.manager(caller).await?;
         if let Some(caller) = caller {
             Self::refuse_minting_by_tokens(caller)?;
@@ -795,12 +765,15 @@ impl Capabilities {
             self.inner.ttl_secs,
         )?;
         tracing::info!(who = %who, whom = %user, id = %jti, capabilities = ?caps, withheld = ?withheld, "service token issued");
-        Ok(JsonReply::ok(&json!({
-            "service_token": token,
-            "user": user,
-            "capabilities": caps,
-            "withheld": withheld,
-        })))
+        Ok(Reply::json_no_store(
+            200,
+            &json!({
+                "service_token": token,
+                "user": user,
+                "capabilities": caps,
+                "withheld": withheld,
+            }),
+        ))
     }
 
     /// `GET /token` for a logged-in user: a bearer token for scripts, minted
@@ -818,10 +791,7 @@ impl Capabilities {
     /// 401 for a guest; 403 for a caller authenticated by a portcullis token
     /// (a token is not exchanged for a longer-lived one: log in again) or
     /// whose key names a service account.
-    pub async fn issue_user_token(
-        &self,
-        caller: Option<&Authenticated>,
-    ) -> Result<JsonReply, Error> {
+    pub async fn issue_user_token(&self, caller: Option<&Authenticated>) -> Result<Reply, Error> {
         let caller = caller.ok_or_else(Error::missing_credentials)?;
         let principal = &caller.principal;
         if principal.issuer() == SERVICE_ISSUER {
@@ -844,13 +814,16 @@ impl Capabilities {
         )?;
         let exp = self.inner.clock.now_secs().saturating_add(ttl);
         tracing::info!(user = %user, id = %jti, "user token issued");
-        Ok(JsonReply::ok(&json!({
-            "token": token,
-            "refresh_token": token,
-            "expires_at": exp,
-            "id": jti,
-            "user": user,
-        })))
+        Ok(Reply::json_no_store(
+            200,
+            &json!({
+                "token": token,
+                "refresh_token": token,
+                "expires_at": exp,
+                "id": jti,
+                "user": user,
+            }),
+        ))
     }
 
     /// An API token bound to `capabilities` rather than to an account.
@@ -867,7 +840,7 @@ impl Capabilities {
         caller: Option<&Authenticated>,
         capabilities: &[String],
         ttl_secs: Option<u64>,
-    ) -> Result<JsonReply, Error> {
+    ) -> Result<Reply, Error> {
         let (who, held) = self.manager(caller).await?;
         if let Some(caller) = caller {
             Self::refuse_minting_by_tokens(caller)?;
@@ -896,12 +869,15 @@ impl Capabilities {
         )?;
         let exp = self.inner.clock.now_secs().saturating_add(ttl);
         tracing::info!(who = %who, id = %jti, capabilities = ?caps, "API token issued");
-        Ok(JsonReply::ok(&json!({
-            "api_token": token,
-            "issued_by": who,
-            "capabilities": caps,
-            "expires_at": exp,
-        })))
+        Ok(Reply::json_no_store(
+            200,
+            &json!({
+                "api_token": token,
+                "issued_by": who,
+                "capabilities": caps,
+                "expires_at": exp,
+            }),
+        ))
     }
 
     /// `POST /token/revoke` with `{"token": "..."}` or `{"id": "..."}`:
@@ -922,7 +898,7 @@ impl Capabilities {
         &self,
         caller: Option<&Authenticated>,
         body: &[u8],
-    ) -> Result<JsonReply, Error> {
+    ) -> Result<Reply, Error> {
         let me = caller.ok_or_else(Error::missing_credentials)?;
         let Some(revocations) = &self.inner.revocations else {
             return Err(Error::invalid_request(
@@ -967,7 +943,8 @@ impl Capabilities {
         };
         revocations.revoke(&id, exp).await?;
         tracing::info!(who = %who, id = %id, "token revoked");
-        Ok(JsonReply::ok(
+        Ok(Reply::json_no_store(
+            200,
             &json!({"status": "ok", "id": id, "revoked_until": exp}),
         ))
     }

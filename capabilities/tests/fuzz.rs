@@ -126,7 +126,7 @@ fn management_bodies_never_grant_beyond_the_manager() {
                     prop_assert_eq!(reply.status, 200);
                 }
                 Err(e) => {
-                    let status = e.to_response("portcullis").status;
+                    let status = e.to_reply("portcullis").status;
                     prop_assert!((400..500).contains(&status), "{}: {}", status, e);
                 }
             }

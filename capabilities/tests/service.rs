@@ -323,10 +323,10 @@ async fn bearer(verifier: &TokenVerifier, token: &str) -> Authenticated {
 }
 
 /// The JSON body of a successful reply.
-fn body(reply: Result<portcullis_capabilities::JsonReply, portcullis_core::Error>) -> Value {
+fn body(reply: Result<portcullis_core::Reply, portcullis_core::Error>) -> Value {
     let reply = reply.unwrap();
     assert_eq!(reply.status, 200);
-    serde_json::from_str(&reply.body).unwrap()
+    serde_json::from_slice(&reply.body).unwrap()
 }
 
 fn text(value: &Value, key: &str) -> String {

@@ -1,6 +1,6 @@
 //! The one error type of portcullis-core, and how each kind maps to HTTP.
 //!
-//! Adapters never decide a status code: they call [`Error::to_response`] and
+//! Adapters never decide a status code: they call [`Error::to_reply`] and
 //! copy the status, headers and body into their framework's response type.
 //! A refusal (401, 403, 400) tells the caller what was wrong; a failure on
 //! the server's side (503, 500) answers a fixed description and logs its
@@ -10,6 +10,8 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
+
+use crate::reply::Reply;
 
 /// What went wrong, at the granularity a caller acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -316,7 +318,7 @@ impl Error {
     }
 
     /// The message a gRPC caller sees: [`public_message`](Self::public_message).
-    /// As with [`to_response`](Self::to_response), the detail of a 503 or
+    /// As with [`to_reply`](Self::to_reply), the detail of a 503 or
     /// 500 kind is logged here instead.
     pub fn grpc_message(&self) -> &str {
         self.log_server_failure();
@@ -328,7 +330,7 @@ impl Error {
     /// The body's `error_description` is [`public_message`](Self::public_message).
     /// For a 503 or 500, the detailed message and its chain of causes are
     /// logged here (`tracing` warning; they never contain token content).
-    pub fn to_response(&self, realm: &str) -> ErrorResponse {
+    pub fn to_reply(&self, realm: &str) -> Reply {
         let mut headers = Vec::with_capacity(3);
         if let Some(v) = self.www_authenticate(realm) {
             headers.push(("www-authenticate", v));
@@ -341,10 +343,10 @@ impl Error {
             "error_description": self.public_message(),
         })
         .to_string();
-        ErrorResponse {
+        Reply {
             status: self.status(),
             headers,
-            body,
+            body: body.into_bytes(),
         }
     }
 }
@@ -398,17 +400,6 @@ impl Error {
         }
         out
     }
-}
-
-/// A framework-neutral HTTP response for an [`Error`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorResponse {
-    /// The status code.
-    pub status: u16,
-    /// Header names (lower case) and values.
-    pub headers: Vec<(&'static str, String)>,
-    /// The JSON body.
-    pub body: String,
 }
 
 /// Quotes a value for an HTTP auth-param, escaping `"` and `\` and dropping control characters.
@@ -472,22 +463,22 @@ mod tests {
 
     #[test]
     fn statuses_and_headers() {
-        let missing = Error::missing_credentials().to_response("r");
+        let missing = Error::missing_credentials().to_reply("r");
         assert_eq!(missing.status, 401);
         assert_eq!(
             missing.headers[0],
             ("www-authenticate", "Bearer realm=\"r\"".to_owned())
         );
-        let scope = Error::insufficient_scope("read").to_response("r");
+        let scope = Error::insufficient_scope("read").to_reply("r");
         assert_eq!(scope.status, 403);
         assert!(scope.headers[0].1.ends_with("scope=\"read\""));
-        let down = Error::unavailable("jwks down").to_response("r");
+        let down = Error::unavailable("jwks down").to_reply("r");
         assert_eq!(down.status, 503);
         assert_eq!(down.headers[0].0, "content-type");
-        assert!(!down.body.contains("jwks"), "{}", down.body);
-        let cfg = Error::config("issuers.a.jwks_url: bad").to_response("r");
+        assert!(!down.body_text().contains("jwks"), "{}", down.body_text());
+        let cfg = Error::config("issuers.a.jwks_url: bad").to_reply("r");
         assert_eq!(cfg.status, 500);
-        assert!(!cfg.body.contains("issuers"));
+        assert!(!cfg.body_text().contains("issuers"));
     }
 
     /// Every kind's full response, as callers see it.
@@ -506,11 +497,11 @@ mod tests {
         let rendered: Vec<_> = cases
             .iter()
             .map(|e| {
-                let r = e.to_response("api");
+                let r = e.to_reply("api");
                 serde_json::json!({
                     "status": r.status,
                     "headers": r.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>(),
-                    "body": serde_json::from_str::<serde_json::Value>(&r.body).unwrap(),
+                    "body": serde_json::from_str::<serde_json::Value>(&r.body_text()).unwrap(),
                 })
             })
             .collect();
@@ -535,9 +526,13 @@ mod tests {
         ];
         for e in cases {
             let capture = crate::refusals::tests::Capture::default();
-            let r = tracing::subscriber::with_default(capture.clone(), || e.to_response("api"));
+            let r = tracing::subscriber::with_default(capture.clone(), || e.to_reply("api"));
             for detail in ["id.internal", "10.1.2.3", "/etc/", "502", "permission"] {
-                assert!(!r.body.contains(detail), "{detail} in {}", r.body);
+                assert!(
+                    !r.body_text().contains(detail),
+                    "{detail} in {}",
+                    r.body_text()
+                );
                 assert!(!e.grpc_message().contains(detail), "{detail} in gRPC");
             }
             // Logged at `warn`, or at `debug` when another test's failure
@@ -553,9 +548,9 @@ mod tests {
         // Refusals keep their messages, and are not logged here.
         let capture = crate::refusals::tests::Capture::default();
         let r = tracing::subscriber::with_default(capture.clone(), || {
-            Error::invalid_request("the Bearer credentials are empty").to_response("api")
+            Error::invalid_request("the Bearer credentials are empty").to_reply("api")
         });
-        assert!(r.body.contains("the Bearer credentials are empty"));
+        assert!(r.body_text().contains("the Bearer credentials are empty"));
         assert!(capture.lines(tracing::Level::WARN).is_empty());
     }
 

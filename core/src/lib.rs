@@ -16,8 +16,9 @@
 //! - [`credentials`] finds tokens in request headers (`Authorization: Bearer`,
 //!   a custom header, or the tokens an auth proxy forwards) and
 //!   [`Authenticator`] verifies them.
-//! - [`Error`] is the one error type; [`Error::to_response`] maps it to a status,
-//!   an RFC 6750 `WWW-Authenticate` challenge and a JSON body.
+//! - [`Error`] is the one error type; [`Error::to_reply`] maps it to a status,
+//!   an RFC 6750 `WWW-Authenticate` challenge and a JSON body, as a [`Reply`],
+//!   the one framework-neutral answer every adapter converts in one place.
 //! - [`mint`] signs tokens and publishes JWKS documents (the mock provider and
 //!   portcullis-issued tokens use it).
 //! - [`config`] loads all of the above from YAML, TOML and the environment.
@@ -115,6 +116,7 @@ pub mod keys;
 pub mod mint;
 pub mod principal;
 mod refusals;
+pub mod reply;
 pub mod revocation;
 pub mod secret;
 pub mod verifier;
@@ -127,8 +129,9 @@ mod vectors_tests;
 pub use alg::Algorithm;
 pub use capabilities::{CapId, CapSet, CapabilitiesConfig, CapabilityGraph, Expanded};
 pub use credentials::{Authenticated, Authenticator, CredentialsConfig, HeaderLookup};
-pub use error::{Error, ErrorKind, ErrorResponse, Result, TokenRejection};
+pub use error::{Error, ErrorKind, Result, TokenRejection};
 pub use principal::{Principal, RawToken, TokenKind};
+pub use reply::{Authentication, Reply};
 pub use revocation::RevocationCheck;
 pub use secret::Secret;
 pub use verifier::{TokenVerifier, TokenVerifierBuilder};

@@ -843,10 +843,10 @@ mod tests {
                 Some(TokenRejection::UnverifiedEmail),
                 "{extra}"
             );
-            let r = e.to_response("api");
+            let r = e.to_reply("api");
             assert_eq!(r.status, 401);
-            assert!(r.body.contains("invalid_token"), "{}", r.body);
-            assert!(!r.body.contains("mallory"), "{}", r.body);
+            assert!(r.body_text().contains("invalid_token"), "{}", r.body_text());
+            assert!(!r.body_text().contains("mallory"), "{}", r.body_text());
         }
         let trusting = verifier(
             hmac_issuer()

@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
         }
     });
     if let Err(e) = answer {
-        let status = e.to_response("portcullis").status;
+        let status = e.to_reply("portcullis").status;
         assert!((400..500).contains(&status), "{status}");
     }
     for (who, held) in rt.block_on(caps.stored()).expect("stored") {

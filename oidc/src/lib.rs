@@ -136,13 +136,10 @@ mod config;
 mod forward;
 #[cfg(test)]
 mod fuzz_tests;
-mod gate;
 mod hash;
 mod origin;
 mod provider;
 mod redirect;
-mod reply;
-mod routes;
 mod rp;
 mod seal;
 mod session;
@@ -150,11 +147,8 @@ mod sources;
 
 pub use config::{ClientKwargs, OidcConfig, SessionConfig, SessionStorage};
 pub use forward::{ForwardingClient, ForwardingClientBuilder};
-pub use gate::{Gate, Refusal};
 pub use redirect::{DEFAULT_RETURN, safe_return_path};
-pub use reply::{Reply, SESSION_CACHE_CONTROL};
-pub use routes::{Method, Route, RouteKind, RouteRequest, Routes};
-pub use rp::{Authentication, RelyingParty, RelyingPartyBuilder};
+pub use rp::{RelyingParty, RelyingPartyBuilder};
 pub use sources::{
     ClientCredentials, ForwardedToken, RefreshingToken, TokenEndpoint, TokenFuture, TokenSource,
 };

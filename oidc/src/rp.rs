@@ -2,16 +2,16 @@
 //! check, framework-neutral. Adapters call these methods and copy the
 //! [`Reply`] out.
 
-use std::fmt;
 use std::sync::Arc;
 
-use portcullis_capabilities::{Capabilities, JsonReply, MemoryStore, RevocationStore, Stores};
+use portcullis_capabilities::{Capabilities, MemoryStore, RevocationStore, Stores};
 use portcullis_core::clock::{self, SharedClock};
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
 use portcullis_core::principal::vouched_email;
+use portcullis_core::reply::SESSION_CACHE_CONTROL;
 use portcullis_core::{
-    Algorithm, Authenticated, Authenticator, CredentialsConfig, Error, HeaderLookup, Principal,
-    RawToken, TokenKind, TokenVerifier,
+    Algorithm, Authenticated, Authentication, Authenticator, CredentialsConfig, Error,
+    HeaderLookup, Principal, RawToken, Reply, TokenKind, TokenVerifier,
 };
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
@@ -21,7 +21,6 @@ use crate::config::OidcConfig;
 use crate::origin::{comes_from, is_safe_method, origin_of, same_origin_navigation};
 use crate::provider::{Provider, TokenFailure, Tokens, http_client};
 use crate::redirect::{ascii_location, safe_return_path};
-use crate::reply::{Reply, SESSION_CACHE_CONTROL};
 use crate::seal::{CookieAttrs, Sealer, random_token};
 use crate::session::{
     Codec, Flights, LOGIN_COOKIE, Loaded, Refreshed, SESSION_COOKIE, SaveError, SessionData,
@@ -46,51 +45,6 @@ const KEPT_CLAIMS: [&str; 6] = [
     "preferred_username",
     "auth_time",
 ];
-
-/// The outcome of authenticating a request: the caller (or a guest) and the
-/// cookies to set on the response (a refreshed session, or a cleared one).
-///
-/// The adapter appends every [`set_cookies`](Self::set_cookies) value to the
-/// response, whatever it is, and sets its `Cache-Control` to
-/// [`cache_control`](Self::cache_control) when there is one (replacing the
-/// handler's): a response that sets a session cookie is never cacheable.
-/// Its `Debug` shows no cookie value.
-#[derive(Default)]
-pub struct Authentication {
-    /// The caller; `None` for a guest.
-    pub caller: Option<Authenticated>,
-    /// `Set-Cookie` values to add to the response, whatever it is.
-    pub set_cookies: Vec<String>,
-}
-
-impl fmt::Debug for Authentication {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Authentication")
-            .field("caller", &self.caller)
-            .field("set_cookies", &self.set_cookies.len())
-            .finish()
-    }
-}
-
-impl Authentication {
-    fn guest() -> Self {
-        Self::default()
-    }
-
-    /// The `Cache-Control` the response must carry instead of its own:
-    /// [`SESSION_CACHE_CONTROL`] when a cookie is set, else none (the
-    /// handler's stands).
-    pub fn cache_control(&self) -> Option<&'static str> {
-        (!self.set_cookies.is_empty()).then_some(SESSION_CACHE_CONTROL)
-    }
-
-    fn cleared(cookie: String) -> Self {
-        Self {
-            caller: None,
-            set_cookies: vec![cookie],
-        }
-    }
-}
 
 /// Builds a [`RelyingParty`]. Start with [`RelyingParty::builder`].
 #[derive(Debug)]
@@ -258,19 +212,9 @@ fn login_failed(status: u16, description: impl Into<String>) -> Reply {
     Reply::json(status, body.to_string())
 }
 
-fn json_reply(outcome: Result<JsonReply, Error>, realm: &str) -> Reply {
+fn json_reply(outcome: Result<Reply, Error>, realm: &str) -> Reply {
     match outcome {
-        Ok(r) => {
-            let mut reply = Reply {
-                status: r.status,
-                headers: Vec::new(),
-                body: r.body.into_bytes(),
-            };
-            for (name, value) in JsonReply::HEADERS {
-                reply = reply.with_header(name, value);
-            }
-            reply.private()
-        }
+        Ok(reply) => reply.private(),
         Err(e) => Reply::error(&e, realm).private(),
     }
 }
@@ -395,13 +339,13 @@ impl RelyingParty {
         let codec = &self.inner.codec;
         let session = match codec.load(headers.header("cookie")).await? {
             Loaded::None => return Ok(Authentication::guest()),
-            Loaded::Invalid => return Ok(Authentication::cleared(codec.clear_session())),
+            Loaded::Invalid => return Ok(Authentication::clearing(codec.clear_session())),
             Loaded::Session(s) => *s,
         };
         let now = self.inner.clock.now_secs();
         if now >= session.expires_at || session.iss != self.inner.issuer {
             codec.forget(&session.sid).await?;
-            return Ok(Authentication::cleared(codec.clear_session()));
+            return Ok(Authentication::clearing(codec.clear_session()));
         }
         if self
             .inner
@@ -409,7 +353,7 @@ impl RelyingParty {
             .is_revoked(&ended_id(&session.sid))
             .await?
         {
-            return Ok(Authentication::cleared(codec.clear_session()));
+            return Ok(Authentication::clearing(codec.clear_session()));
         }
         if self.inner.config.csrf_protection && !is_safe_method(method) {
             self.require_same_origin(headers)?;
@@ -433,7 +377,7 @@ impl RelyingParty {
                                 "a refreshed session no longer fits in a cookie; set `session.storage: server`"
                             );
                             self.end(&renewed).await?;
-                            return Ok(Authentication::cleared(codec.clear_session()));
+                            return Ok(Authentication::clearing(codec.clear_session()));
                         }
                         Err(SaveError::Failed(e)) => return Err(e),
                     }
@@ -441,7 +385,7 @@ impl RelyingParty {
                 }
                 Refreshed::Ended => {
                     self.end(&session).await?;
-                    return Ok(Authentication::cleared(codec.clear_session()));
+                    return Ok(Authentication::clearing(codec.clear_session()));
                 }
                 Refreshed::Unavailable(e) => return Err(e),
             }

@@ -11,7 +11,8 @@
 //!
 //! Built around a [`RelyingParty`]: its authentication layer/middleware is
 //! the adapter's login form (bearer token, then session cookie), its login
-//! and management routes are mounted under `rp.config().prefix`, and:
+//! and management routes are mounted (under `rp.config().prefix`, which they
+//! carry), and:
 //!
 //! | route | guard | answer |
 //! |---|---|---|
@@ -22,6 +23,7 @@
 //! | `GET /shout` | capability `announce`, browsers sent to log in | `shout` |
 //! | `POST /note` | caller required | [`NOTED`] as `text/plain` (the application's own state-changing route) |
 //! | `GET /cacheable` | optional caller | [`greeting`], with `Cache-Control: ` [`CACHEABLE`] |
+//! | `GET /failing` | none | never reached: a middleware inside the authentication layer fails the request with the framework's error (503 [`INNER_FAILURE`], `text/plain`) |
 //!
 //! # The resource application
 //!
@@ -88,6 +90,10 @@ pub fn me_json(caller: &Authenticated) -> String {
 
 /// The body of `POST /note`.
 pub const NOTED: &str = "noted";
+
+/// The body of the error with which the login application's inner
+/// middleware fails `GET /failing` (status 503, `text/plain`).
+pub const INNER_FAILURE: &str = "inner failure";
 
 /// The `Cache-Control` that `GET /cacheable` sets itself.
 pub const CACHEABLE: &str = "public, max-age=60";
@@ -280,6 +286,7 @@ macro_rules! conformance_tests {
             a_logout_link_on_the_site_logs_out,
             a_login_from_another_site_keeps_the_session,
             a_refreshed_cookie_is_never_cached,
+            an_inner_failure_keeps_the_refreshed_cookie,
             debug_output_shows_no_token,
             a_revoked_token_authenticates_nowhere,
             tokens_never_hold_more_than_their_issuer,

@@ -17,7 +17,7 @@
 //! [`management_routes`] configures easy-oauth's capability management and
 //! service token routes on an `App`, a `Scope` or a `ServiceConfig`; their
 //! handlers only copy requests into
-//! [`Routes::dispatch`](portcullis_oidc::Routes::dispatch) and its answers out.
+//! [`Routes::dispatch`](portcullis_adapter_kit::routes::Routes::dispatch) and its answers out.
 //!
 //! A browser application that logs its users in builds the middleware with
 //! [`AuthMiddleware::for_login`] around a [`RelyingParty`] (portcullis-oidc)
@@ -128,9 +128,11 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use portcullis_adapter_kit::{Gate, Refusal};
 use portcullis_capabilities::Capabilities;
-use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup};
-use portcullis_oidc::{Gate, Refusal, RelyingParty, Reply};
+use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup, Reply};
+#[cfg(feature = "login")]
+use portcullis_oidc::RelyingParty;
 
 pub use portcullis_capabilities;
 pub use portcullis_core;
@@ -138,13 +140,16 @@ pub use portcullis_core::guard::{
     CapabilityName, LoginRedirect, Refuse, ScopeName, Unauthenticated,
 };
 pub use portcullis_core::{capability, scope};
+#[cfg(feature = "login")]
 pub use portcullis_oidc;
 
 mod capabilities;
 mod routes;
 
 pub use capabilities::RequireCapability;
-pub use routes::{login_routes, management_routes};
+#[cfg(feature = "login")]
+pub use routes::login_routes;
+pub use routes::management_routes;
 
 /// A boxed future of the adapter (actix-web futures need not be `Send`).
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -157,8 +162,8 @@ struct AuthState {
 }
 
 /// An actix-web middleware that authenticates every request with an
-/// [`Authenticator`] (bearer tokens) or a [`RelyingParty`] (bearer tokens,
-/// then the login session). Install it with `App::wrap` or `Scope::wrap`.
+/// [`Authenticator`] (bearer tokens) or, with the `login` feature, a
+/// `RelyingParty` (bearer tokens, then the login session). Install it with `App::wrap` or `Scope::wrap`.
 #[derive(Debug, Clone)]
 pub struct AuthMiddleware {
     gate: Gate,
@@ -186,6 +191,7 @@ impl AuthMiddleware {
     /// [`RelyingParty::authenticate`]); a response that sets a session
     /// cookie gets `Cache-Control: private, no-store` in place of the
     /// handler's.
+    #[cfg(feature = "login")]
     pub fn for_login(rp: RelyingParty) -> Self {
         Self {
             gate: Gate::for_login(rp),
@@ -275,21 +281,75 @@ where
                 caller: authn.caller,
                 gate,
             }));
-            // An error of the inner service (only another middleware
-            // returns one; handlers answer responses) passes through
-            // as actix-web expects, without the cookies.
-            let mut resp = service.call(req).await?;
-            for cookie in cookies {
-                if let Ok(v) = HeaderValue::from_str(&cookie) {
-                    resp.headers_mut().append(SET_COOKIE, v);
+            // An error of the inner service (another middleware returns
+            // one; handlers answer responses) stays an error for the
+            // middlewares outside, but carries the cookies and the
+            // `Cache-Control` into the response actix-web renders from it:
+            // a refreshed session cookie dropped on an error would leave the
+            // browser with a rotated-out one.
+            let mut resp = match service.call(req).await {
+                Ok(resp) => resp,
+                Err(error) if cookies.is_empty() && cache_control.is_none() => return Err(error),
+                Err(error) => {
+                    return Err(CarryingCookies {
+                        error,
+                        cookies,
+                        cache_control,
+                    }
+                    .into());
                 }
-            }
-            if let Some(cc) = cache_control {
-                resp.headers_mut()
-                    .insert(CACHE_CONTROL, HeaderValue::from_static(cc));
-            }
+            };
+            add_cookies(resp.headers_mut(), cookies, cache_control);
             Ok(resp.map_into_left_body())
         })
+    }
+}
+
+/// Appends `cookies` and sets `cache_control` (when there is one) on a
+/// response's headers.
+fn add_cookies(headers: &mut HeaderMap, cookies: Vec<String>, cache_control: Option<&'static str>) {
+    for cookie in cookies {
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            headers.append(SET_COOKIE, v);
+        }
+    }
+    if let Some(cc) = cache_control {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static(cc));
+    }
+}
+
+/// An inner service's error with the cookies the authentication set: it
+/// renders as the error does, plus the cookies and `Cache-Control`.
+struct CarryingCookies {
+    error: actix_web::Error,
+    cookies: Vec<String>,
+    cache_control: Option<&'static str>,
+}
+
+impl fmt::Debug for CarryingCookies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CarryingCookies")
+            .field("error", &self.error)
+            .field("cookies", &self.cookies.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for CarryingCookies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl ResponseError for CarryingCookies {
+    fn status_code(&self) -> StatusCode {
+        self.error.as_response_error().status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        let mut resp = self.error.error_response();
+        add_cookies(resp.headers_mut(), self.cookies.clone(), self.cache_control);
+        resp
     }
 }
 
@@ -327,11 +387,33 @@ impl AuthRejection {
     pub fn error(&self) -> &Error {
         self.0.error()
     }
+
+    /// The status of the answer (the redirect's for a browser sent to log in).
+    pub fn status(&self) -> u16 {
+        self.0.status()
+    }
+
+    /// The framework-neutral answer: core's error response, or the redirect
+    /// to the login page.
+    pub fn to_reply(&self) -> Reply {
+        self.0.to_reply()
+    }
+
+    /// The actix-web response this refusal answers.
+    pub fn to_response(&self) -> HttpResponse {
+        reply_response(self.0.to_reply())
+    }
 }
 
-impl fmt::Display for AuthRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+impl std::fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for AuthRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.error())
     }
 }
 
@@ -341,7 +423,7 @@ impl ResponseError for AuthRejection {
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
-        reply_response(self.0.to_reply())
+        self.to_response()
     }
 }
 

@@ -1,12 +1,14 @@
 //! The login and management routes: translation only. The routes, their
 //! answers and every decision come from
-//! [`Routes`](portcullis_oidc::Routes); the handlers copy requests in and
+//! [`Routes`](portcullis_adapter_kit::routes::Routes); the handlers copy requests in and
 //! replies out.
 
 use actix_web::web::{self, Bytes, PayloadConfig, ServiceConfig};
 use actix_web::{HttpRequest, guard};
+use portcullis_adapter_kit::routes::{Method, RouteRequest, Routes};
 use portcullis_capabilities::{Capabilities, MAX_BODY_BYTES};
-use portcullis_oidc::{Method, RelyingParty, RouteRequest, Routes};
+#[cfg(feature = "login")]
+use portcullis_oidc::RelyingParty;
 
 use crate::{Headers, reply_response, state, target};
 
@@ -27,9 +29,9 @@ pub fn management_routes(caps: Capabilities) -> impl FnOnce(&mut ServiceConfig) 
     mount(Routes::management(caps))
 }
 
-/// easy-oauth's routes for a browser application, to configure on the `App`
-/// (empty prefix) or on a `Scope` at the configured `prefix`
-/// (`web::scope(&prefix).configure(login_routes(rp))`):
+/// easy-oauth's routes for a browser application, already under the
+/// configured `prefix`, to configure on the `App`
+/// (`app.configure(login_routes(rp))`):
 ///
 /// - `GET /login`, `GET /auth`, `GET /logout`, `GET /token`
 ///   ([`RelyingParty`]'s methods of the same names), `POST /logout`
@@ -39,6 +41,7 @@ pub fn management_routes(caps: Capabilities) -> impl FnOnce(&mut ServiceConfig) 
 ///
 /// The routes need [`AuthMiddleware::for_login`](crate::AuthMiddleware::for_login)
 /// with the same relying party.
+#[cfg(feature = "login")]
 pub fn login_routes(rp: RelyingParty) -> impl FnOnce(&mut ServiceConfig) {
     mount(Routes::login(rp))
 }
@@ -50,6 +53,7 @@ pub fn login_routes(rp: RelyingParty) -> impl FnOnce(&mut ServiceConfig) {
 fn mount(routes: Routes) -> impl FnOnce(&mut ServiceConfig) {
     move |cfg| {
         for route in routes.routes() {
+            let path = routes.mount_path(route);
             let (routes, kind) = (routes.clone(), route.kind);
             let handler = move |req: HttpRequest, body: Bytes| {
                 let routes = routes.clone();
@@ -69,7 +73,7 @@ fn mount(routes: Routes) -> impl FnOnce(&mut ServiceConfig) {
                     reply_response(routes.dispatch(kind, req).await)
                 }
             };
-            let resource = web::resource(route.path).app_data(PayloadConfig::new(MAX_BODY_BYTES));
+            let resource = web::resource(path).app_data(PayloadConfig::new(MAX_BODY_BYTES));
             let resource = match route.method {
                 Method::Get => resource.guard(guard::Get()),
                 Method::Post => resource.guard(guard::Post()),

@@ -1,5 +1,10 @@
 //! The shared conformance suite, run against actix-web.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
+use actix_web::http::StatusCode;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{App, HttpResponse};
 use portcullis_actix::portcullis_oidc::RelyingParty;
@@ -36,6 +41,22 @@ fn common(cfg: &mut ServiceConfig) {
     );
 }
 
+/// Fails `GET /failing` inside the authentication middleware, with an
+/// error rather than a response.
+async fn fail_inside(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.path() == "/failing" {
+        return Err(InternalError::new(
+            conformance::INNER_FAILURE,
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .into());
+    }
+    next.call(req).await
+}
+
 /// actix-web, as the conformance suite drives it.
 pub(crate) struct Actix;
 
@@ -45,9 +66,9 @@ impl Adapter for Actix {
     }
 
     fn serve_login(&self, listener: std::net::TcpListener, rp: RelyingParty) -> Stop {
-        let prefix = rp.config().prefix.clone();
         let factory = move || {
-            let app = App::new()
+            App::new()
+                .wrap(from_fn(fail_inside))
                 .wrap(AuthMiddleware::for_login(rp.clone()))
                 .configure(common)
                 .route(
@@ -75,12 +96,9 @@ impl Adapter for Actix {
                             .insert_header(("cache-control", conformance::CACHEABLE))
                             .body(conformance::greeting(c.as_ref().map(|c| &c.0)))
                     }),
-                );
-            if prefix.is_empty() {
-                app.configure(login_routes(rp.clone()))
-            } else {
-                app.service(web::scope(&prefix).configure(login_routes(rp.clone())))
-            }
+                )
+                .route("/failing", web::get().to(|| async { "not reached" }))
+                .configure(login_routes(rp.clone()))
         };
         serve::actix(listener, factory).expect("the actix-web server starts")
     }

@@ -14,7 +14,7 @@
 //!
 //! [`management_routes`] mounts easy-oauth's capability management and
 //! service token routes; their handlers only copy requests into
-//! [`Routes::dispatch`](portcullis_oidc::Routes::dispatch) and its answers out.
+//! [`Routes::dispatch`](portcullis_adapter_kit::routes::Routes::dispatch) and its answers out.
 //!
 //! A browser application that logs its users in builds the layer with
 //! [`AuthLayer::for_login`] around a [`RelyingParty`] (portcullis-oidc) and
@@ -107,9 +107,11 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
+use portcullis_adapter_kit::{Gate, Refusal};
 use portcullis_capabilities::Capabilities;
-use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup};
-use portcullis_oidc::{Gate, Refusal, RelyingParty, Reply};
+use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup, Reply};
+#[cfg(feature = "login")]
+use portcullis_oidc::RelyingParty;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -119,13 +121,16 @@ pub use portcullis_core::guard::{
     CapabilityName, LoginRedirect, Refuse, ScopeName, Unauthenticated,
 };
 pub use portcullis_core::{capability, scope};
+#[cfg(feature = "login")]
 pub use portcullis_oidc;
 
 mod capabilities;
 mod routes;
 
 pub use capabilities::RequireCapability;
-pub use routes::{login_routes, management_routes};
+#[cfg(feature = "login")]
+pub use routes::login_routes;
+pub use routes::management_routes;
 
 /// What the layer leaves in the request extensions.
 #[derive(Debug, Clone)]
@@ -135,7 +140,8 @@ struct AuthState {
 }
 
 /// A tower layer that authenticates every request with an [`Authenticator`]
-/// (bearer tokens) or a [`RelyingParty`] (bearer tokens, then the login session).
+/// (bearer tokens) or, with the `login` feature, a `RelyingParty` (bearer
+/// tokens, then the login session).
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     gate: Gate,
@@ -163,6 +169,7 @@ impl AuthLayer {
     /// [`RelyingParty::authenticate`]); a response that sets a session
     /// cookie gets `Cache-Control: private, no-store` in place of the
     /// handler's.
+    #[cfg(feature = "login")]
     pub fn for_login(rp: RelyingParty) -> Self {
         Self {
             gate: Gate::for_login(rp),
@@ -284,11 +291,39 @@ impl AuthRejection {
     pub fn error(&self) -> &Error {
         self.0.error()
     }
+
+    /// The status of the answer (the redirect's for a browser sent to log in).
+    pub fn status(&self) -> u16 {
+        self.0.status()
+    }
+
+    /// The framework-neutral answer: core's error response, or the redirect
+    /// to the login page.
+    pub fn to_reply(&self) -> Reply {
+        self.0.to_reply()
+    }
+
+    /// The axum response this refusal answers.
+    pub fn to_response(&self) -> Response {
+        reply_response(self.0.to_reply())
+    }
+}
+
+impl std::fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for AuthRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.error())
+    }
 }
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        reply_response(self.0.to_reply())
+        self.to_response()
     }
 }
 

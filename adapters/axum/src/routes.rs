@@ -1,6 +1,6 @@
 //! The login and management routes: translation only. The routes, their
 //! answers and every decision come from
-//! [`Routes`](portcullis_oidc::Routes); the handlers copy requests in and
+//! [`Routes`](portcullis_adapter_kit::routes::Routes); the handlers copy requests in and
 //! replies out.
 
 use axum::Router;
@@ -9,8 +9,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use http::request::Parts;
+use portcullis_adapter_kit::routes::{Method, RouteRequest, Routes};
 use portcullis_capabilities::{Capabilities, MAX_BODY_BYTES};
-use portcullis_oidc::{Method, RelyingParty, RouteRequest, Routes};
+#[cfg(feature = "login")]
+use portcullis_oidc::RelyingParty;
 
 use crate::{Headers, original_uri, reply_response, state, target};
 
@@ -32,8 +34,8 @@ where
     mount(&Routes::management(caps))
 }
 
-/// easy-oauth's routes for a browser application, to nest under the
-/// configured `prefix`:
+/// easy-oauth's routes for a browser application, already under the
+/// configured `prefix` (merge them: `app.merge(login_routes(rp))`):
 ///
 /// - `GET /login`, `GET /auth`, `GET /logout`, `GET /token`
 ///   ([`RelyingParty`]'s methods of the same names), `POST /logout`
@@ -43,6 +45,7 @@ where
 ///
 /// The router needs [`AuthLayer::for_login`](crate::AuthLayer::for_login)
 /// with the same relying party.
+#[cfg(feature = "login")]
 pub fn login_routes<S>(rp: RelyingParty) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -57,6 +60,7 @@ where
 {
     let mut router = Router::new();
     for route in routes.routes() {
+        let path = routes.mount_path(route);
         let (routes, kind) = (routes.clone(), route.kind);
         let handler = move |parts: Parts, body: Bytes| async move {
             let st = match state(&parts) {
@@ -78,7 +82,7 @@ where
             Method::Get => get(handler),
             Method::Post => post(handler),
         };
-        router = router.route(route.path, method);
+        router = router.route(&path, method);
     }
     router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }

@@ -517,7 +517,7 @@ async fn api_tokens_follow_their_issuer() {
         .issue_api_token(Some(&manager), &["write".to_owned()], Some(3600))
         .await
         .unwrap();
-    let reply: Value = serde_json::from_str(&reply.body).unwrap();
+    let reply: Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(reply["capabilities"], json!(["read", "write"]));
     let api = who(reply["api_token"].as_str().unwrap()).await;
     caps.require(Some(&api), "write").await.unwrap();

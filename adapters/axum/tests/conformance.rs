@@ -1,6 +1,7 @@
 //! The shared conformance suite, run against axum.
 
 use axum::Router;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use portcullis_axum::portcullis_oidc::RelyingParty;
 use portcullis_axum::{
@@ -39,7 +40,6 @@ fn common() -> Router {
 
 /// The conformance login application on axum (the login-flow tests use it too).
 pub(crate) fn login_router(rp: RelyingParty) -> Router {
-    let prefix = rp.config().prefix.clone();
     let app = common()
         .route("/read", get(|_: RequireCapability<Read>| async { "read" }))
         .route(
@@ -62,13 +62,22 @@ pub(crate) fn login_router(rp: RelyingParty) -> Router {
                 )
             }),
         );
-    let login = login_routes(rp.clone());
-    let app = if prefix.is_empty() {
-        app.merge(login)
-    } else {
-        app.nest(&prefix, login)
-    };
-    app.layer(AuthLayer::for_login(rp))
+    app.route("/failing", get(|| async { "not reached" }))
+        .merge(login_routes(rp.clone()))
+        .layer(axum::middleware::from_fn(fail_inside))
+        .layer(AuthLayer::for_login(rp))
+}
+
+/// Fails `GET /failing` inside the authentication layer.
+async fn fail_inside(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.uri().path() == "/failing" {
+        return (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            conformance::INNER_FAILURE,
+        )
+            .into_response();
+    }
+    next.run(req).await
 }
 
 fn serve(listener: std::net::TcpListener, app: Router) -> Stop {

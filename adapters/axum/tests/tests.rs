@@ -6,6 +6,7 @@ mod support;
 mod attacks;
 mod capabilities;
 mod conformance;
+mod dependencies;
 mod jwks;
 mod login;
 mod login_attacks;

@@ -1,5 +1,5 @@
 //! Capability checks: translation only. Every decision comes from the
-//! middleware's [`Gate`](portcullis_oidc::Gate), which asks
+//! middleware's [`Gate`](portcullis_adapter_kit::Gate), which asks
 //! [`Capabilities`](portcullis_capabilities::Capabilities).
 
 use std::marker::PhantomData;

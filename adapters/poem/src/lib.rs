@@ -17,7 +17,7 @@
 //! [`management_routes`] builds easy-oauth's capability management and
 //! service token routes as a [`Route`](poem::Route) to nest; their handlers
 //! only copy requests into
-//! [`Routes::dispatch`](portcullis_oidc::Routes::dispatch) and its answers out.
+//! [`Routes::dispatch`](portcullis_adapter_kit::routes::Routes::dispatch) and its answers out.
 //!
 //! A browser application that logs its users in builds the middleware with
 //! [`AuthMiddleware::for_login`] around a [`RelyingParty`] (portcullis-oidc)
@@ -117,9 +117,11 @@ use std::marker::PhantomData;
 
 use poem::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, RequestBody, Response};
+use portcullis_adapter_kit::{Gate, Refusal};
 use portcullis_capabilities::Capabilities;
-use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup};
-use portcullis_oidc::{Gate, Refusal, RelyingParty, Reply};
+use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup, Reply};
+#[cfg(feature = "login")]
+use portcullis_oidc::RelyingParty;
 
 pub use portcullis_capabilities;
 pub use portcullis_core;
@@ -127,6 +129,7 @@ pub use portcullis_core::guard::{
     CapabilityName, LoginRedirect, Refuse, ScopeName, Unauthenticated,
 };
 pub use portcullis_core::{capability, scope};
+#[cfg(feature = "login")]
 pub use portcullis_oidc;
 
 mod capabilities;
@@ -135,7 +138,9 @@ pub mod openapi;
 mod routes;
 
 pub use capabilities::RequireCapability;
-pub use routes::{login_routes, management_routes};
+#[cfg(feature = "login")]
+pub use routes::login_routes;
+pub use routes::management_routes;
 
 /// What the middleware leaves in the request extensions.
 #[derive(Debug, Clone)]
@@ -145,8 +150,8 @@ struct AuthState {
 }
 
 /// A poem middleware that authenticates every request with an
-/// [`Authenticator`] (bearer tokens) or a [`RelyingParty`] (bearer tokens,
-/// then the login session).
+/// [`Authenticator`] (bearer tokens) or, with the `login` feature, a
+/// `RelyingParty` (bearer tokens, then the login session).
 ///
 /// Apply it with [`EndpointExt::with`](poem::EndpointExt::with) around the
 /// routes whose handlers use this crate's extractors.
@@ -177,6 +182,7 @@ impl AuthMiddleware {
     /// [`RelyingParty::authenticate`]); a response that sets a session
     /// cookie gets `Cache-Control: private, no-store` in place of the
     /// handler's.
+    #[cfg(feature = "login")]
     pub fn for_login(rp: RelyingParty) -> Self {
         Self {
             gate: Gate::for_login(rp),
@@ -294,8 +300,18 @@ impl AuthRejection {
         self.0.error()
     }
 
-    /// The response this refusal answers: core's error response, or the
-    /// redirect to the login page.
+    /// The status of the answer (the redirect's for a browser sent to log in).
+    pub fn status(&self) -> u16 {
+        self.0.status()
+    }
+
+    /// The framework-neutral answer: core's error response, or the redirect
+    /// to the login page.
+    pub fn to_reply(&self) -> Reply {
+        self.0.to_reply()
+    }
+
+    /// The poem response this refusal answers.
     pub fn to_response(&self) -> Response {
         reply_response(self.0.to_reply())
     }

@@ -1,12 +1,14 @@
 //! The login and management routes: translation only. The routes, their
 //! answers and every decision come from
-//! [`Routes`](portcullis_oidc::Routes); the handlers copy requests in and
+//! [`Routes`](portcullis_adapter_kit::routes::Routes); the handlers copy requests in and
 //! replies out.
 
 use poem::endpoint::make;
 use poem::{Request, Route, RouteMethod};
+use portcullis_adapter_kit::routes::{Method, RouteRequest, Routes};
 use portcullis_capabilities::{Capabilities, MAX_BODY_BYTES};
-use portcullis_oidc::{Method, RelyingParty, RouteRequest, Routes};
+#[cfg(feature = "login")]
+use portcullis_oidc::RelyingParty;
 
 use crate::{Headers, reply_response, state, target};
 
@@ -25,9 +27,9 @@ pub fn management_routes(caps: Capabilities) -> Route {
     mount(&Routes::management(caps))
 }
 
-/// easy-oauth's routes for a browser application, to nest under the
-/// configured `prefix`; when the prefix is empty, add the application's own
-/// routes to this [`Route`] instead (poem's routes do not merge):
+/// easy-oauth's routes for a browser application, already under the
+/// configured `prefix`: add the application's own routes to this
+/// [`Route`] (poem's routes do not merge):
 ///
 /// - `GET /login`, `GET /auth`, `GET /logout`, `GET /token`
 ///   ([`RelyingParty`]'s methods of the same names), `POST /logout`
@@ -37,6 +39,7 @@ pub fn management_routes(caps: Capabilities) -> Route {
 ///
 /// The routes need [`AuthMiddleware::for_login`](crate::AuthMiddleware::for_login)
 /// with the same relying party.
+#[cfg(feature = "login")]
 pub fn login_routes(rp: RelyingParty) -> Route {
     mount(&Routes::login(rp))
 }
@@ -44,8 +47,9 @@ pub fn login_routes(rp: RelyingParty) -> Route {
 /// One poem route per path of `routes` (a path may have several methods),
 /// each method answered by [`Routes::dispatch`].
 fn mount(routes: &Routes) -> Route {
-    let mut paths: Vec<(&'static str, RouteMethod)> = Vec::new();
+    let mut paths: Vec<(String, RouteMethod)> = Vec::new();
     for route in routes.routes() {
+        let path = routes.mount_path(route);
         let (routes, kind) = (routes.clone(), route.kind);
         let endpoint = make(move |mut req: Request| {
             let routes = routes.clone();
@@ -64,10 +68,10 @@ fn mount(routes: &Routes) -> Route {
                 Ok::<_, poem::Error>(reply_response(routes.dispatch(kind, req).await))
             }
         });
-        let i = match paths.iter().position(|(p, _)| *p == route.path) {
+        let i = match paths.iter().position(|(p, _)| *p == path) {
             Some(i) => i,
             None => {
-                paths.push((route.path, RouteMethod::new()));
+                paths.push((path, RouteMethod::new()));
                 paths.len() - 1
             }
         };

@@ -1,6 +1,6 @@
 //! The shared conformance suite, run against poem.
 
-use poem::{Endpoint, EndpointExt, Response, Route, get, handler, post};
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, post};
 use portcullis_core::Authenticator;
 use portcullis_poem::portcullis_oidc::RelyingParty;
 use portcullis_poem::{
@@ -56,6 +56,11 @@ async fn cacheable(caller: Option<Caller>) -> Response {
         .body(conformance::greeting(caller.as_ref().map(|c| &c.0)))
 }
 
+#[handler]
+async fn not_reached() -> &'static str {
+    "not reached"
+}
+
 /// The routes both conformance applications share, added to `route`.
 fn common(route: Route) -> Route {
     route
@@ -66,19 +71,24 @@ fn common(route: Route) -> Route {
 
 /// The conformance login application on poem.
 pub(crate) fn login_app(rp: RelyingParty) -> impl Endpoint + 'static {
-    let prefix = rp.config().prefix.clone();
-    // poem has no merge: without a prefix, the application's routes are
-    // added to the login routes themselves.
-    let routes = if prefix.is_empty() {
-        login_routes(rp.clone())
-    } else {
-        Route::new().nest(&prefix, login_routes(rp.clone()))
-    };
-    common(routes)
+    // poem has no merge: the application's routes are added to the login
+    // routes themselves.
+    common(login_routes(rp.clone()))
         .at("/read", get(read))
         .at("/shout", get(shout))
         .at("/note", post(note))
         .at("/cacheable", get(cacheable))
+        .at("/failing", get(not_reached))
+        .around(|ep, req| async move {
+            // Fails `GET /failing` inside the authentication middleware.
+            if req.uri().path() == "/failing" {
+                return Err(poem::Error::from_string(
+                    conformance::INNER_FAILURE,
+                    poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                ));
+            }
+            ep.call(req).await.map(IntoResponse::into_response)
+        })
         .with(AuthMiddleware::for_login(rp))
 }
 

@@ -38,13 +38,11 @@ impl Adapter for Nested {
     }
 
     fn serve_login(&self, listener: std::net::TcpListener, rp: RelyingParty) -> Stop {
-        let prefix = rp.config().prefix.clone();
-        let app = Route::new()
+        let app = login_routes(rp.clone())
             .nest(
                 "/api",
                 Route::new().at("/shout", get(shout)).at("/me", get(me)),
             )
-            .nest(&prefix, login_routes(rp.clone()))
             .with(AuthMiddleware::for_login(rp));
         serve(listener, app)
     }
@@ -145,7 +143,7 @@ async fn an_extractor_without_the_middleware_is_a_500() {
 #[test]
 fn rejections_render_as_core_maps_them() {
     let error = portcullis_core::Error::missing_credentials();
-    let expected = error.to_response("portcullis");
+    let expected = error.to_reply("portcullis");
     let resp = portcullis_poem::error_response(&error, "portcullis").into_response();
     assert_eq!(resp.status().as_u16(), expected.status);
     for (name, value) in &expected.headers {

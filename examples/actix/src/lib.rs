@@ -61,18 +61,13 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let prefix = rp.config().prefix.clone();
-    let app = App::new()
+    App::new()
         .wrap(AuthMiddleware::for_login(rp.clone()))
         .route("/", web::get().to(home))
         .route("/read", web::get().to(read))
         .route("/write", web::post().to(write))
-        .route("/shout", web::get().to(shout));
-    if prefix.is_empty() {
-        app.configure(login_routes(rp))
-    } else {
-        app.service(web::scope(&prefix).configure(login_routes(rp)))
-    }
+        .route("/shout", web::get().to(shout))
+        .configure(login_routes(rp))
 }
 
 async fn home(caller: Option<Caller>) -> String {

@@ -48,19 +48,13 @@ pub const FILES: Files = Files {
 
 /// The application around a relying party.
 pub fn app(rp: RelyingParty) -> Router {
-    let prefix = rp.config().prefix.clone();
-    let routes = Router::new()
+    Router::new()
         .route("/", get(home))
         .route("/read", get(read))
         .route("/write", post(write))
-        .route("/shout", get(shout));
-    let login = login_routes(rp.clone());
-    let routes = if prefix.is_empty() {
-        routes.merge(login)
-    } else {
-        routes.nest(&prefix, login)
-    };
-    routes.layer(AuthLayer::for_login(rp))
+        .route("/shout", get(shout))
+        .merge(login_routes(rp.clone()))
+        .layer(AuthLayer::for_login(rp))
 }
 
 async fn home(caller: Option<Caller>) -> String {

@@ -51,15 +51,9 @@ pub const FILES: Files = Files {
 
 /// The application around a relying party.
 pub fn app(rp: RelyingParty) -> AuthEndpoint<Route> {
-    let prefix = rp.config().prefix.clone();
-    // poem's routes do not merge: without a prefix, the pages are added to
-    // the login routes themselves.
-    let routes = if prefix.is_empty() {
-        login_routes(rp.clone())
-    } else {
-        Route::new().nest(&prefix, login_routes(rp.clone()))
-    };
-    routes
+    // poem's routes do not merge: the pages are added to the login routes
+    // (which sit under the configured prefix) themselves.
+    login_routes(rp.clone())
         .at("/", get(home))
         .at("/read", get(read))
         .at("/write", post(write))

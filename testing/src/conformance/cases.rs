@@ -812,6 +812,36 @@ pub async fn a_refreshed_cookie_is_never_cached(adapter: &dyn Adapter) {
     assert_eq!(app.provider.refresh_count(), 1);
 }
 
+/// A middleware inside the authentication layer that fails the request
+/// with an error (not a response) loses nothing the authentication decided:
+/// the refreshed session cookie and `Cache-Control: private, no-store`
+/// reach the browser with the error's answer. (A browser left with the
+/// rotated-out cookie would be logged out, or worse, replay a used refresh
+/// token.)
+pub async fn an_inner_failure_keeps_the_refreshed_cookie(adapter: &dyn Adapter) {
+    let app: LoginApp = login_app(adapter, |_| {}).await;
+    let client = app.app.client(None).await;
+    let login = client.get("/login?offline_token=true").expect(303).await;
+    let callback = client
+        .follow_provider(login.location().expect("a redirect"), "alice@example.com")
+        .await;
+    client.get_url(&callback).expect(303).await;
+    app.provider.clock().advance_secs(301);
+    let resp = client.get("/failing").expect(503).await;
+    assert_eq!(resp.text(), super::INNER_FAILURE);
+    assert_eq!(app.provider.refresh_count(), 1);
+    assert!(
+        resp.headers_all("set-cookie")
+            .iter()
+            .any(|c| c.starts_with("portcullis-session=") && !c.contains("Max-Age=0")),
+        "the renewed session cookie is set on the error's answer"
+    );
+    assert_eq!(resp.headers_all("cache-control"), vec!["private, no-store"]);
+    // The renewed cookie is the one in force: the next request needs no refresh.
+    client.get("/me").expect(200).await;
+    assert_eq!(app.provider.refresh_count(), 1);
+}
+
 /// Request headers, as an adapter hands them over.
 struct Headers<'a>(Vec<(&'a str, &'a str)>);
 
@@ -839,11 +869,13 @@ fn issued_tokens(provider: &MockProvider) -> Vec<String> {
 /// refusals, the routes, replies, the capabilities, the adapter's
 /// middleware, the store, the token sources and the forwarding client.
 pub async fn debug_output_shows_no_token(adapter: &dyn Adapter) {
+    use portcullis_adapter_kit::Gate;
+    use portcullis_adapter_kit::routes::Routes;
     use portcullis_core::{Authenticated, RawToken};
     use portcullis_oidc::portcullis_capabilities::{MemoryStore, Stores};
     use portcullis_oidc::{
-        ClientCredentials, ForwardedToken, ForwardingClient, Gate, RefreshingToken, Routes,
-        TokenEndpoint, TokenSource,
+        ClientCredentials, ForwardedToken, ForwardingClient, RefreshingToken, TokenEndpoint,
+        TokenSource,
     };
 
     let memory = Arc::new(MemoryStore::new());

@@ -5,11 +5,10 @@
 
 use std::sync::Arc;
 
-use portcullis_capabilities::{Capabilities, JsonReply};
-use portcullis_core::{Authenticated, Error, HeaderLookup};
-
-use crate::reply::Reply;
-use crate::rp::RelyingParty;
+use portcullis_capabilities::Capabilities;
+use portcullis_core::{Authenticated, Error, HeaderLookup, Reply};
+#[cfg(feature = "login")]
+use portcullis_oidc::RelyingParty;
 
 /// The HTTP method of a [`Route`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,15 +24,15 @@ pub enum Method {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RouteKind {
-    /// `GET /login`: [`RelyingParty::login`].
+    /// `GET /login`: `RelyingParty::login`.
     Login,
-    /// `GET /auth`: [`RelyingParty::callback`].
+    /// `GET /auth`: `RelyingParty::callback`.
     Callback,
-    /// `GET /logout`: [`RelyingParty::logout`].
+    /// `GET /logout`: `RelyingParty::logout`.
     Logout,
-    /// `POST /logout`: [`RelyingParty::logout_post`].
+    /// `POST /logout`: `RelyingParty::logout_post`.
     LogoutPost,
-    /// `GET /token` of the login routes: [`RelyingParty::token`].
+    /// `GET /token` of the login routes: `RelyingParty::token`.
     Token,
     /// `GET /token?user=bot@service` of the management routes:
     /// [`Capabilities::issue_service_token`].
@@ -87,7 +86,8 @@ pub struct RouteRequest<'a, H> {
 }
 
 /// easy-oauth's routes, as data: the management routes of a
-/// [`Capabilities`] service, or the login routes of a [`RelyingParty`]
+/// [`Capabilities`] service, or (feature `login`) the login routes of a
+/// `RelyingParty`
 /// (which include the management routes, with `/token` answered by the
 /// relying party). The add, remove and set routes exist only when
 /// [`Capabilities::management_enabled`].
@@ -96,8 +96,10 @@ pub struct RouteRequest<'a, H> {
 #[derive(Debug, Clone)]
 pub struct Routes {
     capabilities: Capabilities,
+    #[cfg(feature = "login")]
     login: Option<RelyingParty>,
     table: Arc<[Route]>,
+    prefix: Arc<str>,
 }
 
 impl Routes {
@@ -115,12 +117,15 @@ impl Routes {
         );
         Self {
             capabilities,
+            #[cfg(feature = "login")]
             login: None,
             table,
+            prefix: Arc::from(""),
         }
     }
 
-    /// The login routes of `rp`:
+    /// The login routes of `rp`, under its configured `prefix`
+    /// ([`mount_path`](Self::mount_path)):
     ///
     /// - `GET /login`, `GET /auth`, `GET /logout`, `GET /token`
     ///   ([`RelyingParty`]'s methods of the same names), `POST /logout`
@@ -128,6 +133,7 @@ impl Routes {
     /// - `GET /manage_capabilities/list`, `POST /manage_capabilities/add`,
     ///   `/remove`, `/set`, `POST /token/revoke` (the relying party's
     ///   capabilities).
+    #[cfg(feature = "login")]
     pub fn login(rp: RelyingParty) -> Self {
         let capabilities = rp.capabilities().clone();
         let table = Self::table(
@@ -142,6 +148,7 @@ impl Routes {
         );
         Self {
             capabilities,
+            prefix: Arc::from(rp.config().prefix.as_str()),
             login: Some(rp),
             table,
         }
@@ -187,9 +194,18 @@ impl Routes {
         &self.table
     }
 
+    /// Where the adapter mounts `route`: the login routes under the
+    /// relying party's configured `prefix` (so an application does not
+    /// give it a second time), the management routes where the
+    /// application nests them.
+    pub fn mount_path(&self, route: &Route) -> String {
+        format!("{}{}", self.prefix, route.path)
+    }
+
     /// Answers `req` to the route `kind`.
     ///
-    /// Management answers are JSON with [`JsonReply::HEADERS`], refusals
+    /// Management answers are JSON with
+    /// [`JSON_HEADERS`](portcullis_core::reply::JSON_HEADERS), refusals
     /// core's error response in `req.realm`; the relying party's routes
     /// answer as its methods do. A `kind` this table does not mount (a
     /// login route of management routes) is a configuration error (500).
@@ -215,6 +231,7 @@ impl Routes {
                 | RouteKind::RevokeToken
         );
         if json_body {
+            #[cfg(feature = "login")]
             if let Some(rp) = &self.login
                 && let Err(e) = rp.require_same_origin_for(caller, req.headers)
             {
@@ -224,46 +241,42 @@ impl Routes {
                 return unsupported_media_type();
             }
         }
-        let outcome = match (kind, &self.login) {
-            (RouteKind::Login, Some(rp)) => return rp.login(req.query, req.headers).await,
-            (RouteKind::Callback, Some(rp)) => return rp.callback(req.query, req.headers).await,
-            (RouteKind::Logout, Some(rp)) => return rp.logout(req.headers).await,
-            (RouteKind::LogoutPost, Some(rp)) => return rp.logout_post(req.headers).await,
-            (RouteKind::Token, Some(rp)) => {
-                return rp.token(caller, req.query, req.target, req.headers).await;
+        #[cfg(feature = "login")]
+        if let Some(rp) = &self.login {
+            match kind {
+                RouteKind::Login => return rp.login(req.query, req.headers).await,
+                RouteKind::Callback => return rp.callback(req.query, req.headers).await,
+                RouteKind::Logout => return rp.logout(req.headers).await,
+                RouteKind::LogoutPost => return rp.logout_post(req.headers).await,
+                RouteKind::Token => {
+                    return rp.token(caller, req.query, req.target, req.headers).await;
+                }
+                _ => {}
             }
-            (
-                RouteKind::Login
-                | RouteKind::Callback
-                | RouteKind::Logout
-                | RouteKind::LogoutPost
-                | RouteKind::Token,
-                None,
-            ) => Err(Error::config(
+        }
+        let outcome = match kind {
+            RouteKind::Login
+            | RouteKind::Callback
+            | RouteKind::Logout
+            | RouteKind::LogoutPost
+            | RouteKind::Token => Err(Error::config(
                 "a login route dispatched to management routes",
             )),
-            (RouteKind::ServiceToken, _) => {
+            RouteKind::ServiceToken => {
                 let user = last_param(req.query, "user");
                 caps.issue_service_token(caller, user.as_deref()).await
             }
-            (RouteKind::ListCapabilities, _) => {
+            RouteKind::ListCapabilities => {
                 let email = last_param(req.query, "email");
                 caps.list(caller, email.as_deref()).await
             }
-            (RouteKind::AddCapability, _) => caps.add(caller, req.body).await,
-            (RouteKind::RemoveCapability, _) => caps.remove(caller, req.body).await,
-            (RouteKind::SetCapabilities, _) => caps.set(caller, req.body).await,
-            (RouteKind::RevokeToken, _) => caps.revoke(caller, req.body).await,
+            RouteKind::AddCapability => caps.add(caller, req.body).await,
+            RouteKind::RemoveCapability => caps.remove(caller, req.body).await,
+            RouteKind::SetCapabilities => caps.set(caller, req.body).await,
+            RouteKind::RevokeToken => caps.revoke(caller, req.body).await,
         };
         match outcome {
-            Ok(reply) => Reply {
-                status: reply.status,
-                headers: JsonReply::HEADERS
-                    .iter()
-                    .map(|(name, value)| (*name, (*value).to_owned()))
-                    .collect(),
-                body: reply.body.into_bytes(),
-            },
+            Ok(reply) => reply,
             Err(e) => Reply::error(&e, req.realm),
         }
     }

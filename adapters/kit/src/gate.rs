@@ -7,14 +7,15 @@ use std::sync::Arc;
 
 use portcullis_capabilities::Capabilities;
 use portcullis_core::credentials::{require_caller, require_scope};
-use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup};
-
-use crate::reply::Reply;
-use crate::rp::{Authentication, RelyingParty};
+use portcullis_core::{
+    Authenticated, Authentication, Authenticator, Error, ErrorKind, HeaderLookup, Reply,
+};
+#[cfg(feature = "login")]
+use portcullis_oidc::RelyingParty;
 
 /// What an adapter's middleware is built with: bearer tokens through an
-/// [`Authenticator`], or a [`RelyingParty`] (bearer tokens, then the login
-/// session); the realm of challenges; the [`Capabilities`] that capability
+/// [`Authenticator`], or (feature `login`) a `RelyingParty` of
+/// portcullis-oidc (bearer tokens, then the login session); the realm of challenges; the [`Capabilities`] that capability
 /// guards ask. The middleware calls [`authenticate`](Self::authenticate) per
 /// request and leaves the caller and the gate for the extractors, which call
 /// [`require_caller`](Self::require_caller),
@@ -32,6 +33,7 @@ struct Inner {
     auth: Authenticator,
     realm: Arc<str>,
     capabilities: Option<Capabilities>,
+    #[cfg(feature = "login")]
     login: Option<RelyingParty>,
 }
 
@@ -43,15 +45,17 @@ impl Gate {
                 realm: Arc::from(auth.realm()),
                 auth,
                 capabilities: None,
+                #[cfg(feature = "login")]
                 login: None,
             }),
         }
     }
 
-    /// A gate for a browser application that logs its users in with `rp`:
+    /// A gate for a browser application (feature `login`) that logs its users in with `rp`:
     /// a request is authenticated by its bearer token or else by its session
     /// cookie (see [`RelyingParty::authenticate`]); capabilities come from
     /// the relying party.
+    #[cfg(feature = "login")]
     pub fn for_login(rp: RelyingParty) -> Self {
         let auth = rp.authenticator().clone();
         Self {
@@ -89,6 +93,7 @@ impl Gate {
     }
 
     /// The relying party, for a gate built with [`for_login`](Self::for_login).
+    #[cfg(feature = "login")]
     pub fn login(&self) -> Option<&RelyingParty> {
         self.inner.login.as_ref()
     }
@@ -120,19 +125,23 @@ impl Gate {
         method: &str,
         headers: &(impl HeaderLookup + ?Sized),
     ) -> Result<Authentication, Refusal> {
-        let outcome = match &self.inner.login {
-            Some(rp) => rp.authenticate(method, headers).await,
-            None => self
-                .inner
-                .auth
-                .authenticate(headers)
+        #[cfg(feature = "login")]
+        if let Some(rp) = &self.inner.login {
+            return rp
+                .authenticate(method, headers)
                 .await
-                .map(|caller| Authentication {
-                    caller,
-                    set_cookies: Vec::new(),
-                }),
-        };
-        outcome.map_err(|e| self.refuse(e))
+                .map_err(|e| self.refuse(e));
+        }
+        let _ = method;
+        self.inner
+            .auth
+            .authenticate(headers)
+            .await
+            .map(|caller| Authentication {
+                caller,
+                set_cookies: Vec::new(),
+            })
+            .map_err(|e| self.refuse(e))
     }
 
     /// The caller, required.
@@ -164,7 +173,9 @@ impl Gate {
     /// [`Capabilities::require`] decides. With `redirect`, a browser guest
     /// refused is sent to log in and back to `target` (the request's path
     /// and query as the browser asked for it), when the gate has a relying
-    /// party: the refusal then carries that redirect.
+    /// party (feature `login`) and the refusal is for missing credentials
+    /// (never for a configuration error or an unavailable store): the
+    /// refusal then carries that redirect.
     ///
     /// # Errors
     ///
@@ -188,13 +199,18 @@ impl Gate {
         let Err(error) = capabilities.require(caller, capability).await else {
             return Ok(());
         };
+        #[cfg_attr(not(feature = "login"), allow(unused_mut))]
         let mut refusal = self.refuse(error);
+        #[cfg(feature = "login")]
         if redirect
             && caller.is_none()
+            && refusal.error.kind() == ErrorKind::MissingCredentials
             && let Some(rp) = self.login()
         {
             refusal.redirect = rp.login_redirect(target, headers);
         }
+        #[cfg(not(feature = "login"))]
+        let _ = (redirect, target, headers, ErrorKind::MissingCredentials);
         Err(refusal)
     }
 }
