@@ -128,6 +128,7 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+pub use portcullis_adapter_kit::FromOidc;
 use portcullis_adapter_kit::{Gate, Refusal};
 use portcullis_capabilities::Capabilities;
 use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup, Reply};
@@ -170,7 +171,16 @@ pub struct AuthMiddleware {
 }
 
 impl AuthMiddleware {
-    /// A middleware authenticating with `auth`.
+    /// The common path: a middleware accepting access tokens from one OpenID
+    /// Connect `issuer` (its keys found by discovery), finished with
+    /// [`FromOidc::audience`] and [`FromOidc::build`]. Requests without
+    /// credentials reach the handlers as guests; the extractors decide.
+    pub fn from_oidc(issuer: impl Into<String>) -> FromOidc<Self> {
+        FromOidc::new(issuer)
+    }
+
+    /// A middleware authenticating with `auth` (built from configuration:
+    /// [`portcullis_core::config`]).
     pub fn new(auth: Authenticator) -> Self {
         Self {
             gate: Gate::new(auth),
@@ -204,6 +214,12 @@ impl AuthMiddleware {
         Self {
             gate: self.gate.with_capabilities(capabilities),
         }
+    }
+}
+
+impl From<Gate> for AuthMiddleware {
+    fn from(gate: Gate) -> Self {
+        Self { gate }
     }
 }
 

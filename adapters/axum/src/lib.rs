@@ -107,6 +107,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
+pub use portcullis_adapter_kit::FromOidc;
 use portcullis_adapter_kit::{Gate, Refusal};
 use portcullis_capabilities::Capabilities;
 use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup, Reply};
@@ -148,7 +149,16 @@ pub struct AuthLayer {
 }
 
 impl AuthLayer {
-    /// A layer authenticating with `auth`.
+    /// The common path: a layer accepting access tokens from one OpenID
+    /// Connect `issuer` (its keys found by discovery), finished with
+    /// [`FromOidc::audience`] and [`FromOidc::build`]. Requests without
+    /// credentials reach the handlers as guests; the extractors decide.
+    pub fn from_oidc(issuer: impl Into<String>) -> FromOidc<Self> {
+        FromOidc::new(issuer)
+    }
+
+    /// A layer authenticating with `auth` (built from configuration:
+    /// [`portcullis_core::config`]).
     pub fn new(auth: Authenticator) -> Self {
         Self {
             gate: Gate::new(auth),
@@ -182,6 +192,12 @@ impl AuthLayer {
         Self {
             gate: self.gate.with_capabilities(capabilities),
         }
+    }
+}
+
+impl From<Gate> for AuthLayer {
+    fn from(gate: Gate) -> Self {
+        Self { gate }
     }
 }
 

@@ -17,6 +17,8 @@
 //! - [`routes::Routes`]: the login and management routes as data (method,
 //!   path, kind); the adapter mounts each with its router and copies
 //!   requests into [`routes::Routes::dispatch`].
+//! - [`FromOidc`]: the common path, shared by every adapter's `from_oidc`
+//!   (one issuer's access tokens in one expression).
 //! - Every answer is a [`portcullis_core::Reply`], which the adapter
 //!   converts into its framework's response in one function.
 //!
@@ -56,9 +58,11 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
 //! ```
 
+mod builder;
 mod gate;
 pub mod routes;
 
+pub use builder::FromOidc;
 pub use gate::{Gate, Refusal};
 
 pub use portcullis_capabilities;

@@ -117,6 +117,7 @@ use std::marker::PhantomData;
 
 use poem::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, RequestBody, Response};
+pub use portcullis_adapter_kit::FromOidc;
 use portcullis_adapter_kit::{Gate, Refusal};
 use portcullis_capabilities::Capabilities;
 use portcullis_core::{Authenticated, Authenticator, Error, HeaderLookup, Reply};
@@ -161,7 +162,16 @@ pub struct AuthMiddleware {
 }
 
 impl AuthMiddleware {
-    /// A middleware authenticating with `auth`.
+    /// The common path: a middleware accepting access tokens from one OpenID
+    /// Connect `issuer` (its keys found by discovery), finished with
+    /// [`FromOidc::audience`] and [`FromOidc::build`]. Requests without
+    /// credentials reach the handlers as guests; the extractors decide.
+    pub fn from_oidc(issuer: impl Into<String>) -> FromOidc<Self> {
+        FromOidc::new(issuer)
+    }
+
+    /// A middleware authenticating with `auth` (built from configuration:
+    /// [`portcullis_core::config`]).
     pub fn new(auth: Authenticator) -> Self {
         Self {
             gate: Gate::new(auth),
@@ -195,6 +205,12 @@ impl AuthMiddleware {
         Self {
             gate: self.gate.with_capabilities(capabilities),
         }
+    }
+}
+
+impl From<Gate> for AuthMiddleware {
+    fn from(gate: Gate) -> Self {
+        Self { gate }
     }
 }
 
