@@ -9,4 +9,6 @@ mod conformance;
 mod jwks;
 mod login;
 mod login_attacks;
+#[cfg(feature = "utoipa")]
+mod openapi;
 mod resource_server;
