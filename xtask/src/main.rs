@@ -152,7 +152,7 @@ fn js_dependencies() -> Result<(), Failure> {
 /// with every target, so that code behind a feature, or built without one,
 /// is never left uncompiled; those whose tests differ from the workspace
 /// run (`true`) are tested too.
-const FEATURE_SETS: [(&str, &[&str], bool); 3] = [
+const FEATURE_SETS: [(&str, &[&str], bool); 4] = [
     (
         "core without default features (no HTTP client)",
         &["-p", "portcullis-core", "--no-default-features"],
@@ -166,6 +166,11 @@ const FEATURE_SETS: [(&str, &[&str], bool); 3] = [
     (
         "poem with openapi",
         &["-p", "portcullis-poem", "--features", "openapi"],
+        true,
+    ),
+    (
+        "axum with utoipa",
+        &["-p", "portcullis-axum", "--features", "utoipa"],
         true,
     ),
 ];

@@ -94,7 +94,9 @@
 //!
 //! # Feature flags
 //!
-//! This crate has no feature flags of its own.
+//! | feature | what it adds |
+//! |---|---|
+//! | `utoipa` | the `openapi` module: utoipa OpenAPI documents whose operations state the security their handlers' extractors enforce |
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -126,6 +128,8 @@ pub use portcullis_core::{capability, scope};
 pub use portcullis_oidc;
 
 mod capabilities;
+#[cfg(feature = "utoipa")]
+pub mod openapi;
 mod routes;
 
 pub use capabilities::RequireCapability;

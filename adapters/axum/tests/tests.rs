@@ -10,4 +10,6 @@ mod dependencies;
 mod jwks;
 mod login;
 mod login_attacks;
+#[cfg(feature = "utoipa")]
+mod openapi;
 mod resource_server;
