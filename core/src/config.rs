@@ -430,7 +430,10 @@ pub struct JwksConfig {
     /// Timeout of one HTTP request (default 5000 ms).
     #[serde(default = "defaults::timeout_ms")]
     pub timeout_ms: u64,
-    /// Largest accepted JWKS or discovery response (default 262144 bytes).
+    /// Largest accepted JWKS or discovery response (default
+    /// [`MAX_JWKS_BYTES`](crate::http_client::MAX_JWKS_BYTES), 262144 bytes;
+    /// a discovery document is also held to
+    /// [`MAX_DISCOVERY_BYTES`](crate::http_client::MAX_DISCOVERY_BYTES)).
     #[serde(default = "defaults::max_response_bytes")]
     pub max_response_bytes: usize,
 }
@@ -488,7 +491,7 @@ mod defaults {
         5_000
     }
     pub(super) fn max_response_bytes() -> usize {
-        256 * 1024
+        crate::http_client::MAX_JWKS_BYTES
     }
 }
 

@@ -38,17 +38,36 @@ impl HttpResponse {
 }
 
 /// Fetches URLs with a GET request. Implementations enforce a timeout and a
-/// size limit, and return errors of kind [`Unavailable`](crate::ErrorKind::Unavailable).
+/// size limit, follow no redirect, and return errors of kind
+/// [`Unavailable`](crate::ErrorKind::Unavailable).
 pub trait HttpFetch: Send + Sync + fmt::Debug + 'static {
-    /// GETs `url`.
+    /// GETs `url`, reading at most the fetcher's own size limit of body.
     fn get<'a>(&'a self, url: &'a str) -> FetchFuture<'a>;
+
+    /// GETs `url`, reading at most `max_bytes` of body (and never more than
+    /// [`get`](Self::get) would): portcullis asks with the cap for the
+    /// document's purpose ([`http_client::MAX_DISCOVERY_BYTES`](crate::http_client::MAX_DISCOVERY_BYTES), ...).
+    ///
+    /// The default calls [`get`](Self::get) and refuses a longer body;
+    /// implementations that stream should stop reading at `max_bytes`.
+    fn get_limited<'a>(&'a self, url: &'a str, max_bytes: usize) -> FetchFuture<'a> {
+        Box::pin(async move {
+            let resp = self.get(url).await?;
+            if resp.body.len() > max_bytes {
+                return Err(Error::unavailable("the key server's response is too large"));
+            }
+            Ok(resp)
+        })
+    }
 }
 
-/// [`HttpFetch`] over `reqwest`, with a per-request timeout and a response size limit.
+/// [`HttpFetch`] over `reqwest`: an [`HttpClient`](crate::http_client::HttpClient)
+/// (no redirects, timeouts) and bodies read by
+/// [`read_bounded`](crate::http_client::read_bounded) up to a size limit.
 #[cfg(feature = "reqwest")]
 #[derive(Debug, Clone)]
 pub struct ReqwestFetch {
-    client: reqwest::Client,
+    client: crate::http_client::HttpClient,
     max_bytes: usize,
 }
 
@@ -56,55 +75,56 @@ pub struct ReqwestFetch {
 impl ReqwestFetch {
     /// A fetcher with `timeout` per request and at most `max_bytes` of body.
     /// Redirects are not followed: a key set must be served where it is configured.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when the HTTP client
+    /// cannot be built.
     pub fn new(timeout: std::time::Duration, max_bytes: usize) -> Result<Self, Error> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::config("cannot build the HTTP client").with_source(e))?;
-        Ok(Self { client, max_bytes })
+        let client = crate::http_client::HttpClient::new(timeout)?;
+        Ok(Self::from_client(client, max_bytes))
+    }
+
+    /// A fetcher sending its requests with `client` (sharing its connection
+    /// pool), reading at most `max_bytes` of body.
+    pub fn from_client(client: crate::http_client::HttpClient, max_bytes: usize) -> Self {
+        Self { client, max_bytes }
     }
 }
 
 #[cfg(feature = "reqwest")]
 impl HttpFetch for ReqwestFetch {
     fn get<'a>(&'a self, url: &'a str) -> FetchFuture<'a> {
+        self.get_limited(url, self.max_bytes)
+    }
+
+    fn get_limited<'a>(&'a self, url: &'a str, max_bytes: usize) -> FetchFuture<'a> {
+        use crate::http_client::{BodyError, read_bounded};
+        let max_bytes = max_bytes.min(self.max_bytes);
         Box::pin(async move {
-            let unavailable = |what: &'static str| {
-                move |e: reqwest::Error| Error::unavailable(what).with_source(e.without_url())
-            };
-            let mut resp = self
+            let resp = self
                 .client
+                .reqwest()
                 .get(url)
                 .header("accept", "application/json")
                 .send()
                 .await
-                .map_err(unavailable("the key server could not be reached"))?;
+                .map_err(|e| {
+                    Error::unavailable("the key server could not be reached")
+                        .with_source(e.without_url())
+                })?;
             let status = resp.status().as_u16();
             let cache_control = resp
                 .headers()
                 .get("cache-control")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            if resp
-                .content_length()
-                .is_some_and(|l| l > self.max_bytes as u64)
-            {
-                return Err(Error::unavailable("the key server's response is too large"));
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = resp
-                .chunk()
-                .await
-                .map_err(unavailable("the key server's response was cut off"))?
-            {
-                if body.len() + chunk.len() > self.max_bytes {
-                    return Err(Error::unavailable("the key server's response is too large"));
+            let body = read_bounded(resp, max_bytes).await.map_err(|e| match e {
+                BodyError::TooLarge { .. } => {
+                    Error::unavailable("the key server's response is too large").with_source(e)
                 }
-                body.extend_from_slice(&chunk);
-            }
+                _ => Error::unavailable("the key server's response was cut off").with_source(e),
+            })?;
             Ok(HttpResponse {
                 status,
                 cache_control,

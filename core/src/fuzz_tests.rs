@@ -635,3 +635,114 @@ fn configuration_text_and_environment_never_panic() {
         }
     }
 }
+
+/// Discovery documents: the fields portcullis reads, with values of every
+/// kind (URLs over each scheme and host, other JSON types), and other text.
+#[test]
+fn discovery_documents_name_the_issuer_and_https_endpoints_or_are_refused() {
+    use crate::discovery::{Discovery, DiscoveryError};
+    const ISSUER: &str = "https://id.example.com";
+    const FIELDS: [&str; 7] = [
+        "jwks_uri",
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "end_session_endpoint",
+        "revocation_endpoint",
+        "device_authorization_endpoint",
+    ];
+    let url = prop_oneof![
+        Just(json!("https://id.example.com/x")),
+        Just(json!("http://id.example.com/x")),
+        Just(json!("http://127.0.0.1:8080/x")),
+        Just(json!("http://localhost/x")),
+        Just(json!("https://u:p@id.example.com/x")),
+        Just(json!("ftp://id.example.com/x")),
+        Just(json!("/x")),
+        Just(Value::Null),
+        json_value(),
+    ];
+    let issuer = prop_oneof![
+        4 => Just(json!(ISSUER)),
+        1 => Just(json!("https://id.example.com/")),
+        1 => Just(json!("https://evil.example")),
+        1 => json_value(),
+    ];
+    let fields = prop::collection::vec(prop::option::of(url), FIELDS.len());
+    let doc = (prop::option::of(issuer), fields, any::<bool>()).prop_map(|(iss, urls, flag)| {
+        let mut o = Map::new();
+        if let Some(iss) = iss {
+            o.insert("issuer".to_owned(), iss);
+        }
+        for (name, v) in FIELDS.iter().zip(urls) {
+            if let Some(v) = v {
+                o.insert((*name).to_owned(), v);
+            }
+        }
+        o.insert(
+            "authorization_response_iss_parameter_supported".to_owned(),
+            Value::Bool(flag),
+        );
+        Value::Object(o).to_string().into_bytes()
+    });
+    let body = prop_oneof![
+        8 => doc,
+        1 => prop::collection::vec(any::<u8>(), 0..64),
+    ];
+    let accepted = AtomicUsize::new(0);
+    let at = format!("{ISSUER}/.well-known/openid-configuration");
+    harness(
+        "discovery",
+        4000,
+        (body, any::<bool>()),
+        |(body, allow_plain_http)| {
+            let found = Discovery::new(&at)
+                .danger_allow_plain_http(allow_plain_http)
+                .parse(&body);
+            let doc = serde_json::from_slice::<Value>(&body).ok();
+            match found {
+                Ok(m) => {
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                    prop_assert_eq!(m.issuer(), ISSUER);
+                    let doc = doc.expect("an accepted document is JSON");
+                    for name in FIELDS {
+                        let raw = doc.get(name).and_then(Value::as_str);
+                        if let Some(raw) = raw {
+                            prop_assert!(
+                                config::check_provider_url(name, raw, allow_plain_http).is_ok(),
+                                "{name}: {raw}"
+                            );
+                        }
+                    }
+                    let urls = [
+                        m.jwks_uri(),
+                        m.authorization_endpoint(),
+                        m.token_endpoint(),
+                        m.userinfo_endpoint(),
+                        m.end_session_endpoint(),
+                        m.revocation_endpoint(),
+                        m.device_authorization_endpoint(),
+                    ];
+                    for (name, url) in FIELDS.iter().zip(urls) {
+                        prop_assert_eq!(
+                            url.is_some(),
+                            doc.get(*name).is_some_and(|v| !v.is_null()),
+                            "{}",
+                            name
+                        );
+                    }
+                }
+                Err(DiscoveryError::OtherIssuer { found, .. }) => prop_assert_ne!(found, ISSUER),
+                Err(
+                    DiscoveryError::Malformed
+                    | DiscoveryError::Missing { .. }
+                    | DiscoveryError::Invalid { .. }
+                    | DiscoveryError::RefusedUrl { .. },
+                ) => {}
+                Err(e) => prop_assert!(false, "parsing gave {e}"),
+            }
+            Ok(())
+        },
+    );
+    assert!(accepted.into_inner() > 0, "some documents are accepted");
+}

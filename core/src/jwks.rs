@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use crate::alg::Algorithm;
 use crate::clock::SharedClock;
-use crate::config::{JwksConfig, check_provider_url};
+use crate::config::JwksConfig;
+use crate::discovery::{Discovery, DiscoveryError};
 use crate::error::Error;
 use crate::fetch::{HttpFetch, max_age};
 use crate::jws::parse_object;
@@ -236,7 +237,10 @@ impl RemoteKeys {
                 url
             }
         };
-        let resp = self.fetch.get(&url).await?;
+        let resp = self
+            .fetch
+            .get_limited(&url, self.settings.max_response_bytes)
+            .await?;
         if resp.status != 200 {
             return Err(Error::unavailable(format!(
                 "the JWKS endpoint answered {}",
@@ -274,32 +278,43 @@ impl RemoteKeys {
         let Location::Discovery { url, issuer } = &self.location else {
             return Err(Error::unavailable("no JWKS URL"));
         };
-        let resp = self.fetch.get(url).await?;
-        if resp.status != 200 {
-            return Err(Error::unavailable(format!(
-                "the discovery endpoint answered {}",
-                resp.status
-            )));
-        }
-        let doc = parse_object(&resp.body)
-            .map_err(|_| Error::unavailable("the discovery document is not a JSON object"))?;
-        if doc.get("issuer").and_then(Value::as_str) != Some(issuer.as_str()) {
-            // A discovery document for another issuer is a misconfiguration or an attack (mix-up).
-            return Err(Error::unavailable(
-                "the discovery document names another issuer",
-            ));
-        }
-        let Some(jwks_uri) = doc.get("jwks_uri").and_then(Value::as_str) else {
+        // Keys travel over HTTPS only (loopback excepted), wherever their
+        // URL comes from: a plain-http `jwks_uri` fails closed. Found while
+        // verifying, every problem is a 503, never a pass.
+        let found = Discovery::new(url)
+            .issuer(issuer)
+            .danger_allow_plain_http(self.allow_plain_http)
+            .fetch(self.fetch.as_ref())
+            .await
+            .map_err(|e| match e {
+                DiscoveryError::Fetch(e) => e,
+                DiscoveryError::Status(status) => {
+                    Error::unavailable(format!("the discovery endpoint answered {status}"))
+                }
+                DiscoveryError::Malformed => {
+                    Error::unavailable("the discovery document is not a JSON object")
+                }
+                // A discovery document for another issuer is a misconfiguration or an attack (mix-up).
+                DiscoveryError::OtherIssuer { .. }
+                | DiscoveryError::Missing { field: "issuer" }
+                | DiscoveryError::Invalid { field: "issuer" } => {
+                    Error::unavailable("the discovery document names another issuer")
+                }
+                DiscoveryError::Invalid { field: "jwks_uri" } => {
+                    Error::unavailable("the discovery document has no valid jwks_uri")
+                }
+                DiscoveryError::RefusedUrl { field, error } => {
+                    Error::unavailable(format!("the discovery document's {field} is refused"))
+                        .with_source(error)
+                }
+                e => Error::unavailable("the discovery document cannot be used").with_source(e),
+            })?;
+        let Some(jwks_uri) = found.jwks_uri() else {
             return Err(Error::unavailable(
                 "the discovery document has no valid jwks_uri",
             ));
         };
-        // Keys travel over HTTPS only (loopback excepted), wherever their
-        // URL comes from: a plain-http `jwks_uri` fails closed.
-        check_provider_url("jwks_uri", jwks_uri, self.allow_plain_http).map_err(|e| {
-            Error::unavailable("the discovery document's jwks_uri is refused").with_source(e)
-        })?;
-        Ok(jwks_uri.to_owned())
+        Ok(jwks_uri.as_str().to_owned())
     }
 
     /// Starts the background refresher once; it holds only a weak reference

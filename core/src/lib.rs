@@ -96,7 +96,7 @@
 //!
 //! | feature   | default | what it adds |
 //! |-----------|---------|--------------|
-//! | `reqwest` | yes     | [`fetch::ReqwestFetch`], the HTTP client for discovery and JWKS documents (rustls). Without it, pass your own [`fetch::HttpFetch`] to [`TokenVerifier::builder`]. |
+//! | `reqwest` | yes     | [`fetch::ReqwestFetch`], the HTTP client for discovery and JWKS documents, and [`http_client::HttpClient`], the one hardened client every portcullis crate builds (rustls, no redirects, timeouts, bounded bodies). Without it, pass your own [`fetch::HttpFetch`] to [`TokenVerifier::builder`]. |
 //!
 //! Cryptography is aws-lc-rs, chosen explicitly (through `jsonwebtoken`'s
 //! `aws_lc_rs` backend for signing, and directly for verification with keys
@@ -107,9 +107,11 @@ pub mod capabilities;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod discovery;
 pub mod error;
 pub mod fetch;
 pub mod guard;
+pub mod http_client;
 mod jwks;
 mod jws;
 pub mod keys;

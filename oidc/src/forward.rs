@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use portcullis_core::http_client::HttpClient;
 use portcullis_core::{Error, RawToken};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use url::{Origin, Url};
@@ -28,6 +29,12 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 ///   once more with the new one (when the source has one and the body can be
 ///   sent twice); the second answer is returned whatever it is.
 /// - The token is never logged; the header is marked sensitive.
+/// - The answer is handed back unread, so no size cap applies to its body
+///   (unlike what portcullis reads itself): read it with a limit of your
+///   own, such as [`read_bounded`](portcullis_core::http_client::read_bounded).
+///
+/// Its HTTP client is core's [`HttpClient`]: no redirects, a connect and a
+/// total timeout.
 ///
 /// Cheap to clone: clones share one connection pool.
 ///
@@ -48,7 +55,7 @@ pub struct ForwardingClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    http: HttpClient,
     origins: Vec<Origin>,
 }
 
@@ -125,7 +132,9 @@ impl ForwardingClientBuilder {
     }
 
     /// Starts from this reqwest client builder (for TLS roots, proxies,
-    /// ...). Its redirect policy is replaced: redirects are never followed.
+    /// ...), made into an [`HttpClient`] by
+    /// [`HttpClient::from_builder`]: its redirect policy is replaced
+    /// (redirects are never followed), and so are its timeouts.
     #[must_use]
     pub fn client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
         self.client = Some(builder);
@@ -147,13 +156,10 @@ impl ForwardingClientBuilder {
                 "a forwarding client needs at least one allowed origin",
             ));
         }
-        let http = self
-            .client
-            .unwrap_or_default()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(self.timeout)
-            .build()
-            .map_err(|e| Error::config("the HTTP client could not be built").with_source(e))?;
+        let http = match self.client {
+            Some(builder) => HttpClient::from_builder(builder, self.timeout)?,
+            None => HttpClient::new(self.timeout)?,
+        };
         Ok(ForwardingClient {
             inner: Arc::new(Inner {
                 http,
@@ -182,7 +188,7 @@ impl ForwardingClient {
 
     /// Starts a request (without a token yet) to send with [`send`](Self::send).
     pub fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
-        self.inner.http.request(method, url)
+        self.inner.http.reqwest().request(method, url)
     }
 
     /// `GET url` with a token from `tokens`; see [`send`](Self::send).
@@ -265,10 +271,13 @@ impl ForwardingClient {
             .map_err(|_| Error::invalid_request("the token cannot be sent in a header"))?;
         value.set_sensitive(true);
         request.headers_mut().insert(AUTHORIZATION, value);
-        let resp =
-            self.inner.http.execute(request).await.map_err(|e| {
-                Error::unavailable("the service could not be reached").with_source(e)
-            })?;
+        let resp = self
+            .inner
+            .http
+            .reqwest()
+            .execute(request)
+            .await
+            .map_err(|e| Error::unavailable("the service could not be reached").with_source(e))?;
         tracing::debug!(status = resp.status().as_u16(), origin = %resp.url().origin().ascii_serialization(), "forwarded");
         Ok(resp)
     }

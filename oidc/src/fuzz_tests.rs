@@ -1,7 +1,7 @@
 //! Property and fuzz harnesses over what the relying party reads from the
 //! browser and the provider: sealed cookies, the `Cookie` header, return
 //! paths and the origin headers (the token endpoint's answers: in
-//! `sources.rs`, beside the private parser).
+//! `sources/token_endpoint.rs`, beside the private parser).
 //!
 //! Each harness runs a fixed number of cases from a fixed seed. To search
 //! longer: `PROPTEST_CASES=100000 cargo test -p portcullis-oidc --lib fuzz_tests`;

@@ -1,68 +1,42 @@
-//! The provider as the relying party sees it: discovery, the authorization
-//! URL, the token endpoint and userinfo, through `openidconnect`; every token
-//! it returns is verified by portcullis-core's verifier (and its JWKS cache).
+//! The provider as the relying party sees it: discovery (core's
+//! [`Discovery`]), the authorization URL and the token endpoint through
+//! `openidconnect`, and userinfo, all over core's [`HttpClient`]; every
+//! token it returns is verified by portcullis-core's verifier (and its JWKS
+//! cache).
 
 use std::fmt;
 use std::time::Duration;
 
-use openidconnect::core::{
-    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod, CoreGrantType,
-    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
-    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType, CoreTokenResponse,
-};
+use openidconnect::core::{CoreClient, CoreResponseType, CoreTokenResponse};
 use openidconnect::{
-    AdditionalProviderMetadata, AuthType, AuthenticationFlow, AuthorizationCode, ClientId,
-    ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
-    RefreshToken, RequestTokenError, Scope, TokenResponse as _,
+    AuthType, AuthUrl, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    TokenResponse as _, TokenUrl,
 };
 use portcullis_core::Error;
-use portcullis_core::config::check_provider_url;
-use serde::{Deserialize, Serialize};
+use portcullis_core::discovery::{Discovery, DiscoveryError};
+use portcullis_core::fetch::ReqwestFetch;
+use portcullis_core::http_client::{
+    HttpClient, MAX_DISCOVERY_BYTES, MAX_TOKEN_ANSWER_BYTES, MAX_USERINFO_BYTES, read_bounded,
+};
+use serde::Serialize;
 use url::Url;
 
 use crate::config::OidcConfig;
 
-/// The longest answer read from the provider.
-const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// How long a call to the provider may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Discovery fields `openidconnect` does not model.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct ExtraMetadata {
-    /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
-    #[serde(default)]
-    end_session_endpoint: Option<String>,
-    /// RFC 9207: the authorization response carries `iss`.
-    #[serde(default)]
-    authorization_response_iss_parameter_supported: Option<bool>,
-}
-
-impl AdditionalProviderMetadata for ExtraMetadata {}
-
-type Metadata = ProviderMetadata<
-    ExtraMetadata,
-    CoreAuthDisplay,
-    CoreClientAuthMethod,
-    CoreClaimName,
-    CoreClaimType,
-    CoreGrantType,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm,
-    CoreJsonWebKey,
-    CoreResponseMode,
-    CoreResponseType,
-    CoreSubjectIdentifierType,
->;
-
+/// The client, with the authorization and token endpoints set (userinfo is
+/// called directly, with its own size limit).
 type Client = CoreClient<
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
     EndpointNotSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
+    EndpointSet,
+    EndpointNotSet,
 >;
 
 /// What the token endpoint answered. Its `Debug` shows no token.
@@ -107,14 +81,14 @@ impl fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
-/// Sends one request with reqwest; redirects are not followed and answers
-/// are bounded in size.
+/// Sends one token request for `openidconnect`; redirects are not followed
+/// and the answer is read up to [`MAX_TOKEN_ANSWER_BYTES`].
 async fn send(
     http: reqwest::Client,
     req: http::Request<Vec<u8>>,
 ) -> Result<http::Response<Vec<u8>>, HttpError> {
     let (parts, body) = req.into_parts();
-    let mut resp = http
+    let resp = http
         .request(parts.method, parts.uri.to_string())
         .headers(parts.headers)
         .body(body)
@@ -123,17 +97,9 @@ async fn send(
         .map_err(|e| HttpError(format!("request to the provider failed: {e}")))?;
     let status = resp.status();
     let headers = resp.headers().clone();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
+    let bytes = read_bounded(resp, MAX_TOKEN_ANSWER_BYTES)
         .await
-        .map_err(|e| HttpError(format!("reading the provider's answer failed: {e}")))?
-    {
-        if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(HttpError("the provider's answer is too large".to_owned()));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+        .map_err(|e| HttpError(format!("reading the provider's answer failed: {e}")))?;
     let mut out = http::Response::new(bytes);
     *out.status_mut() = status;
     *out.headers_mut() = headers;
@@ -141,22 +107,18 @@ async fn send(
 }
 
 /// The HTTP client for provider calls.
-pub(crate) fn http_client() -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(TIMEOUT)
-        .build()
-        .map_err(|e| Error::config("the HTTP client could not be built").with_source(e))
+pub(crate) fn http_client() -> Result<HttpClient, Error> {
+    HttpClient::new(TIMEOUT)
 }
 
 /// A discovered provider and the client registered at it.
 pub(crate) struct Provider {
     issuer: String,
     client: Client,
-    http: reqwest::Client,
+    http: HttpClient,
     iss_parameter: bool,
     end_session: Option<Url>,
-    userinfo: Option<String>,
+    userinfo: Option<Url>,
 }
 
 impl fmt::Debug for Provider {
@@ -170,110 +132,67 @@ impl fmt::Debug for Provider {
 }
 
 impl Provider {
-    /// Fetches the discovery document and builds the client.
+    /// Fetches the discovery document (core's [`Discovery`]: the issuer
+    /// checked, every endpoint held to the HTTPS rule) and builds the client
+    /// from the endpoints it names.
     ///
     /// # Errors
     ///
     /// `Unavailable` when the document cannot be fetched; `Config` when it
-    /// does not parse, names another issuer, or lacks the token endpoint.
-    pub(crate) async fn discover(
-        config: &OidcConfig,
-        http: reqwest::Client,
-    ) -> Result<Provider, Error> {
+    /// does not parse, names another issuer, names an endpoint the HTTPS
+    /// rule refuses, or lacks the authorization or token endpoint or the
+    /// key set.
+    pub(crate) async fn discover(config: &OidcConfig, http: HttpClient) -> Result<Provider, Error> {
         let expected = config.expected_issuer()?;
-        let req = http::Request::get(config.server_metadata_url.as_str())
-            .header("accept", "application/json")
-            .body(Vec::new())
-            .map_err(|e| Error::config("configuration key `server_metadata_url`").with_source(e))?;
-        let resp = send(http.clone(), req).await.map_err(|e| {
-            Error::unavailable("the provider's discovery document could not be fetched")
-                .with_source(e)
-        })?;
-        if !resp.status().is_success() {
-            return Err(Error::unavailable(format!(
-                "the provider's discovery document answered HTTP {}",
-                resp.status().as_u16()
-            )));
+        let fetch = ReqwestFetch::from_client(http.clone(), MAX_DISCOVERY_BYTES);
+        let found = Discovery::new(&config.server_metadata_url)
+            .issuer(&expected)
+            .key("server_metadata_url")
+            .danger_allow_plain_http(config.danger_allow_plain_http)
+            .fetch(&fetch)
+            .await?;
+        let missing = |field| Error::from(DiscoveryError::Missing { field });
+        let authorization = found
+            .authorization_endpoint()
+            .ok_or_else(|| missing("authorization_endpoint"))?;
+        let token = found
+            .token_endpoint()
+            .ok_or_else(|| missing("token_endpoint"))?;
+        // The verifier fetches the keys itself; without them no ID token verifies.
+        if found.jwks_uri().is_none() {
+            return Err(missing("jwks_uri"));
         }
-        let metadata: Metadata = serde_json::from_slice(resp.body()).map_err(|e| {
-            Error::config("the provider's discovery document does not parse").with_source(e)
-        })?;
-        if metadata.issuer().as_str() != expected {
-            return Err(Error::config(format!(
-                "the discovery document names issuer `{}`, expected `{expected}`",
-                metadata.issuer().as_str()
-            )));
-        }
-        let Some(token_endpoint) = metadata.token_endpoint() else {
-            return Err(Error::config(
-                "the provider's discovery document has no `token_endpoint`",
-            ));
-        };
-        // Tokens and keys travel over HTTPS only, whatever the document says.
-        let plain = config.danger_allow_plain_http;
-        let found = |name: &str| format!("server_metadata_url` → `{name}");
-        check_provider_url(
-            &found("token_endpoint"),
-            token_endpoint.url().as_str(),
-            plain,
-        )?;
-        check_provider_url(
-            &found("authorization_endpoint"),
-            metadata.authorization_endpoint().url().as_str(),
-            plain,
-        )?;
-        check_provider_url(
-            &found("jwks_uri"),
-            metadata.jwks_uri().url().as_str(),
-            plain,
-        )?;
-        if let Some(u) = metadata.userinfo_endpoint() {
-            check_provider_url(&found("userinfo_endpoint"), u.url().as_str(), plain)?;
-        }
-        let extra = metadata.additional_metadata().clone();
-        if let Some(u) = extra.end_session_endpoint.as_deref() {
-            check_provider_url(&found("end_session_endpoint"), u, plain)?;
-        }
-        let end_session = match extra.end_session_endpoint.as_deref() {
-            Some(u) => Some(Url::parse(u).map_err(|e| {
-                Error::config("the provider's `end_session_endpoint` is not a URL").with_source(e)
-            })?),
-            None => None,
-        };
-        let basic = metadata
-            .token_endpoint_auth_methods_supported()
-            .is_none_or(|m| {
-                m.iter()
-                    .any(|x| matches!(x, CoreClientAuthMethod::ClientSecretBasic))
-            });
-        let userinfo = metadata.userinfo_endpoint().map(|u| u.url().to_string());
         let redirect = RedirectUrl::new(config.redirect_uri()).map_err(|e| {
             Error::config("configuration key `base_url`: the callback URL is invalid")
                 .with_source(e)
         })?;
-        let client = CoreClient::from_provider_metadata(
-            metadata,
+        let issuer = IssuerUrl::new(expected.clone())
+            .map_err(|e| Error::config("configuration key `issuer`: not a URL").with_source(e))?;
+        // ID tokens are verified by core's verifier, never by this client:
+        // it holds no keys.
+        let mut client = CoreClient::new(
             ClientId::new(config.client_id.clone()),
-            config
-                .client_secret
-                .as_ref()
-                .map(|s| ClientSecret::new(s.expose().to_owned())),
+            issuer,
+            JsonWebKeySet::default(),
         )
+        .set_auth_uri(AuthUrl::from_url(authorization.clone()))
+        .set_token_uri(TokenUrl::from_url(token.clone()))
         .set_redirect_uri(redirect)
-        .set_auth_type(if basic {
+        .set_auth_type(if found.supports_client_secret_basic() {
             AuthType::BasicAuth
         } else {
             AuthType::RequestBody
         });
+        if let Some(secret) = &config.client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
+        }
         Ok(Provider {
             issuer: expected,
             client,
             http,
-            iss_parameter: extra
-                .authorization_response_iss_parameter_supported
-                .unwrap_or(false),
-            end_session,
-            userinfo,
+            iss_parameter: found.authorization_response_iss_parameter_supported(),
+            end_session: found.end_session_endpoint().cloned(),
+            userinfo: found.userinfo_endpoint().cloned(),
         })
     }
 
@@ -321,14 +240,11 @@ impl Provider {
         code: &str,
         pkce_verifier: &str,
     ) -> Result<Tokens, TokenFailure> {
-        let http = self.http.clone();
+        let http = self.http.reqwest().clone();
         let client = |req| send(http.clone(), req);
         let req = self
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .map_err(|e| {
-                TokenFailure::Unavailable(Error::config("no token endpoint").with_source(e))
-            })?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
         let resp = req.request_async(&client).await.map_err(token_failure)?;
         Ok(tokens(&resp))
@@ -336,12 +252,10 @@ impl Provider {
 
     /// Redeems a refresh token.
     pub(crate) async fn refresh(&self, refresh_token: &str) -> Result<Tokens, TokenFailure> {
-        let http = self.http.clone();
+        let http = self.http.reqwest().clone();
         let client = |req| send(http.clone(), req);
         let token = RefreshToken::new(refresh_token.to_owned());
-        let req = self.client.exchange_refresh_token(&token).map_err(|e| {
-            TokenFailure::Unavailable(Error::config("no token endpoint").with_source(e))
-        })?;
+        let req = self.client.exchange_refresh_token(&token);
         let resp = req.request_async(&client).await.map_err(token_failure)?;
         Ok(tokens(&resp))
     }
@@ -355,24 +269,28 @@ impl Provider {
         let Some(url) = &self.userinfo else {
             return Ok(None);
         };
-        let req = http::Request::get(url.as_str())
-            .header("authorization", format!("Bearer {access_token}"))
-            .header("accept", "application/json")
-            .body(Vec::new())
+        let resp = self
+            .http
+            .reqwest()
+            .get(url.clone())
+            .bearer_auth(access_token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
             .map_err(|e| {
-                Error::unavailable("the userinfo request could not be built").with_source(e)
+                Error::unavailable("the provider's userinfo endpoint could not be reached")
+                    .with_source(e.without_url())
             })?;
-        let resp = send(self.http.clone(), req).await.map_err(|e| {
-            Error::unavailable("the provider's userinfo endpoint could not be reached")
-                .with_source(e)
-        })?;
         if !resp.status().is_success() {
             return Err(Error::unavailable(format!(
                 "the provider's userinfo endpoint answered HTTP {}",
                 resp.status().as_u16()
             )));
         }
-        let claims = serde_json::from_slice(resp.body()).map_err(|e| {
+        let body = read_bounded(resp, MAX_USERINFO_BYTES).await.map_err(|e| {
+            Error::unavailable("the provider's userinfo answer could not be read").with_source(e)
+        })?;
+        let claims = serde_json::from_slice(&body).map_err(|e| {
             Error::unavailable("the provider's userinfo answer does not parse").with_source(e)
         })?;
         Ok(Some(claims))

@@ -170,7 +170,7 @@ struct Inner {
     /// `base_url`'s origin, which state-changing requests must come from.
     origin: String,
     issuer: String,
-    http: reqwest::Client,
+    http: portcullis_core::http_client::HttpClient,
     provider: OnceCell<Arc<Provider>>,
     verifier: TokenVerifier,
     authenticator: Authenticator,

@@ -782,3 +782,71 @@ async fn a_refresh_outlives_the_caller_that_gave_up() {
     assert_eq!(renewed.expose(), "at-2");
     assert_eq!(*used.lock().unwrap(), ["rt-0", "rt-1"]);
 }
+
+#[tokio::test]
+async fn the_token_endpoint_follows_no_redirect_and_reads_bounded_answers() {
+    use portcullis_core::http_client::MAX_TOKEN_ANSWER_BYTES;
+    let provider = provider().await;
+    // A discovery document served through a redirect is not followed.
+    let to = provider.discovery_url();
+    let app = Router::new().fallback(move || {
+        let to = to.clone();
+        async move { (StatusCode::FOUND, [(header::LOCATION, to)]) }
+    });
+    let moved = serve(app).await;
+    let e = TokenEndpoint::discover(
+        &format!("{moved}/.well-known/openid-configuration"),
+        "c",
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.message().contains("HTTP 302"), "{e}");
+
+    // A token answer past its cap is refused (and, like any unreadable
+    // answer, tried again as configured); one at the cap is read.
+    let token_answer = |len: usize| {
+        let head = r#"{"access_token":"at","token_type":"Bearer","padding":""#;
+        format!("{head}{}\"}}", "x".repeat(len - head.len() - 2))
+    };
+    let big = token_answer(MAX_TOKEN_ANSWER_BYTES + 1);
+    let fits = token_answer(MAX_TOKEN_ANSWER_BYTES);
+    let (big, fits) = (Arc::new(big), Arc::new(fits));
+    let app = Router::new()
+        .route(
+            "/big",
+            axum::routing::post(move || {
+                let big = Arc::clone(&big);
+                async move { (*big).clone() }
+            }),
+        )
+        .route(
+            "/fits",
+            axum::routing::post(move || {
+                let fits = Arc::clone(&fits);
+                async move { (*fits).clone() }
+            }),
+        );
+    let origin = serve(app).await;
+    let endpoint = |path: &str| {
+        TokenEndpoint::new(&format!("{origin}{path}"), "c", Some(Secret::new("s")))
+            .unwrap()
+            .with_retries(2, Duration::from_millis(10))
+    };
+    let e = ClientCredentials::new(endpoint("/big"))
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("larger than {MAX_TOKEN_ANSWER_BYTES} bytes")),
+        "{e}"
+    );
+    let token = ClientCredentials::new(endpoint("/fits"))
+        .token()
+        .await
+        .unwrap();
+    assert_eq!(token.expose(), "at");
+}
