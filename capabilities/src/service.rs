@@ -104,7 +104,10 @@ impl CapabilitiesBuilder {
         self
     }
 
-    /// Checks the graph and the secret key and builds the service.
+    /// Checks the graph and the secret key and builds the service. Each
+    /// capability a guard of the program requires
+    /// ([`CapabilityGraph::unknown_guards`]) that the graph lacks is logged
+    /// as an error here, at start-up.
     ///
     /// # Errors
     ///
@@ -114,6 +117,14 @@ impl CapabilitiesBuilder {
     /// message names `secret_key`, never the value), or a zero token lifetime.
     pub fn build(self) -> Result<Capabilities, Error> {
         let graph = CapabilityGraph::new(&self.config)?;
+        for unknown in graph.unknown_guards() {
+            tracing::error!(
+                capability = unknown.name,
+                declared_in = unknown.module,
+                "a guard requires a capability that `capabilities.graph` does not declare: \
+                 the routes it guards will answer 500 until it is added to the graph"
+            );
+        }
         check_secret_key("secret_key", &self.secret_key)?;
         if self.ttl_secs == 0 {
             return Err(Error::config(

@@ -660,3 +660,48 @@ async fn without_a_revocation_store_the_issuer_asks_no_check() {
         .unwrap();
     assert!(caps.service_issuer_config().revocations.is_some());
 }
+
+portcullis_core::capability!(
+    #[allow(dead_code, reason = "declared to be reported, never required")]
+    NotInTheServiceGraph = "not-in-the-service-graph"
+);
+
+/// Log lines written through `tracing` into a shared buffer.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_guard_naming_a_capability_missing_from_the_graph_is_reported_at_start() {
+    let buffer = LogBuffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        Capabilities::builder(config(), Arc::new(MemoryStore::new()), Secret::new(SECRET))
+            .build()
+            .unwrap();
+    });
+    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("not-in-the-service-graph"))
+        .unwrap_or_else(|| panic!("reported: {log}"));
+    assert!(
+        line.contains("ERROR") && line.contains("does not declare"),
+        "{line}"
+    );
+    assert!(!log.contains("capability=\"read\""), "{log}");
+}

@@ -492,6 +492,23 @@ impl CapabilityGraph {
         self.id(name).is_some()
     }
 
+    /// The capabilities the program's guards name (every
+    /// [`capability!`](crate::capability) declaration linked into it) that
+    /// this graph does not declare, sorted by name: a route requiring one
+    /// answers 500 to everyone. Adapters log each at start-up; a service
+    /// that wants to refuse to start can check that this is empty.
+    ///
+    /// A program that serves several graphs (one per application) sees the
+    /// names of all its applications here.
+    pub fn unknown_guards(&self) -> Vec<&'static crate::guard::DeclaredCapability> {
+        let mut unknown: Vec<_> = crate::guard::declared_capabilities()
+            .filter(|d| !self.has(d.name))
+            .collect();
+        unknown.sort_by_key(|d| (d.name, d.module));
+        unknown.dedup();
+        unknown
+    }
+
     /// The name of the capability `id`.
     ///
     /// # Panics
@@ -629,6 +646,32 @@ guest_capabilities: []
     fn readme_graph() -> CapabilityGraph {
         let config: CapabilitiesConfig = load_from_str(EASY_OAUTH_YAML, Format::Yaml, &[]).unwrap();
         CapabilityGraph::new(&config).unwrap()
+    }
+
+    crate::capability!(
+        #[allow(dead_code, reason = "declared to be listed, never required")]
+        Moderate = "moderate"
+    );
+    crate::capability!(
+        #[allow(dead_code, reason = "declared to be listed, never required")]
+        NotInTheGraph = "not-in-the-readme-graph"
+    );
+
+    #[test]
+    fn guards_naming_a_capability_the_graph_lacks_are_found() {
+        let declared: Vec<&str> = crate::guard::declared_capabilities()
+            .map(|d| d.name)
+            .collect();
+        assert!(declared.contains(&"moderate"), "{declared:?}");
+        let unknown = readme_graph().unknown_guards();
+        let names: Vec<&str> = unknown.iter().map(|d| d.name).collect();
+        assert!(names.contains(&"not-in-the-readme-graph"), "{names:?}");
+        assert!(!names.contains(&"moderate"), "{names:?}");
+        let here = unknown
+            .iter()
+            .find(|d| d.name == "not-in-the-readme-graph")
+            .unwrap();
+        assert!(here.module.ends_with("capabilities::tests"), "{here:?}");
     }
 
     fn closure_names(g: &CapabilityGraph, name: &str) -> Vec<String> {

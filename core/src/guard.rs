@@ -53,6 +53,12 @@ pub trait CapabilityName: Send + Sync + 'static {
 
 /// Declares a [`CapabilityName`](crate::guard::CapabilityName) type:
 /// `capability!(Write = "write");`.
+///
+/// Every capability so declared in a program is listed by
+/// [`declared_capabilities`], so that a name missing from the configured
+/// graph is reported when the service starts
+/// ([`CapabilityGraph::unknown_guards`](crate::CapabilityGraph::unknown_guards)),
+/// not as a 500 on the first request that needs it.
 #[macro_export]
 macro_rules! capability {
     ($(#[$meta:meta])* $vis:vis $name:ident = $cap:literal) => {
@@ -62,7 +68,41 @@ macro_rules! capability {
         impl $crate::guard::CapabilityName for $name {
             const CAPABILITY: &'static str = $cap;
         }
+        $crate::guard::__private::inventory::submit! {
+            $crate::guard::DeclaredCapability::new($cap, ::core::module_path!())
+        }
     };
+}
+
+/// A capability name declared with [`capability!`](crate::capability),
+/// and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeclaredCapability {
+    /// The capability's name.
+    pub name: &'static str,
+    /// The module that declared it.
+    pub module: &'static str,
+}
+
+impl DeclaredCapability {
+    #[doc(hidden)]
+    pub const fn new(name: &'static str, module: &'static str) -> Self {
+        Self { name, module }
+    }
+}
+
+inventory::collect!(DeclaredCapability);
+
+/// Every capability declared with [`capability!`](crate::capability) in
+/// the program (the binary and every library linked into it), in no
+/// particular order.
+pub fn declared_capabilities() -> impl Iterator<Item = &'static DeclaredCapability> {
+    inventory::iter::<DeclaredCapability>.into_iter()
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
 }
 
 /// What a capability guard does with a guest who lacks the capability.
