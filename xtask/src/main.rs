@@ -250,7 +250,11 @@ fn ci_steps() -> Vec<CiStep> {
             let mut test = vec!["test", "--locked"];
             test.extend_from_slice(set.selection);
             test.extend_from_slice(run);
-            steps.push((format!("tests, {} ({})", set.name, run.join(" ")), test, &[]));
+            steps.push((
+                format!("tests, {} ({})", set.name, run.join(" ")),
+                test,
+                &[],
+            ));
         }
     }
     steps.push((
