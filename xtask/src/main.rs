@@ -195,7 +195,7 @@ const FEATURE_SETS: [FeatureSet; 5] = [
             "--no-default-features",
         ],
         lint: &["--lib"],
-        tests: &[&["--lib"]],
+        tests: &[],
     },
     FeatureSet {
         name: "poem with openapi",
