@@ -246,9 +246,11 @@ pub struct Authenticated {
 }
 
 impl Authenticated {
-    /// A caller known by `principal` alone (no forwarded ID or refresh token):
-    /// a login session, say.
-    pub fn new(principal: Arc<Principal>) -> Self {
+    /// A caller known by `principal` alone (no forwarded ID or refresh
+    /// token), no credentials verified: see
+    /// [`dangerous::authenticated_unverified`](crate::dangerous::authenticated_unverified),
+    /// the one way in from outside this crate.
+    pub(crate) fn new(principal: Arc<Principal>) -> Self {
         Self {
             principal,
             id_token: None,
