@@ -133,7 +133,9 @@ mod vectors_tests;
 
 pub use alg::Algorithm;
 pub use capabilities::{CapId, CapSet, CapabilitiesConfig, CapabilityGraph, Expanded};
-pub use credentials::{Authenticated, Authenticator, CredentialsConfig, HeaderLookup};
+pub use credentials::{
+    Authenticated, Authenticator, CredentialsConfig, HeaderLookup, MissingCredentials,
+};
 pub use error::{Error, ErrorKind, ErrorResponse, Result, TokenRejection};
 pub use principal::{Principal, RawToken, TokenKind};
 pub use revocation::RevocationCheck;

@@ -175,10 +175,7 @@ impl RelyingPartyBuilder {
         )
         .clock(Arc::clone(&self.clock))
         .build()?;
-        let authenticator = Authenticator::new(
-            verifier.clone(),
-            CredentialsConfig::default().with_auto_error(false),
-        );
+        let authenticator = Authenticator::new(verifier.clone(), CredentialsConfig::default());
         let attrs = CookieAttrs {
             secure: config.is_https(),
         };
