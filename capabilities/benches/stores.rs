@@ -26,10 +26,10 @@ use portcullis_capabilities::{
 };
 use portcullis_core::capabilities::{CapabilitiesConfig, CapabilityGraph};
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
+use portcullis_core::dangerous::{authenticated_unverified, principal_from_unverified_claims};
 use portcullis_core::mint::SigningKey;
 use portcullis_core::{
-    Algorithm, Authenticated, Authenticator, CredentialsConfig, Principal, RawToken, Secret,
-    TokenVerifier,
+    Algorithm, Authenticated, Authenticator, CredentialsConfig, RawToken, Secret, TokenVerifier,
 };
 use portcullis_testing::RedisServer;
 use tokio::runtime::Runtime;
@@ -148,9 +148,14 @@ where
     else {
         unreachable!()
     };
-    let manager = Authenticated::new(Arc::new(
-        Principal::from_session("https://id.bench", claims, RawToken::new(""), 4_102_444_800)
-            .unwrap(),
+    let manager = authenticated_unverified(Arc::new(
+        principal_from_unverified_claims(
+            "https://id.bench",
+            claims,
+            RawToken::new(""),
+            4_102_444_800,
+        )
+        .unwrap(),
     ));
     let reply = caps
         .issue_service_token(Some(&manager), Some("bot@service"))

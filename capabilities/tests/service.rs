@@ -9,10 +9,10 @@ use portcullis_capabilities::{
     Capabilities, CapabilityStore, Change, ChangeCheck, MemoryStore, Modified, StoreFuture,
 };
 use portcullis_core::config::VerifierConfig;
+use portcullis_core::dangerous::{authenticated_unverified, principal_from_unverified_claims};
 use portcullis_core::mint::SigningKey;
 use portcullis_core::{
-    Algorithm, Authenticated, CapabilitiesConfig, Principal, RawToken, Secret, TokenRejection,
-    TokenVerifier,
+    Algorithm, Authenticated, CapabilitiesConfig, RawToken, Secret, TokenRejection, TokenVerifier,
 };
 use serde_json::{Value, json};
 
@@ -35,14 +35,14 @@ pub(crate) fn user(email: &str) -> Authenticated {
     let Value::Object(claims) = json!({"sub": email, "email": email}) else {
         unreachable!()
     };
-    let principal = Principal::from_session(
+    let principal = principal_from_unverified_claims(
         "https://id.example.com",
         claims,
         RawToken::new(""),
         4_102_444_800,
     )
     .unwrap();
-    Authenticated::new(Arc::new(principal))
+    authenticated_unverified(Arc::new(principal))
 }
 
 /// The service over `store`.
@@ -319,7 +319,7 @@ pub(crate) fn verifier(caps: &Capabilities) -> TokenVerifier {
 
 /// The caller a verified `token` makes.
 async fn bearer(verifier: &TokenVerifier, token: &str) -> Authenticated {
-    Authenticated::new(verifier.verify(token).await.unwrap())
+    authenticated_unverified(verifier.verify(token).await.unwrap())
 }
 
 /// The JSON body of a successful reply.

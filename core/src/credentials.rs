@@ -68,34 +68,114 @@ impl HeaderLookup for [(&str, &str)] {
     }
 }
 
-/// Where credentials are read from.
+/// Where credentials are read from, and what becomes of a request that
+/// carries none.
 ///
-/// The defaults read `Authorization: Bearer <token>`. The proxy-forwarded
-/// scheme sets the other fields, e.g. `id_token_header: x-id-token`,
+/// The defaults read `Authorization: Bearer <token>` and let a request
+/// without credentials through as a guest. The proxy-forwarded scheme sets
+/// the other fields, e.g. `id_token_header: x-id-token`,
 /// `refresh_token_header: x-refresh-token`.
+///
+/// In a file, `missing_credentials` is `guest` or `refuse`. Its former
+/// name, `auto_error`, still loads: `true` is `refuse`, `false` is `guest`;
+/// giving both is an error.
+///
+/// ```
+/// use portcullis_core::config::{load_from_str, Format};
+/// use portcullis_core::{CredentialsConfig, MissingCredentials};
+/// let config: CredentialsConfig = load_from_str("missing_credentials: refuse", Format::Yaml, &[])?;
+/// assert_eq!(config.missing_credentials, MissingCredentials::Refuse);
+/// let config: CredentialsConfig = load_from_str("auto_error: false", Format::Yaml, &[])?;
+/// assert_eq!(config.missing_credentials, MissingCredentials::Guest);
+/// # Ok::<(), portcullis_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "CredentialsFile")]
 #[non_exhaustive]
 pub struct CredentialsConfig {
     /// The header carrying the access token (default `authorization`).
-    #[serde(default = "default_auth_header")]
     pub auth_token_header: String,
     /// Whether that header holds `Bearer <token>` (true, the default) or the bare token.
-    #[serde(default = "yes")]
     pub auth_token_in_authorization: bool,
     /// A header carrying a forwarded ID token (verified as an ID token when present).
-    #[serde(default)]
     pub id_token_header: Option<String>,
     /// A header carrying a forwarded refresh token (kept, never verified or logged).
-    #[serde(default)]
     pub refresh_token_header: Option<String>,
-    /// Whether absent credentials are an error (401, the default) or an anonymous caller.
-    /// Invalid credentials are refused either way.
-    #[serde(default = "yes")]
-    pub auto_error: bool,
+    /// What becomes of a request without credentials: a guest (the default)
+    /// or a 401 from the middleware. Invalid credentials are refused either way.
+    pub missing_credentials: MissingCredentials,
     /// The `realm` of `WWW-Authenticate` challenges (default `portcullis`).
-    #[serde(default = "default_realm")]
     pub realm: String,
+}
+
+/// What becomes of a request that carries no credentials.
+///
+/// Credentials that are present but invalid are refused (401, or 400 when
+/// malformed) whatever this says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingCredentials {
+    /// The request goes on as a guest and the handler's extractors decide:
+    /// `Caller` answers 401, `Option<Caller>` sees `None`, a capability
+    /// guard lets a guest through only to what guests hold and otherwise
+    /// answers 401 or sends a browser to log in.
+    /// The default: what a handler's signature says is what happens, so a
+    /// handler that takes no caller at all serves guests too.
+    #[default]
+    Guest,
+    /// The middleware answers 401 (with the `WWW-Authenticate` challenge) to
+    /// every request without credentials, before any handler runs: no
+    /// handler sees a guest, not even one that takes `Option<Caller>`.
+    Refuse,
+}
+
+/// [`CredentialsConfig`] as a file gives it: `missing_credentials`, or its
+/// former name `auto_error` (a boolean), not both.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsFile {
+    #[serde(default = "default_auth_header")]
+    auth_token_header: String,
+    #[serde(default = "yes")]
+    auth_token_in_authorization: bool,
+    #[serde(default)]
+    id_token_header: Option<String>,
+    #[serde(default)]
+    refresh_token_header: Option<String>,
+    #[serde(default)]
+    missing_credentials: Option<MissingCredentials>,
+    #[serde(default)]
+    auto_error: Option<bool>,
+    #[serde(default = "default_realm")]
+    realm: String,
+}
+
+impl TryFrom<CredentialsFile> for CredentialsConfig {
+    type Error = &'static str;
+
+    fn try_from(file: CredentialsFile) -> Result<Self, Self::Error> {
+        let missing_credentials = match (file.missing_credentials, file.auto_error) {
+            (Some(_), Some(_)) => {
+                // Key names only: the configuration loader keeps no quoted text.
+                return Err(
+                    "both missing_credentials and auto_error are set; keep missing_credentials \
+                     (auto_error is its former name: true is refuse, false is guest)",
+                );
+            }
+            (Some(missing), None) => missing,
+            (None, Some(true)) => MissingCredentials::Refuse,
+            (None, Some(false)) => MissingCredentials::Guest,
+            (None, None) => MissingCredentials::default(),
+        };
+        Ok(Self {
+            auth_token_header: file.auth_token_header,
+            auth_token_in_authorization: file.auth_token_in_authorization,
+            id_token_header: file.id_token_header,
+            refresh_token_header: file.refresh_token_header,
+            missing_credentials,
+            realm: file.realm,
+        })
+    }
 }
 
 fn default_auth_header() -> String {
@@ -117,7 +197,7 @@ impl Default for CredentialsConfig {
             auth_token_in_authorization: true,
             id_token_header: None,
             refresh_token_header: None,
-            auto_error: true,
+            missing_credentials: MissingCredentials::default(),
             realm: default_realm(),
         }
     }
@@ -143,10 +223,16 @@ impl CredentialsConfig {
         self
     }
 
-    /// Sets whether absent credentials are an error.
-    pub fn with_auto_error(mut self, auto_error: bool) -> Self {
-        self.auto_error = auto_error;
+    /// Sets what becomes of a request without credentials.
+    pub fn with_missing_credentials(mut self, missing: MissingCredentials) -> Self {
+        self.missing_credentials = missing;
         self
+    }
+
+    /// The middleware answers 401 to every request without credentials
+    /// ([`MissingCredentials::Refuse`]): no handler sees a guest.
+    pub fn refuse_missing(self) -> Self {
+        self.with_missing_credentials(MissingCredentials::Refuse)
     }
 
     /// Sets the challenge realm.
@@ -168,8 +254,9 @@ pub struct Credentials {
     pub refresh_token: Option<RawToken>,
 }
 
-/// Finds credentials. `Ok(None)` when there are none (whatever `auto_error` says:
-/// the [`Authenticator`] applies it).
+/// Finds credentials. `Ok(None)` when there are none (whatever
+/// [`missing_credentials`](CredentialsConfig::missing_credentials) says: the
+/// [`Authenticator`] applies it).
 pub fn extract(
     cfg: &CredentialsConfig,
     headers: &(impl HeaderLookup + ?Sized),
@@ -246,9 +333,11 @@ pub struct Authenticated {
 }
 
 impl Authenticated {
-    /// A caller known by `principal` alone (no forwarded ID or refresh token):
-    /// a login session, say.
-    pub fn new(principal: Arc<Principal>) -> Self {
+    /// A caller known by `principal` alone (no forwarded ID or refresh
+    /// token), no credentials verified: see
+    /// [`dangerous::authenticated_unverified`](crate::dangerous::authenticated_unverified),
+    /// the one way in from outside this crate.
+    pub(crate) fn new(principal: Arc<Principal>) -> Self {
         Self {
             principal,
             id_token: None,
@@ -262,9 +351,12 @@ impl Authenticated {
 /// ```
 /// # async fn f(verifier: portcullis_core::TokenVerifier) {
 /// use portcullis_core::credentials::{Authenticator, CredentialsConfig};
-/// let auth = Authenticator::new(verifier, CredentialsConfig::default().with_auto_error(false));
+/// let auth = Authenticator::new(verifier.clone(), CredentialsConfig::default());
 /// let headers: &[(&str, &str)] = &[];
+/// // A guest: the handler's extractors decide.
 /// assert!(auth.authenticate(headers).await.unwrap().is_none());
+/// let refusing = Authenticator::new(verifier, CredentialsConfig::default().refuse_missing());
+/// assert_eq!(refusing.authenticate(headers).await.unwrap_err().status(), 401);
 /// # }
 /// ```
 #[derive(Debug, Clone)]
@@ -299,9 +391,11 @@ impl Authenticator {
 
     /// Finds and verifies the request's credentials.
     ///
-    /// - none: `Ok(None)`, or [`Error::missing_credentials`] when `auto_error` is set;
+    /// - none: `Ok(None)` (a guest), or [`Error::missing_credentials`] with
+    ///   [`MissingCredentials::Refuse`];
     /// - present and valid: `Ok(Some(..))`;
-    /// - present and invalid: an error (401), whatever `auto_error` says.
+    /// - present and invalid: an error (401), whatever
+    ///   [`missing_credentials`](CredentialsConfig::missing_credentials) says.
     ///
     /// A forwarded ID token must verify as an ID token of the same issuer and
     /// subject; its email, like the access token's, is the address the
@@ -311,10 +405,9 @@ impl Authenticator {
         headers: &(impl HeaderLookup + ?Sized),
     ) -> Result<Option<Authenticated>, Error> {
         let Some(creds) = find(&self.config, headers)? else {
-            return if self.config.auto_error {
-                Err(Error::missing_credentials())
-            } else {
-                Ok(None)
+            return match self.config.missing_credentials {
+                MissingCredentials::Refuse => Err(Error::missing_credentials()),
+                MissingCredentials::Guest => Ok(None),
             };
         };
         let principal = self.verifier.verify(creds.access_token).await?;
@@ -409,6 +502,129 @@ mod tests {
             let visible = s.bytes().all(|b| (0x20..0x7f).contains(&b) || b == b'\t');
             assert_eq!(header_text(s.as_bytes()).is_some(), visible, "{s:?}");
         }
+    }
+
+    fn load(yaml: &str) -> Result<CredentialsConfig, Error> {
+        crate::config::load_from_str(yaml, crate::config::Format::Yaml, &[])
+    }
+
+    #[test]
+    fn missing_credentials_loads_under_its_name_and_its_former_one() {
+        assert_eq!(
+            load("{}").unwrap().missing_credentials,
+            MissingCredentials::Guest
+        );
+        let guest = load("missing_credentials: guest").unwrap();
+        assert_eq!(guest.missing_credentials, MissingCredentials::Guest);
+        let refuse = load("missing_credentials: refuse\nrealm: api").unwrap();
+        assert_eq!(refuse.missing_credentials, MissingCredentials::Refuse);
+        assert_eq!(refuse.realm, "api");
+        // The former boolean: true refused, false let guests through.
+        let old = load("auto_error: true").unwrap();
+        assert_eq!(old.missing_credentials, MissingCredentials::Refuse);
+        let old = load("auto_error: false").unwrap();
+        assert_eq!(old.missing_credentials, MissingCredentials::Guest);
+        let toml: CredentialsConfig =
+            crate::config::load_from_str("auto_error = true", crate::config::Format::Toml, &[])
+                .unwrap();
+        assert_eq!(toml.missing_credentials, MissingCredentials::Refuse);
+        // From the environment, where every value is text.
+        for (key, value, expected) in [
+            ("P__AUTO_ERROR", "true", MissingCredentials::Refuse),
+            ("P__AUTO_ERROR", "false", MissingCredentials::Guest),
+            (
+                "P__MISSING_CREDENTIALS",
+                "refuse",
+                MissingCredentials::Refuse,
+            ),
+        ] {
+            let env = crate::config::env_overrides("P", [(key.to_owned(), value.to_owned())]);
+            let cfg: CredentialsConfig = crate::config::load_from_env(&env).unwrap();
+            assert_eq!(cfg.missing_credentials, expected, "{key}={value}");
+        }
+        // Each key takes its own type only.
+        for wrong in [
+            "missing_credentials: true",
+            "auto_error: refuse",
+            "missing_credentials: no",
+        ] {
+            let e = load(wrong).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Config, "{wrong}");
+        }
+        assert!(load("auto_errors: true").is_err());
+    }
+
+    #[test]
+    fn both_names_of_missing_credentials_are_refused() {
+        for yaml in [
+            "missing_credentials: refuse\nauto_error: true",
+            "missing_credentials: guest\nauto_error: true",
+            "missing_credentials: guest\nauto_error: false",
+        ] {
+            let e = load(yaml).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Config, "{yaml}");
+            let message = e.message();
+            assert!(
+                message.contains("both missing_credentials and auto_error are set"),
+                "{yaml}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_credentials_serializes_under_its_name_and_round_trips() {
+        let cfg = CredentialsConfig::default().refuse_missing();
+        let json = serde_json::to_value(&cfg).unwrap();
+        assert_eq!(json["missing_credentials"], "refuse");
+        assert!(json.get("auto_error").is_none());
+        let back: CredentialsConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back.missing_credentials, MissingCredentials::Refuse);
+        let guest = CredentialsConfig::default()
+            .refuse_missing()
+            .with_missing_credentials(MissingCredentials::Guest);
+        assert_eq!(guest.missing_credentials, MissingCredentials::Guest);
+    }
+
+    #[tokio::test]
+    async fn a_request_without_credentials_is_a_guest_unless_refused() {
+        use crate::config::{IssuerConfig, VerifierConfig};
+        let issuer = IssuerConfig::new("https://id.example.com")
+            .with_hmac_secret("a shared secret of at least 32 bytes!")
+            .with_algorithms([crate::Algorithm::HS256])
+            .with_audience("api");
+        let verifier =
+            TokenVerifier::new(VerifierConfig::new([("main".to_owned(), issuer)])).unwrap();
+        let none: &[(&str, &str)] = &[];
+        let basic: &[(&str, &str)] = &[("authorization", "Basic dXNlcjpwYXNz")];
+        let bad: &[(&str, &str)] = &[("authorization", "Bearer not.a.token")];
+
+        let guest = Authenticator::new(verifier.clone(), CredentialsConfig::default());
+        assert!(guest.authenticate(none).await.unwrap().is_none());
+        assert!(guest.authenticate(basic).await.unwrap().is_none());
+        assert_eq!(guest.authenticate(bad).await.unwrap_err().status(), 401);
+
+        let refusing = Authenticator::new(
+            verifier,
+            CredentialsConfig::default()
+                .with_realm("api")
+                .refuse_missing(),
+        );
+        for headers in [none, basic] {
+            let e = refusing.authenticate(headers).await.unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::MissingCredentials);
+            let response = e.to_reply(refusing.realm());
+            assert_eq!(response.status, 401);
+            assert!(
+                response
+                    .headers
+                    .iter()
+                    .any(|(name, value)| *name == "www-authenticate"
+                        && value == r#"Bearer realm="api""#),
+                "{:?}",
+                response.headers
+            );
+        }
+        assert_eq!(refusing.authenticate(bad).await.unwrap_err().status(), 401);
     }
 
     #[test]

@@ -35,10 +35,11 @@
 //!   `email_verified` is true (or `"true"`); absent, it counts only for an
 //!   issuer with
 //!   [`trust_email_without_verified_claim`](config::IssuerConfig::trust_email_without_verified_claim).
-//!   The verifier, [`Principal::from_session`] and forwarded ID tokens all
-//!   apply [`principal::vouched_email`]; with `user_id_claim: email`, an
-//!   unvouched address is refused ([`TokenRejection::UnverifiedEmail`]). The
-//!   raw claim stays in [`Principal::claims`].
+//!   The verifier, [`dangerous::principal_from_unverified_claims`] and
+//!   forwarded ID tokens all apply [`principal::vouched_email`]; with
+//!   `user_id_claim: email`, an unvouched address is refused
+//!   ([`TokenRejection::UnverifiedEmail`]). The raw claim stays in
+//!   [`Principal::claims`].
 //! - **Key material and tokens travel over HTTPS only (loopback excepted).**
 //!   Discovery and JWKS URLs, configured, derived from the issuer or found in
 //!   a discovery document, pass [`config::check_provider_url`]; plain HTTP
@@ -58,6 +59,11 @@
 //!   `debug`; at most one summary line every ten seconds counts them by reason.
 //! - **No token content in `Debug`.** Tokens are [`RawToken`], secrets
 //!   [`Secret`]; parsed tokens and the verified-token cache print sizes only.
+//! - **Nothing outside [`dangerous`] makes a caller without verification.**
+//!   An [`Authenticated`] caller comes from the [`Authenticator`], which
+//!   verified the request's token; the [`dangerous`] module's functions,
+//!   named for what they skip, are for the login flow (after it verified the
+//!   ID token) and for tests.
 //! - [`guard`] names scopes and capabilities as types ([`scope!`],
 //!   [`capability!`]) for the adapters' extractors to require.
 //!
@@ -107,6 +113,7 @@ pub mod capabilities;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod dangerous;
 pub mod discovery;
 pub mod error;
 pub mod fetch;
@@ -130,7 +137,9 @@ mod vectors_tests;
 
 pub use alg::Algorithm;
 pub use capabilities::{CapId, CapSet, CapabilitiesConfig, CapabilityGraph, Expanded};
-pub use credentials::{Authenticated, Authenticator, CredentialsConfig, HeaderLookup};
+pub use credentials::{
+    Authenticated, Authenticator, CredentialsConfig, HeaderLookup, MissingCredentials,
+};
 pub use error::{Error, ErrorKind, Result, TokenRejection};
 pub use principal::{Principal, RawToken, TokenKind};
 pub use reply::{Authentication, Reply};

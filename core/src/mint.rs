@@ -285,9 +285,10 @@ impl SigningKey {
         self.sign_raw(&header, &payload)
     }
 
-    /// Signs exactly these header and payload bytes. The bytes are not checked:
-    /// tests use this to build malformed or hostile tokens.
-    pub fn sign_raw(&self, header: &[u8], payload: &[u8]) -> Result<String, Error> {
+    /// Signs exactly these header and payload bytes, unchecked: see
+    /// [`dangerous::sign_unchecked`](crate::dangerous::sign_unchecked), the
+    /// one way in from outside this crate.
+    pub(crate) fn sign_raw(&self, header: &[u8], payload: &[u8]) -> Result<String, Error> {
         let mut token = b64_encode(header);
         token.push('.');
         token.push_str(&b64_encode(payload));

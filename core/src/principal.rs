@@ -167,42 +167,10 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// A principal for a login session: its identity was established at login
-    /// by an ID token that the relying party verified then, not by a token
-    /// presented with this request.
-    ///
-    /// `claims` are the identity claims kept in the session (`sub` is
-    /// required; `email`, `email_verified`, `preferred_username` and `scope`
-    /// are read when present), `token` is the session's access token (empty
-    /// when the provider gave none), and `expires_at` the end of the session.
-    /// The principal's kind is [`TokenKind::Id`].
-    ///
-    /// The email is the vouched-for address only ([`vouched_email`], with an
-    /// absent `email_verified` taken as no vouch, the issuers' default): the
-    /// relying party keeps `email_verified` among the session's claims.
-    ///
-    /// ```
-    /// use portcullis_core::{Principal, RawToken};
-    /// let claims = serde_json::json!({"sub": "u-1", "email": "alice@example.com", "email_verified": true});
-    /// let serde_json::Value::Object(claims) = claims else { unreachable!() };
-    /// let p = Principal::from_session("https://id.example.com", claims, RawToken::new(""), 2_000_000_000)?;
-    /// assert_eq!(p.user_id(), "u-1");
-    /// assert_eq!(p.email(), Some("alice@example.com"));
-    ///
-    /// let claims = serde_json::json!({"sub": "u-2", "email": "bob@example.com"});
-    /// let serde_json::Value::Object(claims) = claims else { unreachable!() };
-    /// let p = Principal::from_session("https://id.example.com", claims, RawToken::new(""), 2_000_000_000)?;
-    /// assert_eq!(p.email(), None);
-    /// assert_eq!(p.claim("email").and_then(|v| v.as_str()), Some("bob@example.com"));
-    /// # Ok::<(), portcullis_core::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`TokenRejection::MissingClaim`] without a non-empty string `sub`,
-    /// [`TokenRejection::InvalidClaim`] for a non-string `email`,
-    /// `preferred_username` or `scope`.
-    pub fn from_session(
+    /// A principal for a login session, from claims taken as true: see
+    /// [`dangerous::principal_from_unverified_claims`](crate::dangerous::principal_from_unverified_claims),
+    /// the one way in from outside this crate.
+    pub(crate) fn from_session(
         issuer: impl Into<String>,
         claims: Map<String, Value>,
         token: RawToken,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use portcullis_capabilities::{Capabilities, MemoryStore};
-use portcullis_core::{Authenticated, CapabilitiesConfig, Principal, RawToken, Secret};
+use portcullis_core::dangerous::{authenticated_unverified, principal_from_unverified_claims};
+use portcullis_core::{CapabilitiesConfig, RawToken, Secret};
 use serde_json::{Value, json};
 
 const MANAGER: &str = "boss@example.com";
@@ -34,14 +35,14 @@ fuzz_target!(|data: &[u8]| {
     let Value::Object(claims) = json!({"sub": MANAGER, "email": MANAGER}) else {
         unreachable!()
     };
-    let principal = Principal::from_session(
+    let principal = principal_from_unverified_claims(
         "https://id.example.com",
         claims,
         RawToken::new(""),
         4_102_444_800,
     )
     .expect("principal");
-    let boss = Authenticated::new(Arc::new(principal));
+    let boss = authenticated_unverified(Arc::new(principal));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use portcullis_capabilities::{Capabilities, MemoryStore, RevocationStore, Stores};
 use portcullis_core::clock::{self, SharedClock};
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
+use portcullis_core::dangerous::{authenticated_unverified, principal_from_unverified_claims};
 use portcullis_core::principal::vouched_email;
 use portcullis_core::reply::SESSION_CACHE_CONTROL;
 use portcullis_core::{
     Algorithm, Authenticated, Authentication, Authenticator, CredentialsConfig, Error,
-    HeaderLookup, Principal, RawToken, Reply, TokenKind, TokenVerifier,
+    HeaderLookup, RawToken, Reply, TokenKind, TokenVerifier,
 };
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
@@ -128,10 +129,7 @@ impl RelyingPartyBuilder {
         )
         .clock(Arc::clone(&self.clock))
         .build()?;
-        let authenticator = Authenticator::new(
-            verifier.clone(),
-            CredentialsConfig::default().with_auto_error(false),
-        );
+        let authenticator = Authenticator::new(verifier.clone(), CredentialsConfig::default());
         let attrs = CookieAttrs {
             secure: config.is_https(),
         };
@@ -390,14 +388,16 @@ impl RelyingParty {
                 Refreshed::Unavailable(e) => return Err(e),
             }
         }
-        let principal = Principal::from_session(
+        // The session's ID token was verified at the callback, and its
+        // claims have been sealed or stored since: they are taken as they are.
+        let principal = principal_from_unverified_claims(
             session.iss,
             session.claims,
             RawToken::new(session.access_token.unwrap_or_default()),
             session.expires_at,
         )?;
         Ok(Authentication {
-            caller: Some(Authenticated::new(Arc::new(principal))),
+            caller: Some(authenticated_unverified(Arc::new(principal))),
             set_cookies,
         })
     }
@@ -853,7 +853,7 @@ impl RelyingParty {
         // someone else's capabilities: the user is then known by `sub` only.
         // Core's one rule for every path: the session keeps an address only
         // when the provider vouched for it, and then says so, since
-        // `Principal::from_session` applies the same rule.
+        // `principal_from_unverified_claims` applies the same rule.
         match vouched_email(&kept, self.inner.config.trust_email_without_verified_claim) {
             Some(email) => {
                 kept.insert("email".to_owned(), Value::String(email));

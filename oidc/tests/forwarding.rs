@@ -167,7 +167,10 @@ struct Downstream {
 impl Downstream {
     async fn start(provider: &MockProvider, redirect_to: Option<String>) -> Downstream {
         let state = DownstreamState {
-            auth: Authenticator::new(verifier(provider), CredentialsConfig::default()),
+            auth: Authenticator::new(
+                verifier(provider),
+                CredentialsConfig::default().refuse_missing(),
+            ),
             seen: Arc::default(),
             revoked: Arc::default(),
             refuse_all: Arc::default(),
@@ -609,8 +612,7 @@ async fn the_proxy_forwarded_scheme_keeps_working_after_the_access_token_expires
         verifier(&provider),
         CredentialsConfig::default()
             .with_id_token_header("x-id-token")
-            .with_refresh_token_header("x-refresh-token")
-            .with_auto_error(false),
+            .with_refresh_token_header("x-refresh-token"),
     );
     let bearer = format!("Bearer {}", tokens.access_token);
     let headers = [

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_core::clock::{Clock, ManualClock};
+use portcullis_core::dangerous::sign_unchecked;
 use portcullis_core::keys::KeySet;
 use portcullis_core::{Algorithm, TokenKind};
 use portcullis_testing::{Fault, MockOptions, MockProvider};
@@ -245,16 +246,18 @@ async fn builder_overrides_claims_and_header() {
 }
 
 #[tokio::test]
-async fn hand_made_tokens_sign_with_sign_raw() {
+async fn hand_made_tokens_sign_with_sign_unchecked() {
     let provider = MockProvider::start().await.unwrap();
     let builder = provider.token().algorithm(Algorithm::ES256);
     let mut claims = builder.claims_json();
     claims["exp"] = json!("soon");
     let header = builder.header_json();
-    let token = provider
-        .signing_key(Algorithm::ES256)
-        .sign_raw(header.to_string().as_bytes(), claims.to_string().as_bytes())
-        .unwrap();
+    let token = sign_unchecked(
+        &provider.signing_key(Algorithm::ES256),
+        header.to_string().as_bytes(),
+        claims.to_string().as_bytes(),
+    )
+    .unwrap();
     assert!(verifies(&key_set(&provider).await, &token));
     assert_eq!(parts(&token).1["exp"], "soon");
 }

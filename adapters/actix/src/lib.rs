@@ -59,8 +59,9 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let issuer = IssuerConfig::new("https://id.example.com").with_audience("my-api");
 //! let verifier = TokenVerifier::new(VerifierConfig::new([("main".to_owned(), issuer)]))?;
-//! // auto_error(false): anonymous requests reach the handlers, whose extractors decide.
-//! let auth = Authenticator::new(verifier, CredentialsConfig::default().with_auto_error(false));
+//! // Requests without credentials reach the handlers as guests, and their
+//! // extractors decide (`.refuse_missing()` would answer them 401 at once).
+//! let auth = Authenticator::new(verifier, CredentialsConfig::default());
 //!
 //! HttpServer::new(move || {
 //!     App::new()

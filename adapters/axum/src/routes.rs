@@ -24,9 +24,10 @@ use crate::{Headers, original_uri, reply_response, state, target};
 /// - `GET /token?user=bot@service` (a service token)
 /// - `POST /token/revoke`
 ///
-/// The routes need [`AuthLayer`](crate::AuthLayer) (with auto-error off, so
-/// guests reach them and get easy-oauth's answers). Request bodies are
-/// limited to [`MAX_BODY_BYTES`] (413 beyond).
+/// The routes need [`AuthLayer`](crate::AuthLayer) (letting requests without
+/// credentials through, the default, so guests reach them and get
+/// easy-oauth's answers). Request bodies are limited to [`MAX_BODY_BYTES`]
+/// (413 beyond).
 pub fn management_routes<S>(caps: Capabilities) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,

@@ -1,5 +1,6 @@
 //! Hostile and malformed tokens: each is refused with 401 and a precise reason.
 
+use portcullis_core::dangerous::sign_unchecked;
 use portcullis_core::mint::SigningKey;
 use portcullis_core::{Algorithm, TokenRejection};
 use serde_json::{Value, json};
@@ -8,10 +9,12 @@ use crate::support::*;
 
 /// Signs `header` and `payload` bytes with the provider's current key for `alg`.
 fn craft(h: &Harness, alg: Algorithm, header: &Value, payload: &[u8]) -> String {
-    h.provider
-        .signing_key(alg)
-        .sign_raw(header.to_string().as_bytes(), payload)
-        .unwrap()
+    sign_unchecked(
+        &h.provider.signing_key(alg),
+        header.to_string().as_bytes(),
+        payload,
+    )
+    .unwrap()
 }
 
 fn valid_claims(h: &Harness) -> Value {
@@ -73,12 +76,12 @@ async fn hs256_with_key_bytes(secret: &[u8]) {
     let kid = h.provider.signing_key(Algorithm::RS256).kid().to_owned();
     let key = SigningKey::from_secret(Algorithm::HS256, kid.clone(), secret).unwrap();
     let header = json!({"alg": "HS256", "typ": "at+jwt", "kid": kid});
-    let token = key
-        .sign_raw(
-            header.to_string().as_bytes(),
-            valid_claims(&h).to_string().as_bytes(),
-        )
-        .unwrap();
+    let token = sign_unchecked(
+        &key,
+        header.to_string().as_bytes(),
+        valid_claims(&h).to_string().as_bytes(),
+    )
+    .unwrap();
     bearer(&h.app, "/me", &token)
         .await
         .assert_refused(TokenRejection::DisallowedAlgorithm);
@@ -301,12 +304,12 @@ async fn signature_of_another_key() {
     let h = harness().await;
     let kid = h.provider.signing_key(Algorithm::RS256).kid().to_owned();
     let other = SigningKey::generate(Algorithm::RS256, kid).unwrap();
-    let token = other
-        .sign_raw(
-            rs_header(&h).to_string().as_bytes(),
-            valid_claims(&h).to_string().as_bytes(),
-        )
-        .unwrap();
+    let token = sign_unchecked(
+        &other,
+        rs_header(&h).to_string().as_bytes(),
+        valid_claims(&h).to_string().as_bytes(),
+    )
+    .unwrap();
     bearer(&h.app, "/me", &token)
         .await
         .assert_refused(TokenRejection::BadSignature);
@@ -390,7 +393,7 @@ async fn header_or_payload_not_a_json_object() {
     let claims = valid_claims(&h).to_string();
     let key = h.provider.signing_key(Algorithm::RS256);
     for header in [&b"[\"RS256\"]"[..], b"\"RS256\"", b"not json"] {
-        let token = key.sign_raw(header, claims.as_bytes()).unwrap();
+        let token = sign_unchecked(&key, header, claims.as_bytes()).unwrap();
         bearer(&h.app, "/me", &token)
             .await
             .assert_refused(TokenRejection::Malformed);

@@ -75,10 +75,7 @@ fn app(
         .clock(Arc::new(provider.clock()))
         .build()
         .expect("verifier");
-    let auth = Authenticator::new(
-        verifier,
-        CredentialsConfig::default().with_auto_error(false),
-    );
+    let auth = Authenticator::new(verifier, CredentialsConfig::default());
     Router::new()
         .route("/payroll/view", get(payroll))
         .route("/write", get(write))

@@ -142,7 +142,7 @@ async fn setup() -> Setup {
     let cfg = VerifierConfig::new([("mock".to_owned(), issuer_config(&provider))]);
     let auth = Authenticator::new(
         verifier_on_clock_of(cfg, &provider),
-        CredentialsConfig::default().with_auto_error(false),
+        CredentialsConfig::default(),
     );
     let (router, document) = api();
     let app = router

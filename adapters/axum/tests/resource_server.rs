@@ -70,11 +70,16 @@ async fn optional_caller_sees_guests_but_invalid_tokens_are_refused() {
 }
 
 #[tokio::test]
-async fn auto_error_refuses_anonymous_requests_in_the_layer() {
+async fn refuse_missing_refuses_anonymous_requests_in_the_layer() {
     let provider = MockProvider::start().await.unwrap();
     let cfg = VerifierConfig::new([("mock".to_owned(), issuer_config(&provider))]);
     let verifier = verifier_on_clock_of(cfg, &provider);
-    let app = app(verifier, CredentialsConfig::default().with_realm("api"));
+    let app = app(
+        verifier,
+        CredentialsConfig::default()
+            .with_realm("api")
+            .refuse_missing(),
+    );
     let r = get_with(&app, "/optional", &[]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.www_authenticate(), r#"Bearer realm="api""#);
@@ -134,8 +139,7 @@ async fn proxy_forwarded_tokens_are_verified() {
     let verifier = verifier_on_clock_of(cfg, &provider);
     let creds = CredentialsConfig::default()
         .with_id_token_header("x-id-token")
-        .with_refresh_token_header("x-refresh-token")
-        .with_auto_error(false);
+        .with_refresh_token_header("x-refresh-token");
     let app = app(verifier, creds);
     let access = provider.token().subject("erin").sign();
     let id = provider.token().subject("erin").kind(TokenKind::Id).sign();
@@ -187,9 +191,7 @@ async fn bare_token_header_as_proxies_send_it() {
     let verifier = verifier_on_clock_of(cfg, &provider);
     let app = app(
         verifier,
-        CredentialsConfig::default()
-            .with_token_header("X-Access-Token")
-            .with_auto_error(false),
+        CredentialsConfig::default().with_token_header("X-Access-Token"),
     );
     let token = provider.token().email("f@example.com").sign();
     let r = get_with(&app, "/me", &[("x-access-token", &token)]).await;
@@ -212,10 +214,7 @@ async fn several_issuers_and_unknown_issuer_without_network() {
         ),
     ]);
     let verifier = verifier_on_clock_of(cfg, &a);
-    let app = app(
-        verifier,
-        CredentialsConfig::default().with_auto_error(false),
-    );
+    let app = app(verifier, CredentialsConfig::default());
     assert_eq!(
         bearer(&app, "/me", &a.token().email("a@x.test").sign())
             .await
@@ -285,10 +284,7 @@ async fn cognito_profile_checks_token_use_and_client_id() {
     issuer.jwks_url = Some(provider.jwks_url());
     let cfg = VerifierConfig::new([("cognito".to_owned(), issuer)]);
     let verifier = verifier_on_clock_of(cfg, &provider);
-    let app = app(
-        verifier,
-        CredentialsConfig::default().with_auto_error(false),
-    );
+    let app = app(verifier, CredentialsConfig::default());
     let cognito_access = |client: &str| {
         provider
             .token()

@@ -83,10 +83,7 @@ pub(crate) async fn harness_with(
     let mut cfg = VerifierConfig::new([("mock".to_owned(), issuer_config(&provider))]);
     tweak(&provider, &mut cfg);
     let verifier = verifier_on_clock_of(cfg, &provider);
-    let app = app(
-        verifier,
-        CredentialsConfig::default().with_auto_error(false),
-    );
+    let app = app(verifier, CredentialsConfig::default());
     Harness { provider, app }
 }
 

@@ -117,7 +117,7 @@ impl Gate {
     /// # Errors
     ///
     /// The refusal to answer instead of the application: a bad token
-    /// (401/400), a missing one when the authenticator's auto-error is on
+    /// (401/400), a missing one under `MissingCredentials::Refuse`
     /// (401), a cross-origin state-changing request with the session cookie
     /// (403), or a store or provider that cannot answer (503).
     pub async fn authenticate(

@@ -43,8 +43,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let issuer = IssuerConfig::new("https://id.example.com").with_audience("my-api");
 //! let verifier = TokenVerifier::new(VerifierConfig::new([("main".to_owned(), issuer)]))?;
-//! let credentials = CredentialsConfig::default().with_auto_error(false);
-//! let gate = Gate::new(Authenticator::new(verifier, credentials));
+//! let gate = Gate::new(Authenticator::new(verifier, CredentialsConfig::default()));
 //!
 //! // A request without credentials: a guest; a handler requiring a caller refuses it.
 //! let headers: [(&str, &str); 0] = [];

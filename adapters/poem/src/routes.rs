@@ -20,8 +20,9 @@ use crate::{Headers, reply_response, state, target};
 /// - `GET /token?user=bot@service` (a service token)
 /// - `POST /token/revoke`
 ///
-/// The routes need [`AuthMiddleware`](crate::AuthMiddleware) (with
-/// auto-error off, so guests reach them and get easy-oauth's answers).
+/// The routes need [`AuthMiddleware`](crate::AuthMiddleware) (letting requests
+/// without credentials through, the default, so guests reach them and get
+/// easy-oauth's answers).
 /// Request bodies are limited to [`MAX_BODY_BYTES`] (413 beyond).
 pub fn management_routes(caps: Capabilities) -> Route {
     mount(&Routes::management(caps))

@@ -86,10 +86,7 @@ async fn start() -> (MockProvider, AppTester, TestClient) {
         .clock(Arc::new(provider.clock()))
         .build()
         .expect("the verifier builds");
-    let auth = Authenticator::new(
-        verifier,
-        CredentialsConfig::default().with_auto_error(false),
-    );
+    let auth = Authenticator::new(verifier, CredentialsConfig::default());
     let store = Arc::new(MemoryStore::with_users([("writer@example.com", ["write"])]));
     let caps = Capabilities::builder(
         conformance::graph(),

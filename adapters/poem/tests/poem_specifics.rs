@@ -110,8 +110,11 @@ async fn resource(
 #[tokio::test]
 async fn refusals_are_poem_errors_an_application_can_catch() {
     let provider = MockProvider::start().await.expect("the provider starts");
-    // auto_error on: the middleware itself refuses anonymous requests.
-    let auth = Authenticator::new(verifier(&provider), CredentialsConfig::default());
+    // The middleware itself refuses anonymous requests.
+    let auth = Authenticator::new(
+        verifier(&provider),
+        CredentialsConfig::default().refuse_missing(),
+    );
     let app = Route::new()
         .at("/me", get(me))
         .with(AuthMiddleware::new(auth))

@@ -6,9 +6,10 @@
 //!
 //! - a verified caller is stored in the request's extensions, where a service
 //!   method finds it with `request.extensions().get::<Authenticated>()`;
-//! - no credentials: the call goes on as anonymous when the authenticator's
-//!   `auto_error` is off (methods then decide), and is refused with
-//!   `UNAUTHENTICATED` otherwise;
+//! - no credentials: the call goes on as anonymous when the authenticator
+//!   lets guests through (`MissingCredentials::Guest`, the default: methods
+//!   then decide), and is refused with `UNAUTHENTICATED` when it refuses
+//!   them (`MissingCredentials::Refuse`);
 //! - bad credentials, or a provider that cannot be reached: the call is
 //!   answered at once with the status [`crate::status`] maps core's error to.
 //!

@@ -89,12 +89,7 @@ pub fn board_capabilities() -> CapabilitiesConfig {
 /// verified by `verifier`; calls without credentials go on as anonymous, so
 /// each method decides whether it needs a caller.
 pub fn authenticator(verifier: TokenVerifier) -> Authenticator {
-    Authenticator::new(
-        verifier,
-        CredentialsConfig::default()
-            .with_auto_error(false)
-            .with_realm("board"),
-    )
+    Authenticator::new(verifier, CredentialsConfig::default().with_realm("board"))
 }
 
 /// The [`Capabilities`] service over `config`: grants from

@@ -149,7 +149,6 @@ pub fn forwarded_credentials() -> CredentialsConfig {
     CredentialsConfig::default()
         .with_id_token_header(ID_TOKEN_HEADER)
         .with_refresh_token_header(REFRESH_TOKEN_HEADER)
-        .with_auto_error(false)
 }
 
 /// The app: `GET /` behind the [`AuthLayer`] with `auth`.

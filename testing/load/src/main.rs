@@ -330,10 +330,7 @@ async fn authenticator(provider: &MockProvider) -> anyhow::Result<Authenticator>
         .warm_up()
         .await
         .context("fetching the mock provider's JWKS")?;
-    Ok(Authenticator::new(
-        verifier,
-        CredentialsConfig::default().with_auto_error(false),
-    ))
+    Ok(Authenticator::new(verifier, CredentialsConfig::default()))
 }
 
 /// A random secret key for the capabilities service (never printed).

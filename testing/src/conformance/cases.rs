@@ -26,7 +26,8 @@ fn verifier(provider: &MockProvider) -> TokenVerifier {
         .expect("the verifier builds")
 }
 
-/// A resource application (auto-error off: routes decide) and a client.
+/// A resource application (requests without credentials go on as guests:
+/// routes decide) and a client.
 async fn resource_with(
     adapter: &dyn Adapter,
     creds: CredentialsConfig,
@@ -34,7 +35,7 @@ async fn resource_with(
     let provider = MockProvider::start()
         .await
         .expect("the mock provider starts");
-    let auth = Authenticator::new(verifier(&provider), creds.with_auto_error(false));
+    let auth = Authenticator::new(verifier(&provider), creds);
     let app = resource_app(adapter, &provider, auth);
     let client = app.client(None).await;
     (provider, app, client)

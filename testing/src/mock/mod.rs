@@ -557,8 +557,8 @@ impl MockProvider {
     }
 
     /// The current key for `alg`, to sign hand-made tokens with
-    /// [`SigningKey::sign_raw`]. Keys of unconfigured algorithms are made on
-    /// first use and not published.
+    /// [`sign_unchecked`](portcullis_core::dangerous::sign_unchecked). Keys
+    /// of unconfigured algorithms are made on first use and not published.
     ///
     /// # Panics
     ///
