@@ -320,6 +320,20 @@ fn find<'a>(
     }))
 }
 
+/// What authenticated a caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CredentialSource {
+    /// A token the request carried: `Authorization: Bearer`, the configured
+    /// token header, or tokens an auth proxy forwarded.
+    Token,
+    /// The login session's cookie (portcullis-oidc): a browser, which sends
+    /// it with every request to the site, also those another site makes it
+    /// send. State-changing requests authenticated this way must come from
+    /// the site's own origin.
+    Session,
+}
+
 /// A caller whose credentials were verified.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -330,6 +344,8 @@ pub struct Authenticated {
     pub id_token: Option<Arc<Principal>>,
     /// The forwarded refresh token, when one was presented (opaque; not verified).
     pub refresh_token: Option<RawToken>,
+    /// What authenticated the caller.
+    pub source: CredentialSource,
 }
 
 impl Authenticated {
@@ -342,6 +358,7 @@ impl Authenticated {
             principal,
             id_token: None,
             refresh_token: None,
+            source: CredentialSource::Token,
         }
     }
 }
@@ -431,6 +448,7 @@ impl Authenticator {
             principal,
             id_token,
             refresh_token: creds.refresh_token.map(RawToken::new),
+            source: CredentialSource::Token,
         }))
     }
 }
@@ -583,6 +601,35 @@ mod tests {
             .refuse_missing()
             .with_missing_credentials(MissingCredentials::Guest);
         assert_eq!(guest.missing_credentials, MissingCredentials::Guest);
+    }
+
+    #[tokio::test]
+    async fn a_token_caller_and_a_session_caller_say_where_they_come_from() {
+        use crate::config::{IssuerConfig, VerifierConfig};
+        use crate::mint::SigningKey;
+        let secret = "a shared secret of at least 32 bytes!";
+        let issuer = IssuerConfig::new("https://id.example.com")
+            .with_hmac_secret(secret)
+            .with_algorithms([crate::Algorithm::HS256])
+            .with_audience("api");
+        let verifier =
+            TokenVerifier::new(VerifierConfig::new([("main".to_owned(), issuer)])).unwrap();
+        let key = SigningKey::from_secret(crate::Algorithm::HS256, "k", secret.as_bytes()).unwrap();
+        let token = key
+            .sign(
+                &serde_json::json!({"iss": "https://id.example.com", "aud": "api", "sub": "u", "exp": 4102444800u64}),
+                None,
+            )
+            .unwrap();
+        let auth = Authenticator::new(verifier, CredentialsConfig::default());
+        let bearer = format!("Bearer {token}");
+        let headers: &[(&str, &str)] = &[("authorization", bearer.as_str())];
+        let caller = auth.authenticate(headers).await.unwrap().unwrap();
+        assert_eq!(caller.source, CredentialSource::Token);
+        let session = crate::dangerous::authenticated_session(Arc::clone(&caller.principal));
+        assert_eq!(session.source, CredentialSource::Session);
+        let unverified = crate::dangerous::authenticated_unverified(caller.principal);
+        assert_eq!(unverified.source, CredentialSource::Token);
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@
 //! | function | what it skips | who may call it |
 //! |---|---|---|
 //! | [`principal_from_unverified_claims`] | every check of a token: no signature, issuer, audience, expiry or revocation check is made, and the claims are taken as given (only their shape is checked, and the email is still the vouched-for one) | the login flow, for a session whose ID token it verified at the callback and has kept sealed or stored since; tests |
-//! | [`authenticated_unverified`] | finding and verifying the request's credentials: the principal becomes the request's caller as it is | the login flow, with the principal above; tests, with a principal of their own |
+//! | [`authenticated_unverified`], [`authenticated_session`] | finding and verifying the request's credentials: the principal becomes the request's caller as it is | the login flow, with the principal above; tests, with a principal of their own |
 //! | [`sign_unchecked`] | building the token: the header and payload bytes are signed as given, neither checked as JSON nor matched to the key (`alg`, `kid`, `typ` say whatever they say) | tests and the mock provider, to make malformed or hostile tokens |
 //!
 //! Never call them with anything a request carries (a header, a cookie this
@@ -133,6 +133,21 @@ pub fn principal_from_unverified_claims(
 /// of their own or one the verifier returned.
 pub fn authenticated_unverified(principal: Arc<Principal>) -> Authenticated {
     Authenticated::new(principal)
+}
+
+/// The request's caller is the login session whose verified ID token gave
+/// `principal`: [`authenticated_unverified`], with
+/// [`CredentialSource::Session`](crate::CredentialSource::Session), so that
+/// state-changing requests it makes must come from the site's own origin.
+///
+/// **Skipped:** as [`authenticated_unverified`].
+///
+/// **Who may call it:** the login flow (portcullis-oidc), for the session a
+/// sealed cookie or the session store held.
+pub fn authenticated_session(principal: Arc<Principal>) -> Authenticated {
+    let mut caller = Authenticated::new(principal);
+    caller.source = crate::CredentialSource::Session;
+    caller
 }
 
 /// Signs exactly these header and payload bytes with `key`, and returns the

@@ -501,7 +501,7 @@ mod tests {
                 serde_json::json!({
                     "status": r.status,
                     "headers": r.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>(),
-                    "body": serde_json::from_str::<serde_json::Value>(&r.body_text()).unwrap(),
+                    "body": serde_json::from_str::<serde_json::Value>(r.body_text()).unwrap(),
                 })
             })
             .collect();

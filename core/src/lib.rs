@@ -138,7 +138,8 @@ mod vectors_tests;
 pub use alg::Algorithm;
 pub use capabilities::{CapId, CapSet, CapabilitiesConfig, CapabilityGraph, Expanded};
 pub use credentials::{
-    Authenticated, Authenticator, CredentialsConfig, HeaderLookup, MissingCredentials,
+    Authenticated, Authenticator, CredentialSource, CredentialsConfig, HeaderLookup,
+    MissingCredentials,
 };
 pub use error::{Error, ErrorKind, Result, TokenRejection};
 pub use principal::{Principal, RawToken, TokenKind};

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use portcullis_capabilities::{Capabilities, MemoryStore, RevocationStore, Stores};
 use portcullis_core::clock::{self, SharedClock};
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
-use portcullis_core::dangerous::{authenticated_unverified, principal_from_unverified_claims};
+use portcullis_core::dangerous::{authenticated_session, principal_from_unverified_claims};
 use portcullis_core::principal::vouched_email;
 use portcullis_core::reply::SESSION_CACHE_CONTROL;
 use portcullis_core::{
-    Algorithm, Authenticated, Authentication, Authenticator, CredentialsConfig, Error,
-    HeaderLookup, RawToken, Reply, TokenKind, TokenVerifier,
+    Algorithm, Authenticated, Authentication, Authenticator, CredentialSource, CredentialsConfig,
+    Error, HeaderLookup, RawToken, Reply, TokenKind, TokenVerifier,
 };
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
@@ -397,7 +397,7 @@ impl RelyingParty {
             session.expires_at,
         )?;
         Ok(Authentication {
-            caller: Some(authenticated_unverified(Arc::new(principal))),
+            caller: Some(authenticated_session(Arc::new(principal))),
             set_cookies,
         })
     }
@@ -422,9 +422,9 @@ impl RelyingParty {
     /// For portcullis' own state-changing routes, whatever
     /// [`OidcConfig::csrf_protection`] says: refuses `caller` when it was
     /// authenticated by the session cookie and the request does not come
-    /// from `base_url`'s origin. Session callers are the ones of kind
-    /// [`TokenKind::Id`]: a bearer token never is (core refuses ID tokens as
-    /// bearer tokens).
+    /// from `base_url`'s origin (its
+    /// [`source`](portcullis_core::Authenticated::source) is
+    /// [`CredentialSource::Session`]).
     ///
     /// # Errors
     ///
@@ -435,9 +435,7 @@ impl RelyingParty {
         headers: &(impl HeaderLookup + ?Sized),
     ) -> Result<(), Error> {
         match caller {
-            Some(c) if c.principal.token_kind() == TokenKind::Id => {
-                self.require_same_origin(headers)
-            }
+            Some(c) if c.source == CredentialSource::Session => self.require_same_origin(headers),
             _ => Ok(()),
         }
     }
