@@ -1,19 +1,23 @@
-//! The main examples' out-of-the-box mode: the embedded mock provider stands
-//! in for a real one, so `cargo run -p example-axum` (or `-actix`, `-poem`)
-//! needs no secrets and no external server. The three examples share this so
-//! that they behave the same: their command line ([`Args`]), their setup
-//! ([`configure`]), their pages' texts ([`greeting`], ...) and their tests
-//! ([`scenarios`]).
+//! The main examples' no-secrets demo mode: run without a configuration
+//! file, `cargo run -p example-axum` (or `-actix`, `-poem`) calls
+//! [`start_mock_provider`], which starts the embedded mock OpenID Connect
+//! provider in place of a real one and points the example's own
+//! configuration at it, so that the example needs no secrets and no
+//! external server; [`MockDemo::instructions`] is what the example prints
+//! for trying it with a browser or `curl`.
+//!
+//! The examples' routes, handlers and pages are their own. What they share
+//! here is this mode and their tests ([`scenarios`]: easy-oauth's README,
+//! run against each of them).
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_core::Authenticated;
 use portcullis_core::clock::{Clock, SystemClock};
-use portcullis_core::config::{self, Format, Override};
+use portcullis_core::config::{self, Format};
 use portcullis_oidc::{OidcConfig, RelyingParty};
 use tempfile::TempDir;
 
@@ -30,115 +34,81 @@ pub struct Files {
     pub users: &'static str,
 }
 
-/// An example's command line: `[--config FILE] [--addr HOST:PORT]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Args {
-    /// The configuration file; none for the mock mode.
-    pub config: Option<PathBuf>,
-    /// Where to listen (`127.0.0.1:3000` unless told).
-    pub addr: SocketAddr,
-    /// `-h` or `--help` was given: print [`usage`] and stop.
-    pub help: bool,
-}
-
-impl Args {
-    /// Parses the arguments (without the program name).
-    ///
-    /// # Errors
-    ///
-    /// An unknown argument, or a missing or malformed value, as a message.
-    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-        let mut out = Args {
-            config: None,
-            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            help: false,
-        };
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--config" => out.config = Some(args.next().ok_or("--config needs a file")?.into()),
-                "--addr" => {
-                    let v = args.next().ok_or("--addr needs HOST:PORT")?;
-                    out.addr = v
-                        .parse()
-                        .map_err(|_| format!("--addr {v}: expected HOST:PORT"))?;
-                }
-                "-h" | "--help" => out.help = true,
-                other => return Err(format!("unknown argument `{other}` (try --help)")),
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// The usage line of the example `program`.
-pub fn usage(program: &str) -> String {
-    format!("usage: {program} [--config FILE] [--addr HOST:PORT]")
-}
-
-/// An example ready to serve: its relying party and, in mock mode, the
-/// provider (and the user file's directory) it needs alive while it runs.
+/// The no-secrets demo mode of an example, running: the mock provider and
+/// the relying party configured against it. Keep it alive while the
+/// example serves: dropping it stops the provider and removes the user
+/// file.
 #[derive(Debug)]
-pub struct Configured {
-    /// The relying party to serve.
+pub struct MockDemo {
+    /// The relying party to serve: the example's configuration pointed at
+    /// [`provider`](Self::provider).
     pub rp: RelyingParty,
-    /// The mock provider, in mock mode.
-    pub provider: Option<MockProvider>,
-    _dir: Option<TempDir>,
+    /// The mock provider the example's users log in at.
+    pub provider: MockProvider,
+    addr: SocketAddr,
+    _dir: TempDir,
 }
 
-impl Configured {
-    /// What to print once `program` listens on `addr`: where, and in mock
-    /// mode the [`instructions`].
-    pub fn banner(&self, program: &str, addr: SocketAddr) -> String {
-        let mut out = format!("{program} listening on http://{addr}\n");
-        if let Some(provider) = &self.provider {
-            out.push_str(&instructions(provider, &addr.to_string()));
-        }
-        out
+impl MockDemo {
+    /// What to try against the example: log in with a browser, switch
+    /// users, call the API with `curl` and a provider access token.
+    pub fn instructions(&self) -> String {
+        let (provider, addr) = (&self.provider, self.addr);
+        let token = provider
+            .token()
+            .email("friend@example.com")
+            .expires_in(3600)
+            .sign();
+        let issuer = provider.issuer();
+        format!(
+            "mock provider: {issuer} (logs everyone in as admin@example.com)\n\
+             in a browser:    http://{addr}/login   then /read, /shout?message=hi, /token, /logout\n\
+             as someone else: curl -X POST -H 'content-type: application/json' -d '{{\"email\":\"reader@example.com\"}}' {issuer}/set_email\n\
+             with a provider access token for friend@example.com (valid one hour):\n  \
+             curl -H 'Authorization: Bearer {token}' 'http://{addr}/shout?message=hello'\n  \
+             curl -i http://{addr}/read    # 401 with a WWW-Authenticate challenge\n"
+        )
     }
 }
 
-/// Sets an example up to listen on `addr`: from `args.config` (with the
-/// `env` overrides), or else in mock mode, from `files` pointed at a mock
-/// provider started with [`start_provider`].
+/// Starts the no-secrets demo mode of an example that serves on `addr`
+/// (already bound, so that the port is known): the embedded mock provider,
+/// whose clock follows real time and which logs everyone in as
+/// `admin@example.com` unless told otherwise, and a relying party built
+/// from the example's configuration file `config_yaml` (easy-oauth's
+/// format) pointed at it with [`point_at_mock`], its user file
+/// `users_yaml` (`caps.yaml`) written to a temporary directory.
 ///
 /// # Errors
 ///
 /// A configuration that does not load, a provider that does not start, or
 /// a relying party that does not build.
-pub async fn configure(
-    args: &Args,
+pub async fn start_mock_provider(
     addr: SocketAddr,
-    files: Files,
-    env: &[Override],
-) -> io::Result<Configured> {
-    if let Some(path) = &args.config {
-        let cfg: OidcConfig = config::load_file(path, env).map_err(io::Error::other)?;
-        let rp = RelyingParty::builder(cfg)
-            .build()
-            .await
-            .map_err(io::Error::other)?;
-        return Ok(Configured {
-            rp,
-            provider: None,
-            _dir: None,
-        });
-    }
-    let base_url = format!("http://{addr}");
-    let provider = start_provider(&base_url)
+    config_yaml: &'static str,
+    users_yaml: &'static str,
+) -> io::Result<MockDemo> {
+    let files = Files {
+        config: config_yaml,
+        users: users_yaml,
+    };
+    let provider = start_provider()
         .await
         .map_err(|e| io::Error::other(format!("starting the mock provider: {e}")))?;
     let dir = tempfile::tempdir()?;
-    let cfg = mock_config(files, &provider, &base_url, dir.path())?;
+    let cfg = mock_config(files, &provider, &format!("http://{addr}"), dir.path())?;
+    provider.register_redirect_uri(&cfg.redirect_uri());
+    provider.register_post_logout_redirect_uri(&cfg.post_logout_redirect_uri());
     let rp = RelyingParty::builder(cfg)
         .clock(Arc::new(provider.clock()))
         .build()
         .await
         .map_err(io::Error::other)?;
-    Ok(Configured {
+    Ok(MockDemo {
         rp,
-        provider: Some(provider),
-        _dir: Some(dir),
+        provider,
+        addr,
+        _dir: dir,
     })
 }
 
@@ -163,46 +133,10 @@ pub fn mock_config(
     Ok(cfg)
 }
 
-/// How the examples name a caller: its email, else its user id.
-pub fn name(caller: &Authenticated) -> &str {
-    caller
-        .principal
-        .email()
-        .unwrap_or(caller.principal.user_id())
-}
-
-/// The examples' `GET /`: greets the caller, or a guest.
-pub fn greeting(caller: Option<&Authenticated>) -> String {
-    match caller {
-        Some(c) => format!("Hello, {}!\n", name(c)),
-        None => "Hello, guest! Log in at /login\n".to_owned(),
-    }
-}
-
-/// The examples' `GET /read`.
-pub fn read(caller: Option<&Authenticated>) -> String {
-    format!("{} reads the news\n", caller.map_or("a guest", name))
-}
-
-/// The examples' `POST /write` of a `bytes`-long body.
-pub fn write(caller: Option<&Authenticated>, bytes: usize) -> String {
-    format!("{} wrote {bytes} bytes\n", caller.map_or("a guest", name))
-}
-
-/// The examples' `GET /shout?message=`.
-pub fn shout(caller: Option<&Authenticated>, message: &str) -> String {
-    format!("{} shouts {message:?}\n", caller.map_or("a guest", name))
-}
-
-/// Starts a mock provider for an application served at `base_url` (login
-/// routes at the root): its callback and post-logout page are registered,
-/// everyone logs in as `admin@example.com` unless told otherwise, and its
-/// clock follows real time, so sessions and tokens age as they would.
-///
-/// # Errors
-///
-/// When the provider cannot bind a loopback port.
-pub async fn start_provider(base_url: &str) -> std::io::Result<MockProvider> {
+/// Starts a mock provider whose clock follows real time, so that sessions
+/// and tokens age as they would, and which logs everyone in as
+/// `admin@example.com` unless told otherwise.
+async fn start_provider() -> io::Result<MockProvider> {
     let provider = MockProvider::start().await?;
     let clock = provider.clock();
     tokio::spawn(async move {
@@ -214,8 +148,6 @@ pub async fn start_provider(base_url: &str) -> std::io::Result<MockProvider> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    provider.register_redirect_uri(&format!("{base_url}/auth"));
-    provider.register_post_logout_redirect_uri(&format!("{base_url}/"));
     provider.set_email("admin@example.com");
     Ok(provider)
 }
@@ -253,21 +185,68 @@ pub fn point_at_mock(
     Ok(())
 }
 
-/// What to try against an example served at `addr` with `provider`: log in
-/// with a browser, switch users, call the API with a provider token.
-pub fn instructions(provider: &MockProvider, addr: &str) -> String {
-    let token = provider
-        .token()
-        .email("friend@example.com")
-        .expires_in(3600)
-        .sign();
-    let issuer = provider.issuer();
-    format!(
-        "mock provider: {issuer} (logs everyone in as admin@example.com)\n\
-         in a browser:    http://{addr}/login   then /read, /shout?message=hi, /token, /logout\n\
-         as someone else: curl -X POST -H 'content-type: application/json' -d '{{\"email\":\"reader@example.com\"}}' {issuer}/set_email\n\
-         with a provider access token for friend@example.com (valid one hour):\n  \
-         curl -H 'Authorization: Bearer {token}' 'http://{addr}/shout?message=hello'\n  \
-         curl -i http://{addr}/read    # 401 with a WWW-Authenticate challenge\n"
-    )
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration file as the examples ship it: placeholders for every
+    /// secret, a real provider's URL.
+    const CONFIG: &str = r#"
+server_metadata_url: https://accounts.google.com/.well-known/openid-configuration
+secret_key: "change-me"
+client_id: "<CLIENT_ID>"
+client_secret: "<CLIENT_SECRET>"
+client_kwargs:
+  scope: openid email
+  prompt: select_account
+capabilities:
+  graph:
+    read: []
+  default_capabilities: [read]
+prefix: ""
+base_url: http://127.0.0.1:3000
+"#;
+
+    #[tokio::test]
+    async fn the_demo_mode_points_the_example_at_the_mock_provider() {
+        let addr: SocketAddr = "127.0.0.1:4567".parse().unwrap();
+        let demo = start_mock_provider(addr, CONFIG, "reader@example.com: [read]\n")
+            .await
+            .unwrap();
+        let cfg = demo.rp.config();
+        assert_eq!(cfg.server_metadata_url, demo.provider.discovery_url());
+        assert_eq!(cfg.client_id, demo.provider.client_id());
+        assert_eq!(cfg.base_url, "http://127.0.0.1:4567");
+        assert_eq!(cfg.audience.as_deref(), Some(demo.provider.audience()));
+        assert!(
+            cfg.client_kwargs.extra.is_empty(),
+            "no `prompt` for the mock"
+        );
+        cfg.validate().expect("placeholders replaced");
+        let users = cfg.capabilities.user_file.as_ref().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(users).unwrap(),
+            "reader@example.com: [read]\n"
+        );
+
+        let text = demo.instructions();
+        assert!(text.contains("http://127.0.0.1:4567/login"), "{text}");
+        assert!(
+            text.contains("curl -i http://127.0.0.1:4567/read"),
+            "{text}"
+        );
+        let token = text
+            .split("Bearer ")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .expect("a curl line with a token");
+        let caller = demo
+            .rp
+            .authenticator()
+            .authenticate(&[("authorization", format!("Bearer {token}").as_str())][..])
+            .await
+            .expect("the printed token is accepted")
+            .expect("a caller");
+        assert_eq!(caller.principal.email(), Some("friend@example.com"));
+    }
 }

@@ -11,24 +11,24 @@
 //! - [`RequireScope`]: a caller holding a scope (401 without a caller, 403
 //!   `insufficient_scope` without the scope);
 //! - [`RequireCapability`]: a caller (or guest) holding a capability, decided
-//!   by the [`Capabilities`] service given to
-//!   [`AuthMiddleware::with_capabilities`].
+//!   by the [`Capabilities`] service the middleware was built with.
 //!
 //! [`management_routes`] configures easy-oauth's capability management and
 //! service token routes on an `App`, a `Scope` or a `ServiceConfig`; their
 //! handlers only copy requests into
 //! [`Routes::dispatch`](portcullis_adapter_kit::routes::Routes::dispatch) and its answers out.
 //!
-//! A browser application that logs its users in builds the middleware with
-//! [`AuthMiddleware::for_login`] around a [`RelyingParty`] (portcullis-oidc)
-//! and configures [`login_routes`] (`/login`, `/auth`, `/logout`, `/token`
-//! and the management routes): requests are then authenticated by bearer
-//! token or session cookie, and `RequireCapability<C, LoginRedirect>` sends
-//! browsers to log in and back.
+//! A browser application that logs its users in (feature `login`) builds
+//! the middleware with [`AuthMiddleware::for_login`] around a
+//! [`RelyingParty`] (portcullis-oidc) and configures [`login_routes`]
+//! (`/login`, `/auth`, `/logout`, `/token` and the management routes, under
+//! the configured `prefix`) on the `App`: requests are then authenticated by
+//! bearer token or session cookie, and `RequireCapability<C, LoginRedirect>`
+//! sends browsers to log in and back.
 //!
 //! The adapter makes no decision of its own: the middleware holds a
-//! [`Gate`] (portcullis-oidc), which authenticates and decides, and every
-//! outcome's HTTP form comes from `portcullis-core`. The scope and
+//! [`Gate`] (portcullis-adapter-kit), which authenticates and decides, and
+//! every outcome's HTTP form comes from `portcullis-core`. The scope and
 //! capability names ([`ScopeName`], [`scope!`], [`CapabilityName`],
 //! [`capability!`], [`Unauthenticated`]) are core's, re-exported.
 //! actix-web 4 is built on `http` 0.2, so
@@ -38,85 +38,148 @@
 //!
 //! # Examples
 //!
-//! A resource server:
+//! An API that accepts the access tokens of one OpenID Connect provider
+//! (its keys found by discovery when the first token arrives: building the
+//! middleware contacts nobody), with a route for any caller and one for
+//! callers holding a scope:
 //!
-//! ```no_run
-//! use actix_web::{App, HttpServer, web};
+//! ```
+//! use actix_web::{App, web};
 //! use portcullis_actix::{AuthMiddleware, Caller, RequireScope, scope};
-//! use portcullis_core::config::{IssuerConfig, VerifierConfig};
-//! use portcullis_core::{Authenticator, CredentialsConfig, TokenVerifier};
+//! # use actix_web::test;
 //!
 //! scope!(Read = "read");
 //!
 //! async fn me(Caller(caller): Caller) -> String {
-//!     format!("hello {}", caller.principal.email().unwrap_or(caller.principal.user_id()))
+//!     format!("hello {}", caller.principal.user_id())
 //! }
 //!
 //! async fn report(_: RequireScope<Read>) -> &'static str {
 //!     "the report"
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let issuer = IssuerConfig::new("https://id.example.com").with_audience("my-api");
-//! let verifier = TokenVerifier::new(VerifierConfig::new([("main".to_owned(), issuer)]))?;
-//! // Requests without credentials reach the handlers as guests, and their
-//! // extractors decide (`.refuse_missing()` would answer them 401 at once).
-//! let auth = Authenticator::new(verifier, CredentialsConfig::default());
+//! # #[actix_web::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = AuthMiddleware::from_oidc("https://id.example.com").audience("my-api").build()?;
+//! let app = App::new()
+//!     .wrap(auth)
+//!     .route("/me", web::get().to(me))
+//!     .route("/report", web::get().to(report));
 //!
-//! HttpServer::new(move || {
-//!     App::new()
-//!         .wrap(AuthMiddleware::new(auth.clone()))
-//!         .route("/me", web::get().to(me))
-//!         .route("/report", web::get().to(report))
-//! })
-//! .bind("127.0.0.1:3000")?
-//! .run()
-//! .await?;
+//! // A request without a token is refused with a challenge.
+//! let app = test::init_service(app).await;
+//! let response = test::call_service(&app, test::TestRequest::get().uri("/report").to_request()).await;
+//! assert_eq!(response.status(), 401);
+//! assert_eq!(response.headers().get("www-authenticate").unwrap(), r#"Bearer realm="portcullis""#);
 //! # Ok(()) }
 //! ```
 //!
-//! A browser application, as easy-oauth's README:
+//! Serve it as any application, building it once per worker:
+//! `HttpServer::new(move || App::new().wrap(auth.clone()).route(...)).bind("0.0.0.0:3000")?.run().await?`.
+//! A service configured from YAML, TOML or the environment builds an
+//! [`Authenticator`] from its configuration ([`portcullis_core::config`])
+//! and the middleware with [`AuthMiddleware::new`].
 //!
-//! ```no_run
-//! use actix_web::{App, HttpServer, web};
+//! Capabilities: what implies what (`write` implies `read`), who holds what
+//! (a store), and the route's requirement:
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use actix_web::{App, web};
+//! use portcullis_actix::portcullis_capabilities::{Capabilities, MemoryStore};
+//! use portcullis_actix::portcullis_core::CapabilitiesConfig;
+//! use portcullis_actix::{AuthMiddleware, RequireCapability, capability};
+//! # use actix_web::test;
+//!
+//! capability!(Write = "write");
+//!
+//! async fn save(_: RequireCapability<Write>) -> &'static str {
+//!     "saved"
+//! }
+//!
+//! # #[actix_web::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // SAFETY: no other thread of this example reads the environment.
+//! # unsafe { std::env::set_var("SECRET_KEY", portcullis_testing::conformance::random_secret_key()) };
+//! // `write` implies `read`; every user holds `read`.
+//! let graph = CapabilitiesConfig::new([("read", vec![]), ("write", vec!["read"])])
+//!     .with_default_capabilities(["read"]);
+//! // Who holds more: in memory here; easy-oauth's `caps.yaml` (`FileStore`)
+//! // or Redis (`RedisStore`) in production.
+//! let users = MemoryStore::with_users([("alice@example.com", ["write"])]);
+//! // 32 random bytes or more, kept secret: the service's own tokens are signed with it.
+//! let secret_key = std::env::var("SECRET_KEY")?;
+//! let caps = Capabilities::builder(graph, Arc::new(users), secret_key.into()).build()?;
+//!
+//! let auth = AuthMiddleware::from_oidc("https://id.example.com")
+//!     .audience("my-api")
+//!     .capabilities(caps)
+//!     .build()?;
+//! let app = App::new().wrap(auth).route("/notes", web::post().to(save));
+//!
+//! let app = test::init_service(app).await;
+//! let response = test::call_service(&app, test::TestRequest::post().uri("/notes").to_request()).await;
+//! assert_eq!(response.status(), 401);
+//! # Ok(()) }
+//! ```
+//!
+//! A browser application, as easy-oauth's README: users log in at the
+//! provider, and a page that needs a capability sends a browser that is
+//! not logged in to log in and back:
+//!
+//! ```
+//! use actix_web::{App, web};
+//! use portcullis_actix::portcullis_core::CapabilitiesConfig;
 //! use portcullis_actix::portcullis_oidc::{OidcConfig, RelyingParty};
 //! use portcullis_actix::{AuthMiddleware, LoginRedirect, RequireCapability, capability, login_routes};
+//! # use actix_web::test;
 //!
 //! capability!(Announce = "announce");
 //!
-//! // Browsers without a session are sent to log in and come back here.
 //! async fn shout(_: RequireCapability<Announce, LoginRedirect>) -> &'static str {
 //!     "HELLO"
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[actix_web::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // SAFETY: no other thread of this example reads the environment.
+//! # unsafe { std::env::set_var("SECRET_KEY", portcullis_testing::conformance::random_secret_key()) };
+//! // `announce` implies `read`; every user holds `read`; `admin` implies all.
+//! // Who holds more: granted through the management routes, or listed in
+//! // easy-oauth's user file with `.with_user_file("caps.yaml")`.
+//! let capabilities = CapabilitiesConfig::new([("read", vec![]), ("announce", vec!["read"])])
+//!     .with_default_capabilities(["read"])
+//!     .with_auto_admin(true);
 //! let config = OidcConfig::new(
 //!     "https://id.example.com/.well-known/openid-configuration",
-//!     std::env::var("SECRET_KEY")?,
+//!     std::env::var("SECRET_KEY")?, // seals the session cookies
 //!     "my-client",
 //!     "https://app.example.com",
-//! );
+//! )
+//! .with_capabilities(capabilities);
+//! // Discovery happens on the first login, not here.
 //! let rp = RelyingParty::builder(config).build().await?;
-//! let prefix = rp.config().prefix.clone();
-//! HttpServer::new(move || {
-//!     App::new()
-//!         .wrap(AuthMiddleware::for_login(rp.clone()))
-//!         .route("/shout", web::get().to(shout))
-//!         // The login routes live under the configured prefix.
-//!         .service(web::scope(&prefix).configure(login_routes(rp.clone())))
-//! })
-//! .bind("127.0.0.1:3000")?
-//! .run()
-//! .await?;
+//!
+//! // Built once per worker: in `HttpServer::new(move || ...)`, with clones of `rp`.
+//! let app = App::new()
+//!     .wrap(AuthMiddleware::for_login(rp.clone()))
+//!     .route("/shout", web::get().to(shout))
+//!     .configure(login_routes(rp));
+//!
+//! let app = test::init_service(app).await;
+//! let browser = test::TestRequest::get().uri("/shout").insert_header(("accept", "text/html"));
+//! let response = test::call_service(&app, browser.to_request()).await;
+//! assert_eq!(response.status(), 303);
+//! assert_eq!(response.headers().get("location").unwrap(), "/login?next=%2Fshout");
 //! # Ok(()) }
 //! ```
 //!
-//! With an empty prefix, configure the routes on the `App` itself:
-//! `App::new().configure(login_routes(rp.clone()))`.
-//!
 //! # Feature flags
 //!
-//! This crate has no feature flags of its own.
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `login` | yes | the browser login flow of portcullis-oidc: `AuthMiddleware::for_login`, `login_routes` and the login redirect of `RequireCapability<C, LoginRedirect>`. Without it the middleware authenticates bearer tokens only, and neither portcullis-oidc nor openidconnect is compiled. |
 
 use std::fmt;
 use std::future::{Ready, ready};

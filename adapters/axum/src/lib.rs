@@ -10,94 +10,179 @@
 //! - [`RequireScope`]: a caller holding a scope (401 without a caller, 403
 //!   `insufficient_scope` without the scope);
 //! - [`RequireCapability`]: a caller (or guest) holding a capability, decided
-//!   by the [`Capabilities`] service given to [`AuthLayer::with_capabilities`].
+//!   by the [`Capabilities`] service the layer was built with.
 //!
 //! [`management_routes`] mounts easy-oauth's capability management and
 //! service token routes; their handlers only copy requests into
 //! [`Routes::dispatch`](portcullis_adapter_kit::routes::Routes::dispatch) and its answers out.
 //!
-//! A browser application that logs its users in builds the layer with
-//! [`AuthLayer::for_login`] around a [`RelyingParty`] (portcullis-oidc) and
-//! mounts [`login_routes`] (`/login`, `/auth`, `/logout`, `/token` and the
-//! management routes): requests are then authenticated by bearer token or
-//! session cookie, and `RequireCapability<C, LoginRedirect>` sends browsers
-//! to log in and back.
+//! A browser application that logs its users in (feature `login`) builds
+//! the layer with [`AuthLayer::for_login`] around a [`RelyingParty`]
+//! (portcullis-oidc) and merges [`login_routes`] (`/login`, `/auth`,
+//! `/logout`, `/token` and the management routes, under the configured
+//! `prefix`): requests are then authenticated by bearer token or session
+//! cookie, and `RequireCapability<C, LoginRedirect>` sends browsers to log
+//! in and back.
 //!
 //! The adapter makes no decision of its own: the layer holds a
-//! [`Gate`] (portcullis-oidc), which authenticates and decides, and every
-//! outcome's HTTP form comes from `portcullis-core`. The scope and
+//! [`Gate`] (portcullis-adapter-kit), which authenticates and decides, and
+//! every outcome's HTTP form comes from `portcullis-core`. The scope and
 //! capability names ([`ScopeName`], [`scope!`], [`CapabilityName`],
-//! [`capability!`], [`Unauthenticated`]) are core's, re-exported. Because the layer is plain tower, it also wraps
-//! any other tower service (tonic included).
+//! [`capability!`], [`Unauthenticated`]) are core's, re-exported. Because
+//! the layer is plain tower, it also wraps any other tower service (tonic
+//! included).
 //!
 //! # Examples
 //!
-//! ```no_run
+//! An API that accepts the access tokens of one OpenID Connect provider
+//! (its keys found by discovery when the first token arrives: building the
+//! layer contacts nobody), with a route for any caller and one for callers
+//! holding a scope:
+//!
+//! ```
 //! use axum::{Router, routing::get};
 //! use portcullis_axum::{AuthLayer, Caller, RequireScope, scope};
-//! use portcullis_core::config::{IssuerConfig, VerifierConfig};
-//! use portcullis_core::{Authenticator, CredentialsConfig, TokenVerifier};
+//! # use axum::body::Body;
+//! # use axum::http::Request;
+//! # use tower::ServiceExt as _;
 //!
 //! scope!(Read = "read");
 //!
 //! async fn me(Caller(caller): Caller) -> String {
-//!     format!("hello {}", caller.principal.email().unwrap_or(caller.principal.user_id()))
+//!     format!("hello {}", caller.principal.user_id())
 //! }
 //!
 //! async fn report(_: RequireScope<Read>) -> &'static str {
 //!     "the report"
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let issuer = IssuerConfig::new("https://id.example.com").with_audience("my-api");
-//! let verifier = TokenVerifier::new(VerifierConfig::new([("main".to_owned(), issuer)]))?;
-//! // Requests without credentials reach the handlers as guests, and their
-//! // extractors decide (`.refuse_missing()` would answer them 401 at once).
-//! let auth = Authenticator::new(verifier, CredentialsConfig::default());
-//!
-//! let app: Router = Router::new()
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = AuthLayer::from_oidc("https://id.example.com").audience("my-api").build()?;
+//! let app = Router::new()
 //!     .route("/me", get(me))
 //!     .route("/report", get(report))
-//!     .layer(AuthLayer::new(auth));
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app).await?;
+//!     .layer(auth);
+//!
+//! // A request without a token is refused with a challenge.
+//! let response = app.oneshot(Request::get("/report").body(Body::empty())?).await?;
+//! assert_eq!(response.status(), 401);
+//! assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="portcullis""#);
 //! # Ok(()) }
 //! ```
 //!
-//! A browser application, as easy-oauth's README:
+//! Serve it as any router:
+//! `axum::serve(tokio::net::TcpListener::bind("0.0.0.0:3000").await?, app).await?`.
+//! A service configured from YAML, TOML or the environment builds an
+//! [`Authenticator`] from its configuration ([`portcullis_core::config`])
+//! and the layer with [`AuthLayer::new`].
 //!
-//! ```no_run
+//! Capabilities: what implies what (`write` implies `read`), who holds what
+//! (a store), and the route's requirement:
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use axum::{Router, routing::post};
+//! use portcullis_axum::portcullis_capabilities::{Capabilities, MemoryStore};
+//! use portcullis_axum::portcullis_core::CapabilitiesConfig;
+//! use portcullis_axum::{AuthLayer, RequireCapability, capability};
+//! # use axum::body::Body;
+//! # use axum::http::Request;
+//! # use tower::ServiceExt as _;
+//!
+//! capability!(Write = "write");
+//!
+//! async fn save(_: RequireCapability<Write>) -> &'static str {
+//!     "saved"
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // SAFETY: no other thread of this example reads the environment.
+//! # unsafe { std::env::set_var("SECRET_KEY", portcullis_testing::conformance::random_secret_key()) };
+//! // `write` implies `read`; every user holds `read`.
+//! let graph = CapabilitiesConfig::new([("read", vec![]), ("write", vec!["read"])])
+//!     .with_default_capabilities(["read"]);
+//! // Who holds more: in memory here; easy-oauth's `caps.yaml` (`FileStore`)
+//! // or Redis (`RedisStore`) in production.
+//! let users = MemoryStore::with_users([("alice@example.com", ["write"])]);
+//! // 32 random bytes or more, kept secret: the service's own tokens are signed with it.
+//! let secret_key = std::env::var("SECRET_KEY")?;
+//! let caps = Capabilities::builder(graph, Arc::new(users), secret_key.into()).build()?;
+//!
+//! let auth = AuthLayer::from_oidc("https://id.example.com")
+//!     .audience("my-api")
+//!     .capabilities(caps)
+//!     .build()?;
+//! let app = Router::new().route("/notes", post(save)).layer(auth);
+//!
+//! let response = app.oneshot(Request::post("/notes").body(Body::empty())?).await?;
+//! assert_eq!(response.status(), 401);
+//! # Ok(()) }
+//! ```
+//!
+//! A browser application, as easy-oauth's README: users log in at the
+//! provider, and a page that needs a capability sends a browser that is
+//! not logged in to log in and back:
+//!
+//! ```
 //! use axum::{Router, routing::get};
+//! use portcullis_axum::portcullis_core::CapabilitiesConfig;
 //! use portcullis_axum::portcullis_oidc::{OidcConfig, RelyingParty};
 //! use portcullis_axum::{AuthLayer, LoginRedirect, RequireCapability, capability, login_routes};
+//! # use axum::body::Body;
+//! # use axum::http::Request;
+//! # use tower::ServiceExt as _;
 //!
 //! capability!(Announce = "announce");
 //!
-//! // Browsers without a session are sent to log in and come back here.
 //! async fn shout(_: RequireCapability<Announce, LoginRedirect>) -> &'static str {
 //!     "HELLO"
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // SAFETY: no other thread of this example reads the environment.
+//! # unsafe { std::env::set_var("SECRET_KEY", portcullis_testing::conformance::random_secret_key()) };
+//! // `announce` implies `read`; every user holds `read`; `admin` implies all.
+//! // Who holds more: granted through the management routes, or listed in
+//! // easy-oauth's user file with `.with_user_file("caps.yaml")`.
+//! let capabilities = CapabilitiesConfig::new([("read", vec![]), ("announce", vec!["read"])])
+//!     .with_default_capabilities(["read"])
+//!     .with_auto_admin(true);
 //! let config = OidcConfig::new(
 //!     "https://id.example.com/.well-known/openid-configuration",
-//!     std::env::var("SECRET_KEY")?,
+//!     std::env::var("SECRET_KEY")?, // seals the session cookies
 //!     "my-client",
 //!     "https://app.example.com",
-//! );
+//! )
+//! .with_capabilities(capabilities);
+//! // Discovery happens on the first login, not here.
 //! let rp = RelyingParty::builder(config).build().await?;
-//! let app: Router = Router::new()
+//!
+//! let app = Router::new()
 //!     .route("/shout", get(shout))
 //!     .merge(login_routes(rp.clone()))
 //!     .layer(AuthLayer::for_login(rp));
-//! # let _ = app; Ok(()) }
+//!
+//! let browser = Request::get("/shout").header("accept", "text/html").body(Body::empty())?;
+//! let response = app.oneshot(browser).await?;
+//! assert_eq!(response.status(), 303);
+//! assert_eq!(response.headers()["location"], "/login?next=%2Fshout");
+//! # Ok(()) }
 //! ```
 //!
 //! # Feature flags
 //!
-//! | feature | what it adds |
-//! |---|---|
-//! | `utoipa` | the `openapi` module: utoipa OpenAPI documents whose operations state the security their handlers' extractors enforce |
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `login` | yes | the browser login flow of portcullis-oidc: `AuthLayer::for_login`, `login_routes` and the login redirect of `RequireCapability<C, LoginRedirect>`. Without it the layer authenticates bearer tokens only, and neither portcullis-oidc nor openidconnect is compiled. |
+//! | `utoipa` | no | the `openapi` module: utoipa OpenAPI documents whose operations state the security their handlers' extractors enforce |
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -11,46 +11,49 @@
 //! - [`RequireScope`]: a caller holding a scope (401 without a caller, 403
 //!   `insufficient_scope` without the scope);
 //! - [`RequireCapability`]: a caller (or guest) holding a capability, decided
-//!   by the [`Capabilities`] service given to
-//!   [`AuthMiddleware::with_capabilities`].
+//!   by the [`Capabilities`] service the middleware was built with.
 //!
 //! [`management_routes`] builds easy-oauth's capability management and
 //! service token routes as a [`Route`](poem::Route) to nest; their handlers
 //! only copy requests into
 //! [`Routes::dispatch`](portcullis_adapter_kit::routes::Routes::dispatch) and its answers out.
 //!
-//! A browser application that logs its users in builds the middleware with
-//! [`AuthMiddleware::for_login`] around a [`RelyingParty`] (portcullis-oidc)
-//! and nests [`login_routes`] (`/login`, `/auth`, `/logout`, `/token` and the
-//! management routes) under the configured prefix: requests are then
-//! authenticated by bearer token or session cookie, and
-//! `RequireCapability<C, LoginRedirect>` sends browsers to log in and back.
+//! A browser application that logs its users in (feature `login`) builds
+//! the middleware with [`AuthMiddleware::for_login`] around a
+//! [`RelyingParty`] (portcullis-oidc) and adds its own routes to
+//! [`login_routes`] (`/login`, `/auth`, `/logout`, `/token` and the
+//! management routes, already under the configured `prefix`; poem's routes
+//! do not merge): requests are then authenticated by bearer token or
+//! session cookie, and `RequireCapability<C, LoginRedirect>` sends browsers
+//! to log in and back.
 //!
 //! The adapter makes no decision of its own: the middleware holds a
-//! [`Gate`] (portcullis-oidc), which authenticates and decides, and every
-//! outcome's HTTP form comes from `portcullis-core`. The scope and
+//! [`Gate`] (portcullis-adapter-kit), which authenticates and decides, and
+//! every outcome's HTTP form comes from `portcullis-core`. The scope and
 //! capability names ([`ScopeName`], [`scope!`], [`CapabilityName`],
-//! [`capability!`], [`Unauthenticated`]) are core's, re-exported. Refusals are [`poem::Error`]s made from an
-//! [`AuthRejection`], so an application can find them with
-//! `err.downcast_ref::<AuthRejection>()` (in `catch_error`, say); left
-//! alone, they render exactly as core maps them.
+//! [`capability!`], [`Unauthenticated`]) are core's, re-exported. Refusals
+//! are [`poem::Error`]s made from an [`AuthRejection`], so an application
+//! can find them with `err.downcast_ref::<AuthRejection>()` (in
+//! `catch_error`, say); left alone, they render exactly as core maps them.
 //!
 //! # Examples
 //!
-//! A resource server:
+//! An API that accepts the access tokens of one OpenID Connect provider
+//! (its keys found by discovery when the first token arrives: building the
+//! middleware contacts nobody), with a route for any caller and one for
+//! callers holding a scope:
 //!
-//! ```no_run
-//! use poem::listener::TcpListener;
-//! use poem::{EndpointExt, Route, Server, get, handler};
-//! use portcullis_core::config::{IssuerConfig, VerifierConfig};
-//! use portcullis_core::{Authenticator, CredentialsConfig, TokenVerifier};
+//! ```
+//! use poem::{EndpointExt, Route, get, handler};
 //! use portcullis_poem::{AuthMiddleware, Caller, RequireScope, scope};
+//! # use poem::http::StatusCode;
+//! # use poem::test::TestClient;
 //!
 //! scope!(Read = "read");
 //!
 //! #[handler]
 //! fn me(Caller(caller): Caller) -> String {
-//!     format!("hello {}", caller.principal.email().unwrap_or(caller.principal.user_id()))
+//!     format!("hello {}", caller.principal.user_id())
 //! }
 //!
 //! #[handler]
@@ -58,61 +61,130 @@
 //!     "the report"
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let issuer = IssuerConfig::new("https://id.example.com").with_audience("my-api");
-//! let verifier = TokenVerifier::new(VerifierConfig::new([("main".to_owned(), issuer)]))?;
-//! // Requests without credentials reach the handlers as guests, and their
-//! // extractors decide (`.refuse_missing()` would answer them 401 at once).
-//! let auth = Authenticator::new(verifier, CredentialsConfig::default());
-//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = AuthMiddleware::from_oidc("https://id.example.com").audience("my-api").build()?;
 //! let app = Route::new()
 //!     .at("/me", get(me))
 //!     .at("/report", get(report))
-//!     .with(AuthMiddleware::new(auth));
-//! Server::new(TcpListener::bind("127.0.0.1:3000")).run(app).await?;
+//!     .with(auth);
+//!
+//! // A request without a token is refused with a challenge.
+//! let response = TestClient::new(app).get("/report").send().await;
+//! response.assert_status(StatusCode::UNAUTHORIZED);
+//! response.assert_header("www-authenticate", r#"Bearer realm="portcullis""#);
 //! # Ok(()) }
 //! ```
 //!
-//! A browser application, as easy-oauth's README:
+//! Serve it as any endpoint:
+//! `Server::new(TcpListener::bind("0.0.0.0:3000")).run(app).await?`.
+//! A service configured from YAML, TOML or the environment builds an
+//! [`Authenticator`] from its configuration ([`portcullis_core::config`])
+//! and the middleware with [`AuthMiddleware::new`].
 //!
-//! ```no_run
-//! use poem::{EndpointExt, Route, get, handler};
+//! Capabilities: what implies what (`write` implies `read`), who holds what
+//! (a store), and the route's requirement:
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use poem::{EndpointExt, Route, handler, post};
+//! use portcullis_poem::portcullis_capabilities::{Capabilities, MemoryStore};
+//! use portcullis_poem::portcullis_core::CapabilitiesConfig;
+//! use portcullis_poem::{AuthMiddleware, RequireCapability, capability};
+//! # use poem::http::StatusCode;
+//! # use poem::test::TestClient;
+//!
+//! capability!(Write = "write");
+//!
+//! #[handler]
+//! fn save(_: RequireCapability<Write>) -> &'static str {
+//!     "saved"
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // SAFETY: no other thread of this example reads the environment.
+//! # unsafe { std::env::set_var("SECRET_KEY", portcullis_testing::conformance::random_secret_key()) };
+//! // `write` implies `read`; every user holds `read`.
+//! let graph = CapabilitiesConfig::new([("read", vec![]), ("write", vec!["read"])])
+//!     .with_default_capabilities(["read"]);
+//! // Who holds more: in memory here; easy-oauth's `caps.yaml` (`FileStore`)
+//! // or Redis (`RedisStore`) in production.
+//! let users = MemoryStore::with_users([("alice@example.com", ["write"])]);
+//! // 32 random bytes or more, kept secret: the service's own tokens are signed with it.
+//! let secret_key = std::env::var("SECRET_KEY")?;
+//! let caps = Capabilities::builder(graph, Arc::new(users), secret_key.into()).build()?;
+//!
+//! let auth = AuthMiddleware::from_oidc("https://id.example.com")
+//!     .audience("my-api")
+//!     .capabilities(caps)
+//!     .build()?;
+//! let app = Route::new().at("/notes", post(save)).with(auth);
+//!
+//! let response = TestClient::new(app).post("/notes").send().await;
+//! response.assert_status(StatusCode::UNAUTHORIZED);
+//! # Ok(()) }
+//! ```
+//!
+//! A browser application, as easy-oauth's README: users log in at the
+//! provider, and a page that needs a capability sends a browser that is
+//! not logged in to log in and back:
+//!
+//! ```
+//! use poem::{EndpointExt, get, handler};
+//! use portcullis_poem::portcullis_core::CapabilitiesConfig;
 //! use portcullis_poem::portcullis_oidc::{OidcConfig, RelyingParty};
 //! use portcullis_poem::{AuthMiddleware, LoginRedirect, RequireCapability, capability, login_routes};
+//! # use poem::http::StatusCode;
+//! # use poem::test::TestClient;
 //!
 //! capability!(Announce = "announce");
 //!
-//! // Browsers without a session are sent to log in and come back here.
 //! #[handler]
 //! fn shout(_: RequireCapability<Announce, LoginRedirect>) -> &'static str {
 //!     "HELLO"
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // SAFETY: no other thread of this example reads the environment.
+//! # unsafe { std::env::set_var("SECRET_KEY", portcullis_testing::conformance::random_secret_key()) };
+//! // `announce` implies `read`; every user holds `read`; `admin` implies all.
+//! // Who holds more: granted through the management routes, or listed in
+//! // easy-oauth's user file with `.with_user_file("caps.yaml")`.
+//! let capabilities = CapabilitiesConfig::new([("read", vec![]), ("announce", vec!["read"])])
+//!     .with_default_capabilities(["read"])
+//!     .with_auto_admin(true);
 //! let config = OidcConfig::new(
 //!     "https://id.example.com/.well-known/openid-configuration",
-//!     std::env::var("SECRET_KEY")?,
+//!     std::env::var("SECRET_KEY")?, // seals the session cookies
 //!     "my-client",
 //!     "https://app.example.com",
 //! )
-//! .with_prefix("/account");
+//! .with_capabilities(capabilities);
+//! // Discovery happens on the first login, not here.
 //! let rp = RelyingParty::builder(config).build().await?;
-//! let app = Route::new()
-//!     .at("/shout", get(shout))
-//!     .nest("/account", login_routes(rp.clone()))
-//!     .with(AuthMiddleware::for_login(rp));
-//! # let _ = app; Ok(()) }
-//! ```
 //!
-//! With an empty prefix (the default), add the application's routes to the
-//! login routes themselves, as poem's [`Route`](poem::Route) has no merge:
-//! `login_routes(rp.clone()).at("/shout", get(shout)).with(AuthMiddleware::for_login(rp))`.
+//! // The login routes are a `Route` already under the configured prefix:
+//! // the application's routes are added to it.
+//! let app = login_routes(rp.clone())
+//!     .at("/shout", get(shout))
+//!     .with(AuthMiddleware::for_login(rp));
+//!
+//! let response = TestClient::new(app).get("/shout").header("accept", "text/html").send().await;
+//! response.assert_status(StatusCode::SEE_OTHER);
+//! // To the login page, which sends the browser back here afterwards.
+//! response.assert_header("location", "/login?next=%2Fshout");
+//! # Ok(()) }
+//! ```
 //!
 //! # Feature flags
 //!
-//! | feature | what it adds |
-//! |---|---|
-//! | `openapi` | the `openapi` module: a bearer security scheme for poem-openapi operations that enforces what it documents |
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `login` | yes | the browser login flow of portcullis-oidc: `AuthMiddleware::for_login`, `login_routes` and the login redirect of `RequireCapability<C, LoginRedirect>`. Without it the middleware authenticates bearer tokens only, and neither portcullis-oidc nor openidconnect is compiled. |
+//! | `openapi` | no | the `openapi` module: a bearer security scheme for poem-openapi operations that enforces what it documents |
 
 use std::marker::PhantomData;
 
@@ -373,11 +445,15 @@ fn state(req: &Request) -> Result<&AuthState, AuthRejection> {
     })
 }
 
-/// The page as the browser asked for it, before any `nest` stripped its prefix.
+/// The page as the browser asked for it, before any `nest` stripped its
+/// prefix. A request that was not served by poem's server (poem's
+/// `TestClient`) has no original URI apart from `/`: its own URI is the page.
 fn target(req: &Request) -> &str {
-    req.original_uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
+    let original = req.original_uri().path_and_query().map(|p| p.as_str());
+    match original {
+        Some(page) if page != "/" => page,
+        _ => req.uri().path_and_query().map_or("/", |p| p.as_str()),
+    }
 }
 
 /// A verified caller; the request is refused with 401 without one.

@@ -28,11 +28,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::web::{self, Query};
 use actix_web::{App, Error};
+use portcullis_actix::portcullis_core::Authenticated;
 use portcullis_actix::portcullis_oidc::{OidcConfig, RelyingParty};
 use portcullis_actix::{
     AuthMiddleware, Caller, LoginRedirect, RequireCapability, capability, login_routes,
 };
-use portcullis_testing::demo::{self, Files};
 
 capability!(Read = "read");
 capability!(Write = "write");
@@ -42,11 +42,14 @@ capability!(Announce = "announce");
 /// `examples/axum/config.example.yaml`, which both examples read.
 pub type ExampleConfig = OidcConfig;
 
-/// The example's configuration file and user file: the axum example's.
-pub const FILES: Files = Files {
-    config: include_str!("../../axum/config.example.yaml"),
-    users: include_str!("../../axum/caps.yaml"),
-};
+/// The configuration file the example ships, the axum example's
+/// `config.example.yaml`: its secrets are placeholders, to be set in the
+/// environment.
+pub const CONFIG_FILE: &str = include_str!("../../axum/config.example.yaml");
+
+/// The user file the example ships, the axum example's `caps.yaml`: who
+/// holds which capabilities.
+pub const USER_FILE: &str = include_str!("../../axum/caps.yaml");
 
 /// The application around a relying party. actix-web builds one per
 /// worker: call it from the `HttpServer::new` factory with a clone of `rp`.
@@ -71,20 +74,31 @@ pub fn app(
 }
 
 async fn home(caller: Option<Caller>) -> String {
-    demo::greeting(caller.as_ref().map(|c| &c.0))
+    match caller {
+        Some(Caller(caller)) => format!("Hello, {}!\n", name(Some(&caller))),
+        None => "Hello, guest! Log in at /login\n".to_owned(),
+    }
 }
 
 async fn read(c: RequireCapability<Read>) -> String {
-    demo::read(c.caller())
+    format!("{} reads the news\n", name(c.caller()))
 }
 
 async fn write(c: RequireCapability<Write>, body: String) -> String {
-    demo::write(c.caller(), body.len())
+    format!("{} wrote {} bytes\n", name(c.caller()), body.len())
 }
 
 async fn shout(
     c: RequireCapability<Announce, LoginRedirect>,
     Query(q): Query<HashMap<String, String>>,
 ) -> String {
-    demo::shout(c.caller(), q.get("message").map_or("", String::as_str))
+    let message = q.get("message").map_or("", String::as_str);
+    format!("{} shouts {message:?}\n", name(c.caller()))
+}
+
+/// How the pages name a caller: its email, else its user id.
+fn name(caller: Option<&Authenticated>) -> &str {
+    caller.map_or("a guest", |c| {
+        c.principal.email().unwrap_or(c.principal.user_id())
+    })
 }

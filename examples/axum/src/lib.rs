@@ -26,11 +26,11 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::extract::Query;
 use axum::routing::{get, post};
+use portcullis_axum::portcullis_core::Authenticated;
 use portcullis_axum::portcullis_oidc::{OidcConfig, RelyingParty};
 use portcullis_axum::{
     AuthLayer, Caller, LoginRedirect, RequireCapability, capability, login_routes,
 };
-use portcullis_testing::demo::{self, Files};
 
 capability!(Read = "read");
 capability!(Write = "write");
@@ -40,11 +40,13 @@ capability!(Announce = "announce");
 /// `config.example.yaml`.
 pub type ExampleConfig = OidcConfig;
 
-/// The example's configuration file and user file.
-pub const FILES: Files = Files {
-    config: include_str!("../config.example.yaml"),
-    users: include_str!("../caps.yaml"),
-};
+/// The configuration file the example ships, `config.example.yaml`: its
+/// secrets are placeholders, to be set in the environment.
+pub const CONFIG_FILE: &str = include_str!("../config.example.yaml");
+
+/// The user file the example ships, `caps.yaml`: who holds which
+/// capabilities.
+pub const USER_FILE: &str = include_str!("../caps.yaml");
 
 /// The application around a relying party.
 pub fn app(rp: RelyingParty) -> Router {
@@ -58,20 +60,31 @@ pub fn app(rp: RelyingParty) -> Router {
 }
 
 async fn home(caller: Option<Caller>) -> String {
-    demo::greeting(caller.as_ref().map(|c| &c.0))
+    match caller {
+        Some(Caller(caller)) => format!("Hello, {}!\n", name(Some(&caller))),
+        None => "Hello, guest! Log in at /login\n".to_owned(),
+    }
 }
 
 async fn read(c: RequireCapability<Read>) -> String {
-    demo::read(c.caller())
+    format!("{} reads the news\n", name(c.caller()))
 }
 
 async fn write(c: RequireCapability<Write>, body: String) -> String {
-    demo::write(c.caller(), body.len())
+    format!("{} wrote {} bytes\n", name(c.caller()), body.len())
 }
 
 async fn shout(
     c: RequireCapability<Announce, LoginRedirect>,
     Query(q): Query<HashMap<String, String>>,
 ) -> String {
-    demo::shout(c.caller(), q.get("message").map_or("", String::as_str))
+    let message = q.get("message").map_or("", String::as_str);
+    format!("{} shouts {message:?}\n", name(c.caller()))
+}
+
+/// How the pages name a caller: its email, else its user id.
+fn name(caller: Option<&Authenticated>) -> &str {
+    caller.map_or("a guest", |c| {
+        c.principal.email().unwrap_or(c.principal.user_id())
+    })
 }

@@ -2,7 +2,7 @@
 //! users, friends and admins, through the real login flow against the mock
 //! provider (the scenarios shared by the three main examples).
 
-use example_axum::{FILES, app};
+use example_axum::{CONFIG_FILE, USER_FILE, app};
 use portcullis_axum::portcullis_oidc::RelyingParty;
 use portcullis_testing::demo::Files;
 use portcullis_testing::demo::scenarios::Example;
@@ -12,7 +12,10 @@ struct Axum;
 
 impl Example for Axum {
     fn files(&self) -> Files {
-        FILES
+        Files {
+            config: CONFIG_FILE,
+            users: USER_FILE,
+        }
     }
 
     fn serve(&self, listener: std::net::TcpListener, rp: RelyingParty) -> Stop {

@@ -28,12 +28,12 @@ use std::collections::HashMap;
 
 use poem::web::Query;
 use poem::{EndpointExt, Route, get, handler, post};
+use portcullis_poem::portcullis_core::Authenticated;
 use portcullis_poem::portcullis_oidc::{OidcConfig, RelyingParty};
 use portcullis_poem::{
     AuthEndpoint, AuthMiddleware, Caller, LoginRedirect, RequireCapability, capability,
     login_routes,
 };
-use portcullis_testing::demo::{self, Files};
 
 capability!(Read = "read");
 capability!(Write = "write");
@@ -43,11 +43,14 @@ capability!(Announce = "announce");
 /// `examples/axum/config.example.yaml`.
 pub type ExampleConfig = OidcConfig;
 
-/// The example's configuration file and user file: the axum example's.
-pub const FILES: Files = Files {
-    config: include_str!("../../axum/config.example.yaml"),
-    users: include_str!("../../axum/caps.yaml"),
-};
+/// The configuration file the example ships, the axum example's
+/// `config.example.yaml`: its secrets are placeholders, to be set in the
+/// environment.
+pub const CONFIG_FILE: &str = include_str!("../../axum/config.example.yaml");
+
+/// The user file the example ships, the axum example's `caps.yaml`: who
+/// holds which capabilities.
+pub const USER_FILE: &str = include_str!("../../axum/caps.yaml");
 
 /// The application around a relying party.
 pub fn app(rp: RelyingParty) -> AuthEndpoint<Route> {
@@ -63,17 +66,20 @@ pub fn app(rp: RelyingParty) -> AuthEndpoint<Route> {
 
 #[handler]
 async fn home(caller: Option<Caller>) -> String {
-    demo::greeting(caller.as_ref().map(|c| &c.0))
+    match caller {
+        Some(Caller(caller)) => format!("Hello, {}!\n", name(Some(&caller))),
+        None => "Hello, guest! Log in at /login\n".to_owned(),
+    }
 }
 
 #[handler]
 async fn read(c: RequireCapability<Read>) -> String {
-    demo::read(c.caller())
+    format!("{} reads the news\n", name(c.caller()))
 }
 
 #[handler]
 async fn write(c: RequireCapability<Write>, body: String) -> String {
-    demo::write(c.caller(), body.len())
+    format!("{} wrote {} bytes\n", name(c.caller()), body.len())
 }
 
 #[handler]
@@ -81,5 +87,13 @@ async fn shout(
     c: RequireCapability<Announce, LoginRedirect>,
     Query(q): Query<HashMap<String, String>>,
 ) -> String {
-    demo::shout(c.caller(), q.get("message").map_or("", String::as_str))
+    let message = q.get("message").map_or("", String::as_str);
+    format!("{} shouts {message:?}\n", name(c.caller()))
+}
+
+/// How the pages name a caller: its email, else its user id.
+fn name(caller: Option<&Authenticated>) -> &str {
+    caller.map_or("a guest", |c| {
+        c.principal.email().unwrap_or(c.principal.user_id())
+    })
 }

@@ -10,12 +10,18 @@
 // A command-line program: its output to the user is stdout.
 #![allow(clippy::print_stdout)]
 
-use anyhow::Context;
-use example_poem::{FILES, app};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use example_poem::{CONFIG_FILE, ExampleConfig, USER_FILE, app};
 use poem::Server;
 use poem::listener::TcpAcceptor;
 use portcullis_poem::portcullis_core::config;
+use portcullis_poem::portcullis_oidc::RelyingParty;
 use portcullis_testing::demo;
+
+const USAGE: &str = "usage: example-poem [--config FILE] [--addr HOST:PORT]";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -24,23 +30,36 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = demo::Args::parse(std::env::args().skip(1)).map_err(anyhow::Error::msg)?;
-    if args.help {
-        println!("{}", demo::usage("example-poem"));
-        return Ok(());
-    }
-    let env = config::env_overrides("PORTCULLIS", std::env::vars());
+    let (config_file, addr) = parse_args()?;
     // Bound here, before the server starts, so that the printed URLs and the
     // mock provider's redirect URIs carry the real port (`--addr 127.0.0.1:0`).
-    let listener =
-        std::net::TcpListener::bind(args.addr).with_context(|| format!("binding {}", args.addr))?;
+    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let setup = demo::configure(&args, addr, FILES, &env).await?;
-    print!("{}", setup.banner("example-poem", addr));
+
+    let (rp, mock) = match config_file {
+        // A real provider: easy-oauth's configuration file, whose keys can
+        // also come from the environment (PORTCULLIS__CLIENT_SECRET, ...).
+        Some(path) => {
+            let env = config::env_overrides("PORTCULLIS", std::env::vars());
+            let cfg: ExampleConfig = config::load_file(&path, &env)?;
+            (RelyingParty::builder(cfg).build().await?, None)
+        }
+        // No configuration: the no-secrets demo mode, against the embedded
+        // mock provider.
+        None => {
+            let mock = demo::start_mock_provider(addr, CONFIG_FILE, USER_FILE).await?;
+            (mock.rp.clone(), Some(mock))
+        }
+    };
+
+    println!("example-poem listening on http://{addr}");
+    if let Some(mock) = &mock {
+        print!("{}", mock.instructions());
+    }
     Server::new_with_acceptor(TcpAcceptor::from_std(listener)?)
         .run_with_graceful_shutdown(
-            app(setup.rp.clone()),
+            app(rp),
             async {
                 let _ = tokio::signal::ctrl_c().await;
             },
@@ -48,4 +67,28 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     Ok(())
+}
+
+/// `[--config FILE] [--addr HOST:PORT]`; `--help` prints the usage and exits.
+fn parse_args() -> anyhow::Result<(Option<PathBuf>, SocketAddr)> {
+    let mut config_file = None;
+    let mut addr = SocketAddr::from(([127, 0, 0, 1], 3000));
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" => config_file = Some(args.next().context("--config needs a file")?.into()),
+            "--addr" => {
+                let value = args.next().context("--addr needs HOST:PORT")?;
+                addr = value
+                    .parse()
+                    .with_context(|| format!("--addr {value}: expected HOST:PORT"))?;
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument `{other}` (try --help)"),
+        }
+    }
+    Ok((config_file, addr))
 }

@@ -988,8 +988,12 @@ async fn example_memory(provider: &MockProvider, opts: &Options) -> anyhow::Resu
     let dir = tempfile::tempdir()?;
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
+    let files = portcullis_testing::demo::Files {
+        config: example_axum::CONFIG_FILE,
+        users: example_axum::USER_FILE,
+    };
     let cfg = portcullis_testing::demo::mock_config(
-        example_axum::FILES,
+        files,
         provider,
         &format!("http://{addr}"),
         dir.path(),
