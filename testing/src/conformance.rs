@@ -265,6 +265,7 @@ macro_rules! conformance_tests {
             an_unreachable_provider_is_503,
             a_guest_api_caller_without_a_capability_is_401,
             a_guest_browser_is_sent_to_log_in,
+            a_misconfigured_capability_is_500_not_a_login_redirect,
             a_user_without_a_capability_is_403,
             default_capabilities_apply_to_every_user,
             management_lists_and_grants_by_the_rules,

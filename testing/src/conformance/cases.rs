@@ -207,6 +207,26 @@ pub async fn a_guest_browser_is_sent_to_log_in(adapter: &dyn Adapter) {
     guest.get("/read").browser().expect(401).await;
 }
 
+/// A guard naming a capability the graph lacks is a configuration error: a
+/// browser guest gets the 500 like everyone, never a login redirect that
+/// would loop back to the same error.
+pub async fn a_misconfigured_capability_is_500_not_a_login_redirect(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |c| {
+        c.capabilities.graph.remove("announce");
+        c.capabilities
+            .graph
+            .values_mut()
+            .for_each(|implied| implied.retain(|name| name != "announce"));
+    })
+    .await;
+    let guest = app.app.client(None).await;
+    let resp = guest.get("/shout").browser().expect(500).await;
+    assert_eq!(resp.location(), None);
+    assert_eq!(resp.json()["error_description"], "internal server error");
+    let user = app.app.client(Some("admin@example.com")).await;
+    user.get("/shout").expect(500).await;
+}
+
 /// A logged-in user without the capability: 403 `insufficient_scope`.
 pub async fn a_user_without_a_capability_is_403(adapter: &dyn Adapter) {
     let app = login_app(adapter, |_| {}).await;
