@@ -3,12 +3,11 @@
 //! clients (RFC 9700) built in.
 //!
 //! [`RelyingParty`] is framework-neutral: adapters (`portcullis-axum`, ...)
-//! route requests to its methods and copy its [`Reply`] out. What the
-//! adapters share lives here too: a [`Gate`] is what their middleware is
-//! built with (authenticate a request, then require a caller, a scope or a
-//! capability, with the login redirect, answering a [`Refusal`]), and
-//! [`Routes`] lists the login and management routes as data, each answered
-//! by [`Routes::dispatch`].
+//! route requests to its methods and copy its
+//! [`Reply`](portcullis_core::Reply) out, through the adapter kit
+//! (`portcullis-adapter-kit`, feature `login`), whose `Gate` and `Routes`
+//! hold a relying party. Applications reach this crate through their
+//! adapter's `login` feature (on by default).
 //!
 //! - `GET {prefix}/login`: remembers where to return (same-origin relative
 //!   paths only, see [`safe_return_path`]), redirects to the provider with
