@@ -214,7 +214,11 @@ fn ci_steps() -> Vec<CiStep> {
             workspace("test", &["--all-targets"]),
             &[][..],
         ),
-        ("doc tests".to_owned(), workspace("test", &["--doc"]), &[][..]),
+        (
+            "doc tests".to_owned(),
+            workspace("test", &["--doc"]),
+            &[][..],
+        ),
     ];
     for (name, selection) in FEATURE_SETS {
         let mut clippy = vec!["clippy", "--locked", "--lib"];
