@@ -289,6 +289,8 @@ fn bench(forwarded: &[String]) -> Result<(), Failure> {
             "portcullis-core",
             "-p",
             "portcullis-capabilities",
+            "-p",
+            "portcullis-policy",
             "--benches",
         ],
     )?;
