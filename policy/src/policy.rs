@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use portcullis_core::clock::{self, SharedClock};
-use portcullis_core::{Authenticated, Error, Principal};
+use portcullis_core::{Authenticated, CredentialsConfig, Error, Principal};
 
 use crate::cache::{CacheSlot, DecisionCache};
 use crate::config::{DecisionLog, EngineKind, Guests, InputShape, PolicyConfig};
@@ -199,6 +199,51 @@ impl Policy {
     /// read at most this much and answer 413 past it.
     pub fn body_limit(&self) -> Option<usize> {
         self.inner.rules.body_limit
+    }
+
+    /// Checks that no chosen header is one the authenticator reads
+    /// credentials from (its token header, and the forwarded ID and refresh
+    /// token headers), whatever their names: such a header never reaches a
+    /// policy's input.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), portcullis_core::Error> {
+    /// use portcullis_core::CredentialsConfig;
+    /// use portcullis_policy::{InputShape, Policy, PolicyConfig};
+    /// let config = PolicyConfig::opa("http://127.0.0.1:8181")
+    ///     .with_input(InputShape::Native)
+    ///     .with_headers(["x-tenant", "x-forwarded-user"]);
+    /// let policy = Policy::from_config(&config).await?;
+    /// policy.check_credential_headers(&CredentialsConfig::default())?;
+    /// let proxy = CredentialsConfig::default().with_token_header("X-Forwarded-User");
+    /// let e = policy.check_credential_headers(&proxy).unwrap_err();
+    /// assert!(e.message().contains("policy.headers"));
+    /// # Ok(()) }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A configuration error naming the header.
+    pub fn check_credential_headers(&self, credentials: &CredentialsConfig) -> Result<(), Error> {
+        let readers = [
+            Some(credentials.auth_token_header.as_str()),
+            credentials.id_token_header.as_deref(),
+            credentials.refresh_token_header.as_deref(),
+        ];
+        for header in &self.inner.rules.headers {
+            if readers
+                .iter()
+                .flatten()
+                .any(|reader| reader.eq_ignore_ascii_case(header))
+            {
+                return Err(Error::config(format!(
+                    "configuration key `policy.headers`: `{header}` carries credentials (the \
+                     authenticator reads tokens from it), which never reach a policy's input"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The decision rule, `data.httpapi.authz.allow`.

@@ -166,7 +166,7 @@ struct FeatureSet {
 /// The documented feature combinations: each is linted on its own, so that
 /// code behind a feature, or built without one, is never left uncompiled;
 /// the tests that the feature changes are run too.
-const FEATURE_SETS: [FeatureSet; 5] = [
+const FEATURE_SETS: [FeatureSet; 6] = [
     FeatureSet {
         name: "core without default features (no HTTP client)",
         selection: &["-p", "portcullis-core", "--no-default-features"],
@@ -195,6 +195,12 @@ const FEATURE_SETS: [FeatureSet; 5] = [
             "--no-default-features",
         ],
         lint: &["--lib"],
+        tests: &[&["--lib"]],
+    },
+    FeatureSet {
+        name: "the kit with policy decisions",
+        selection: &["-p", "portcullis-adapter-kit", "--features", "policy"],
+        lint: &["--all-targets"],
         tests: &[&["--lib"]],
     },
     FeatureSet {
