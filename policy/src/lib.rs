@@ -136,27 +136,33 @@
 //! # In the adapters
 //!
 //! The adapters do not decide; they describe. The decision runs in the
-//! adapter kit's `Gate` (behind a kit feature `policy`, each adapter's
-//! feature of the same name), **after authentication**: a bad or revoked
-//! token is 401 from core before any policy is asked, and the policy sees
-//! only verified callers. The gate holds the [`Policy`]
-//! (`Gate::with_policy`) and exposes `decide(caller, request)`, which the
-//! middleware calls with the caller it has just authenticated; a refusal
-//! is core's `Error`, turned into a response by the adapter's one
-//! `reply_response`, so the three adapters answer alike byte for byte.
+//! adapter kit's `Gate` (the kit's feature `policy`; each adapter is to
+//! offer a feature of the same name), **after authentication**: a bad or
+//! revoked token is 401 from core before any policy is asked, and the
+//! policy sees only verified callers. The gate holds the [`Policy`]
+//! (`Gate::with_policy`, which also refuses a policy that would read the
+//! authenticator's token headers, see [`Policy::check_credential_headers`])
+//! and exposes `Gate::decide(caller, request)`, which the middleware calls
+//! with the caller it has just authenticated. A refusal is the kit's
+//! `Refusal` over core's `Error`, turned into a response by the adapter's
+//! one `reply_response`, so the three adapters answer alike byte for byte.
 //!
 //! Each adapter's middleware fills a [`RequestInfo`] from its framework:
 //!
-//! - method and raw path from the request URI (`uri.path()`, not a
+//! - method and raw path from the request URI (`uri.path()`, never a
 //!   decoded form), the raw query (`uri.query()`);
-//! - the route template and parameters where the router has matched by
-//!   the time the middleware runs: axum's `MatchedPath` extension and
-//!   `RawPathParams` (a `route_layer`, or the matched path from the
-//!   request's extensions), actix-web's `HttpRequest::match_pattern()` and
-//!   `match_info()`, poem's matched pattern from the request (the `Route`
-//!   records it as the path pattern) and its path parameters. Where none
-//!   matched, `route` stays unset;
-//! - headers through the adapter's existing `HeaderLookup`;
+//! - the route template and its parameters, where the framework knows them
+//!   when the middleware runs: axum puts `MatchedPath` (and
+//!   `RawPathParams`) in the request's extensions before a layer added
+//!   with `Router::layer` or `route_layer` sees it; actix-web's
+//!   `HttpRequest::match_pattern()` matches the path against the app's
+//!   resource map anywhere, while `match_info()` is filled only once the
+//!   resource is chosen; poem's `Route` records `PathPattern` in the
+//!   request data before calling the endpoint it routes to, so the
+//!   middleware sees it when it wraps the routed endpoints. Where none is
+//!   known, `route` stays unset and the policy decides on the path;
+//! - headers through the adapter's existing `HeaderLookup` (it must be
+//!   `Sync`: the request description may be held across an `.await`);
 //! - the body only when [`Policy::body_limit`] is set: read under that
 //!   limit (413 past it), handed to the policy, and put back for the
 //!   handler.

@@ -106,6 +106,10 @@ impl PolicyBuilder {
     ///
     /// A configuration error naming the key, or (engine `rego`) the policy
     /// file, line and reason.
+    ///
+    /// # Panics
+    ///
+    /// Engine `rego`, outside a tokio runtime.
     pub async fn build(self) -> Result<Policy, Error> {
         let config = self.config;
         config.validate()?;

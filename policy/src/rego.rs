@@ -416,6 +416,10 @@ impl EmbeddedRego {
     ///
     /// [`ErrorKind::Config`](portcullis_core::ErrorKind::Config) naming the
     /// file, line and reason when the set does not load.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (the files are read on its blocking threads).
     pub async fn open(dir: impl Into<PathBuf>, options: RegoOptions) -> Result<Self, Error> {
         let dir = dir.into();
         let (engine, stamps) = {
