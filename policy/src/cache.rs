@@ -44,7 +44,7 @@ impl Hash for Caller {
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
     caller: Caller,
-    request: Box<[u8]>,
+    request: Vec<u8>,
 }
 
 #[derive(Clone, Copy)]
@@ -104,7 +104,7 @@ impl DecisionCache {
     pub(crate) fn get(
         &self,
         caller: Option<&Arc<Principal>>,
-        request: Box<[u8]>,
+        request: Vec<u8>,
         generation: u64,
     ) -> (Option<Decision>, CacheSlot) {
         self.follow(generation);
@@ -169,8 +169,8 @@ mod tests {
         Arc::new(Principal::from_session("https://id", claims, RawToken::new(""), exp).unwrap())
     }
 
-    fn key(s: &str) -> Box<[u8]> {
-        s.as_bytes().into()
+    fn key(s: &str) -> Vec<u8> {
+        s.as_bytes().to_vec()
     }
 
     #[test]

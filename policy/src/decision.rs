@@ -121,7 +121,8 @@ pub(crate) struct Event<'a> {
     pub(crate) engine: &'static str,
     pub(crate) rule: &'a str,
     pub(crate) outcome: Outcome<'a>,
-    pub(crate) started: Instant,
+    /// When the decision started, when its duration is logged.
+    pub(crate) started: Option<Instant>,
     pub(crate) cached: bool,
     pub(crate) opa_decision_id: Option<&'a str>,
 }
@@ -179,7 +180,9 @@ impl Event<'_> {
     /// An engine failure is also logged at `warn`, at most once per ten
     /// seconds (the rest at `debug`).
     pub(crate) fn log(&self, level: DecisionLog, input: Option<&str>) {
-        let duration_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let duration_us = self.started.map_or(0, |s| {
+            u64::try_from(s.elapsed().as_micros()).unwrap_or(u64::MAX)
+        });
         let (result, error) = match &self.outcome {
             Outcome::Decided(d) => (d.as_str(), None),
             Outcome::Failed(e) => (

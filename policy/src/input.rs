@@ -111,8 +111,10 @@ impl InputRules {
     /// The part of the decision cache key that comes from the request:
     /// every request part the input is made of, length-prefixed so that
     /// two different requests never give the same bytes.
-    pub(crate) fn cache_key(&self, request: &RequestInfo<'_>) -> Box<[u8]> {
-        let mut key = Vec::with_capacity(16 + request.method().len() + request.path().len());
+    pub(crate) fn cache_key(&self, request: &RequestInfo<'_>) -> Vec<u8> {
+        // Room for the method and path with their markers and lengths: the
+        // whole fastapi-opa key, allocated once.
+        let mut key = Vec::with_capacity(18 + request.method().len() + request.path().len());
         let mut put = |part: Option<&[u8]>| match part {
             None => key.push(0),
             Some(bytes) => {
@@ -139,7 +141,7 @@ impl InputRules {
                 put(request.body());
             }
         }
-        key.into_boxed_slice()
+        key
     }
 }
 

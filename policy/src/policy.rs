@@ -301,8 +301,10 @@ impl Policy {
         caller: Option<&Authenticated>,
         request: &RequestInfo<'_>,
     ) -> impl Future<Output = Result<Decision, Error>> + Send + use<'s> {
-        let started = Instant::now();
         let inner = &*self.inner;
+        // Events cost only when they are recorded (a failure's warning aside).
+        let logged = decision::enabled(inner.log);
+        let started = logged.then(Instant::now);
         let caller = caller.map(|a| a.principal.clone());
         let start = match &inner.cache {
             Some(cache) => {
@@ -317,14 +319,12 @@ impl Policy {
             }
             None => Start::Evaluate(Box::new(inner.rules.prepare(request)), None),
         };
-        let log_input = decision::enabled(inner.log);
         // A cached decision's event shows its input too, when it is logged.
-        let shown = match (&start, log_input) {
+        let shown = match (&start, logged) {
             (Start::Cached(_), true) => inner.rules.prepare(request).ok(),
             _ => None,
         };
         async move {
-            let id = DecisionId::next();
             let (result, cached, opa_decision_id, prepared) = match start {
                 Start::Cached(decision) => (Ok(decision), true, None, shown),
                 Start::Evaluate(prepared, slot) => match *prepared {
@@ -336,7 +336,10 @@ impl Policy {
                     }
                 },
             };
-            let input = match (&prepared, log_input) {
+            if !logged && result.is_ok() {
+                return result;
+            }
+            let input = match (&prepared, logged) {
                 (Some(prepared), true) => serde_json::to_string(&Input {
                     shape: inner.rules.shape,
                     caller: caller.as_ref(),
@@ -347,7 +350,7 @@ impl Policy {
                 _ => None,
             };
             Event {
-                id,
+                id: DecisionId::next(),
                 engine: inner.engine.name(),
                 rule: &inner.rule,
                 outcome: match &result {
