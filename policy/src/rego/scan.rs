@@ -173,7 +173,7 @@ pub(crate) fn package(source: &str) -> Option<String> {
         .position(|n| n.text == "package" && n.starts_statement)?;
     // `package a.b` reads as `package` then `a.b`; a quoted component
     // (`package a["b-c"]`) is not followed: such packages are not run by
-    // the test helper.
+    // `run_policy_tests`.
     names.get(at + 1).map(|n| n.text.clone())
 }
 
