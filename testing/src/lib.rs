@@ -64,6 +64,11 @@
 //! [`RedisServer`] starts a real `redis-server` on a loopback port for tests
 //! of Redis-backed stores.
 //!
+//! [`MockOpa`] is an Open Policy Agent server on a loopback port: it answers
+//! OPA's REST Data API with portcullis-policy's embedded engine over a
+//! policy directory, or with faults (a status, a hang, garbage, `{}`), for
+//! tests of policy decisions made by a remote OPA.
+//!
 //! [`NodeOidcServer`] runs a third-party provider, the npm package
 //! `oauth2-mock-server` under Node 22, on a loopback port, to test the relying
 //! party against code portcullis did not write (`npm ci --prefix testing/js`
@@ -77,6 +82,7 @@ pub mod conformance;
 pub mod demo;
 mod mock;
 mod node;
+mod opa;
 mod redis;
 pub mod serve;
 mod tester;
@@ -87,5 +93,6 @@ mod tester_poem;
 
 pub use mock::{Fault, MockOptions, MockProvider, MockUser, TokenBuilder};
 pub use node::{NodeOidcOptions, NodeOidcServer};
+pub use opa::{MockOpa, OpaFault};
 pub use redis::{RedisServer, free_port};
 pub use tester::{AppTester, LoginProvider, TestClient, TestRequest, TestResponse};

@@ -149,11 +149,13 @@ fn js_dependencies() -> Result<(), Failure> {
 }
 
 /// The optional features of the workspace's crates that add code of their
-/// own (poem-openapi's security scheme, utoipa's documents): turned on in
+/// own (poem-openapi's security scheme, utoipa's documents, the kit's
+/// policy decisions): turned on in
 /// the workspace-wide lint, test and doc steps, so their code is linted,
 /// tested and documented with the rest, without building the dependency
 /// tree a second time under other features.
-const WORKSPACE_FEATURES: &str = "portcullis-axum/utoipa,portcullis-poem/openapi";
+const WORKSPACE_FEATURES: &str =
+    "portcullis-axum/utoipa,portcullis-poem/openapi,portcullis-adapter-kit/policy";
 
 /// The documented combinations that leave features out: each library is
 /// linted on its own so that code built without a feature is never left
@@ -258,6 +260,8 @@ fn bench(forwarded: &[String]) -> Result<(), Failure> {
             "portcullis-core",
             "-p",
             "portcullis-capabilities",
+            "-p",
+            "portcullis-policy",
             "--benches",
         ],
     )?;

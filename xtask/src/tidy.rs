@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use crate::workspace_root;
 
 /// Directories holding the project's sources.
-const SOURCE_DIRS: [&str; 7] = [
+const SOURCE_DIRS: [&str; 8] = [
     "core",
     "capabilities",
     "oidc",
+    "policy",
     "adapters",
     "testing",
     "examples",

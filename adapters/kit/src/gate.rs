@@ -3,6 +3,8 @@
 //! [`Refusal`], the answer when they refuse.
 
 use std::fmt;
+#[cfg(feature = "policy")]
+use std::future::Future;
 use std::sync::Arc;
 
 use portcullis_capabilities::Capabilities;
@@ -12,6 +14,8 @@ use portcullis_core::{
 };
 #[cfg(feature = "login")]
 use portcullis_oidc::RelyingParty;
+#[cfg(feature = "policy")]
+use portcullis_policy::{Policy, RequestInfo};
 
 /// What an adapter's middleware is built with: bearer tokens through an
 /// [`Authenticator`], or (feature `login`) a `RelyingParty` of
@@ -35,6 +39,8 @@ struct Inner {
     capabilities: Option<Capabilities>,
     #[cfg(feature = "login")]
     login: Option<RelyingParty>,
+    #[cfg(feature = "policy")]
+    policy: Option<Policy>,
 }
 
 impl Gate {
@@ -47,6 +53,8 @@ impl Gate {
                 capabilities: None,
                 #[cfg(feature = "login")]
                 login: None,
+                #[cfg(feature = "policy")]
+                policy: None,
             }),
         }
     }
@@ -64,6 +72,8 @@ impl Gate {
                 auth,
                 capabilities: Some(rp.capabilities().clone()),
                 login: Some(rp),
+                #[cfg(feature = "policy")]
+                policy: None,
             }),
         }
     }
@@ -74,6 +84,68 @@ impl Gate {
         inner.capabilities = Some(capabilities);
         Self {
             inner: Arc::new(inner),
+        }
+    }
+
+    /// The same gate, asking `policy` about every request (feature
+    /// `policy`): the middleware calls [`decide`](Self::decide) after
+    /// [`authenticate`](Self::authenticate).
+    ///
+    /// # Errors
+    ///
+    /// A configuration error when the policy's chosen headers include one
+    /// the authenticator reads credentials from
+    /// ([`Policy::check_credential_headers`]).
+    #[cfg(feature = "policy")]
+    pub fn with_policy(self, policy: Policy) -> Result<Self, Error> {
+        policy.check_credential_headers(self.inner.auth.config())?;
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.policy = Some(policy);
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The policy, for a gate built [`with_policy`](Self::with_policy).
+    #[cfg(feature = "policy")]
+    pub fn policy(&self) -> Option<&Policy> {
+        self.inner.policy.as_ref()
+    }
+
+    /// Asks the gate's policy about `request` from `caller`, the caller
+    /// [`authenticate`](Self::authenticate) has just verified (`None`: a
+    /// guest), as [`Policy::authorize`] answers: the request goes on, or
+    /// is refused.
+    ///
+    /// The request is read before this returns; the future borrows the
+    /// gate only.
+    ///
+    /// # Errors
+    ///
+    /// 401 for a guest (refused before the policy is asked unless the
+    /// policy takes guests, or refused by it), 403 for a caller the policy
+    /// refuses (deny or undefined), 503 when the policy engine cannot
+    /// decide, 400 when the request's path, query or body cannot be read,
+    /// 500 when the gate has no policy.
+    #[cfg(feature = "policy")]
+    pub fn decide<'g>(
+        &'g self,
+        caller: Option<&Authenticated>,
+        request: &RequestInfo<'_>,
+    ) -> impl Future<Output = Result<(), Refusal>> + Send + use<'g> {
+        let decided = self
+            .inner
+            .policy
+            .as_ref()
+            .map(|policy| policy.authorize(caller, request));
+        async move {
+            let Some(decided) = decided else {
+                tracing::error!("a policy decision was asked of a gate without a policy");
+                return Err(self.refuse(Error::config(
+                    "no policy: build the middleware's gate with a policy",
+                )));
+            };
+            decided.await.map_err(|e| self.refuse(e))
         }
     }
 
@@ -107,7 +179,7 @@ impl Gate {
     /// `"GET"`, `"POST"`, ...): through the relying party when there is one
     /// (bearer token, then session cookie; a state-changing request
     /// authenticated by the session cookie must come from the site's own
-    /// origin, see [`RelyingParty::authenticate`]), else through the
+    /// origin, see `RelyingParty::authenticate`), else through the
     /// authenticator (bearer token).
     ///
     /// The adapter appends the [`Authentication`]'s cookies to the response,
@@ -271,5 +343,104 @@ impl fmt::Display for Refusal {
 impl std::error::Error for Refusal {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.error)
+    }
+}
+
+#[cfg(all(test, feature = "policy"))]
+mod policy_tests {
+    use portcullis_core::config::{IssuerConfig, VerifierConfig};
+    use portcullis_core::{CredentialsConfig, Principal, RawToken, TokenVerifier};
+    use portcullis_policy::{Guests, InputShape, PolicyConfig};
+
+    use super::*;
+
+    fn gate(credentials: CredentialsConfig) -> Gate {
+        let issuer = IssuerConfig::new("https://id.example.com").with_audience("api");
+        let verifier = TokenVerifier::new(VerifierConfig::new([("main".to_owned(), issuer)]))
+            .expect("verifier");
+        Gate::new(Authenticator::new(verifier, credentials))
+    }
+
+    fn alice() -> Authenticated {
+        let serde_json::Value::Object(claims) =
+            serde_json::json!({"sub": "u-1", "preferred_username": "alice"})
+        else {
+            unreachable!()
+        };
+        let principal = Principal::from_session(
+            "https://id.example.com",
+            claims,
+            RawToken::new(""),
+            4_000_000_000,
+        )
+        .expect("principal");
+        Authenticated::new(Arc::new(principal))
+    }
+
+    #[tokio::test]
+    async fn the_gate_answers_as_the_policy_decides() {
+        let dir = tempfile::tempdir().expect("directory");
+        std::fs::write(
+            dir.path().join("authz.rego"),
+            "package httpapi.authz\n\ndefault allow := false\n\n\
+             allow if input.request_path == [\"public\"]\n\n\
+             allow if input.request_path == [\"salary\", input.preferred_username]\n",
+        )
+        .expect("policy");
+        let config = PolicyConfig::rego(dir.path()).with_guests(Guests::Policy);
+        let policy = Policy::from_config(&config).await.expect("policy");
+        let gate = gate(CredentialsConfig::default().with_auto_error(false))
+            .with_policy(policy)
+            .expect("no credential header chosen");
+        assert!(gate.policy().is_some());
+        let alice = alice();
+        gate.decide(Some(&alice), &RequestInfo::new("GET", "/salary/alice"))
+            .await
+            .expect("allowed");
+        gate.decide(None, &RequestInfo::new("GET", "/public"))
+            .await
+            .expect("guests read /public");
+        let refused = gate
+            .decide(Some(&alice), &RequestInfo::new("GET", "/salary/bob"))
+            .await
+            .unwrap_err();
+        let reply = refused.to_reply();
+        assert_eq!(reply.status, 403);
+        let refused = gate
+            .decide(None, &RequestInfo::new("GET", "/salary/bob"))
+            .await
+            .unwrap_err();
+        let reply = refused.to_reply();
+        assert_eq!(reply.status, 401);
+        assert!(
+            reply
+                .header("www-authenticate")
+                .is_some_and(|c| c.starts_with("Bearer")),
+            "the challenge comes with it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gate_without_a_policy_never_passes() {
+        let gate = gate(CredentialsConfig::default());
+        let refused = gate
+            .decide(Some(&alice()), &RequestInfo::new("GET", "/"))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), 500);
+    }
+
+    #[tokio::test]
+    async fn a_policy_never_reads_the_authenticators_token_headers() {
+        let config = PolicyConfig::opa("http://127.0.0.1:8181")
+            .with_input(InputShape::Native)
+            .with_headers(["x-user-assertion"]);
+        let policy = Policy::from_config(&config).await.expect("policy");
+        let forwarded = CredentialsConfig::default().with_id_token_header("X-User-Assertion");
+        let e = gate(forwarded).with_policy(policy.clone()).unwrap_err();
+        assert!(e.message().contains("x-user-assertion"), "{}", e.message());
+        gate(CredentialsConfig::default())
+            .with_policy(policy)
+            .expect("another header");
     }
 }

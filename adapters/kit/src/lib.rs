@@ -27,6 +27,7 @@
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
 //! | `login` | no      | `Gate::for_login`, `Routes::login` and the login redirect of capability guards, around portcullis-oidc's `RelyingParty`. Each adapter turns it on with its own `login` feature (on by default there). |
+//! | `policy` | no     | `Gate::with_policy` and `Gate::decide`: a policy decision per request (an OPA server or embedded Rego), around portcullis-policy, after authentication. |
 //!
 //! Without `login`, the kit and an adapter built on it compile neither
 //! `openidconnect` nor portcullis-oidc: a bearer-only service needs neither.

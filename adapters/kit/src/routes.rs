@@ -213,7 +213,7 @@ impl Routes {
     /// The state-changing routes (`POST`) of the login routes refuse a
     /// caller authenticated by the session cookie whose request does not
     /// come from the site's own origin (403, see
-    /// [`RelyingParty::require_same_origin_for`]), whatever
+    /// `RelyingParty::require_same_origin_for`), whatever
     /// `csrf_protection` says; the JSON routes (add, remove, set, revoke)
     /// require `Content-Type: application/json` of every caller (415).
     pub async fn dispatch<H: HeaderLookup>(
