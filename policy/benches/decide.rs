@@ -38,7 +38,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis_core::config::{Format, load_from_str};
 use portcullis_core::{
-    Authenticated, CapId, CapSet, CapabilitiesConfig, CapabilityGraph, Principal, RawToken,
+    Authenticated, CapId, CapSet, CapabilitiesConfig, CapabilityGraph, RawToken,
 };
 use portcullis_policy::{Decision, DecisionCacheConfig, Policy, PolicyConfig, RequestInfo};
 
@@ -108,7 +108,7 @@ fn fixture() -> Fixture {
     let serde_json::Value::Object(claims) = claims else {
         unreachable!()
     };
-    let principal = Principal::from_session(
+    let principal = portcullis_core::dangerous::principal_from_unverified_claims(
         "https://id.example.com",
         claims,
         RawToken::new(""),
@@ -122,7 +122,7 @@ fn fixture() -> Fixture {
         _dir: dir,
         uncached,
         cached,
-        alice: Authenticated::new(Arc::new(principal)),
+        alice: portcullis_core::dangerous::authenticated_unverified(Arc::new(principal)),
         user: graph.expand(["moderate", "announce"]).set,
         read: graph.id("read").expect("read"),
     }

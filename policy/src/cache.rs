@@ -166,7 +166,15 @@ mod tests {
         let serde_json::Value::Object(claims) = serde_json::json!({"sub": "u"}) else {
             unreachable!()
         };
-        Arc::new(Principal::from_session("https://id", claims, RawToken::new(""), exp).unwrap())
+        Arc::new(
+            portcullis_core::dangerous::principal_from_unverified_claims(
+                "https://id",
+                claims,
+                RawToken::new(""),
+                exp,
+            )
+            .unwrap(),
+        )
     }
 
     fn key(s: &str) -> Vec<u8> {

@@ -446,7 +446,7 @@ mod tests {
             unreachable!()
         };
         Arc::new(
-            Principal::from_session(
+            portcullis_core::dangerous::principal_from_unverified_claims(
                 "https://id.example.com",
                 claims,
                 RawToken::new("secret-token"),

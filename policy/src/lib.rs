@@ -118,8 +118,8 @@
 //! // The verified caller, as an adapter's authentication hands it over.
 //! let claims = serde_json::json!({"sub": "u-1", "preferred_username": "alice", "groups": ["staff"]});
 //! let serde_json::Value::Object(claims) = claims else { unreachable!() };
-//! let principal = Principal::from_session("https://id.example.com", claims, RawToken::new(""), 4_000_000_000)?;
-//! let alice = Authenticated::new(Arc::new(principal));
+//! let principal = portcullis_core::dangerous::principal_from_unverified_claims("https://id.example.com", claims, RawToken::new(""), 4_000_000_000)?;
+//! let alice = portcullis_core::dangerous::authenticated_unverified(Arc::new(principal));
 //!
 //! let own = RequestInfo::new("GET", "/finance/salary/alice");
 //! assert_eq!(policy.decide(Some(&alice), &own).await?, Decision::Allow);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use portcullis_core::{Authenticated, Principal, RawToken};
+use portcullis_core::{Authenticated, RawToken};
 use portcullis_policy::{Decision, Policy, PolicyConfig, RequestInfo};
 use portcullis_testing::MockOpa;
 use serde_json::Value;
@@ -132,14 +132,14 @@ pub(crate) fn caller_until(claims: Value, exp: u64) -> Authenticated {
     let Value::Object(claims) = claims else {
         panic!("claims are an object")
     };
-    let principal = Principal::from_session(
+    let principal = portcullis_core::dangerous::principal_from_unverified_claims(
         "https://id.example.com",
         claims,
         RawToken::new("the-session-access-token"),
         exp,
     )
     .unwrap();
-    Authenticated::new(Arc::new(principal))
+    portcullis_core::dangerous::authenticated_unverified(Arc::new(principal))
 }
 
 /// A verified caller named `name` in `groups`.

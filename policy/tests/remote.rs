@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
-use portcullis_core::{Algorithm, Authenticated, ErrorKind, TokenVerifier};
+use portcullis_core::{Algorithm, ErrorKind, TokenVerifier};
 use portcullis_policy::{
     Decision, DecisionLog, EmbeddedRego, InputShape, Policy, PolicyConfig, RegoOptions, RequestInfo,
 };
@@ -235,7 +235,7 @@ async fn bearer_token_claims_reach_the_input_and_the_token_does_not() {
             .claim("groups", serde_json::json!(["staff"]))
             .sign();
         let principal = verifier.verify(&token).await.unwrap();
-        let alice = Authenticated::new(principal);
+        let alice = portcullis_core::dangerous::authenticated_unverified(principal);
 
         let s = Setup::new(Kind::Remote, |c| {
             c.with_input(InputShape::Native)
@@ -285,7 +285,7 @@ async fn decision_events_carry_the_servers_decision_id_and_no_secret() {
             c.with_decision_log(DecisionLog::Info).with_timeout(TIMEOUT)
         })
         .await;
-        let alice = Authenticated::new(Arc::clone(
+        let alice = portcullis_core::dangerous::authenticated_unverified(Arc::clone(
             &crate::common::caller_until(
                 serde_json::json!({
                     "sub": "sub-alice", "preferred_username": "alice",

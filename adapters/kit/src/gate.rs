@@ -349,7 +349,7 @@ impl std::error::Error for Refusal {
 #[cfg(all(test, feature = "policy"))]
 mod policy_tests {
     use portcullis_core::config::{IssuerConfig, VerifierConfig};
-    use portcullis_core::{CredentialsConfig, Principal, RawToken, TokenVerifier};
+    use portcullis_core::{CredentialsConfig, RawToken, TokenVerifier};
     use portcullis_policy::{Guests, InputShape, PolicyConfig};
 
     use super::*;
@@ -367,14 +367,14 @@ mod policy_tests {
         else {
             unreachable!()
         };
-        let principal = Principal::from_session(
+        let principal = portcullis_core::dangerous::principal_from_unverified_claims(
             "https://id.example.com",
             claims,
             RawToken::new(""),
             4_000_000_000,
         )
         .expect("principal");
-        Authenticated::new(Arc::new(principal))
+        portcullis_core::dangerous::authenticated_unverified(Arc::new(principal))
     }
 
     #[tokio::test]
@@ -389,7 +389,7 @@ mod policy_tests {
         .expect("policy");
         let config = PolicyConfig::rego(dir.path()).with_guests(Guests::Policy);
         let policy = Policy::from_config(&config).await.expect("policy");
-        let gate = gate(CredentialsConfig::default().with_auto_error(false))
+        let gate = gate(CredentialsConfig::default())
             .with_policy(policy)
             .expect("no credential header chosen");
         assert!(gate.policy().is_some());
