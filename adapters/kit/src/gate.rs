@@ -271,19 +271,40 @@ impl Gate {
         let Err(error) = capabilities.require(caller, capability).await else {
             return Ok(());
         };
-        #[cfg_attr(not(feature = "login"), allow(unused_mut))]
-        let mut refusal = self.refuse(error);
-        #[cfg(feature = "login")]
-        if redirect
-            && caller.is_none()
-            && refusal.error.kind() == ErrorKind::MissingCredentials
-            && let Some(rp) = self.login()
-        {
+        let refusal = self.refuse(error);
+        // A guest without credentials is sent to log in; a configuration
+        // error or an outage is answered as it is.
+        let send_to_login =
+            redirect && caller.is_none() && refusal.error.kind() == ErrorKind::MissingCredentials;
+        Err(self.with_login_redirect(refusal, send_to_login, target, headers))
+    }
+
+    /// `refusal`, answered by the redirect to the login page when
+    /// `send_to_login` and the gate has a relying party.
+    #[cfg(feature = "login")]
+    fn with_login_redirect(
+        &self,
+        mut refusal: Refusal,
+        send_to_login: bool,
+        target: &str,
+        headers: &(impl HeaderLookup + ?Sized),
+    ) -> Refusal {
+        if send_to_login && let Some(rp) = self.login() {
             refusal.redirect = rp.login_redirect(target, headers);
         }
-        #[cfg(not(feature = "login"))]
-        let _ = (redirect, target, headers, ErrorKind::MissingCredentials);
-        Err(refusal)
+        refusal
+    }
+
+    /// `refusal`: without the `login` feature there is no login page.
+    #[cfg(not(feature = "login"))]
+    fn with_login_redirect(
+        &self,
+        refusal: Refusal,
+        _send_to_login: bool,
+        _target: &str,
+        _headers: &(impl HeaderLookup + ?Sized),
+    ) -> Refusal {
+        refusal
     }
 }
 
