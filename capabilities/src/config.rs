@@ -43,7 +43,8 @@ use crate::store::{CapabilityStore, RevocationStore, SessionStore};
 pub enum StoreConfig {
     /// [`MemoryStore`]: in the process, lost on exit. For tests.
     Memory,
-    /// [`FileStore`]: a YAML user file, for a single replica. Revocations are
+    /// [`FileStore`]: a YAML user file, for the processes of one host (an OS
+    /// file lock serializes their changes). Revocations are
     /// kept beside it (`<path>.revoked`, an append-only log) and survive
     /// restarts; one-time values ([`revoke_once`](RevocationStore::revoke_once))
     /// and sessions are kept in the process and are lost on restart.

@@ -25,9 +25,11 @@ use crate::store::{
 };
 
 mod atomic;
+mod lock;
 mod revocations;
 
 use atomic::*;
+use lock::*;
 use revocations::*;
 
 /// How often, at most, `get` and `list` look at the file for hand edits by default.
@@ -55,12 +57,17 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 ///   they differ, so hand edits apply without a restart. A file that fails to
 ///   parse is logged (`tracing::warn!`, with its line and reason) and the store
 ///   keeps serving what it had; [`FileStore::reload`] returns that error.
-/// - **Updates** are serialized within the process. Each one first reloads the
-///   file if it changed on disk (and is refused, kind `Unavailable`, while the
-///   file does not parse, so that a hand edit is never overwritten), then
-///   writes a temporary file in the same directory, syncs it, renames it over
-///   the file and syncs the directory: readers of the file see the old content
-///   or the new one, never a mix. Comments and formatting are not kept.
+/// - **Updates** are serialized within the process, and across the processes
+///   of one host that share the file by an OS file lock (`flock` on Unix) on
+///   a sibling lock file, the user file's path with `.lock` appended
+///   (`caps.yaml.lock`, created on the first write). Under that lock each one
+///   reads the file as it is now (and is refused, kind `Unavailable`, while
+///   the file does not parse, so that a hand edit is never overwritten),
+///   checks and applies the change, then writes a temporary file in the same
+///   directory, syncs it, renames it over the file and syncs the directory:
+///   readers of the file see the old content or the new one, never a mix,
+///   and no process's update is lost to another's. Comments and formatting
+///   are not kept.
 ///
 /// It is also a [`RevocationStore`]. Revocations ([`revoke`](RevocationStore::revoke))
 /// outlive restarts: they are kept in a sibling file, the user file's path
@@ -76,21 +83,24 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// of the line after one space, verbatim. Blank lines and lines starting with
 /// `#` are skipped; an id listed twice keeps its later expiry.
 ///
-/// - The revocations file is read once, when the store opens; a missing file
+/// - The revocations file is read when the store opens; a missing file
 ///   holds no revocations. A file that does not parse fails the opening with
 ///   an error of kind `Config` naming the file and the line: revocations are
-///   never dropped silently.
-/// - Checks are served from memory, never from the disk, and take no lock
-///   while no revocation or one-time value is in force.
+///   never dropped silently. Like the user file, it is read again when it
+///   changed (another process revoked a token), looked at at most once per
+///   reload interval, under the lock file's shared lock.
+/// - Checks are served from memory, and take no lock while no revocation or
+///   one-time value is in force.
 /// - The file is an append-only log: each new revocation appends one line
 ///   and syncs the file, and is in force only once that is done (a write
 ///   that fails is `Unavailable`, and nothing is recorded). Revocations are
-///   serialized among themselves only. When the lines that no longer count
+///   serialized among themselves only, and across processes by the lock
+///   file: each reads the file as it is under the exclusive lock before
+///   appending, so a compaction never drops another process's revocations. When the lines that no longer count
 ///   (expired, or repeated for an id revoked again for longer) outnumber the
 ///   live ones by more than twice, and by more than 128 lines, the file is
 ///   compacted: rewritten whole, atomically as above, with the live entries
-///   only. Hand edits made while the store is open are not read, and are
-///   lost at the next compaction.
+///   only.
 ///
 /// One-time values ([`revoke_once`](RevocationStore::revoke_once): login
 /// transactions, ended sessions) are kept **in memory only**: used on every
@@ -99,11 +109,15 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// requires, within the process: a restart forgets the values used before
 /// it, whose own short expiry then bounds how long they could be used again.
 ///
-/// A `FileStore` suits one replica: its revocations are not shared, so a token
-/// revoked through one replica would still pass another, and a one-time value
-/// ([`revoke_once`](RevocationStore::revoke_once)) could be used once per
-/// replica. Use [`RedisStore`](crate::RedisStore) where several replicas must
-/// agree.
+/// A `FileStore` serves the processes of **one host** that share the file
+/// (several workers of one service, or a restart overlapping the old
+/// process): every grant, removal and revocation made through one is kept,
+/// and the others apply it within their reload interval. It does not serve
+/// replicas on several hosts (a network file system's locks are not relied
+/// on), and one-time values stay per process: a login transaction could be
+/// completed once per process, its own short expiry bounding it. Use
+/// [`RedisStore`](crate::RedisStore) where replicas on several hosts must
+/// agree at once.
 ///
 /// ```
 /// # async fn run() -> Result<(), portcullis_core::Error> {
@@ -140,6 +154,15 @@ pub struct FileStore {
     /// Serializes revocations (check, append, install, compaction); one-time
     /// values never take it.
     revocation_log: tokio::sync::Mutex<Log>,
+    /// The lock file shared with the other processes using the user file.
+    lock_path: PathBuf,
+    /// The revocations file as last read; `None`: there was none.
+    revocations_seen: Mutex<Option<Fingerprint>>,
+    /// When `is_revoked` may look at the revocations file next, in
+    /// milliseconds since `opened`.
+    next_revocations_check: AtomicU64,
+    /// The origin of `next_revocations_check`.
+    opened: Instant,
 }
 
 /// What was loaded last.
@@ -277,7 +300,7 @@ impl FileStore {
             Err(LoadError::Io(e)) => return Err(io_error(&path, "read", e)),
         };
         let revocations_path = revocations_path(&path);
-        let (durable, log) = read_revocations_in_background(revocations_path.clone()).await?;
+        let (durable, log, seen) = read_revocations_in_background(revocations_path.clone()).await?;
         let revoked = Revoked {
             durable,
             once: HashMap::new(),
@@ -285,6 +308,7 @@ impl FileStore {
         };
         let revoked_until = AtomicU64::new(revoked.latest());
         Ok(Self {
+            lock_path: lock_path(&path),
             path,
             reload_interval,
             state: RwLock::new(loaded),
@@ -294,7 +318,17 @@ impl FileStore {
             revoked: Mutex::new(revoked),
             revoked_until,
             revocation_log: tokio::sync::Mutex::new(log),
+            revocations_seen: Mutex::new(seen),
+            next_revocations_check: AtomicU64::new(millis(reload_interval)),
+            opened: Instant::now(),
         })
+    }
+
+    /// The lock file's path: the user file's with `.lock` appended. Every
+    /// process using the user file takes an OS lock on it around each
+    /// read-modify-write.
+    pub fn lock_path(&self) -> &Path {
+        &self.lock_path
     }
 
     /// The file's path.
@@ -414,24 +448,18 @@ impl FileStore {
     ) -> Result<Modified, Error> {
         validate_update(user, &change)?;
         let _writer = self.writer.lock().await;
-
-        // Start from the file as it is now, and never write over a hand edit
-        // that does not parse.
-        let on_disk = self.fingerprint_on_disk().await?;
-        let known = self
-            .state
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .fingerprint;
-        if on_disk != known {
-            self.load().await.map_err(|e| {
-                Error::unavailable(format!(
-                    "{}; the update was refused so as not to overwrite the file",
-                    e.message()
-                ))
-                .with_source(e)
-            })?;
-        }
+        // Other processes may write the file too: the read, the check and
+        // the write happen under the lock file's exclusive lock, starting
+        // from the file as it is now. A hand edit that does not parse is
+        // never written over.
+        let _lock = lock_file(&self.lock_path, LockMode::Exclusive).await?;
+        self.load().await.map_err(|e| {
+            Error::unavailable(format!(
+                "{}; the update was refused so as not to overwrite the file",
+                e.message()
+            ))
+            .with_source(e)
+        })?;
 
         let mut users = self
             .state
@@ -503,6 +531,11 @@ impl CapabilityStore for FileStore {
     ) -> StoreFuture<'a, Modified> {
         Box::pin(self.apply(user, change, check))
     }
+}
+
+/// A duration in whole milliseconds, saturated.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// An I/O failure on the user file, as a 503.

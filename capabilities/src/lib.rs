@@ -20,7 +20,7 @@
 //! | backend | capabilities | revocations | sessions | for |
 //! |---------|--------------|-------------|----------|-----|
 //! | [`MemoryStore`] | yes | yes | yes | tests, one process |
-//! | [`FileStore`] | yes (YAML user file, easy-oauth's `caps.yaml` format) | yes (an append-only sibling `.revoked` file; one-time values in memory) | no ([`StoreConfig`] pairs it with a [`MemoryStore`]) | one replica |
+//! | [`FileStore`] | yes (YAML user file, easy-oauth's `caps.yaml` format) | yes (an append-only sibling `.revoked` file; one-time values in memory) | no ([`StoreConfig`] pairs it with a [`MemoryStore`]) | the processes of one host (an OS file lock around every change) |
 //! | [`RedisStore`] | yes | yes | yes | several replicas |
 //!
 //! [`Capabilities`] puts the graph and the stores together: what a caller may

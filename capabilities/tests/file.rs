@@ -59,7 +59,7 @@ async fn shared_behaviour_and_the_file_it_leaves() {
     suite::capabilities(store.clone()).await;
     // What was written is what is served, and no temporary file is left.
     assert_eq!(on_disk(&path), store.list().await.unwrap());
-    assert_eq!(files_in(dir.path()), ["caps.yaml"]);
+    assert_eq!(files_in(dir.path()), ["caps.yaml", "caps.yaml.lock"]);
     // A new store reads the same.
     let reopened = open(&path, Duration::from_secs(1)).await;
     assert_eq!(reopened.list().await.unwrap(), store.list().await.unwrap());
@@ -294,7 +294,7 @@ async fn concurrent_updates_all_land() {
     let users = on_disk(&path);
     assert_eq!(users.len(), 21);
     assert_eq!(users["shared@example.com"], expected);
-    assert_eq!(files_in(dir.path()), ["caps.yaml"]);
+    assert_eq!(files_in(dir.path()), ["caps.yaml", "caps.yaml.lock"]);
 }
 
 /// The revocations file beside `path`.
@@ -313,8 +313,14 @@ async fn revocations_share_the_behaviour_and_leave_one_file() {
     let (dir2, path2) = user_file();
     suite::revoke_once(Arc::new(open(&path2, Duration::from_secs(1)).await)).await;
     // No user file is created by revocations, and no temporary file is left.
-    assert_eq!(files_in(dir.path()), ["caps.yaml.revoked"]);
-    assert_eq!(files_in(dir2.path()), ["caps.yaml.revoked"]);
+    assert_eq!(
+        files_in(dir.path()),
+        ["caps.yaml.lock", "caps.yaml.revoked"]
+    );
+    assert_eq!(
+        files_in(dir2.path()),
+        ["caps.yaml.lock", "caps.yaml.revoked"]
+    );
 }
 
 #[tokio::test]
@@ -327,7 +333,7 @@ async fn opening_creates_no_revocations_file() {
         .update("a@example.com", Change::Add("read".into()))
         .await
         .unwrap();
-    assert_eq!(files_in(dir.path()), ["caps.yaml"]);
+    assert_eq!(files_in(dir.path()), ["caps.yaml", "caps.yaml.lock"]);
 }
 
 #[tokio::test]
@@ -352,7 +358,10 @@ async fn revocations_survive_a_reopen_and_one_time_values_do_not() {
     // The file holds one `<expires_at> <id>` line per revocation.
     let text = fs::read_to_string(revocations_file(&path)).unwrap();
     assert_eq!(text, format!("# <expires_at_unix> <id>\n{exp} jti-1\n"));
-    assert_eq!(files_in(dir.path()), ["caps.yaml.revoked"]);
+    assert_eq!(
+        files_in(dir.path()),
+        ["caps.yaml.lock", "caps.yaml.revoked"]
+    );
 }
 
 #[tokio::test]
@@ -559,4 +568,160 @@ async fn a_failed_revocation_write_records_nothing() {
 async fn concurrent_revoke_once_has_one_winner() {
     let (_dir, path) = user_file();
     suite::concurrent_revoke_once(vec![Arc::new(open(&path, Duration::from_secs(1)).await)]).await;
+}
+
+/// Set (to `a` or `b`) in the environment of the processes that
+/// `two_processes_share_one_user_file` starts: the test then plays one of them.
+const PROCESS_ROLE: &str = "PORTCULLIS_TEST_FILE_PROCESS";
+/// The directory the two processes share.
+const PROCESS_DIR: &str = "PORTCULLIS_TEST_FILE_DIR";
+/// Grants each process makes at once.
+const GRANTS_PER_PROCESS: usize = 25;
+/// Revocations each process makes.
+const REVOCATIONS_PER_PROCESS: usize = 5;
+
+/// Two OS processes (this test binary started twice) use one user file at
+/// once: each makes 25 concurrent grants to one shared user and revokes 5
+/// tokens. No grant is lost, every revocation is in the file, and each
+/// process sees the other's revocations while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_user_file() {
+    if let (Some(role), Some(dir)) = (
+        std::env::var_os(PROCESS_ROLE),
+        std::env::var_os(PROCESS_DIR),
+    ) {
+        let role = role.to_string_lossy().into_owned();
+        one_of_two_processes(&role, Path::new(&dir)).await;
+        return;
+    }
+    let (dir, path) = user_file();
+    fs::write(&path, "admin@example.com: [admin]\n").unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|role| {
+            std::process::Command::new(&exe)
+                .args([
+                    "file::two_processes_share_one_user_file",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(PROCESS_ROLE, role)
+                .env(PROCESS_DIR, dir.path())
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "a process failed:\n{stdout}\n{stderr}"
+        );
+    }
+    for role in ["a", "b"] {
+        assert!(
+            dir.path().join(format!("saw-{role}")).exists(),
+            "process {role} did not see the other's revocations"
+        );
+    }
+
+    // Every grant of both processes is in the file, and so is every revocation.
+    let mut expected: Vec<String> = ["a", "b"]
+        .into_iter()
+        .flat_map(|role| (0..GRANTS_PER_PROCESS).map(move |i| format!("{role}-{i:02}")))
+        .collect();
+    expected.sort();
+    let users = on_disk(&path);
+    assert_eq!(users["shared@example.com"], expected);
+    assert_eq!(users["admin@example.com"], ["admin"]);
+    let reopened = open(&path, Duration::from_secs(1)).await;
+    for role in ["a", "b"] {
+        for k in 0..REVOCATIONS_PER_PROCESS {
+            assert!(
+                reopened
+                    .is_revoked(&format!("jti-{role}-{k}"))
+                    .await
+                    .unwrap(),
+                "jti-{role}-{k}"
+            );
+        }
+    }
+    let files: Vec<String> = files_in(dir.path())
+        .into_iter()
+        .filter(|f| !["ready-", "done-", "saw-"].iter().any(|p| f.starts_with(p)))
+        .collect();
+    assert_eq!(files, ["caps.yaml", "caps.yaml.lock", "caps.yaml.revoked"]);
+}
+
+/// Waits (at most 20 s: the other process may still be starting) for a file.
+async fn wait_for_file(path: &Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// One of the two processes of `two_processes_share_one_user_file`.
+async fn one_of_two_processes(role: &str, dir: &Path) {
+    let other = if role == "a" { "b" } else { "a" };
+    let store = Arc::new(open(&dir.join("caps.yaml"), Duration::from_millis(20)).await);
+    // Start the grants together.
+    fs::write(dir.join(format!("ready-{role}")), "").unwrap();
+    wait_for_file(&dir.join(format!("ready-{other}"))).await;
+
+    let grants: Vec<_> = (0..GRANTS_PER_PROCESS)
+        .map(|i| {
+            let store = store.clone();
+            let cap = format!("{role}-{i:02}");
+            tokio::spawn(async move {
+                let after = store
+                    .update("shared@example.com", Change::Add(cap.clone()))
+                    .await
+                    .unwrap();
+                assert!(after.contains(&cap), "{cap} missing from {after:?}");
+            })
+        })
+        .collect();
+    let revocations: Vec<_> = (0..REVOCATIONS_PER_PROCESS)
+        .map(|k| {
+            let store = store.clone();
+            let id = format!("jti-{role}-{k}");
+            tokio::spawn(async move { store.revoke(&id, now() + 600).await.unwrap() })
+        })
+        .collect();
+    for task in grants.into_iter().chain(revocations) {
+        task.await.unwrap();
+    }
+    fs::write(dir.join(format!("done-{role}")), "").unwrap();
+    wait_for_file(&dir.join(format!("done-{other}"))).await;
+
+    // The other process's revocations reach this one within the reload interval.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for k in 0..REVOCATIONS_PER_PROCESS {
+        let id = format!("jti-{other}-{k}");
+        while !store.is_revoked(&id).await.unwrap() {
+            assert!(std::time::Instant::now() < deadline, "{id} never seen");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // And its own are still in force.
+    for k in 0..REVOCATIONS_PER_PROCESS {
+        assert!(store.is_revoked(&format!("jti-{role}-{k}")).await.unwrap());
+    }
+    fs::write(dir.join(format!("saw-{role}")), "").unwrap();
 }

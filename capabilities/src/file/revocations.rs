@@ -77,6 +77,18 @@ impl FileStore {
             // Expired: nothing left to refuse.
             return Ok(());
         }
+        // Other processes may append to the file or compact it: the append
+        // (and a compaction) happen under the lock file's exclusive lock,
+        // after reading the file as it is now, so that no process drops
+        // another's revocations.
+        let _lock = lock_file(&self.lock_path, LockMode::Exclusive).await?;
+        self.reload_revocations(&mut log).await.map_err(|e| {
+            Error::unavailable(format!(
+                "{}; the revocation was refused so as not to overwrite the file",
+                e.message()
+            ))
+            .with_source(e)
+        })?;
         if self
             .revoked()
             .durable
@@ -129,9 +141,10 @@ impl FileStore {
         match tokio::task::spawn_blocking(move || write_atomically(&path, compacted.as_bytes()))
             .await
         {
-            Ok(Ok(_)) => {
+            Ok(Ok(fingerprint)) => {
                 tracing::debug!(path = %self.revocations_path.display(), live, dropped = log.lines - live, "revocations file compacted");
                 log.lines = live;
+                *self.revocations_seen() = Some(fingerprint);
             }
             Ok(Err(e)) => {
                 tracing::warn!(path = %self.revocations_path.display(), error = %e, "revocations file could not be compacted");
@@ -141,6 +154,79 @@ impl FileStore {
             }
         }
         Ok(())
+    }
+
+    /// The `revocations_seen` lock.
+    fn revocations_seen(&self) -> std::sync::MutexGuard<'_, Option<Fingerprint>> {
+        self.revocations_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the revocations file and installs what it holds, as the file is
+    /// the record every process shares. The caller holds `revocation_log`
+    /// and the lock file.
+    async fn reload_revocations(&self, log: &mut Log) -> Result<(), Error> {
+        let (durable, read, fingerprint) =
+            read_revocations_in_background(self.revocations_path.clone()).await?;
+        let mut revoked = self.revoked();
+        self.revoked_until.fetch_max(
+            durable.values().copied().max().unwrap_or(0),
+            Ordering::SeqCst,
+        );
+        revoked.durable = durable;
+        *log = read;
+        *self.revocations_seen() = fingerprint;
+        Ok(())
+    }
+
+    /// Whether `is_revoked` should look at the revocations file now.
+    fn revocations_check_due(&self) -> bool {
+        millis(self.opened.elapsed()) >= self.next_revocations_check.load(Ordering::Relaxed)
+    }
+
+    /// Reloads the revocations file if the interval has passed and it
+    /// changed (another process revoked a token). Failures are logged and
+    /// leave the revocations as they were.
+    async fn refresh_revocations_if_due(&self) {
+        if !self.revocations_check_due() {
+            return;
+        }
+        self.next_revocations_check.store(
+            millis(self.opened.elapsed()).saturating_add(millis(self.reload_interval)),
+            Ordering::Relaxed,
+        );
+        // A revocation in progress reloads the file itself.
+        let Ok(mut log) = self.revocation_log.try_lock() else {
+            return;
+        };
+        let path = self.revocations_path.clone();
+        let on_disk = match tokio::task::spawn_blocking(move || fs::metadata(path)).await {
+            Ok(Ok(meta)) => Some(Fingerprint::of(&meta)),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => None,
+            Ok(Err(e)) => {
+                tracing::warn!(path = %self.revocations_path.display(), error = %e, "revocations file could not be inspected; keeping the revocations known");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.revocations_path.display(), error = %e, "revocations file inspection did not complete");
+                return;
+            }
+        };
+        if on_disk == *self.revocations_seen() {
+            return;
+        }
+        // A shared lock: no append or compaction is half done while we read.
+        let _lock = match lock_file(&self.lock_path, LockMode::Shared).await {
+            Ok(lock) => lock,
+            Err(e) => {
+                tracing::warn!(error = %e, "keeping the revocations known");
+                return;
+            }
+        };
+        if let Err(e) = self.reload_revocations(&mut log).await {
+            tracing::warn!(error = %e, "revocations file could not be reloaded; keeping the revocations known");
+        }
     }
 
     /// Records a one-time value, in memory only; answers whether it was the first use.
@@ -171,11 +257,15 @@ impl RevocationStore for FileStore {
     }
 
     fn is_revoked<'a>(&'a self, token_id: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move { Ok(self.is_in_force(token_id)) })
+        Box::pin(async move {
+            self.refresh_revocations_if_due().await;
+            Ok(self.is_in_force(token_id))
+        })
     }
 
     fn is_revoked_now(&self, token_id: &str) -> Option<bool> {
-        Some(self.is_in_force(token_id))
+        // When the file is due a look, the caller asks `is_revoked`.
+        (!self.revocations_check_due()).then(|| self.is_in_force(token_id))
     }
 
     fn revoke_once<'a>(&'a self, id: &'a str, expires_at_unix: u64) -> StoreFuture<'a, bool> {
@@ -203,15 +293,22 @@ pub(super) fn revocations_path(path: &Path) -> PathBuf {
 
 /// Reads the revocations file on the blocking pool, keeping the entries not
 /// yet expired (an id listed twice keeps its later expiry), and describes the
-/// file for appending; a missing file holds none.
+/// file for appending, with the fingerprint of what was read; a missing file
+/// holds none.
 pub(super) async fn read_revocations_in_background(
     path: PathBuf,
-) -> Result<(HashMap<String, u64>, Log), Error> {
+) -> Result<(HashMap<String, u64>, Log, Option<Fingerprint>), Error> {
     let shown = path.clone();
-    let bytes = tokio::task::spawn_blocking(move || match fs::read(&path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+    let read = tokio::task::spawn_blocking(move || {
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let fingerprint = Fingerprint::of(&file.metadata()?);
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(Some((bytes, fingerprint)))
     })
     .await
     .map_err(|e| {
@@ -222,7 +319,10 @@ pub(super) async fn read_revocations_in_background(
         .with_source(e)
     })?
     .map_err(|e| file_io_error(REVOCATIONS, &shown, "read", e))?;
-    let bytes = bytes.unwrap_or_default();
+    let (bytes, fingerprint) = match read {
+        Some((bytes, fingerprint)) => (bytes, Some(fingerprint)),
+        None => (Vec::new(), None),
+    };
     let mut revoked = parse_revocations(&bytes).map_err(|(line, reason)| {
         Error::config(format!(
             "{REVOCATIONS} {}: line {line}: {reason}",
@@ -236,7 +336,7 @@ pub(super) async fn read_revocations_in_background(
     };
     let now = unix_now();
     revoked.retain(|_, exp| *exp > now);
-    Ok((revoked, log))
+    Ok((revoked, log, fingerprint))
 }
 
 /// The number of entry lines (neither blank nor comments) in a revocations
