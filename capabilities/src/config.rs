@@ -1,6 +1,6 @@
 //! [`StoreConfig`]: which backend to use, as configuration, and opening it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,11 @@ use crate::store::{CapabilityStore, RevocationStore, SessionStore};
 /// kind: redis
 /// url: redis://redis.internal:6379/0
 /// prefix: "portcullis:"      # default
+/// command_timeout_ms: 1000   # default
+/// ---
+/// kind: redis_cluster
+/// urls: [redis://redis-1.internal:6379, redis://redis-2.internal:6379]
+/// prefix: "portcullis:"      # default; no `{` or `}`
 /// command_timeout_ms: 1000   # default
 /// ```
 ///
@@ -67,6 +72,19 @@ pub enum StoreConfig {
         #[serde(default = "defaults::command_timeout_ms")]
         command_timeout_ms: u64,
     },
+    /// [`RedisStore`](crate::RedisStore) on a Redis Cluster (feature
+    /// `redis-cluster`): shared by every replica, like `redis`.
+    RedisCluster {
+        /// Some of the cluster's nodes (`redis://host:port` each); the
+        /// others are found from them. Kept out of logs.
+        urls: Vec<Secret>,
+        /// Prepended to every key (default `portcullis:`); no `{` or `}`.
+        #[serde(default = "defaults::prefix")]
+        prefix: String,
+        /// The longest a command may take, in milliseconds (default 1000).
+        #[serde(default = "defaults::command_timeout_ms")]
+        command_timeout_ms: u64,
+    },
 }
 
 /// The stores a configuration opens: one object may serve as several.
@@ -75,7 +93,7 @@ pub enum StoreConfig {
 /// |------|--------------|-------------|----------|
 /// | `memory` | the [`MemoryStore`] | the same store | the same store |
 /// | `file` | the [`FileStore`] | the same store (`<path>.revoked`; one-time values in memory) | a [`MemoryStore`]: one replica's, lost on restart |
-/// | `redis` | the [`RedisStore`](crate::RedisStore) | the same store | the same store |
+/// | `redis`, `redis_cluster` | the [`RedisStore`](crate::RedisStore) | the same store | the same store |
 #[derive(Debug, Clone)]
 pub struct Stores {
     /// User capabilities.
@@ -138,6 +156,21 @@ impl StoreConfig {
                 })
             }
             #[cfg(feature = "redis")]
+            StoreConfig::Redis { .. } | StoreConfig::RedisCluster { .. } => {
+                let store = self.open_redis().await?;
+                Ok(redis_stores(store))
+            }
+            #[cfg(not(feature = "redis"))]
+            StoreConfig::Redis { .. } | StoreConfig::RedisCluster { .. } => Err(Error::config(
+                "capability store kinds `redis` and `redis_cluster` need the `redis` feature of portcullis-capabilities",
+            )),
+        }
+    }
+
+    /// Connects the Redis store of a `redis` or `redis_cluster` configuration.
+    #[cfg(feature = "redis")]
+    async fn open_redis(&self) -> Result<Arc<crate::RedisStore>, Error> {
+        match self {
             StoreConfig::Redis {
                 url,
                 prefix,
@@ -146,18 +179,72 @@ impl StoreConfig {
                 let config = crate::RedisConfig::new(url.clone())
                     .with_prefix(prefix.clone())
                     .with_command_timeout(Duration::from_millis(*command_timeout_ms));
-                let store = Arc::new(crate::RedisStore::connect(config).await?);
-                Ok(Stores {
-                    capabilities: store.clone(),
-                    revocations: Some(store.clone()),
-                    sessions: store,
-                })
+                Ok(Arc::new(crate::RedisStore::connect(config).await?))
             }
-            #[cfg(not(feature = "redis"))]
-            StoreConfig::Redis { .. } => Err(Error::config(
-                "capability store kind `redis` needs the `redis` feature of portcullis-capabilities",
+            #[cfg(feature = "redis-cluster")]
+            StoreConfig::RedisCluster {
+                urls,
+                prefix,
+                command_timeout_ms,
+            } => {
+                let config = crate::RedisClusterConfig::new(urls.iter().cloned())
+                    .with_prefix(prefix.clone())
+                    .with_command_timeout(Duration::from_millis(*command_timeout_ms));
+                Ok(Arc::new(crate::RedisStore::connect_cluster(config).await?))
+            }
+            #[cfg(not(feature = "redis-cluster"))]
+            StoreConfig::RedisCluster { .. } => Err(Error::config(
+                "capability store kind `redis_cluster` needs the `redis-cluster` feature of portcullis-capabilities",
             )),
+            StoreConfig::Memory | StoreConfig::File { .. } => {
+                Err(Error::config("the capability store is not a Redis kind"))
+            }
         }
+    }
+
+    /// Opens the stores like [`open_stores`](Self::open_stores), then, for
+    /// the `redis` and `redis_cluster` kinds, seeds an empty Redis store with
+    /// the users of `user_file` (the configured `capabilities.user_file`),
+    /// once: how a service moves from the user file to Redis without losing
+    /// its first administrator.
+    ///
+    /// The seed is one Lua script, run atomically by Redis, that writes only
+    /// when the store knows no user and was never seeded (it leaves a
+    /// `{prefix}seeded` marker): a store in use is never overwritten, and
+    /// of several replicas starting at once exactly one seeds. A missing or
+    /// empty user file seeds nothing. Other kinds ignore `user_file` (the
+    /// `file` kind is the user file).
+    ///
+    /// Fails as [`open_stores`](Self::open_stores) does, and with kind
+    /// `Config` when the user file does not parse (nothing is written).
+    pub async fn open_stores_seeded(&self, user_file: Option<&Path>) -> Result<Stores, Error> {
+        #[cfg(feature = "redis")]
+        if let (StoreConfig::Redis { .. } | StoreConfig::RedisCluster { .. }, Some(path)) =
+            (self, user_file)
+        {
+            // Read first: a user file that does not parse stops the start
+            // before anything is written.
+            let users = crate::file::read_user_file(path).await?;
+            let store = self.open_redis().await?;
+            if store.seed(&users).await? {
+                tracing::info!(users = users.len(), path = %path.display(), "the Redis store was empty: seeded from the user file");
+            } else if !users.is_empty() {
+                tracing::debug!(path = %path.display(), "the Redis store is in use or was seeded before: the user file was not imported");
+            }
+            return Ok(redis_stores(store));
+        }
+        let _ = user_file;
+        self.open_stores().await
+    }
+}
+
+/// The stores of a Redis kind: one `RedisStore` serves all three.
+#[cfg(feature = "redis")]
+fn redis_stores(store: Arc<crate::RedisStore>) -> Stores {
+    Stores {
+        capabilities: store.clone(),
+        revocations: Some(store.clone()),
+        sessions: store,
     }
 }
 
@@ -203,6 +290,25 @@ mod tests {
                 command_timeout_ms: 1000
             }
         );
+    }
+
+    #[test]
+    fn clusters_parse_with_defaults() {
+        assert_eq!(
+            parse("kind: redis_cluster\nurls: [redis://127.0.0.1:7000, redis://127.0.0.1:7001]")
+                .unwrap(),
+            StoreConfig::RedisCluster {
+                urls: vec![
+                    Secret::new("redis://127.0.0.1:7000"),
+                    Secret::new("redis://127.0.0.1:7001")
+                ],
+                prefix: "portcullis:".to_owned(),
+                command_timeout_ms: 1000
+            }
+        );
+        assert!(parse("kind: redis_cluster\nurl: redis://127.0.0.1:7000").is_err());
+        let config = parse("kind: redis_cluster\nurls: ['redis://:hunter2@127.0.0.1/']").unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 
     #[test]

@@ -551,6 +551,17 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// The users of the user file at `path` (none if it does not exist); kind
+/// `Config` if it does not parse, `Unavailable` if it cannot be read.
+pub(crate) async fn read_user_file(path: &Path) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    match read_in_background(path.to_owned()).await? {
+        Ok(Some((_, users))) => Ok(users),
+        Ok(None) => Ok(BTreeMap::new()),
+        Err(LoadError::Parse { error, .. }) => Err(error.to_error(path)),
+        Err(LoadError::Io(e)) => Err(io_error(path, "read", e)),
+    }
+}
+
 type ReadOutcome = Result<Option<(Fingerprint, BTreeMap<String, Vec<String>>)>, LoadError>;
 
 /// Reads and parses the file on the blocking pool.

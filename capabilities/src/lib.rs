@@ -21,7 +21,7 @@
 //! |---------|--------------|-------------|----------|-----|
 //! | [`MemoryStore`] | yes | yes | yes | tests, one process |
 //! | [`FileStore`] | yes (YAML user file, easy-oauth's `caps.yaml` format) | yes (an append-only sibling `.revoked` file; one-time values in memory) | no ([`StoreConfig`] pairs it with a [`MemoryStore`]) | the processes of one host (an OS file lock around every change) |
-//! | [`RedisStore`] | yes | yes | yes | several replicas |
+//! | [`RedisStore`] | yes | yes | yes | several replicas (one Redis, or a Redis Cluster) |
 //!
 //! [`Capabilities`] puts the graph and the stores together: what a caller may
 //! do, easy-oauth's management operations, and user, service and API tokens.
@@ -41,7 +41,9 @@
 //!   before and after.
 //!
 //! [`StoreConfig`] describes a backend in configuration (`kind: memory`,
-//! `kind: file`, `kind: redis`) and opens it.
+//! `kind: file`, `kind: redis`, `kind: redis_cluster`) and opens it;
+//! [`StoreConfig::open_stores_seeded`] seeds an empty Redis store from the
+//! user file once.
 //!
 //! **Fail closed.** A backend that cannot answer — Redis down or too slow, an
 //! I/O error — fails with [`ErrorKind::Unavailable`](portcullis_core::ErrorKind::Unavailable)
@@ -85,9 +87,14 @@
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
 //! | `redis` | yes     | [`RedisStore`] and [`RedisConfig`] (the `redis` crate with its Tokio connection manager), and `kind: redis` in [`StoreConfig`]. Without it, that kind fails to open with a configuration error. |
+//! | `redis-cluster` | yes | [`RedisStore::connect_cluster`] and [`RedisClusterConfig`] (the `redis` crate's `cluster-async`), and `kind: redis_cluster` in [`StoreConfig`]. Without it, that kind fails to open with a configuration error. |
 
-// The docs link the Redis items, which exist only with the `redis` feature.
-#![cfg_attr(not(feature = "redis"), allow(rustdoc::broken_intra_doc_links))]
+// The docs link the Redis items, which exist only with the `redis` and
+// `redis-cluster` features.
+#![cfg_attr(
+    not(all(feature = "redis", feature = "redis-cluster")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 mod config;
 mod file;
@@ -100,6 +107,8 @@ mod store;
 pub use config::{StoreConfig, Stores};
 pub use file::{DEFAULT_RELOAD_INTERVAL, FileStore};
 pub use memory::MemoryStore;
+#[cfg(feature = "redis-cluster")]
+pub use redis_store::RedisClusterConfig;
 #[cfg(feature = "redis")]
 pub use redis_store::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, RedisConfig, RedisStore};
 pub use service::{

@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, FromRedisValue, Pipeline, Value};
+use ::redis::{Client, FromRedisValue, Pipeline, RedisResult, Value};
 use portcullis_core::{Error, Secret};
 
 use crate::memory::unix_now;
@@ -50,6 +50,37 @@ end
 return 1
 "#;
 
+/// Seeds an empty store with users and their capabilities, once, run
+/// atomically by Redis.
+///
+/// KEYS: the users set, the seed marker, then one capability set per user.
+/// ARGV: the marker's value, then per user (in KEYS order) the user, the
+/// number `k` of names, and the `k` names. Writes nothing and answers 0 when
+/// the marker exists or any user is known; else writes every user, sets the
+/// marker and answers 1.
+const SEED: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('SCARD', KEYS[1]) > 0 then return 0 end
+local pos = 2
+for u = 3, #KEYS do
+  local user = ARGV[pos]
+  local k = tonumber(ARGV[pos + 1])
+  pos = pos + 2
+  redis.call('SADD', KEYS[1], user)
+  for j = 0, k - 1 do
+    redis.call('SADD', KEYS[u], ARGV[pos + j])
+  end
+  pos = pos + k
+end
+redis.call('SET', KEYS[2], ARGV[1])
+return 1
+"#;
+
+/// The hash tag of the capability keys on a Redis Cluster: the users set and
+/// every capability set are used together (in one script or transaction),
+/// so they must live in one hash slot.
+#[cfg(feature = "redis-cluster")]
+const CLUSTER_CAPABILITIES_TAG: &str = "{caps}";
+
 /// Where and how to reach Redis.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfig {
@@ -87,6 +118,64 @@ impl RedisConfig {
     }
 }
 
+/// Where and how to reach a Redis Cluster (feature `redis-cluster`).
+#[cfg(feature = "redis-cluster")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisClusterConfig {
+    /// Some of the cluster's nodes, `redis://[user:password@]host:port`
+    /// each (or `rediss://`); the others are found from them. Secrets, since
+    /// they may carry a password.
+    pub urls: Vec<Secret>,
+    /// Prepended to every key (default [`DEFAULT_PREFIX`]); it may not hold
+    /// `{` or `}`, which would change the hash slots of the keys.
+    pub prefix: String,
+    /// The longest a command or a connection attempt may take (default
+    /// [`DEFAULT_COMMAND_TIMEOUT`]); past it the call fails with kind `Unavailable`.
+    pub command_timeout: Duration,
+}
+
+#[cfg(feature = "redis-cluster")]
+impl RedisClusterConfig {
+    /// The cluster reached through `urls`, with the default prefix and command timeout.
+    pub fn new<S: Into<Secret>>(urls: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            urls: urls.into_iter().map(Into::into).collect(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+        }
+    }
+
+    /// Replaces the key prefix.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Replaces the command timeout.
+    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+}
+
+/// The connection: to one server, or to a cluster.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(::redis::cluster_async::ClusterConnection),
+}
+
+impl Connection {
+    async fn query<T: FromRedisValue>(&self, pipe: &Pipeline) -> RedisResult<T> {
+        match self {
+            Connection::Single(conn) => pipe.query_async(&mut conn.clone()).await,
+            #[cfg(feature = "redis-cluster")]
+            Connection::Cluster(conn) => pipe.query_async(&mut conn.clone()).await,
+        }
+    }
+}
+
 /// Capabilities, revocations and sessions kept in Redis.
 ///
 /// Every read goes to Redis (nothing is cached in the process), so a change
@@ -99,6 +188,14 @@ impl RedisConfig {
 /// | `{prefix}caps:{user}` | set | the user's capability names (absent: none) |
 /// | `{prefix}revoked:{token_id}` | string | a revoked token, expiring (`EXPIREAT`) when the token does; also a value used by [`revoke_once`](RevocationStore::revoke_once) |
 /// | `{prefix}session:{id}` | string | a session's bytes, expiring when the session does |
+/// | `{prefix}seeded` | string | set when [`seed`](Self::seed) imported a user file (the Unix time) |
+///
+/// On a Redis Cluster ([`connect_cluster`](Self::connect_cluster)) the
+/// capability keys and the seed marker carry the hash tag `{caps}`
+/// (`{prefix}{caps}users`, `{prefix}{caps}caps:{user}`,
+/// `{prefix}{caps}seeded`), so that the keys a change or a seed uses
+/// together sit in one hash slot; the other keys are as above, one key per
+/// entry, spread over the cluster.
 ///
 /// Each change ([`modify`](CapabilityStore::modify), and so `update`) reads
 /// the user's names, checks them, then writes with a Lua script (`EVAL`)
@@ -128,14 +225,17 @@ impl RedisConfig {
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Connection,
     prefix: String,
+    /// The hash tag of the capability keys (empty on a single server).
+    caps_tag: &'static str,
     timeout: Duration,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
+            .field("cluster", &!self.caps_tag.is_empty())
             .field("prefix", &self.prefix)
             .field("command_timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -176,14 +276,84 @@ impl RedisStore {
         })?
         .map_err(|e| Error::unavailable("Redis could not be reached").with_source(e))?;
         let store = Self {
-            conn,
+            conn: Connection::Single(conn),
             prefix,
+            caps_tag: "",
             timeout: command_timeout,
         };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// Connects to a Redis Cluster (feature `redis-cluster`) and checks that
+    /// it answers.
+    ///
+    /// The capability keys carry the hash tag `{caps}` (`{prefix}{caps}users`,
+    /// `{prefix}{caps}caps:{user}`), so that a change, which reads and
+    /// writes the users set and a user's set in one script, runs on one
+    /// node; revocations, single-use records and sessions are one key each
+    /// and spread over the cluster.
+    ///
+    /// Fails with kind `Config` for no URL, an invalid one, a prefix holding
+    /// `{` or `}`, or a zero timeout, and with kind `Unavailable` if the
+    /// cluster cannot be reached within the command timeout.
+    #[cfg(feature = "redis-cluster")]
+    pub async fn connect_cluster(config: RedisClusterConfig) -> Result<Self, Error> {
+        let RedisClusterConfig {
+            urls,
+            prefix,
+            command_timeout,
+        } = config;
+        if command_timeout.is_zero() {
+            return Err(Error::config("the Redis command timeout must not be zero"));
+        }
+        if urls.is_empty() {
+            return Err(Error::config("a Redis Cluster needs at least one node URL"));
+        }
+        if prefix.contains(['{', '}']) {
+            return Err(Error::config(
+                "the key prefix of a Redis Cluster store may not hold `{` or `}`",
+            ));
+        }
+        // The URLs may hold a password: no message repeats them.
+        let client = ::redis::cluster::ClusterClientBuilder::new(urls.iter().map(Secret::expose))
+            .connection_timeout(command_timeout)
+            .response_timeout(command_timeout)
+            .retries(1)
+            .build()
+            .map_err(|e| {
+                Error::config(format!("a Redis Cluster URL is invalid ({:?})", e.kind()))
+            })?;
+        let conn = tokio::time::timeout(command_timeout, client.get_async_connection())
+            .await
+            .map_err(|_| {
+                Error::unavailable(format!(
+                    "the Redis Cluster could not be reached within {command_timeout:?}"
+                ))
+            })?
+            .map_err(|e| {
+                Error::unavailable("the Redis Cluster could not be reached").with_source(e)
+            })?;
+        let store = Self {
+            conn: Connection::Cluster(conn),
+            prefix,
+            caps_tag: CLUSTER_CAPABILITIES_TAG,
+            timeout: command_timeout,
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
         let mut ping = Pipeline::new();
         ping.cmd("PING");
-        let (_pong,): (String,) = store.run("PING", &ping).await?;
-        Ok(store)
+        let (_pong,): (String,) = self.run("PING", &ping).await?;
+        Ok(())
+    }
+
+    /// Whether this store is on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        !self.caps_tag.is_empty()
     }
 
     /// The key prefix.
@@ -192,11 +362,15 @@ impl RedisStore {
     }
 
     fn users_key(&self) -> String {
-        format!("{}users", self.prefix)
+        format!("{}{}users", self.prefix, self.caps_tag)
     }
 
     fn caps_key(&self, user: &str) -> String {
-        format!("{}caps:{user}", self.prefix)
+        format!("{}{}caps:{user}", self.prefix, self.caps_tag)
+    }
+
+    fn seeded_key(&self) -> String {
+        format!("{}{}seeded", self.prefix, self.caps_tag)
     }
 
     fn revoked_key(&self, token_id: &str) -> String {
@@ -213,8 +387,7 @@ impl RedisStore {
         what: &'static str,
         pipe: &Pipeline,
     ) -> Result<T, Error> {
-        let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, pipe.query_async::<T>(&mut conn)).await {
+        match tokio::time::timeout(self.timeout, self.conn.query::<T>(pipe)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(Error::unavailable(format!("Redis {what} failed")).with_source(e)),
             Err(_) => Err(Error::unavailable(format!(
@@ -315,6 +488,49 @@ impl RedisStore {
             cmd.arg(after);
         }
         let (written,): (i64,) = self.run("update", &pipe).await?;
+        Ok(written == 1)
+    }
+
+    /// Seeds an empty store with `users` (a user file's content), once, in
+    /// one atomic step, and answers whether it did.
+    ///
+    /// Nothing is written, and the answer is `false`, when the store already
+    /// knows a user or was seeded before (its `{prefix}seeded` marker
+    /// exists): a store in use is never overwritten, and of several replicas
+    /// seeding at once exactly one writes. An empty `users` writes nothing
+    /// (and sets no marker). Names are checked as
+    /// [`modify`](CapabilityStore::modify) checks them (kind
+    /// `InvalidRequest`, nothing written); Redis that cannot answer is
+    /// `Unavailable`.
+    ///
+    /// [`StoreConfig::open_stores_seeded`](crate::StoreConfig::open_stores_seeded)
+    /// calls this with the configured user file.
+    pub async fn seed(&self, users: &BTreeMap<String, Vec<String>>) -> Result<bool, Error> {
+        if users.is_empty() {
+            return Ok(false);
+        }
+        for (user, caps) in users {
+            validate_name("user name", user)?;
+            for cap in caps {
+                validate_name("capability name", cap)?;
+            }
+        }
+        let mut pipe = Pipeline::new();
+        let cmd = pipe
+            .cmd("EVAL")
+            .arg(SEED)
+            .arg(2 + users.len())
+            .arg(self.users_key())
+            .arg(self.seeded_key());
+        for user in users.keys() {
+            cmd.arg(self.caps_key(user));
+        }
+        cmd.arg(unix_now());
+        for (user, caps) in users {
+            let caps = normalize(caps.clone());
+            cmd.arg(user).arg(caps.len()).arg(caps);
+        }
+        let (written,): (i64,) = self.run("seed", &pipe).await?;
         Ok(written == 1)
     }
 

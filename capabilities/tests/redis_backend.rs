@@ -1,11 +1,17 @@
 //! The Redis backend against real `redis-server` processes: the shared
-//! behaviour, replicas sharing one server, the key layout, and failing closed.
+//! behaviour, replicas sharing one server, the key layout, seeding from the
+//! user file, and failing closed. The tests that hold for every deployment
+//! run twice, on one server and on a Redis Cluster of three masters
+//! (`on_every_deployment!`).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portcullis_capabilities::{CapabilityStore, Change, RedisConfig, RedisStore, RevocationStore};
+use portcullis_capabilities::{
+    CapabilityStore, Change, RedisConfig, RedisStore, RevocationStore, StoreConfig,
+};
 use portcullis_core::{Error, ErrorKind};
 
 use crate::suite::{self, names, now};
@@ -13,6 +19,141 @@ use crate::support::{RedisServer, free_port};
 
 // `CapabilityStore` and `SessionStore` both have a `get`: the tests using
 // sessions import `SessionStore` themselves and call `SessionStore::get`.
+
+/// Where the stores of a test live: one server, or a cluster.
+pub(crate) enum Deployment {
+    Single(RedisServer),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(portcullis_testing::RedisCluster),
+}
+
+impl Deployment {
+    pub(crate) fn single() -> Self {
+        Deployment::Single(RedisServer::start())
+    }
+
+    #[cfg(feature = "redis-cluster")]
+    pub(crate) fn cluster() -> Self {
+        Deployment::Cluster(portcullis_testing::RedisCluster::start())
+    }
+
+    /// A store (a replica) with `prefix`.
+    pub(crate) async fn store(&self, prefix: &str) -> RedisStore {
+        self.store_with_timeout(prefix, Duration::from_millis(500))
+            .await
+    }
+
+    pub(crate) async fn store_with_timeout(&self, prefix: &str, timeout: Duration) -> RedisStore {
+        match self {
+            Deployment::Single(server) => RedisStore::connect(
+                RedisConfig::new(server.url())
+                    .with_prefix(prefix)
+                    .with_command_timeout(timeout),
+            )
+            .await
+            .unwrap(),
+            #[cfg(feature = "redis-cluster")]
+            Deployment::Cluster(cluster) => RedisStore::connect_cluster(
+                portcullis_capabilities::RedisClusterConfig::new(cluster.urls())
+                    .with_prefix(prefix)
+                    .with_command_timeout(timeout),
+            )
+            .await
+            .unwrap(),
+        }
+    }
+
+    /// The store configuration of this deployment.
+    pub(crate) fn config(&self, prefix: &str, timeout: Duration) -> StoreConfig {
+        let ms = u64::try_from(timeout.as_millis()).unwrap();
+        let text = match self {
+            Deployment::Single(server) => format!(
+                "kind: redis\nurl: {}\nprefix: '{prefix}'\ncommand_timeout_ms: {ms}\n",
+                server.url()
+            ),
+            #[cfg(feature = "redis-cluster")]
+            Deployment::Cluster(cluster) => format!(
+                "kind: redis_cluster\nurls: [{}]\nprefix: '{prefix}'\ncommand_timeout_ms: {ms}\n",
+                cluster.urls().join(", ")
+            ),
+        };
+        serde_yaml_ng::from_str(&text).unwrap()
+    }
+
+    /// The key of the users set.
+    pub(crate) fn users_key(&self, prefix: &str) -> String {
+        match self {
+            Deployment::Single(_) => format!("{prefix}users"),
+            #[cfg(feature = "redis-cluster")]
+            Deployment::Cluster(_) => format!("{prefix}{{caps}}users"),
+        }
+    }
+
+    /// The key of `user`'s capability set.
+    pub(crate) fn caps_key(&self, prefix: &str, user: &str) -> String {
+        match self {
+            Deployment::Single(_) => format!("{prefix}caps:{user}"),
+            #[cfg(feature = "redis-cluster")]
+            Deployment::Cluster(_) => format!("{prefix}{{caps}}caps:{user}"),
+        }
+    }
+
+    /// Runs one command outside the store, as another writer would.
+    pub(crate) fn command(&self, cmd: &redis::Cmd) {
+        match self {
+            Deployment::Single(server) => {
+                let mut conn = redis::Client::open(server.url())
+                    .unwrap()
+                    .get_connection()
+                    .unwrap();
+                cmd.query::<()>(&mut conn).unwrap();
+            }
+            #[cfg(feature = "redis-cluster")]
+            Deployment::Cluster(cluster) => {
+                let mut conn = redis::cluster::ClusterClient::new(cluster.urls())
+                    .unwrap()
+                    .get_connection()
+                    .unwrap();
+                cmd.query::<()>(&mut conn).unwrap();
+            }
+        }
+    }
+}
+
+/// Expands each named `async fn(Deployment)` into a test on one server
+/// (`single::name`) and one on a cluster (`cluster::name`).
+macro_rules! on_every_deployment {
+    ($($name:ident),* $(,)?) => {
+        mod single {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Deployment::single()).await;
+                }
+            )*
+        }
+        #[cfg(feature = "redis-cluster")]
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Deployment::cluster()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_deployment!(
+    shared_behaviour,
+    concurrent_revoke_once_has_one_winner_across_replicas,
+    replicas_share_sessions_and_single_use_records,
+    single_use_records_and_sessions_lapse_at_their_expiry,
+    replicas_see_each_others_changes_at_once,
+    modify_retries_on_contention_then_gives_up,
+    an_empty_store_is_seeded_once_from_the_user_file,
+    replicas_seeding_at_once_seed_once,
+);
 
 async fn connect(server: &RedisServer, prefix: &str) -> RedisStore {
     RedisStore::connect(
@@ -33,31 +174,25 @@ async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
-#[tokio::test]
-async fn shared_behaviour() {
-    let server = RedisServer::start();
-    suite::capabilities(Arc::new(connect(&server, "portcullis:").await)).await;
-    suite::revocations(Arc::new(connect(&server, "portcullis:").await)).await;
-    suite::revoke_once(Arc::new(connect(&server, "once:").await)).await;
-    suite::sessions(Arc::new(connect(&server, "portcullis:").await)).await;
+async fn shared_behaviour(d: Deployment) {
+    suite::capabilities(Arc::new(d.store("portcullis:").await)).await;
+    suite::revocations(Arc::new(d.store("portcullis:").await)).await;
+    suite::revoke_once(Arc::new(d.store("once:").await)).await;
+    suite::sessions(Arc::new(d.store("portcullis:").await)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_revoke_once_has_one_winner_across_replicas() {
-    let server = RedisServer::start();
+async fn concurrent_revoke_once_has_one_winner_across_replicas(d: Deployment) {
     let mut replicas: Vec<Arc<dyn RevocationStore>> = Vec::new();
     for _ in 0..4 {
-        replicas.push(Arc::new(connect(&server, "portcullis:").await));
+        replicas.push(Arc::new(d.store("portcullis:").await));
     }
     suite::concurrent_revoke_once(replicas).await;
 }
 
-#[tokio::test]
-async fn replicas_share_sessions_and_single_use_records() {
+async fn replicas_share_sessions_and_single_use_records(d: Deployment) {
     use portcullis_capabilities::SessionStore;
-    let server = RedisServer::start();
-    let a = connect(&server, "portcullis:").await;
-    let b = connect(&server, "portcullis:").await;
+    let a = d.store("portcullis:").await;
+    let b = d.store("portcullis:").await;
     let exp = now() + 600;
     a.put("s-1", b"\x00session\xff", exp).await.unwrap();
     assert_eq!(
@@ -72,17 +207,15 @@ async fn replicas_share_sessions_and_single_use_records() {
     assert!(b.is_revoked("login-1").await.unwrap());
 
     // Another prefix is another store.
-    let other = connect(&server, "other:").await;
+    let other = d.store("other:").await;
     a.put("s-2", b"a", exp).await.unwrap();
     assert_eq!(SessionStore::get(&other, "s-2").await.unwrap(), None);
     assert!(other.revoke_once("login-1", exp).await.unwrap());
 }
 
-#[tokio::test]
-async fn single_use_records_and_sessions_lapse_at_their_expiry() {
+async fn single_use_records_and_sessions_lapse_at_their_expiry(d: Deployment) {
     use portcullis_capabilities::SessionStore;
-    let server = RedisServer::start();
-    let store = connect(&server, "portcullis:").await;
+    let store = d.store("portcullis:").await;
     let exp = now() + 1;
     assert!(store.revoke_once("login", exp).await.unwrap());
     assert!(!store.revoke_once("login", exp).await.unwrap());
@@ -99,11 +232,9 @@ async fn single_use_records_and_sessions_lapse_at_their_expiry() {
     assert!(!store.revoke_once("login", now() + 600).await.unwrap());
 }
 
-#[tokio::test]
-async fn replicas_see_each_others_changes_at_once() {
-    let server = RedisServer::start();
-    let a = connect(&server, "portcullis:").await;
-    let b = connect(&server, "portcullis:").await;
+async fn replicas_see_each_others_changes_at_once(d: Deployment) {
+    let a = d.store("portcullis:").await;
+    let b = d.store("portcullis:").await;
 
     a.update("alice@example.com", Change::Add("read".into()))
         .await
@@ -129,7 +260,7 @@ async fn replicas_see_each_others_changes_at_once() {
     assert!(b.is_revoked("jti-1").await.unwrap());
 
     // Another prefix is another store.
-    let other = connect(&server, "other:").await;
+    let other = d.store("other:").await;
     assert_eq!(other.get("alice@example.com").await.unwrap(), None);
     assert!(other.list().await.unwrap().is_empty());
     assert!(!other.is_revoked("jti-1").await.unwrap());
@@ -299,32 +430,31 @@ async fn a_zero_timeout_is_a_config_error() {
 /// A conditional change re-reads and re-checks when another change lands
 /// between its read and its write, and gives up with a 503 when that keeps
 /// happening; the check always sees the state the write is compared with.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn modify_retries_on_contention_then_gives_up() {
+async fn modify_retries_on_contention_then_gives_up(d: Deployment) {
     use std::sync::Mutex;
-    let server = RedisServer::start();
-    let store = connect(&server, "cas:").await;
+    let store = d.store("cas:").await;
     store
         .update("alice@example.com", Change::Set(names(&["read"])))
         .await
         .unwrap();
-    let client = redis::Client::open(server.url()).unwrap();
+    let d = Arc::new(d);
+    let key = d.caps_key("cas:", "alice@example.com");
 
     // Another writer changes the user right after each check, `interfere` times.
     let run = |interfere: usize, tag: &'static str| {
         let seen: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
-        let client = client.clone();
+        let d = Arc::clone(&d);
+        let key = key.clone();
         let check_seen = Arc::clone(&seen);
         let check = move |before: Option<&[String]>| {
             let mut seen = check_seen.lock().unwrap();
             seen.push(before.unwrap_or_default().to_vec());
             if seen.len() <= interfere {
-                let mut conn = client.get_connection().unwrap();
-                redis::cmd("SADD")
-                    .arg("cas:caps:alice@example.com")
-                    .arg(format!("{tag}-{}", seen.len()))
-                    .query::<()>(&mut conn)
-                    .unwrap();
+                d.command(
+                    redis::cmd("SADD")
+                        .arg(&key)
+                        .arg(format!("{tag}-{}", seen.len())),
+                );
             }
             Ok(())
         };
@@ -379,4 +509,101 @@ async fn modify_retries_on_contention_then_gives_up() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Writes a user file in a temporary directory.
+fn user_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("caps.yaml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+/// The first administrator on Redis: the configured user file seeds an
+/// empty store, once; a store in use, or seeded before, is never
+/// overwritten; a broken user file stops the start and writes nothing.
+async fn an_empty_store_is_seeded_once_from_the_user_file(d: Deployment) {
+    let timeout = Duration::from_millis(500);
+    let (_dir, path) = user_file(
+        "admin@example.com: [admin]\nbob@example.com: [read, write]\nidle@example.com: []\n",
+    );
+
+    // A broken user file: a configuration error, and nothing written.
+    let (_bad_dir, bad) = user_file("admin@example.com: [admin\n");
+    let config = d.config("seed:", timeout);
+    let e = config.open_stores_seeded(Some(&bad)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    let store = d.store("seed:").await;
+    assert!(store.list().await.unwrap().is_empty());
+
+    let stores = config.open_stores_seeded(Some(&path)).await.unwrap();
+    let expected = BTreeMap::from([
+        ("admin@example.com".to_owned(), names(&["admin"])),
+        ("bob@example.com".to_owned(), names(&["read", "write"])),
+        ("idle@example.com".to_owned(), vec![]),
+    ]);
+    assert_eq!(stores.capabilities.list().await.unwrap(), expected);
+
+    // The store changes; seeding again (a restart) overwrites nothing, even
+    // once every user is gone.
+    store
+        .update("bob@example.com", Change::Remove("write".into()))
+        .await
+        .unwrap();
+    let again = config.open_stores_seeded(Some(&path)).await.unwrap();
+    assert_eq!(
+        again.capabilities.get("bob@example.com").await.unwrap(),
+        Some(names(&["read"]))
+    );
+    d.command(redis::cmd("DEL").arg(d.users_key("seed:")));
+    assert!(store.list().await.unwrap().is_empty());
+    assert!(!store.seed(&expected).await.unwrap(), "seeded twice");
+    assert!(store.list().await.unwrap().is_empty());
+
+    // A store in use, never seeded, is not overwritten either.
+    let used = d.store("used:").await;
+    used.update("carol@example.com", Change::Add("read".into()))
+        .await
+        .unwrap();
+    assert!(!used.seed(&expected).await.unwrap());
+    assert_eq!(used.list().await.unwrap().len(), 1);
+
+    // A missing or empty user file seeds nothing, and leaves seeding possible.
+    let fresh = d.config("fresh:", timeout);
+    let (_empty_dir, empty) = user_file("");
+    let stores = fresh.open_stores_seeded(Some(&empty)).await.unwrap();
+    assert!(stores.capabilities.list().await.unwrap().is_empty());
+    let stores = fresh
+        .open_stores_seeded(Some(&empty.with_file_name("missing.yaml")))
+        .await
+        .unwrap();
+    assert!(stores.capabilities.list().await.unwrap().is_empty());
+    let stores = fresh.open_stores_seeded(Some(&path)).await.unwrap();
+    assert_eq!(stores.capabilities.list().await.unwrap(), expected);
+}
+
+/// Several replicas starting at once on an empty store: exactly one seeds,
+/// and the store holds the user file's content once.
+async fn replicas_seeding_at_once_seed_once(d: Deployment) {
+    let d = Arc::new(d);
+    let users: BTreeMap<String, Vec<String>> = (0..50)
+        .map(|i| (format!("user-{i:02}@example.com"), vec![format!("cap-{i}")]))
+        .collect();
+    let mut replicas = Vec::new();
+    for _ in 0..6 {
+        replicas.push(d.store("race:").await);
+    }
+    let tasks: Vec<_> = replicas
+        .into_iter()
+        .map(|store| {
+            let users = users.clone();
+            tokio::spawn(async move { store.seed(&users).await.unwrap() })
+        })
+        .collect();
+    let mut seeded = 0;
+    for task in tasks {
+        seeded += usize::from(task.await.unwrap());
+    }
+    assert_eq!(seeded, 1, "exactly one replica seeds");
+    assert_eq!(d.store("race:").await.list().await.unwrap(), users);
 }

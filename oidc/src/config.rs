@@ -106,6 +106,8 @@ pub struct OidcConfig {
     pub audience: Option<String>,
     /// Where capabilities, revocations and server-side sessions live; by
     /// default the `capabilities.user_file` when one is set, else memory.
+    /// A Redis store that holds no user yet is seeded once from the
+    /// `capabilities.user_file`.
     #[serde(default)]
     pub store: Option<StoreConfig>,
     /// Login sessions.

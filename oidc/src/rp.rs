@@ -72,6 +72,10 @@ impl RelyingPartyBuilder {
     /// party. The provider is discovered on first use, so an application
     /// starts (and answers 503 on its login routes) while the provider is down.
     ///
+    /// A Redis store (`redis`, `redis_cluster`) that holds no user yet is
+    /// seeded with the users of `capabilities.user_file`, once
+    /// ([`StoreConfig::open_stores_seeded`](portcullis_capabilities::StoreConfig::open_stores_seeded)).
+    ///
     /// # Errors
     ///
     /// A configuration error naming the key, or `Unavailable` when a store
@@ -81,7 +85,13 @@ impl RelyingPartyBuilder {
         config.validate()?;
         let stores = match self.stores {
             Some(s) => s,
-            None => config.store_config().open_stores().await?,
+            // An empty Redis store starts with the user file's users, once.
+            None => {
+                config
+                    .store_config()
+                    .open_stores_seeded(config.capabilities.user_file.as_deref())
+                    .await?
+            }
         };
         let revocations: Arc<dyn RevocationStore> = match stores.revocations {
             Some(r) => r,

@@ -62,7 +62,7 @@
 //! (the testers and the adapters' conformance tests share it).
 //!
 //! [`RedisServer`] starts a real `redis-server` on a loopback port for tests
-//! of Redis-backed stores.
+//! of Redis-backed stores, and [`RedisCluster`] a Redis Cluster of three of them.
 //!
 //! [`MockOpa`] is an Open Policy Agent server on a loopback port: it answers
 //! OPA's REST Data API with portcullis-policy's embedded engine over a
@@ -94,5 +94,5 @@ mod tester_poem;
 pub use mock::{Fault, MockOptions, MockProvider, MockUser, TokenBuilder};
 pub use node::{NodeOidcOptions, NodeOidcServer};
 pub use opa::{MockOpa, OpaFault};
-pub use redis::{RedisServer, free_port};
+pub use redis::{RedisCluster, RedisServer, free_port};
 pub use tester::{AppTester, LoginProvider, TestClient, TestRequest, TestResponse};

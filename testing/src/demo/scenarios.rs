@@ -45,13 +45,33 @@ pub struct Started {
 ///
 /// When the provider, the configuration or the server cannot start.
 pub async fn start(example: &dyn Example) -> Started {
+    start_with(example, &[]).await
+}
+
+/// Serves `example` like [`start`], its configuration changed by
+/// `overrides` (as `PORTCULLIS__...` environment variables change it).
+///
+/// # Panics
+///
+/// When the provider, the configuration or the server cannot start.
+pub async fn start_with(example: &dyn Example, overrides: &[(String, String)]) -> Started {
     let provider = MockProvider::start()
         .await
         .expect("the mock provider starts");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let (listener, base_url) = bind_for(&provider, "").expect("a loopback port");
-    let cfg = mock_config(example.files(), &provider, &base_url, dir.path())
-        .expect("the example's configuration loads");
+    let files = example.files();
+    let env = portcullis_core::config::env_overrides("PORTCULLIS", overrides.iter().cloned());
+    let mut cfg: portcullis_oidc::OidcConfig = portcullis_core::config::load_from_str(
+        files.config,
+        portcullis_core::config::Format::Yaml,
+        &env,
+    )
+    .expect("the example's configuration loads");
+    let users = dir.path().join("caps.yaml");
+    std::fs::write(&users, files.users).expect("the user file is written");
+    super::point_at_mock(&mut cfg, &provider, &base_url, &users)
+        .expect("the configuration points at the mock provider");
     let rp = RelyingParty::builder(cfg)
         .clock(Arc::new(provider.clock()))
         .build()
@@ -67,7 +87,34 @@ pub async fn start(example: &dyn Example) -> Started {
 
 /// easy-oauth's README: who may read, write and shout.
 pub async fn the_readme_scenario(example: &dyn Example) {
-    let started = start(example).await;
+    readme(&start(example).await).await;
+}
+
+/// The README scenario, token workflow and logout with every piece of
+/// shared state (capabilities seeded from the example's user file,
+/// revocations, single-use login records, server-side sessions) on a Redis
+/// Cluster of three masters, chosen by configuration alone.
+pub async fn the_scenarios_on_a_redis_cluster(example: &dyn Example) {
+    let cluster = crate::RedisCluster::start();
+    let urls = serde_json::to_string(&cluster.urls()).expect("JSON");
+    let overrides = [
+        (
+            "PORTCULLIS__STORE__KIND".to_owned(),
+            "redis_cluster".to_owned(),
+        ),
+        ("PORTCULLIS__STORE__URLS".to_owned(), urls),
+        (
+            "PORTCULLIS__SESSION__STORAGE".to_owned(),
+            "server".to_owned(),
+        ),
+    ];
+    let started = start_with(example, &overrides).await;
+    readme(&started).await;
+    token_workflow(&started).await;
+    logout(&started).await;
+}
+
+async fn readme(started: &Started) {
     let app = &started.app;
     let guest = app.client(None).await;
     let user = app.client(Some("someone@example.com")).await;
@@ -134,7 +181,10 @@ pub async fn a_browser_is_sent_to_log_in_and_back_while_scripts_get_401(example:
 /// User tokens, their withdrawal and revocation, service tokens, and the
 /// provider's access tokens.
 pub async fn token_workflow_user_tokens_and_service_tokens(example: &dyn Example) {
-    let started = start(example).await;
+    token_workflow(&start(example).await).await;
+}
+
+async fn token_workflow(started: &Started) {
     let (provider, app) = (&started.provider, &started.app);
     let friend = app.client(Some("friend@example.com")).await;
     let admin = app.client(Some("admin@example.com")).await;
@@ -202,7 +252,10 @@ pub async fn token_workflow_user_tokens_and_service_tokens(example: &dyn Example
 
 /// Logging out ends the session, for copies of its cookie too.
 pub async fn logout_ends_the_session(example: &dyn Example) {
-    let started = start(example).await;
+    logout(&start(example).await).await;
+}
+
+async fn logout(started: &Started) {
     let (provider, app) = (&started.provider, &started.app);
     let user = app.client(Some("reader@example.com")).await;
     let copied = user.cookie_matching("portcullis-session").unwrap();
@@ -285,6 +338,7 @@ macro_rules! demo_scenarios {
             token_workflow_user_tokens_and_service_tokens,
             logout_ends_the_session,
             the_shipped_configuration_needs_real_secrets,
+            the_scenarios_on_a_redis_cluster,
         );
     };
     (@cases $example:expr; $($case:ident,)*) => {
