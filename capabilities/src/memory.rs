@@ -324,6 +324,25 @@ impl SessionStore for MemoryStore {
             Ok(())
         })
     }
+
+    fn put_new<'a>(
+        &'a self,
+        id: &'a str,
+        data: &'a [u8],
+        lease: std::time::Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            validate_name("session id", id)?;
+            let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = self.now();
+            if sessions.live(id, now).is_some() {
+                return Ok(false);
+            }
+            let secs = lease.as_secs() + u64::from(lease.subsec_nanos() > 0);
+            let _ = sessions.insert(id, data.to_vec(), now.saturating_add(secs.max(1)), now);
+            Ok(true)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -591,6 +591,27 @@ impl RedisStore {
         self.run("session write", &pipe).await
     }
 
+    async fn put_new_session(&self, id: &str, data: &[u8], lease: Duration) -> Result<bool, Error> {
+        validate_name("session id", id)?;
+        let ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut pipe = Pipeline::new();
+        pipe.cmd("SET")
+            .arg(self.session_key(id))
+            .arg(data)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms);
+        let (reply,): (Value,) = self.run("session lock", &pipe).await?;
+        match reply {
+            Value::Nil => Ok(false),
+            Value::Okay => Ok(true),
+            Value::SimpleString(status) if status == "OK" => Ok(true),
+            _ => Err(Error::unavailable(
+                "Redis answered a session lock unexpectedly",
+            )),
+        }
+    }
+
     async fn get_session(&self, id: &str) -> Result<Option<Vec<u8>>, Error> {
         let mut pipe = Pipeline::new();
         pipe.get(self.session_key(id));
@@ -656,6 +677,15 @@ impl SessionStore for RedisStore {
 
     fn delete<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(self.delete_session(id))
+    }
+
+    fn put_new<'a>(
+        &'a self,
+        id: &'a str,
+        data: &'a [u8],
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.put_new_session(id, data, lease))
     }
 }
 

@@ -160,6 +160,24 @@ pub trait SessionStore: Send + Sync + Debug + 'static {
 
     /// Removes `id` (no error when absent).
     fn delete<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Stores `data` under `id` for `lease` (from now, by the store's
+    /// clock) only if nothing live is stored there, and answers whether it
+    /// did: the check and the write are one atomic step, so of any number
+    /// of concurrent calls for one id (from any replica sharing the store)
+    /// exactly one answers `true`.
+    ///
+    /// A short lock shared by replicas: the winner does the work and
+    /// [`delete`](Self::delete)s the entry; the lease bounds how long a
+    /// winner that died holds it. Redis: `SET ... NX PX`. A lease shorter
+    /// than the store's resolution is rounded up (the memory store counts
+    /// whole seconds).
+    fn put_new<'a>(
+        &'a self,
+        id: &'a str,
+        data: &'a [u8],
+        lease: std::time::Duration,
+    ) -> StoreFuture<'a, bool>;
 }
 
 /// A change to one user's capabilities.

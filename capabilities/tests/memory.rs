@@ -21,6 +21,7 @@ async fn shared_behaviour() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_revoke_once_has_one_winner() {
     suite::concurrent_revoke_once(vec![Arc::new(MemoryStore::new())]).await;
+    suite::concurrent_put_new(vec![Arc::new(MemoryStore::new())]).await;
 }
 
 /// A store on a clock the test moves.

@@ -187,6 +187,11 @@ async fn concurrent_revoke_once_has_one_winner_across_replicas(d: Deployment) {
         replicas.push(Arc::new(d.store("portcullis:").await));
     }
     suite::concurrent_revoke_once(replicas).await;
+    let mut replicas: Vec<Arc<dyn portcullis_capabilities::SessionStore>> = Vec::new();
+    for _ in 0..4 {
+        replicas.push(Arc::new(d.store("portcullis:").await));
+    }
+    suite::concurrent_put_new(replicas).await;
 }
 
 async fn replicas_share_sessions_and_single_use_records(d: Deployment) {

@@ -251,5 +251,41 @@ pub(crate) async fn sessions(store: Arc<dyn SessionStore>) {
     for bad in ["", "bad\rid"] {
         let e = store.put(bad, b"x", exp).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{bad:?}: {e}");
+        let e = store
+            .put_new(bad, b"x", std::time::Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{bad:?}: {e}");
     }
+
+    // `put_new`: only where nothing is stored; a delete frees the id.
+    let lease = std::time::Duration::from_secs(30);
+    assert!(store.put_new("lock-1", b"first", lease).await.unwrap());
+    assert!(!store.put_new("lock-1", b"second", lease).await.unwrap());
+    assert_eq!(store.get("lock-1").await.unwrap(), Some(b"first".to_vec()));
+    store.delete("lock-1").await.unwrap();
+    assert!(store.put_new("lock-1", b"third", lease).await.unwrap());
+    store.put("s-4", b"held", exp).await.unwrap();
+    assert!(!store.put_new("s-4", b"x", lease).await.unwrap());
+}
+
+/// Concurrent `put_new` of one id across `stores` (replicas sharing a
+/// backend): exactly one wins.
+pub(crate) async fn concurrent_put_new(stores: Vec<Arc<dyn SessionStore>>) {
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let store = Arc::clone(&stores[i % stores.len()]);
+            tokio::spawn(async move {
+                store
+                    .put_new("the-lock", b"x", std::time::Duration::from_secs(30))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap());
+    }
+    assert_eq!(winners, 1);
 }

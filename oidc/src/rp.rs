@@ -3,6 +3,7 @@
 //! [`Reply`] out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use portcullis_capabilities::{Capabilities, MemoryStore, RevocationStore, Stores};
 use portcullis_core::clock::{self, SharedClock};
@@ -18,14 +19,14 @@ use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 use tokio::sync::OnceCell;
 
-use crate::config::OidcConfig;
+use crate::config::{OidcConfig, SessionStorage};
 use crate::origin::{comes_from, is_safe_method, origin_of, same_origin_navigation};
 use crate::provider::{Provider, TokenFailure, Tokens, http_client};
 use crate::redirect::{ascii_location, safe_return_path};
 use crate::seal::{CookieAttrs, Sealer, random_token};
 use crate::session::{
-    Codec, Flights, LOGIN_COOKIE, Loaded, Refreshed, SESSION_COOKIE, SaveError, SessionData,
-    Transaction, ended_id,
+    Codec, FLIGHT_MEMORY_SECS, Flights, LOGIN_COOKIE, Loaded, REFRESH_LEASE, Refreshed,
+    SESSION_COOKIE, SaveError, SessionData, Transaction, ended_id, flight_key,
 };
 
 /// The algorithms accepted from the provider: every asymmetric one. The
@@ -370,10 +371,13 @@ impl RelyingParty {
         let mut set_cookies = Vec::new();
         if session.needs_refresh(now, self.inner.config.session.refresh_leeway_secs) {
             let current = session.clone();
+            let rp = self.clone();
             let outcome = self
                 .inner
                 .flights
-                .run(&session, now, || self.refresh(current, now))
+                .run(&session, now, move || {
+                    rp.refresh_across_replicas(current, now)
+                })
                 .await;
             match outcome {
                 Refreshed::Renewed(renewed) => {
@@ -459,6 +463,65 @@ impl RelyingParty {
             .revoke(&ended_id(&session.sid), session.expires_at)
             .await?;
         self.inner.codec.forget(&session.sid).await
+    }
+
+    /// Refreshes `session` once across the replicas sharing the session
+    /// store: the replica that takes the session's refresh lock (a short
+    /// `put_new` lease in the store) redeems the refresh token, publishes
+    /// the outcome (sealed, for [`FLIGHT_MEMORY_SECS`]), keeps a server-side
+    /// session's new tokens, and releases the lock; the others wait for the
+    /// published outcome rather than redeeming the token again, which a
+    /// provider that rotates refresh tokens would take for a replay. An
+    /// unavailable provider publishes nothing: the next request tries again.
+    /// Runs as a task of its own (see [`Flights`]), so that it completes
+    /// when the request is cancelled.
+    async fn refresh_across_replicas(self, session: SessionData, now: u64) -> Refreshed {
+        let codec = &self.inner.codec;
+        let key = flight_key(&session);
+        let deadline = tokio::time::Instant::now() + REFRESH_LEASE + Duration::from_secs(1);
+        loop {
+            match codec.published_refresh(&key).await {
+                Ok(Some(outcome)) => return outcome,
+                Ok(None) => {}
+                Err(e) => return Refreshed::Unavailable(e),
+            }
+            match codec.take_refresh_lock(&key).await {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => return Refreshed::Unavailable(e),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Refreshed::Unavailable(Error::unavailable(
+                    "another replica is refreshing this session and has not finished",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The lock is ours; an outcome published just before we took it
+        // still counts.
+        let outcome = match codec.published_refresh(&key).await {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => self.refresh(session, now).await,
+            Err(e) => Refreshed::Unavailable(e),
+        };
+        if let Refreshed::Renewed(renewed) = &outcome
+            && codec.storage == SessionStorage::Server
+        {
+            // Kept now, whether or not the request is still there to take it.
+            if let Err(SaveError::Failed(e)) = codec.save(renewed, now).await {
+                tracing::warn!(error = %e, "a refreshed session could not be stored");
+            }
+        }
+        if let Err(e) = codec
+            .publish_refresh(&key, &outcome, now.saturating_add(FLIGHT_MEMORY_SECS))
+            .await
+        {
+            tracing::warn!(error = %e, "a refresh's outcome could not be shared with the other replicas");
+        }
+        if let Err(e) = codec.release_refresh_lock(&key).await {
+            tracing::warn!(error = %e, "a refresh lock could not be released; it lapses by itself");
+        }
+        outcome
     }
 
     /// Redeems the session's refresh token. A refreshed ID token must be

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_lc_rs::digest;
 use base64::Engine as _;
@@ -13,7 +14,7 @@ use portcullis_capabilities::SessionStore;
 use portcullis_core::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::OnceCell;
+use tokio::sync::watch;
 
 use crate::config::SessionStorage;
 use crate::seal::{CookieAttrs, Sealer};
@@ -249,6 +250,76 @@ impl Codec {
     pub(crate) fn clear_transaction(&self) -> String {
         self.attrs.clear(&self.login_name)
     }
+
+    /// Takes the refresh lock of flight `key` in the shared store, for
+    /// [`REFRESH_LEASE`]; answers whether this replica holds it now.
+    pub(crate) async fn take_refresh_lock(&self, key: &str) -> Result<bool, Error> {
+        self.store
+            .put_new(&format!("refresh-lock:{key}"), b"", REFRESH_LEASE)
+            .await
+    }
+
+    /// Releases the refresh lock of flight `key`.
+    pub(crate) async fn release_refresh_lock(&self, key: &str) -> Result<(), Error> {
+        self.store.delete(&format!("refresh-lock:{key}")).await
+    }
+
+    /// The outcome of flight `key` that a replica published, if any. A
+    /// stored value that does not open (another secret key) counts as none.
+    pub(crate) async fn published_refresh(&self, key: &str) -> Result<Option<Refreshed>, Error> {
+        let Some(bytes) = self.store.get(&format!("refresh-outcome:{key}")).await? else {
+            return Ok(None);
+        };
+        let Some(plain) = std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|sealed| self.sealer.open(REFRESH_OUTCOME, sealed))
+        else {
+            return Ok(None);
+        };
+        Ok(match serde_json::from_slice::<SharedOutcome>(&plain) {
+            Ok(SharedOutcome::Renewed(data)) => Some(Refreshed::Renewed(Box::new(data))),
+            Ok(SharedOutcome::Ended) => Some(Refreshed::Ended),
+            Err(_) => None,
+        })
+    }
+
+    /// Publishes the outcome of flight `key` to the other replicas until
+    /// `until` (Unix seconds), sealed: it holds tokens. An unavailable
+    /// provider is no outcome and is never published.
+    pub(crate) async fn publish_refresh(
+        &self,
+        key: &str,
+        outcome: &Refreshed,
+        until: u64,
+    ) -> Result<(), Error> {
+        let shared = match outcome {
+            Refreshed::Renewed(data) => SharedOutcome::Renewed((**data).clone()),
+            Refreshed::Ended => SharedOutcome::Ended,
+            Refreshed::Unavailable(_) => return Ok(()),
+        };
+        let plain = serde_json::to_vec(&shared)
+            .map_err(|e| Error::unavailable("encoding a refresh failed").with_source(e))?;
+        let sealed = self.sealer.seal(REFRESH_OUTCOME, &plain)?;
+        self.store
+            .put(&format!("refresh-outcome:{key}"), sealed.as_bytes(), until)
+            .await
+    }
+}
+
+/// The associated data refresh outcomes are sealed under in the store, so
+/// that one never opens as a cookie (or the reverse).
+const REFRESH_OUTCOME: &str = "portcullis-refresh-outcome";
+
+/// How long a replica may hold a session's refresh lock: far beyond the
+/// provider's answer (the HTTP client's total timeout), and the bound on how
+/// long the other replicas wait for a replica that died while refreshing.
+pub(crate) const REFRESH_LEASE: Duration = Duration::from_secs(15);
+
+/// What a replica publishes of a refresh for the others.
+#[derive(Serialize, Deserialize)]
+enum SharedOutcome {
+    Renewed(SessionData),
+    Ended,
 }
 
 /// The store key of a server-side session.
@@ -273,16 +344,33 @@ pub(crate) enum Refreshed {
 }
 
 /// One refresh in flight (or just finished) for one session and refresh token.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Flight {
-    result: OnceCell<Refreshed>,
+    /// `None` until the refresh task finishes.
+    outcome: watch::Receiver<Option<Refreshed>>,
     started_at: u64,
+}
+
+impl Flight {
+    /// Whether the flight is over without an outcome worth remembering: the
+    /// provider (or the store) could not answer, or the task died. The next
+    /// request tries again.
+    fn failed(&self) -> bool {
+        match &*self.outcome.borrow() {
+            Some(Refreshed::Unavailable(_)) => true,
+            Some(_) => false,
+            None => self.outcome.has_changed().is_err(),
+        }
+    }
 }
 
 /// Refreshes running per session: requests arriving together with the same
 /// session and refresh token share one call to the provider, and a request
 /// arriving shortly after (carrying the old cookie) gets the same outcome
-/// instead of replaying a rotated refresh token.
+/// instead of replaying a rotated refresh token. Each refresh runs as a
+/// task of its own, so that it completes (and its rotated token is kept)
+/// when the request that started it is cancelled. An unavailable provider
+/// is not remembered: the next request tries again.
 #[derive(Default)]
 pub(crate) struct Flights {
     map: Mutex<HashMap<String, Arc<Flight>>>,
@@ -300,38 +388,65 @@ impl fmt::Debug for Flights {
     }
 }
 
-/// How long a finished refresh's outcome is kept for late requests.
-const FLIGHT_MEMORY_SECS: u64 = 120;
+/// How long a finished refresh's outcome is kept for late requests, in
+/// the process and in the shared store.
+pub(crate) const FLIGHT_MEMORY_SECS: u64 = 120;
+
+/// The flight of `session`'s current refresh token: its session id and a
+/// digest of the token (never the token itself).
+pub(crate) fn flight_key(session: &SessionData) -> String {
+    let token = session.refresh_token.as_deref().unwrap_or_default();
+    let hash = digest::digest(&digest::SHA256, token.as_bytes());
+    format!(
+        "{}:{}",
+        session.sid,
+        URL_SAFE_NO_PAD.encode(&hash.as_ref()[..16])
+    )
+}
 
 impl Flights {
-    /// Runs `refresh` once for `session`'s current refresh token, or joins the run in progress.
+    /// Runs `refresh` once, as a task of its own, for `session`'s current
+    /// refresh token, or joins the run in progress (or just finished).
     pub(crate) async fn run<F, Fut>(&self, session: &SessionData, now: u64, refresh: F) -> Refreshed
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Refreshed>,
+        Fut: Future<Output = Refreshed> + Send + 'static,
     {
-        let token = session.refresh_token.as_deref().unwrap_or_default();
-        let hash = digest::digest(&digest::SHA256, token.as_bytes());
-        let key = format!(
-            "{}:{}",
-            session.sid,
-            URL_SAFE_NO_PAD.encode(&hash.as_ref()[..16])
-        );
-        let flight = {
+        let key = flight_key(session);
+        let mut outcome = {
             // Held only to find or insert the flight; never across an await.
             let mut map = self
                 .map
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            map.retain(|_, f| now.saturating_sub(f.started_at) < FLIGHT_MEMORY_SECS);
-            Arc::clone(map.entry(key).or_insert_with(|| {
-                Arc::new(Flight {
-                    result: OnceCell::new(),
-                    started_at: now,
-                })
-            }))
+            map.retain(|_, f| now.saturating_sub(f.started_at) < FLIGHT_MEMORY_SECS && !f.failed());
+            match map.get(&key) {
+                Some(flight) => flight.outcome.clone(),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    let task = refresh();
+                    tokio::spawn(async move {
+                        let _ = tx.send(Some(task.await));
+                    });
+                    map.insert(
+                        key,
+                        Arc::new(Flight {
+                            outcome: rx.clone(),
+                            started_at: now,
+                        }),
+                    );
+                    rx
+                }
+            }
         };
-        flight.result.get_or_init(refresh).await.clone()
+        match outcome.wait_for(Option::is_some).await {
+            Ok(done) => done.clone().unwrap_or_else(|| {
+                Refreshed::Unavailable(Error::unavailable("the session refresh did not complete"))
+            }),
+            Err(_) => {
+                Refreshed::Unavailable(Error::unavailable("the session refresh did not complete"))
+            }
+        }
     }
 
     /// The number of remembered flights (for tests).
@@ -363,11 +478,12 @@ mod tests {
     #[tokio::test]
     async fn concurrent_refreshes_share_one_call() {
         let flights = Flights::default();
-        let calls = AtomicUsize::new(0);
+        let calls = Arc::new(AtomicUsize::new(0));
         let s = session("r1");
         let run = || async {
+            let calls = Arc::clone(&calls);
             flights
-                .run(&s, 100, || async {
+                .run(&s, 100, || async move {
                     calls.fetch_add(1, Ordering::SeqCst);
                     tokio::task::yield_now().await;
                     Refreshed::Ended
@@ -391,6 +507,73 @@ mod tests {
             })
             .await;
         assert_eq!(flights.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_provider_is_not_remembered() {
+        let flights = Flights::default();
+        let s = session("r1");
+        let down = flights
+            .run(&s, 100, || async {
+                Refreshed::Unavailable(Error::unavailable("down"))
+            })
+            .await;
+        assert!(matches!(down, Refreshed::Unavailable(_)));
+        // The next request, a second later, asks the provider again.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let up = flights
+            .run(&s, 101, || async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Refreshed::Ended
+            })
+            .await;
+        assert!(matches!(up, Refreshed::Ended));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // A real outcome is remembered: no third call.
+        let again = flights
+            .run(&s, 102, || async {
+                Refreshed::Unavailable(Error::unavailable("not asked"))
+            })
+            .await;
+        assert!(matches!(again, Refreshed::Ended));
+    }
+
+    #[tokio::test]
+    async fn a_refresh_completes_when_its_request_is_cancelled() {
+        let flights = Arc::new(Flights::default());
+        let s = session("r1");
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let finished = Arc::new(AtomicUsize::new(0));
+        let done = Arc::clone(&finished);
+        let request = {
+            let flights = Arc::clone(&flights);
+            let s = s.clone();
+            tokio::spawn(async move {
+                flights
+                    .run(&s, 100, || async move {
+                        let _ = released.await;
+                        done.fetch_add(1, Ordering::SeqCst);
+                        Refreshed::Ended
+                    })
+                    .await
+            })
+        };
+        // The request is cancelled while the refresh runs.
+        while flights.len() == 0 {
+            tokio::task::yield_now().await;
+        }
+        request.abort();
+        assert!(request.await.unwrap_err().is_cancelled());
+        let _ = release.send(());
+        // A later request gets the outcome without a second refresh.
+        let later = flights
+            .run(&s, 101, || async {
+                Refreshed::Unavailable(Error::unavailable("not asked"))
+            })
+            .await;
+        assert!(matches!(later, Refreshed::Ended));
+        assert_eq!(finished.load(Ordering::SeqCst), 1);
     }
 
     #[test]

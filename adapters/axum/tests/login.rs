@@ -475,3 +475,141 @@ async fn a_flood_of_callbacks_writes_nothing_and_holds_up_no_logout_or_revocatio
             .count();
     assert_eq!(new_entries, 2, "{written}");
 }
+
+/// Two replicas sharing one Redis for capabilities, revocations and
+/// sessions, on one provider, their sessions kept as `storage` says.
+async fn replicas_on_redis(
+    redis: &RedisServer,
+    provider: &MockProvider,
+    storage: SessionStorage,
+) -> Vec<(
+    portcullis_testing::AppTester,
+    portcullis_axum::portcullis_oidc::RelyingParty,
+)> {
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = Arc::new(
+            RedisStore::connect(RedisConfig::new(redis.url()))
+                .await
+                .unwrap(),
+        );
+        let stores = Stores {
+            capabilities: store.clone(),
+            revocations: Some(store.clone()),
+            sessions: store,
+        };
+        let make = |base: &str| {
+            let mut cfg = config(provider, base);
+            cfg.session.storage = storage;
+            cfg
+        };
+        replicas.push(serve_on(provider, make, Arc::new(provider.clock()), Some(stores)).await);
+    }
+    replicas
+}
+
+/// Logs `email` in on `app` with offline access (a refresh token).
+async fn offline_login_on(
+    app: &portcullis_testing::AppTester,
+    email: &str,
+) -> portcullis_testing::TestClient {
+    let client = app.client(None).await;
+    let login = client.get("/login?offline_token=true").expect(303).await;
+    let callback = client
+        .follow_provider(login.location().unwrap(), email)
+        .await;
+    client.get_url(&callback).expect(303).await;
+    client
+}
+
+/// Two replicas refresh one session at once: the provider, which rotates
+/// refresh tokens and revokes a login whose old refresh token comes back,
+/// sees one redemption, and the login goes on on both replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_refreshing_one_session_at_once_redeem_its_refresh_token_once() {
+    let redis = RedisServer::start();
+    let provider = MockProvider::start().await.unwrap();
+    let replicas = replicas_on_redis(&redis, &provider, SessionStorage::Cookie).await;
+    let on_a = offline_login_on(&replicas[0].0, "alice@example.com").await;
+    let (name, value) = on_a.cookie_matching("portcullis-session").unwrap();
+    let on_b = replicas[1].0.client(None).await;
+    on_b.set_cookie(&name, Some(&value));
+    let redeemed = provider.refresh_count();
+
+    // Due on both; the provider is slow, so that the refreshes overlap.
+    provider.clock().advance_secs(301);
+    provider.set_token_delay(Some(std::time::Duration::from_millis(300)));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let client = if i % 2 == 0 {
+                on_a.clone()
+            } else {
+                on_b.clone()
+            };
+            tokio::spawn(async move { client.get("/me").send().await })
+        })
+        .collect();
+    for task in tasks {
+        let resp = task.await.unwrap();
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    provider.set_token_delay(None);
+    assert_eq!(provider.refresh_count(), redeemed + 1, "one redemption");
+
+    // No login was revoked: the next refresh is accepted, on either replica.
+    provider.clock().advance_secs(301);
+    on_a.get("/me").expect(200).await;
+    on_b.get("/me").expect(200).await;
+    assert_eq!(provider.refresh_count(), redeemed + 2);
+    on_b.get("/read").expect(200).await;
+}
+
+/// A request that starts a refresh and is cancelled (its client went away)
+/// does not lose the rotated refresh token: the refresh completes and the
+/// server-side session keeps the new tokens, which the other replica uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_completes_and_is_kept_when_its_request_is_cancelled() {
+    let redis = RedisServer::start();
+    let provider = MockProvider::start().await.unwrap();
+    let replicas = replicas_on_redis(&redis, &provider, SessionStorage::Server).await;
+    let on_a = offline_login_on(&replicas[0].0, "alice@example.com").await;
+    let (name, value) = on_a.cookie_matching("portcullis-session").unwrap();
+    let redeemed = provider.refresh_count();
+
+    let token_requests = provider.request_count("/token");
+    provider.clock().advance_secs(301);
+    provider.set_token_delay(Some(std::time::Duration::from_millis(300)));
+    // The request on replica A is cancelled while the provider answers.
+    let rp = replicas[0].1.clone();
+    let cookie = format!("{name}={value}");
+    let request = tokio::spawn(async move {
+        let headers = [("cookie", cookie.as_str())];
+        rp.authenticate("GET", &headers[..]).await.map(|_| ())
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while provider.request_count("/token") == token_requests {
+        assert!(std::time::Instant::now() < deadline, "no refresh started");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(!request.is_finished(), "the provider is still answering");
+    request.abort();
+    assert!(request.await.unwrap_err().is_cancelled());
+    while provider.refresh_count() == redeemed {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresh never completed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    provider.set_token_delay(None);
+
+    // Replica B, with the same cookie, uses the new tokens: no second redemption.
+    let on_b = replicas[1].0.client(None).await;
+    on_b.set_cookie(&name, Some(&value));
+    on_b.get("/me").expect(200).await;
+    assert_eq!(provider.refresh_count(), redeemed + 1);
+    // And the rotated refresh token is the one redeemed next: the login goes on.
+    provider.clock().advance_secs(301);
+    on_b.get("/me").expect(200).await;
+    assert_eq!(provider.refresh_count(), redeemed + 2);
+}

@@ -583,6 +583,13 @@ impl MockProvider {
         self.state().rotate_keys();
     }
 
+    /// Makes `POST /token` wait `delay` before it handles the request (a
+    /// code or refresh token is redeemed after the wait), or (`None`)
+    /// answer at once again.
+    pub fn set_token_delay(&self, delay: Option<Duration>) {
+        self.state().set_token_delay(delay);
+    }
+
     /// Makes `GET /jwks` misbehave, or (`None`) behave again.
     pub fn set_jwks_fault(&self, fault: Option<Fault>) {
         self.state().set_jwks_fault(fault);

@@ -230,6 +230,9 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(delay) = state.token_delay() {
+        tokio::time::sleep(delay).await;
+    }
     no_store(token_response(&state, &headers, &body))
 }
 

@@ -52,6 +52,8 @@ pub(crate) struct State {
     pub(crate) iss_parameter: bool,
     keys: RwLock<KeyRing>,
     jwks: Mutex<JwksBehavior>,
+    /// How long `POST /token` waits before it answers.
+    token_delay: Mutex<Option<std::time::Duration>>,
     counts: Mutex<HashMap<String, usize>>,
     login: Mutex<LoginState>,
 }
@@ -88,8 +90,17 @@ impl State {
                 fault: None,
                 max_age: Some(300),
             }),
+            token_delay: Mutex::new(None),
             counts: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub(crate) fn token_delay(&self) -> Option<std::time::Duration> {
+        *lock(&self.token_delay)
+    }
+
+    pub(crate) fn set_token_delay(&self, delay: Option<std::time::Duration>) {
+        *lock(&self.token_delay) = delay;
     }
 
     /// The current key for `alg`, made on first use for unconfigured algorithms.
