@@ -725,3 +725,18 @@ async fn one_of_two_processes(role: &str, dir: &Path) {
     }
     fs::write(dir.join(format!("saw-{role}")), "").unwrap();
 }
+
+/// Two stores on one user file in one process (and so under its lock file)
+/// apply hundreds of interleaved changes to the same users: the end state is
+/// one a serial order of the acknowledged changes gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interleaved_changes_on_one_user_file_serialize() {
+    let (_dir, path) = user_file();
+    // Checked on every read, so that the end state is read as it is.
+    let a: Arc<dyn CapabilityStore> = Arc::new(open(&path, Duration::ZERO).await);
+    let b: Arc<dyn CapabilityStore> = Arc::new(open(&path, Duration::ZERO).await);
+    suite::interleaved_changes_serialize(vec![a, b]).await;
+    // The file holds what the stores serve.
+    let reopened = open(&path, Duration::from_secs(1)).await;
+    assert_eq!(on_disk(&path), reopened.list().await.unwrap());
+}

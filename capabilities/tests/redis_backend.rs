@@ -153,6 +153,7 @@ on_every_deployment!(
     modify_retries_on_contention_then_gives_up,
     an_empty_store_is_seeded_once_from_the_user_file,
     replicas_seeding_at_once_seed_once,
+    interleaved_changes_of_two_replicas_serialize,
 );
 
 async fn connect(server: &RedisServer, prefix: &str) -> RedisStore {
@@ -611,4 +612,12 @@ async fn replicas_seeding_at_once_seed_once(d: Deployment) {
     }
     assert_eq!(seeded, 1, "exactly one replica seeds");
     assert_eq!(d.store("race:").await.list().await.unwrap(), users);
+}
+
+/// Two replicas apply hundreds of interleaved changes to the same users:
+/// the end state is one a serial order of the acknowledged changes gives.
+async fn interleaved_changes_of_two_replicas_serialize(d: Deployment) {
+    let a: Arc<dyn CapabilityStore> = Arc::new(d.store("serial:").await);
+    let b: Arc<dyn CapabilityStore> = Arc::new(d.store("serial:").await);
+    suite::interleaved_changes_serialize(vec![a, b]).await;
 }

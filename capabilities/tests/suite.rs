@@ -289,3 +289,124 @@ pub(crate) async fn concurrent_put_new(stores: Vec<Arc<dyn SessionStore>>) {
     }
     assert_eq!(winners, 1);
 }
+
+/// A user's capabilities as the checker sees them (`None`: unknown).
+type State = Option<Vec<String>>;
+
+/// Many writers (each store is a replica; several tasks per store) apply
+/// hundreds of interleaved `Add`, `Remove` and `Set` changes to the same
+/// three users. Every acknowledged change reports its true before and after
+/// (`Modified`); the checker then proves that one serial order of exactly
+/// the acknowledged changes leads from the initial state to the final one:
+/// each acknowledged change is what its change does to its before, the
+/// changes that wrote form one trail of states from the initial to the
+/// final (an Eulerian trail of the before→after graph: no acknowledged
+/// change lost, none applied twice, none applied that was refused), and a
+/// change that wrote nothing saw a state on that trail.
+pub(crate) async fn interleaved_changes_serialize(stores: Vec<Arc<dyn CapabilityStore>>) {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    const USERS: [&str; 3] = ["u0@example.com", "u1@example.com", "u2@example.com"];
+    const TASKS_PER_STORE: usize = 4;
+    const CHANGES_PER_TASK: usize = 40;
+    for user in USERS {
+        update(&stores[0], user, Change::Set(names(&["base"]))).await;
+    }
+    let mut tasks = Vec::new();
+    for (s, store) in stores.iter().enumerate() {
+        for t in 0..TASKS_PER_STORE {
+            let store = Arc::clone(store);
+            // A small deterministic generator per task.
+            let mut seed = u64::try_from(s * TASKS_PER_STORE + t + 1)
+                .unwrap()
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            tasks.push(tokio::spawn(async move {
+                let mut done = Vec::new();
+                let mut refused = 0usize;
+                for _ in 0..CHANGES_PER_TASK {
+                    seed = seed
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    let r = (seed >> 33) as usize;
+                    let user = USERS[r % 3];
+                    let cap = format!("c{}", (r / 3) % 6);
+                    let change = match (r / 18) % 3 {
+                        0 => Change::Add(cap),
+                        1 => Change::Remove(cap),
+                        _ => Change::Set(vec![cap, format!("c{}", (r / 54) % 6)]),
+                    };
+                    let accept = |_: Option<&[String]>| Ok(());
+                    match store.modify(user, change.clone(), &accept).await {
+                        Ok(m) => done.push((user, change, m.before, m.after)),
+                        // Contention may exhaust a store's retries: refused,
+                        // and then it must not have been applied.
+                        Err(e) if e.kind() == ErrorKind::Unavailable => refused += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                (done, refused)
+            }));
+        }
+    }
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for task in tasks {
+        let (done, r) = task.await.unwrap();
+        acknowledged.extend(done);
+        refused += r;
+    }
+    let total = stores.len() * TASKS_PER_STORE * CHANGES_PER_TASK;
+    assert!(
+        acknowledged.len() * 10 >= total * 9,
+        "{refused} of {total} changes refused"
+    );
+
+    for user in USERS {
+        let initial: State = Some(names(&["base"]));
+        let last: State = get(&stores[0], user).await;
+        let mut balance: BTreeMap<State, i64> = BTreeMap::new();
+        let mut edges: BTreeMap<State, Vec<State>> = BTreeMap::new();
+        let mut reads = Vec::new();
+        for (_, change, before, after) in acknowledged.iter().filter(|(u, ..)| *u == user) {
+            assert_eq!(
+                &change.apply(before.clone()),
+                after,
+                "{user}: {change:?} on {before:?}"
+            );
+            if before == after {
+                reads.push(before.clone());
+                continue;
+            }
+            *balance.entry(before.clone()).or_default() += 1;
+            *balance.entry(after.clone()).or_default() -= 1;
+            edges.entry(before.clone()).or_default().push(after.clone());
+        }
+        // Out minus in: +1 at the start, -1 at the end, 0 elsewhere.
+        let mut expected: BTreeMap<State, i64> = BTreeMap::new();
+        if initial != last {
+            expected.insert(initial.clone(), 1);
+            expected.insert(last.clone(), -1);
+        }
+        balance.retain(|_, b| *b != 0);
+        assert_eq!(
+            balance, expected,
+            "{user}: the acknowledged changes do not lead from {initial:?} to {last:?}"
+        );
+        // Every state with a change out of it is reached from the start.
+        let mut seen: BTreeSet<State> = BTreeSet::from([initial.clone()]);
+        let mut queue = vec![initial.clone()];
+        while let Some(state) = queue.pop() {
+            for next in edges.get(&state).into_iter().flatten() {
+                if seen.insert(next.clone()) {
+                    queue.push(next.clone());
+                }
+            }
+        }
+        for state in edges.keys().chain(reads.iter()) {
+            assert!(
+                seen.contains(state),
+                "{user}: {state:?} is on no serial order"
+            );
+        }
+    }
+}

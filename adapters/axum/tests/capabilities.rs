@@ -2,7 +2,7 @@
 //! store, service and API tokens, replicas sharing Redis, and bad input.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -547,4 +547,184 @@ async fn a_short_secret_key_is_a_config_error() {
         .build()
         .unwrap_err();
     assert_eq!(e.kind(), portcullis_core::ErrorKind::Config);
+}
+
+/// One answer under load: who asked, the status, when it was sent and
+/// when it came back.
+type Answer = (&'static str, StatusCode, Instant, Instant);
+
+/// Requests of three callers, over and over, on `app`, until `stop`.
+struct Load {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<Vec<Answer>>>,
+}
+
+impl Load {
+    fn start(app: &Router, callers: &[(&'static str, String)]) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tasks = callers
+            .iter()
+            .cloned()
+            .map(|(who, token)| {
+                let app = app.clone();
+                let stop = Arc::clone(&stop);
+                tokio::spawn(async move {
+                    let mut answers = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let sent = Instant::now();
+                        let reply = bearer(&app, "/payroll/view", &token).await;
+                        answers.push((who, reply.status, sent, Instant::now()));
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    answers
+                })
+            })
+            .collect();
+        Self { stop, tasks }
+    }
+
+    async fn finish(self) -> Vec<Answer> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut all = Vec::new();
+        for task in self.tasks {
+            all.extend(task.await.unwrap());
+        }
+        all
+    }
+}
+
+/// Redis killed and restarted under load: while it is down every request
+/// is 503 (never a pass); once it is back the service resumes by itself,
+/// within seconds, without restarting the application; at no time is a
+/// caller granted what it does not hold, nor a revoked token accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_under_load_is_503_then_resumes_and_never_grants() {
+    let mut server = RedisServer::start();
+    let provider = MockProvider::start().await.unwrap();
+    let store = Arc::new(
+        RedisStore::connect(
+            RedisConfig::new(Secret::new(server.url()))
+                .with_command_timeout(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap(),
+    );
+    seed(&*store).await;
+    let app = app(&provider, store.clone(), Some(store.clone()));
+    let admin = token(&provider, ADMIN);
+    post(
+        &app,
+        "/manage_capabilities/set",
+        Some(&admin),
+        &json!({"email": BOT, "capabilities": ["payroll"]}).to_string(),
+    )
+    .await;
+    let issued = json_of(&bearer(&app, "/token?user=bot@service", &admin).await);
+    let revoked = issued["service_token"].as_str().unwrap().to_owned();
+    let revoke = post(
+        &app,
+        "/token/revoke",
+        Some(&admin),
+        &json!({"token": revoked}).to_string(),
+    )
+    .await;
+    assert_status(&revoke, StatusCode::OK);
+    // What Redis holds survives its restart (it loads this snapshot).
+    server.command(&["SAVE"]).unwrap();
+
+    let load = Load::start(
+        &app,
+        &[
+            ("accountant", token(&provider, ACCOUNTANT)),
+            ("user", token(&provider, USER)),
+            ("revoked", revoked),
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill();
+    let down = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let up = Instant::now();
+    server.restart();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let answers = load.finish().await;
+
+    let allowed = |who: &str| match who {
+        "accountant" => StatusCode::OK,
+        "user" => StatusCode::FORBIDDEN,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    let mut while_down = 0;
+    for (who, status, sent, back) in &answers {
+        // Never a grant that was not given.
+        assert!(
+            *status == allowed(who) || *status == StatusCode::SERVICE_UNAVAILABLE,
+            "{who}: {status}"
+        );
+        if *sent >= down && *back <= up {
+            while_down += 1;
+            assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "{who} while down");
+        }
+    }
+    assert!(
+        while_down >= 3,
+        "{while_down} requests while Redis was down"
+    );
+    // Back within seconds: the last second of answers is all as before.
+    for who in ["accountant", "user", "revoked"] {
+        let last = answers
+            .iter()
+            .filter(|(w, _, sent, _)| *w == who && *sent > up + Duration::from_secs(2))
+            .collect::<Vec<_>>();
+        assert!(!last.is_empty(), "{who}: no answer after the restart");
+        for (_, status, ..) in last {
+            assert_eq!(*status, allowed(who), "{who} after the restart");
+        }
+    }
+}
+
+/// Redis slower than the command timeout (every client paused): a
+/// protected request is 503 in bounded time, never a pass and never a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_slower_than_the_command_timeout_is_503_in_bounded_time() {
+    let server = RedisServer::start();
+    let provider = MockProvider::start().await.unwrap();
+    let store = Arc::new(
+        RedisStore::connect(
+            RedisConfig::new(Secret::new(server.url()))
+                .with_command_timeout(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap(),
+    );
+    seed(&*store).await;
+    let app = app(&provider, store.clone(), Some(store));
+    let accountant = token(&provider, ACCOUNTANT);
+    let user = token(&provider, USER);
+    assert_status(
+        &bearer(&app, "/payroll/view", &accountant).await,
+        StatusCode::OK,
+    );
+
+    server.command(&["CLIENT", "PAUSE", "3000", "ALL"]).unwrap();
+    for who in [&accountant, &user] {
+        let started = Instant::now();
+        let reply = bearer(&app, "/payroll/view", who).await;
+        let took = started.elapsed();
+        assert_status(&reply, StatusCode::SERVICE_UNAVAILABLE);
+        // The command timeout, twice at most (the revocation check, then the
+        // capabilities), and some slack for a busy machine.
+        assert!(took < Duration::from_millis(1500), "took {took:?}");
+    }
+    server.command(&["CLIENT", "UNPAUSE"]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply = bearer(&app, "/payroll/view", &accountant).await;
+        if reply.status == StatusCode::OK {
+            break;
+        }
+        assert_status(&reply, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Instant::now() < deadline, "no recovery after the pause");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
