@@ -39,6 +39,11 @@
 //! - many distinct users at once (`--users`, ES256 tokens, each sent in
 //!   turn): the first request of each misses the verified-token cache, the
 //!   later ones hit it; requests per second and p99 latency;
+//! - the capability check on each store (axum, `GET /capability`): the user
+//!   file, a Redis server and a Redis Cluster of three masters (both
+//!   started by [`portcullis_testing`] on loopback), one batch of each per
+//!   run, interleaved; the medians' ratios Redis/user file and
+//!   Cluster/user file;
 //! - the main example's app (`examples/axum`, served in this process) sent
 //!   `--memory-tokens` distinct tokens: the process's resident memory
 //!   (`VmRSS`) after each quarter, flat once the cache is full.
@@ -80,7 +85,9 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use jsonwebtoken::{DecodingKey, Validation};
 use portcullis_axum::{AuthLayer, Caller, RequireCapability, capability};
-use portcullis_capabilities::{Capabilities, FileStore};
+use portcullis_capabilities::{
+    Capabilities, CapabilityStore, Change, FileStore, RedisClusterConfig, RedisConfig, RedisStore,
+};
 use portcullis_core::capabilities::CapabilitiesConfig;
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
 use portcullis_core::{Algorithm, Authenticator, CredentialsConfig, Secret, TokenVerifier};
@@ -351,13 +358,97 @@ async fn capabilities(dir: &Path) -> anyhow::Result<Capabilities> {
     let store = FileStore::open(path)
         .await
         .context("opening the user file")?;
+    capabilities_on(Arc::new(store))
+}
+
+/// Capabilities over `store` (no default capabilities: the check reads the
+/// store's assignments).
+fn capabilities_on(store: Arc<dyn CapabilityStore>) -> anyhow::Result<Capabilities> {
     Capabilities::builder(
         CapabilitiesConfig::new([("read", Vec::<String>::new())]),
-        Arc::new(store),
+        store,
         random_secret(),
     )
     .build()
     .context("building the capabilities service")
+}
+
+/// The capability check on the user file, on Redis and on a Redis Cluster
+/// (axum), one batch of each per run, interleaved.
+async fn on_each_store(
+    provider: &MockProvider,
+    file_caps: &Capabilities,
+    token: &str,
+    opts: &Options,
+) -> anyhow::Result<()> {
+    let redis = portcullis_testing::RedisServer::start();
+    let cluster = portcullis_testing::RedisCluster::start();
+    let single: Arc<dyn CapabilityStore> = Arc::new(
+        RedisStore::connect(RedisConfig::new(redis.url()))
+            .await
+            .context("connecting to Redis")?,
+    );
+    let clustered: Arc<dyn CapabilityStore> = Arc::new(
+        RedisStore::connect_cluster(RedisClusterConfig::new(cluster.urls()))
+            .await
+            .context("connecting to the Redis Cluster")?,
+    );
+    let mut servers = vec![(
+        "user file",
+        start_server(Framework::Axum, provider, file_caps).await?,
+    )];
+    for (name, store) in [("Redis", single), ("Redis Cluster", clustered)] {
+        store
+            .update(EMAIL, Change::Add("read".to_owned()))
+            .await
+            .with_context(|| format!("granting `read` on {name}"))?;
+        let caps = capabilities_on(store)?;
+        servers.push((name, start_server(Framework::Axum, provider, &caps).await?));
+    }
+    println!();
+    println!("== the capability check on each store (axum, GET /capability)");
+    let mut targets = Vec::new();
+    for (name, server) in &servers {
+        check_routes(server.addr, token)
+            .await
+            .with_context(|| format!("{name}: the routes do not answer as expected"))?;
+        let target = Target::new(server.addr, "/capability", Some(token))?;
+        if opts.warmup > 0 {
+            drive(&target, opts.connections, opts.warmup, DEADLINE).await?;
+        }
+        targets.push(target);
+    }
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    let mut p99s: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    for i in 1..=opts.runs {
+        let mut line = Vec::new();
+        for (k, target) in targets.iter().enumerate() {
+            let b = drive(target, opts.connections, opts.requests, DEADLINE).await?;
+            line.push(format!("{} {}", servers[k].0, describe(&b)));
+            rates[k].push(b.rate());
+            p99s[k].push(b.p99.as_secs_f64() * 1e6);
+        }
+        println!("run {i}/{}: {}", opts.runs, line.join(", "));
+    }
+    println!(
+        "{:<14} {:>12} {:>12} {:>16}",
+        "store", "req/s", "p99 µs", "rate/user file"
+    );
+    let file_rate = median(&rates[0]);
+    for (k, (name, _)) in servers.iter().enumerate() {
+        println!(
+            "{:<14} {:>12.0} {:>12.0} {:>16.3}",
+            name,
+            median(&rates[k]),
+            median(&p99s[k]),
+            median(&rates[k]) / file_rate
+        );
+    }
+    for (_, server) in servers {
+        (server.stop)();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(())
 }
 
 async fn start_server(
@@ -1082,6 +1173,7 @@ async fn run(opts: Options) -> anyhow::Result<()> {
             m.capability / m.bare
         );
     }
+    on_each_store(&provider, &caps, &token, &opts).await?;
     against_hand_written(&provider, &caps, &token, &opts).await?;
     many_users(&provider, &caps, &opts).await?;
     example_memory(&provider, &opts).await?;
