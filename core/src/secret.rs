@@ -59,8 +59,17 @@ impl Serialize for Secret {
 }
 
 impl<'de> Deserialize<'de> for Secret {
+    /// Any string, except one that is visibly encrypted
+    /// ([`is_sealed`](crate::sealed::is_sealed)): such a value is never a
+    /// secret in itself, and reaching here means nothing decrypted it.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret::new)
+        let value = String::deserialize(deserializer)?;
+        if crate::sealed::is_sealed(&value) {
+            return Err(serde::de::Error::custom(
+                crate::sealed::sealed_secret_message(),
+            ));
+        }
+        Ok(Secret::new(value))
     }
 }
 
@@ -129,6 +138,8 @@ pub fn is_placeholder(value: &str) -> bool {
 /// session cookies) given under the configuration key `key`.
 ///
 /// Refused, with an error of kind `Config` that names `key` and never the value:
+/// - a value that is visibly encrypted (`~CRYPT~`, `~SEALED-`): it was not
+///   decrypted, and is never used as a key as it is;
 /// - fewer than [`MIN_SECRET_KEY_BYTES`] bytes;
 /// - a value printed in portcullis' documentation or examples
 ///   ([`PUBLISHED_SECRET_KEYS`]), or one that says it is a placeholder
@@ -155,6 +166,12 @@ pub fn is_placeholder(value: &str) -> bool {
 /// A configuration error as described above.
 pub fn check_secret_key(key: &str, secret: &Secret) -> Result<(), crate::Error> {
     let value = secret.expose();
+    if crate::sealed::is_sealed(value) {
+        return Err(crate::Error::config(format!(
+            "configuration key `{key}`: {}",
+            crate::sealed::sealed_secret_message()
+        )));
+    }
     if value.len() < MIN_SECRET_KEY_BYTES {
         return Err(crate::Error::config(format!(
             "configuration key `{key}`: at least {MIN_SECRET_KEY_BYTES} bytes are required \
@@ -234,6 +251,21 @@ mod tests {
                 !e.message().contains(bad.trim()),
                 "the value is echoed: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn encrypted_looking_keys_are_never_used_as_they_are() {
+        let long = format!("~CRYPT~gAAAAAB{}", "x".repeat(80));
+        for bad in [
+            long.as_str(),
+            "~SEALED-v1~QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo",
+        ] {
+            let e = check_secret_key("secret_key", &Secret::new(bad)).unwrap_err();
+            assert!(e.message().contains("`secret_key`"), "{e}");
+            assert!(e.message().contains("encrypted"), "{e}");
+            let e = serde_json::from_value::<Secret>(serde_json::Value::from(bad)).unwrap_err();
+            assert!(e.to_string().contains("encrypted"), "{e}");
         }
     }
 

@@ -39,6 +39,12 @@
 //! Secrets need not sit in the file: with
 //! [`env_overrides`](portcullis_core::config::env_overrides) every key can
 //! come from the environment (`PORTCULLIS__CLIENT_SECRET`, `PORTCULLIS__SECRET_KEY`).
+//! They may also sit in the file encrypted, as easy-oauth's `serieux patch`
+//! writes them (`~CRYPT~…`) or as `portcullis-seal` does (`~SEALED-v1~…`):
+//! the loaders open them with the password in `PORTCULLIS_CONFIG_PASSWORD`
+//! or `SERIEUX_PASSWORD`, and refuse to start, naming the key, when it is
+//! missing or wrong (see [`portcullis_core::sealed`]). An encrypted value is
+//! never used as a secret as it is.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -406,6 +412,24 @@ impl OidcConfig {
             return bad("client_id", "must not be empty".to_owned());
         }
         if let Some(secret) = &self.client_secret
+            && portcullis_core::sealed::is_sealed(secret.expose())
+        {
+            return bad(
+                "client_secret",
+                "the value is encrypted and was not decrypted; load the configuration with \
+                 the password in PORTCULLIS_CONFIG_PASSWORD (or SERIEUX_PASSWORD)"
+                    .to_owned(),
+            );
+        }
+        if portcullis_core::sealed::is_sealed(&self.client_id) {
+            return bad(
+                "client_id",
+                "the value is encrypted and was not decrypted; load the configuration with \
+                 the password in PORTCULLIS_CONFIG_PASSWORD (or SERIEUX_PASSWORD)"
+                    .to_owned(),
+            );
+        }
+        if let Some(secret) = &self.client_secret
             && portcullis_core::secret::is_placeholder(secret.expose())
         {
             return bad(
@@ -532,6 +556,17 @@ mod tests {
                 "client_secret",
             ),
             (base().with_client_secret("change-me"), "client_secret"),
+            (
+                base().with_client_secret("~CRYPT~gAAAAABnot-decrypted"),
+                "client_secret",
+            ),
+            (
+                OidcConfig {
+                    client_id: "~SEALED-v1~bm90LWRlY3J5cHRlZA".into(),
+                    ..base()
+                },
+                "client_id",
+            ),
             (
                 base().with_client_secret("please-CHANGE_ME-now"),
                 "client_secret",
