@@ -1100,7 +1100,7 @@ mod tests {
             ),
             (
                 yaml.replace("main:", "other:"),
-                Unsealer::with_password(native_password.clone()),
+                Unsealer::with_password(native_password),
                 "another key",
             ),
         ] {
@@ -1122,7 +1122,7 @@ mod tests {
                 .with_hmac_secret(crypt),
         )]))
         .build();
-        let e = built.err().expect("an encrypted hmac_secret is refused");
+        let e = built.expect_err("an encrypted hmac_secret is refused");
         assert!(e.message().contains("`issuers.main.hmac_secret`"), "{e}");
         assert!(e.message().contains("encrypted"), "{e}");
     }

@@ -33,7 +33,7 @@
 //! use portcullis_core::sealed::{Sealer, Unsealer};
 //! use serde_json::json;
 //!
-//! #[derive(serde::Deserialize)]
+//! #[derive(Debug, serde::Deserialize)]
 //! struct App { client_secret: Secret }
 //!
 //! let password = Secret::new("a long passphrase nobody else knows");
@@ -170,6 +170,12 @@ impl Unsealer {
     /// Whether a password is held.
     pub fn has_password(&self) -> bool {
         self.password.is_some()
+    }
+
+    /// The password held, if any (for a tool that seals with the password
+    /// the loaders would open with).
+    pub fn password(&self) -> Option<&Secret> {
+        self.password.as_ref().map(|(p, _)| p)
     }
 
     /// Opens the encrypted `value` found under the configuration key
@@ -330,7 +336,9 @@ fn open_native(
     }
     let (salt, rest) = data.split_at(SALT_LEN);
     let (nonce, sealed) = rest.split_at(NONCE_LEN);
-    let salt: [u8; SALT_LEN] = salt.try_into().expect("length checked");
+    let salt: [u8; SALT_LEN] = salt
+        .try_into()
+        .map_err(|_| Failure::Malformed("too short"))?;
     let key = match keys.native.entry(salt) {
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::hash_map::Entry::Vacant(e) => {
