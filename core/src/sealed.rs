@@ -36,7 +36,7 @@
 //! #[derive(Debug, serde::Deserialize)]
 //! struct App { client_secret: Secret }
 //!
-//! let password = Secret::new("a long passphrase nobody else knows");
+//! let password = Secret::from("a long passphrase nobody else knows");
 //! let sealed = Sealer::new(&password)?.seal(&json!("the client secret"), "client_secret")?;
 //! let yaml = format!("client_secret: '{sealed}'\n");
 //!

@@ -27,7 +27,7 @@
 //! use portcullis_seal::{Request, seal_text};
 //!
 //! let yaml = "# my app\nclient_id: app\nclient_secret: from-the-console # from the console\n";
-//! let password = Secret::new("a long passphrase nobody else knows");
+//! let password = Secret::from("a long passphrase nobody else knows");
 //! let sealed = seal_text(yaml, Format::Yaml, &Request::new(password.clone()))?;
 //! assert_eq!(sealed.keys, ["client_secret"]);
 //! assert!(sealed.text.starts_with("# my app\nclient_id: app\nclient_secret: \"~SEALED-v1~"));
