@@ -87,7 +87,9 @@ pub struct CapabilitiesConfig {
     /// Adds an `admin` capability that implies every other one (default false).
     #[serde(default)]
     pub auto_admin: bool,
-    /// The file that holds each user's capabilities.
+    /// The file that holds each user's capabilities. A relative path read
+    /// from a configuration file by [`load_file`](crate::config::load_file)
+    /// is taken beside that file, as easy-oauth does.
     #[serde(default)]
     pub user_file: Option<PathBuf>,
     /// Capabilities given to every authenticated user.

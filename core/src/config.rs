@@ -633,6 +633,11 @@ fn parse(text: &str, format: Format) -> Result<Value, Error> {
 /// Reads the file at `path` (format from its extension), applies
 /// `overrides`, opens encrypted values with the environment's password
 /// ([`Unsealer::from_env`]), deserializes into `T`.
+///
+/// A relative path the file gives for a `user_file` (at any depth) or a
+/// `store` of kind `file` is taken beside the file, as easy-oauth does,
+/// not in the working directory; one from the environment stays relative
+/// to the working directory.
 pub fn load_file<T: DeserializeOwned>(path: &Path, overrides: &[Override]) -> Result<T, Error> {
     load_file_with(path, overrides, &Unsealer::from_env())
 }
@@ -651,8 +656,39 @@ pub fn load_file_with<T: DeserializeOwned>(
     })?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
-    load_from_str_with(&text, format, overrides, unsealer)
-        .map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))
+    let in_file = |e: Error| Error::config(format!("{}: {}", path.display(), e.message()));
+    let mut base = parse(&text, format).map_err(in_file)?;
+    if let Some(dir) = path.parent() {
+        resolve_beside(&mut base, dir);
+    }
+    from_value(&base, overrides, unsealer).map_err(in_file)
+}
+
+/// Makes the relative paths a configuration file gives relative to the
+/// file's directory, as easy-oauth does: every `user_file` (at any depth)
+/// and the `path` of a `store` of kind `file`. Values from the environment
+/// are not concerned: they stay relative to the working directory.
+fn resolve_beside(tree: &mut Value, dir: &Path) {
+    fn join(value: &mut Value, dir: &Path) {
+        if let Value::String(p) = value
+            && !p.is_empty()
+            && Path::new(p.as_str()).is_relative()
+        {
+            *p = dir.join(p.as_str()).to_string_lossy().into_owned();
+        }
+    }
+    let Value::Object(map) = tree else { return };
+    for (name, child) in map.iter_mut() {
+        match name.as_str() {
+            "user_file" => join(child, dir),
+            "store" if child.get("kind").and_then(Value::as_str) == Some("file") => {
+                if let Some(p) = child.get_mut("path") {
+                    join(p, dir);
+                }
+            }
+            _ => resolve_beside(child, dir),
+        }
+    }
 }
 
 /// Builds `T` from the overrides alone (configuration entirely from the
@@ -1125,6 +1161,51 @@ mod tests {
         let e = built.expect_err("an encrypted hmac_secret is refused");
         assert!(e.message().contains("`issuers.main.hmac_secret`"), "{e}");
         assert!(e.message().contains("encrypted"), "{e}");
+    }
+
+    #[test]
+    fn relative_user_files_are_found_beside_the_configuration_file() {
+        #[derive(Debug, Deserialize)]
+        struct App {
+            capabilities: crate::CapabilitiesConfig,
+            store: Value,
+            other: Value,
+        }
+        let dir = std::env::temp_dir().join(format!("portcullis-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("conf")).unwrap();
+        let path = dir.join("conf").join("app.yaml");
+        std::fs::write(
+            &path,
+            "capabilities:\n  user_file: caps.yaml\nstore: {kind: file, path: sub/caps.yaml}\n\
+             other: {path: not-a-store.yaml, user_file: /abs/caps.yaml}\n",
+        )
+        .unwrap();
+        let app: App = load_file_with(&path, &[], &Unsealer::none()).unwrap();
+        let conf = dir.join("conf");
+        assert_eq!(
+            app.capabilities.user_file.as_deref(),
+            Some(conf.join("caps.yaml").as_path())
+        );
+        assert_eq!(
+            app.store["path"],
+            conf.join("sub/caps.yaml").to_str().unwrap()
+        );
+        assert_eq!(app.other["path"], "not-a-store.yaml");
+        assert_eq!(app.other["user_file"], "/abs/caps.yaml");
+        // From the environment, a path stays relative to the working directory.
+        let env = env_overrides(
+            "P",
+            [(
+                "P__CAPABILITIES__USER_FILE".to_owned(),
+                "env.yaml".to_owned(),
+            )],
+        );
+        let app: App = load_file_with(&path, &env, &Unsealer::none()).unwrap();
+        assert_eq!(
+            app.capabilities.user_file.as_deref(),
+            Some(Path::new("env.yaml"))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

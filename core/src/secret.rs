@@ -273,7 +273,10 @@ mod tests {
         // best even if every character were random over base64's alphabet.
         let e = check_secret_key("secret_key", &Secret::new("aB3dE5gH7jK9mN1pQ2rS")).unwrap_err();
         let m = e.message();
-        assert!(m.starts_with("configuration key `secret_key`: the key has 20 bytes"), "{m}");
+        assert!(
+            m.starts_with("configuration key `secret_key`: the key has 20 bytes"),
+            "{m}"
+        );
         assert!(m.contains("openssl rand -base64 48"), "{m}");
         assert!(m.contains("secrets.token_urlsafe(48)"), "{m}");
         assert!(m.contains("PORTCULLIS__SECRET_KEY"), "{m}");
