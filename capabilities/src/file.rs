@@ -48,7 +48,10 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// ```
 ///
 /// An empty file holds no users, and so does a missing one: it is created on
-/// the first update (its directory must exist). Every value must be a list of
+/// the first update (its directory must exist). Opening logs the file in
+/// use (its absolute path) and how many users it holds, at `info`; a
+/// missing file is logged at `warn`, since a mistyped path would otherwise
+/// silently mean that nobody holds anything. Every value must be a list of
 /// strings; a file that does not parse is refused as a whole.
 ///
 /// - **Reads** are served from memory. At most once per reload interval
@@ -289,13 +292,30 @@ impl FileStore {
                 )));
             }
         }
+        let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
         let loaded = match read_in_background(path.clone()).await? {
-            Ok(Some((fingerprint, users))) => Loaded {
-                users,
-                fingerprint: Some(fingerprint),
-                refused: None,
-            },
-            Ok(None) => Loaded::default(),
+            Ok(Some((fingerprint, users))) => {
+                tracing::info!(
+                    path = %shown.display(),
+                    users = users.len(),
+                    "capabilities file in use"
+                );
+                Loaded {
+                    users,
+                    fingerprint: Some(fingerprint),
+                    refused: None,
+                }
+            }
+            Ok(None) => {
+                tracing::warn!(
+                    path = %shown.display(),
+                    "the capabilities file does not exist: no user holds a stored capability \
+                     until one is granted, which creates it; if users were expected, check \
+                     `capabilities.user_file` (a relative path is taken beside the \
+                     configuration file)"
+                );
+                Loaded::default()
+            }
             Err(LoadError::Parse { error, .. }) => return Err(error.to_error(&path)),
             Err(LoadError::Io(e)) => return Err(io_error(&path, "read", e)),
         };

@@ -209,7 +209,8 @@ struct Inner {
 ///
 /// - A guest holds the graph's guest capabilities.
 /// - A user (keyed by email, else user id) holds the closure of the names
-///   stored for them, plus the defaults. A provider login whose key names a
+///   stored for them and of those `user_overrides` pins to them, plus the
+///   defaults. A provider login whose key names a
 ///   service account (`…@service`) holds the defaults only.
 /// - A service token (`iss` [`SERVICE_ISSUER`], `sub` an `…@service` account)
 ///   holds its snapshot intersected with what the account holds now and with
@@ -316,10 +317,21 @@ impl Capabilities {
         Ok(expanded.set)
     }
 
-    /// What the user `user` holds: stored capabilities with their implications, and the defaults.
+    /// What the account `user` holds of its own: the closure of its stored
+    /// names and of the names `user_overrides` pins to it.
+    async fn account_closure(&self, user: &str) -> Result<CapSet, Error> {
+        let mut set = self.stored_closure(user).await?;
+        if let Some((_, pinned)) = self.inner.graph.pinned(user) {
+            set.union_with(pinned);
+        }
+        Ok(set)
+    }
+
+    /// What the user `user` holds: stored and pinned capabilities with their
+    /// implications, and the defaults.
     async fn user_set(&self, user: &str) -> Result<CapSet, Error> {
         Ok(self
-            .stored_closure(user)
+            .account_closure(user)
             .await?
             .union(self.inner.graph.defaults()))
     }
@@ -374,7 +386,7 @@ impl Capabilities {
             Some(KIND_USER) => self.holder_set(&claims.sub).await,
             Some(KIND_SERVICE) => {
                 let issuer = issuer()?;
-                let account = self.stored_closure(&claims.sub).await?;
+                let account = self.account_closure(&claims.sub).await?;
                 let issuer = self.holder_set(issuer).await?;
                 Ok(snapshot().intersection(&account).intersection(&issuer))
             }

@@ -708,3 +708,111 @@ fn a_guard_naming_a_capability_missing_from_the_graph_is_reported_at_start() {
     );
     assert!(!log.contains("capability=\"read\""), "{log}");
 }
+
+#[tokio::test]
+async fn user_overrides_add_to_the_store_survive_every_change_and_are_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("caps.yaml");
+    std::fs::write(
+        &path,
+        "manager@example.com: [admin]\npinned@example.com: [read]\n",
+    )
+    .unwrap();
+    let store = Arc::new(
+        portcullis_capabilities::FileStore::open(&path)
+            .await
+            .unwrap(),
+    );
+    let pins = config()
+        .with_user_override("pinned@example.com", ["moderate"])
+        .with_user_override("bot@service", ["write"]);
+    let caps = Capabilities::builder(pins, store.clone(), Secret::new(SECRET))
+        .build()
+        .unwrap();
+    let manager = user("manager@example.com");
+    let pinned = user("pinned@example.com");
+    assert_eq!(
+        held(&caps, &pinned).await,
+        v(&["moderate", "read", "write"])
+    );
+
+    // `list` reports the pinned names beside the stored ones.
+    let listed = body(caps.list(Some(&manager), Some("pinned@example.com")).await);
+    assert_eq!(
+        listed,
+        json!({
+            "status": "ok",
+            "email": "pinned@example.com",
+            "capabilities": ["read"],
+            "user_overrides": ["moderate"],
+            "effective": ["moderate", "read"],
+        })
+    );
+    // A user without overrides gets easy-oauth's answer as it was.
+    let own = body(caps.list(Some(&manager), None).await);
+    assert_eq!(
+        own,
+        json!({"status": "ok", "email": "manager@example.com", "capabilities": ["admin"]})
+    );
+
+    // `remove` and `set` change the store only: the pinned capability stays.
+    let removed = body(
+        caps.remove(
+            Some(&manager),
+            br#"{"email": "pinned@example.com", "capability": "moderate"}"#,
+        )
+        .await,
+    );
+    assert_eq!(removed["capabilities"], json!(["read"]));
+    assert_eq!(removed["user_overrides"], json!(["moderate"]));
+    let set = body(
+        caps.set(
+            Some(&manager),
+            br#"{"email": "pinned@example.com", "capabilities": []}"#,
+        )
+        .await,
+    );
+    assert_eq!(set["capabilities"], json!([]));
+    assert_eq!(set["effective"], json!(["moderate"]));
+    assert_eq!(
+        held(&caps, &pinned).await,
+        v(&["moderate", "read", "write"])
+    );
+    // `add` of the pinned name stores it (the store is the manager's), and
+    // the file holds only what was stored, never the pinned names.
+    body(
+        caps.add(
+            Some(&manager),
+            br#"{"email": "pinned@example.com", "capability": "write"}"#,
+        )
+        .await,
+    );
+    let on_disk: BTreeMap<String, Vec<String>> =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(on_disk["pinned@example.com"], v(&["write"]));
+    assert!(!on_disk.contains_key("bot@service"));
+    assert!(!std::fs::read_to_string(&path).unwrap().contains("moderate"));
+
+    // A pinned user acts with its pinned capabilities: as a manager's
+    // token issuer, and a service account's pins go into its tokens.
+    let issued = body(
+        caps.issue_service_token(Some(&manager), Some("bot@service"))
+            .await,
+    );
+    assert_eq!(issued["capabilities"], json!(["read", "write"]));
+    let bot = bearer(&verifier(&caps), &text(&issued, "service_token")).await;
+    assert_eq!(held(&caps, &bot).await, v(&["read", "write"]));
+
+    // Names the graph does not declare are a configuration error naming the key.
+    let e = Capabilities::builder(
+        config().with_user_override("x@example.com", ["fly"]),
+        Arc::new(MemoryStore::new()),
+        Secret::new(SECRET),
+    )
+    .build()
+    .unwrap_err();
+    assert!(
+        e.message().contains("`capabilities.user_overrides`") && e.message().contains("`fly`"),
+        "{e}"
+    );
+}

@@ -87,9 +87,18 @@ pub struct CapabilitiesConfig {
     /// Adds an `admin` capability that implies every other one (default false).
     #[serde(default)]
     pub auto_admin: bool,
-    /// The file that holds each user's capabilities.
+    /// The file that holds each user's capabilities. A relative path read
+    /// from a configuration file by [`load_file`](crate::config::load_file)
+    /// is taken beside that file, as easy-oauth does.
     #[serde(default)]
     pub user_file: Option<PathBuf>,
+    /// Capabilities pinned to users by the configuration (easy-oauth's
+    /// `user_overrides`: `{"alice@example.com": [admin]}`). They add to what
+    /// the store holds for the user, are never written to the store (so a
+    /// management `remove` or `set` cannot take them away), and the
+    /// management routes report them.
+    #[serde(default)]
+    pub user_overrides: BTreeMap<String, Vec<String>>,
     /// Capabilities given to every authenticated user.
     #[serde(default)]
     pub default_capabilities: Vec<String>,
@@ -136,6 +145,19 @@ impl CapabilitiesConfig {
     /// Sets the file that holds each user's capabilities.
     pub fn with_user_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.user_file = Some(path.into());
+        self
+    }
+
+    /// Pins `capabilities` to `user` (see [`user_overrides`](Self::user_overrides)).
+    pub fn with_user_override(
+        mut self,
+        user: impl Into<String>,
+        capabilities: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.user_overrides.insert(
+            user.into(),
+            capabilities.into_iter().map(Into::into).collect(),
+        );
         self
     }
 
@@ -339,6 +361,8 @@ pub struct CapabilityGraph {
     closures: Vec<CapSet>,
     defaults: CapSet,
     guests: CapSet,
+    /// `user_overrides`: each user's pinned names and their closure.
+    overrides: BTreeMap<String, (Vec<String>, CapSet)>,
     admin: Option<CapId>,
     user_management: Option<CapId>,
 }
@@ -441,6 +465,7 @@ impl CapabilityGraph {
             closures,
             defaults: CapSet::new(),
             guests: CapSet::new(),
+            overrides: BTreeMap::new(),
             admin,
         };
         graph.defaults = graph.declared_closure(
@@ -451,7 +476,27 @@ impl CapabilityGraph {
             &config.guest_capabilities,
             "capabilities.guest_capabilities",
         )?;
+        for (user, names) in &config.user_overrides {
+            if user.is_empty() {
+                return Err(Error::config(
+                    "configuration key `capabilities.user_overrides`: a user is empty",
+                ));
+            }
+            let set = graph.declared_closure(names, "capabilities.user_overrides")?;
+            let mut names = names.clone();
+            names.sort_unstable();
+            names.dedup();
+            graph.overrides.insert(user.clone(), (names, set));
+        }
         Ok(graph)
+    }
+
+    /// The capabilities `user_overrides` pins to `user`: the names as
+    /// configured (sorted) and their closure; `None` for a user without any.
+    pub fn pinned(&self, user: &str) -> Option<(&[String], &CapSet)> {
+        self.overrides
+            .get(user)
+            .map(|(names, set)| (names.as_slice(), set))
     }
 
     /// The union of the closures of `names`, refusing undeclared names as a

@@ -6,6 +6,11 @@
 //! where the key wants one and as its exact text where the key wants a string
 //! (a numeric secret, say). Provider URLs are held to [`check_provider_url`].
 //!
+//! Encrypted values (serieux's `~CRYPT~`, portcullis' `~SEALED-v1~`) are
+//! opened before anything reads the configuration, with the password of
+//! `PORTCULLIS_CONFIG_PASSWORD` or `SERIEUX_PASSWORD` (the `_with` loaders
+//! take an [`Unsealer`] instead); see [`sealed`](crate::sealed).
+//!
 //! ```
 //! use portcullis_core::config::{load_from_str, Format, VerifierConfig};
 //! let yaml = r#"
@@ -38,6 +43,7 @@ use serde_json::{Map, Value};
 use crate::alg::Algorithm;
 use crate::error::Error;
 use crate::revocation::RevocationCheck;
+use crate::sealed::{Keys, Unsealer, unseal_tree};
 use crate::secret::Secret;
 
 /// How a token verifier is configured: the trusted issuers and shared limits.
@@ -571,7 +577,9 @@ pub fn env_overrides(
     out
 }
 
-/// Parses `text` in `format`, applies `overrides`, and deserializes into `T`.
+/// Parses `text` in `format`, applies `overrides`, opens encrypted values
+/// with the environment's password ([`Unsealer::from_env`]), and
+/// deserializes into `T`.
 ///
 /// Errors name the key path, what was found and what was expected, never the
 /// value (it may be a secret), e.g.
@@ -581,6 +589,21 @@ pub fn load_from_str<T: DeserializeOwned>(
     format: Format,
     overrides: &[Override],
 ) -> Result<T, Error> {
+    load_from_str_with(text, format, overrides, &Unsealer::from_env())
+}
+
+/// [`load_from_str`], opening encrypted values with `unsealer`.
+pub fn load_from_str_with<T: DeserializeOwned>(
+    text: &str,
+    format: Format,
+    overrides: &[Override],
+    unsealer: &Unsealer,
+) -> Result<T, Error> {
+    let base = parse(text, format)?;
+    from_value(&base, overrides, unsealer)
+}
+
+fn parse(text: &str, format: Format) -> Result<Value, Error> {
     let base: Value = match format {
         Format::Yaml => {
             if text.trim().is_empty() {
@@ -604,11 +627,27 @@ pub fn load_from_str<T: DeserializeOwned>(
             })
         })?,
     };
-    from_value(&base, overrides)
+    Ok(base)
 }
 
-/// Reads the file at `path` (format from its extension), applies `overrides`, deserializes into `T`.
+/// Reads the file at `path` (format from its extension), applies
+/// `overrides`, opens encrypted values with the environment's password
+/// ([`Unsealer::from_env`]), deserializes into `T`.
+///
+/// A relative path the file gives for a `user_file` (at any depth) or a
+/// `store` of kind `file` is taken beside the file, as easy-oauth does,
+/// not in the working directory; one from the environment stays relative
+/// to the working directory.
 pub fn load_file<T: DeserializeOwned>(path: &Path, overrides: &[Override]) -> Result<T, Error> {
+    load_file_with(path, overrides, &Unsealer::from_env())
+}
+
+/// [`load_file`], opening encrypted values with `unsealer`.
+pub fn load_file_with<T: DeserializeOwned>(
+    path: &Path,
+    overrides: &[Override],
+    unsealer: &Unsealer,
+) -> Result<T, Error> {
     let format = Format::from_path(path).ok_or_else(|| {
         Error::config(format!(
             "{}: unknown configuration format (use .yaml, .yml or .toml)",
@@ -617,27 +656,65 @@ pub fn load_file<T: DeserializeOwned>(path: &Path, overrides: &[Override]) -> Re
     })?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::config(format!("{}: cannot read: {e}", path.display())))?;
-    load_from_str(&text, format, overrides)
-        .map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))
+    let in_file = |e: Error| Error::config(format!("{}: {}", path.display(), e.message()));
+    let mut base = parse(&text, format).map_err(in_file)?;
+    if let Some(dir) = path.parent() {
+        resolve_beside(&mut base, dir);
+    }
+    from_value(&base, overrides, unsealer).map_err(in_file)
 }
 
-/// Builds `T` from the overrides alone (configuration entirely from the environment).
+/// Makes the relative paths a configuration file gives relative to the
+/// file's directory, as easy-oauth does: every `user_file` (at any depth)
+/// and the `path` of a `store` of kind `file`. Values from the environment
+/// are not concerned: they stay relative to the working directory.
+fn resolve_beside(tree: &mut Value, dir: &Path) {
+    fn join(value: &mut Value, dir: &Path) {
+        if let Value::String(p) = value
+            && !p.is_empty()
+            && Path::new(p.as_str()).is_relative()
+        {
+            *p = dir.join(p.as_str()).to_string_lossy().into_owned();
+        }
+    }
+    let Value::Object(map) = tree else { return };
+    for (name, child) in map.iter_mut() {
+        match name.as_str() {
+            "user_file" => join(child, dir),
+            "store" if child.get("kind").and_then(Value::as_str) == Some("file") => {
+                if let Some(p) = child.get_mut("path") {
+                    join(p, dir);
+                }
+            }
+            _ => resolve_beside(child, dir),
+        }
+    }
+}
+
+/// Builds `T` from the overrides alone (configuration entirely from the
+/// environment), opening encrypted values with the environment's password.
 pub fn load_from_env<T: DeserializeOwned>(overrides: &[Override]) -> Result<T, Error> {
-    from_value(&Value::Object(Map::new()), overrides)
+    from_value(&Value::Object(Map::new()), overrides, &Unsealer::from_env())
 }
 
-fn from_value<T: DeserializeOwned>(base: &Value, overrides: &[Override]) -> Result<T, Error> {
+fn from_value<T: DeserializeOwned>(
+    base: &Value,
+    overrides: &[Override],
+    unsealer: &Unsealer,
+) -> Result<T, Error> {
     if !base.is_object() {
         return Err(Error::config(
             "the configuration must be a mapping at the top level",
         ));
     }
     let mut overrides = overrides.to_vec();
+    let mut keys = Keys::default();
     loop {
         let mut merged = base.clone();
         for (path, value) in &overrides {
             set_path(&mut merged, path, value.clone());
         }
+        unseal_tree(&mut merged, unsealer, &mut keys)?;
         let e = match serde_path_to_error::deserialize(&merged) {
             Ok(t) => return Ok(t),
             Err(e) => e,
@@ -1001,6 +1078,134 @@ mod tests {
         assert!(!e.message().contains("s3cr3t"), "{e}");
         let e = load_from_str::<VerifierConfig>("a: 's3cr3t\n", Format::Yaml, &[]).unwrap_err();
         assert!(!e.message().contains("s3cr3t"), "{e}");
+    }
+
+    #[test]
+    fn encrypted_values_open_under_their_key_or_stop_the_loading() {
+        use crate::sealed::{Sealer, Unsealer};
+        let doc: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/serieux/tokens.json")).unwrap();
+        let password = doc["password"].as_str().unwrap();
+        let crypt = doc["values"][1]["encrypted"].as_str().unwrap();
+        let plain = doc["values"][1]["plain"].as_str().unwrap();
+        let native_password = Secret::new("another long passphrase, for the native format");
+        let sealer = Sealer::new(&native_password).unwrap();
+        let hmac = "a shared secret of at least 32 bytes, sealed";
+        let sealed = sealer
+            .seal(&Value::from(hmac), "issuers.main.hmac_secret")
+            .unwrap();
+        let yaml = format!(
+            "issuers:\n  main:\n    issuer: https://id.example.com\n    algorithms: [HS256]\n    hmac_secret: '{sealed}'\n"
+        );
+        let cfg: VerifierConfig = load_from_str_with(
+            &yaml,
+            Format::Yaml,
+            &[],
+            &Unsealer::with_password(native_password.clone()),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.issuers["main"].hmac_secret.as_ref().unwrap().expose(),
+            hmac
+        );
+
+        // serieux's value from the environment, easy-oauth's password.
+        let env = env_overrides(
+            "P",
+            [("P__ISSUERS__MAIN__HMAC_SECRET".to_owned(), crypt.to_owned())],
+        );
+        let cfg: VerifierConfig = load_from_str_with(
+            &yaml,
+            Format::Yaml,
+            &env,
+            &Unsealer::with_password(password),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.issuers["main"].hmac_secret.as_ref().unwrap().expose(),
+            plain
+        );
+
+        // No password, a wrong one, a value moved to another key: refused, naming the key.
+        for (yaml, unsealer, why) in [
+            (yaml.clone(), Unsealer::none(), "no password"),
+            (
+                yaml.clone(),
+                Unsealer::with_password("wrong"),
+                "does not open",
+            ),
+            (
+                yaml.replace("main:", "other:"),
+                Unsealer::with_password(native_password),
+                "another key",
+            ),
+        ] {
+            let e = load_from_str_with::<VerifierConfig>(&yaml, Format::Yaml, &[], &unsealer)
+                .unwrap_err();
+            assert!(e.message().contains("hmac_secret`"), "{e}");
+            assert!(e.message().contains(why), "{e}");
+            assert!(!e.message().contains(&sealed[12..30]), "{e}");
+        }
+
+        // Read without portcullis' loaders, an encrypted value is still
+        // never taken as the secret itself.
+        let e = serde_yaml_ng::from_str::<VerifierConfig>(&yaml).unwrap_err();
+        assert!(e.to_string().contains("encrypted"), "{e}");
+        let built = crate::TokenVerifier::builder(VerifierConfig::new([(
+            "main".to_owned(),
+            IssuerConfig::new("https://id.example.com")
+                .with_algorithms([Algorithm::HS256])
+                .with_hmac_secret(crypt),
+        )]))
+        .build();
+        let e = built.expect_err("an encrypted hmac_secret is refused");
+        assert!(e.message().contains("`issuers.main.hmac_secret`"), "{e}");
+        assert!(e.message().contains("encrypted"), "{e}");
+    }
+
+    #[test]
+    fn relative_user_files_are_found_beside_the_configuration_file() {
+        #[derive(Debug, Deserialize)]
+        struct App {
+            capabilities: crate::CapabilitiesConfig,
+            store: Value,
+            other: Value,
+        }
+        let dir = std::env::temp_dir().join(format!("portcullis-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("conf")).unwrap();
+        let path = dir.join("conf").join("app.yaml");
+        std::fs::write(
+            &path,
+            "capabilities:\n  user_file: caps.yaml\nstore: {kind: file, path: sub/caps.yaml}\n\
+             other: {path: not-a-store.yaml, user_file: /abs/caps.yaml}\n",
+        )
+        .unwrap();
+        let app: App = load_file_with(&path, &[], &Unsealer::none()).unwrap();
+        let conf = dir.join("conf");
+        assert_eq!(
+            app.capabilities.user_file.as_deref(),
+            Some(conf.join("caps.yaml").as_path())
+        );
+        assert_eq!(
+            app.store["path"],
+            conf.join("sub/caps.yaml").to_str().unwrap()
+        );
+        assert_eq!(app.other["path"], "not-a-store.yaml");
+        assert_eq!(app.other["user_file"], "/abs/caps.yaml");
+        // From the environment, a path stays relative to the working directory.
+        let env = env_overrides(
+            "P",
+            [(
+                "P__CAPABILITIES__USER_FILE".to_owned(),
+                "env.yaml".to_owned(),
+            )],
+        );
+        let app: App = load_file_with(&path, &env, &Unsealer::none()).unwrap();
+        assert_eq!(
+            app.capabilities.user_file.as_deref(),
+            Some(Path::new("env.yaml"))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

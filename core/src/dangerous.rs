@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | [`principal_from_unverified_claims`] | every check of a token: no signature, issuer, audience, expiry or revocation check is made, and the claims are taken as given (only their shape is checked, and the email is still the vouched-for one) | the login flow, for a session whose ID token it verified at the callback and has kept sealed or stored since; tests |
 //! | [`authenticated_unverified`], [`authenticated_session`] | finding and verifying the request's credentials: the principal becomes the request's caller as it is | the login flow, with the principal above; tests, with a principal of their own |
+//! | [`forced_caller`] | everything: no request credential is read at all, and every request is the configured user | the relying party's `dangerous_force_user` development mode, which refuses to start unless `base_url` is loopback and warns at every start; tests |
 //! | [`sign_unchecked`] | building the token: the header and payload bytes are signed as given, neither checked as JSON nor matched to the key (`alg`, `kid`, `typ` say whatever they say) | tests and the mock provider, to make malformed or hostile tokens |
 //!
 //! Never call them with anything a request carries (a header, a cookie this
@@ -133,6 +134,50 @@ pub fn principal_from_unverified_claims(
 /// of their own or one the verifier returned.
 pub fn authenticated_unverified(principal: Arc<Principal>) -> Authenticated {
     Authenticated::new(principal)
+}
+
+/// A caller made up from configuration: every request of a development
+/// server is this user, with no credential read and no provider contacted
+/// (easy-oauth's `force_user`).
+///
+/// **Skipped:** everything. Nothing in the request is looked at; the user
+/// named here is the caller, `email_verified` true, so that its stored and
+/// pinned capabilities apply.
+///
+/// **Who may call it:** the relying party's `dangerous_force_user` mode
+/// (refused unless `base_url` is a loopback URL, with a warning at every
+/// start), and tests. Never with a user a request names.
+///
+/// ```
+/// use portcullis_core::dangerous::forced_caller;
+/// let caller = forced_caller("https://id.example.com", "alice@example.com", None, 2_000_000_000)?;
+/// assert_eq!(caller.principal.email(), Some("alice@example.com"));
+/// assert_eq!(caller.principal.user_id(), "alice@example.com");
+/// # Ok::<(), portcullis_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`TokenRejection::MissingClaim`](crate::TokenRejection::MissingClaim)
+/// for an empty `email`.
+pub fn forced_caller(
+    issuer: impl Into<String>,
+    email: &str,
+    sub: Option<&str>,
+    expires_at: u64,
+) -> Result<Authenticated, Error> {
+    if email.is_empty() {
+        return Err(Error::invalid_token(crate::TokenRejection::MissingClaim));
+    }
+    let mut claims = Map::new();
+    claims.insert(
+        "sub".to_owned(),
+        Value::String(sub.unwrap_or(email).to_owned()),
+    );
+    claims.insert("email".to_owned(), Value::String(email.to_owned()));
+    claims.insert("email_verified".to_owned(), Value::Bool(true));
+    let principal = Principal::from_session(issuer, claims, RawToken::new(""), expires_at)?;
+    Ok(Authenticated::new(Arc::new(principal)))
 }
 
 /// The request's caller is the login session whose verified ID token gave

@@ -127,6 +127,7 @@ pub mod principal;
 mod refusals;
 pub mod reply;
 pub mod revocation;
+pub mod sealed;
 pub mod secret;
 pub mod verifier;
 

@@ -59,8 +59,17 @@ impl Serialize for Secret {
 }
 
 impl<'de> Deserialize<'de> for Secret {
+    /// Any string, except one that is visibly encrypted
+    /// ([`is_sealed`](crate::sealed::is_sealed)): such a value is never a
+    /// secret in itself, and reaching here means nothing decrypted it.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret::new)
+        let value = String::deserialize(deserializer)?;
+        if crate::sealed::is_sealed(&value) {
+            return Err(serde::de::Error::custom(
+                crate::sealed::sealed_secret_message(),
+            ));
+        }
+        Ok(Secret::new(value))
     }
 }
 
@@ -128,7 +137,17 @@ pub fn is_placeholder(value: &str) -> bool {
 /// Checks a secret key (the key that signs portcullis tokens and seals
 /// session cookies) given under the configuration key `key`.
 ///
+/// A key must be long enough to hold 128 bits of entropy in any text
+/// encoding people use for random keys (base64, hex, `token_urlsafe`): how
+/// much entropy a given human-chosen string holds cannot be measured, since
+/// "guessable" depends on how the string was made, not on how it looks. So
+/// the rule is a length, not an estimate: easy-oauth's 20-character test
+/// keys are refused, and the error says how to generate one that is not.
+/// Estimates serve only to warn about keys that are long but visibly weak.
+///
 /// Refused, with an error of kind `Config` that names `key` and never the value:
+/// - a value that is visibly encrypted (`~CRYPT~`, `~SEALED-`): it was not
+///   decrypted, and is never used as a key as it is;
 /// - fewer than [`MIN_SECRET_KEY_BYTES`] bytes;
 /// - a value printed in portcullis' documentation or examples
 ///   ([`PUBLISHED_SECRET_KEYS`]), or one that says it is a placeholder
@@ -155,10 +174,21 @@ pub fn is_placeholder(value: &str) -> bool {
 /// A configuration error as described above.
 pub fn check_secret_key(key: &str, secret: &Secret) -> Result<(), crate::Error> {
     let value = secret.expose();
+    if crate::sealed::is_sealed(value) {
+        return Err(crate::Error::config(format!(
+            "configuration key `{key}`: {}",
+            crate::sealed::sealed_secret_message()
+        )));
+    }
     if value.len() < MIN_SECRET_KEY_BYTES {
         return Err(crate::Error::config(format!(
-            "configuration key `{key}`: at least {MIN_SECRET_KEY_BYTES} bytes are required \
-             (generate one, e.g. `openssl rand -base64 48`)"
+            "configuration key `{key}`: the key has {} bytes and at least \
+             {MIN_SECRET_KEY_BYTES} are required (easy-oauth accepted keys of any length). Generate a \
+             new one with `openssl rand -base64 48` (or `python3 -c 'import secrets; \
+             print(secrets.token_urlsafe(48))'`) and set it as `{key}` or in \
+             PORTCULLIS__SECRET_KEY; users then log in again, and tokens signed with the old \
+             key stop working",
+            value.len()
         )));
     }
     let trimmed = value.trim();
@@ -234,6 +264,44 @@ mod tests {
                 !e.message().contains(bad.trim()),
                 "the value is echoed: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn a_short_key_from_easy_oauth_is_refused_with_what_to_do() {
+        // 20 characters, as in easy-oauth's test configurations: 120 bits at
+        // best even if every character were random over base64's alphabet.
+        let e = check_secret_key("secret_key", &Secret::new("aB3dE5gH7jK9mN1pQ2rS")).unwrap_err();
+        let m = e.message();
+        assert!(
+            m.starts_with("configuration key `secret_key`: the key has 20 bytes"),
+            "{m}"
+        );
+        assert!(m.contains("openssl rand -base64 48"), "{m}");
+        assert!(m.contains("secrets.token_urlsafe(48)"), "{m}");
+        assert!(m.contains("PORTCULLIS__SECRET_KEY"), "{m}");
+        assert!(!m.contains("aB3dE5gH7jK9mN1pQ2rS"), "{m}");
+        // What the message tells them to run gives a key that is accepted:
+        // 48 random bytes are 64 base64 characters.
+        let mut bytes = [0u8; 48];
+        aws_lc_rs::rand::fill(&mut bytes).unwrap();
+        let generated = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+        assert_eq!(generated.len(), 64);
+        check_secret_key("secret_key", &Secret::new(generated)).unwrap();
+    }
+
+    #[test]
+    fn encrypted_looking_keys_are_never_used_as_they_are() {
+        let long = format!("~CRYPT~gAAAAAB{}", "x".repeat(80));
+        for bad in [
+            long.as_str(),
+            "~SEALED-v1~QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo",
+        ] {
+            let e = check_secret_key("secret_key", &Secret::new(bad)).unwrap_err();
+            assert!(e.message().contains("`secret_key`"), "{e}");
+            assert!(e.message().contains("encrypted"), "{e}");
+            let e = serde_json::from_value::<Secret>(serde_json::Value::from(bad)).unwrap_err();
+            assert!(e.to_string().contains("encrypted"), "{e}");
         }
     }
 

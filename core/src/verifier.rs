@@ -210,6 +210,11 @@ fn build_issuer(
             "HMAC algorithms need `hmac_secret` (shared secrets are never fetched)",
         ));
     }
+    if let Some(secret) = &ic.hmac_secret
+        && crate::sealed::is_sealed(secret.expose())
+    {
+        return Err(err("hmac_secret", &crate::sealed::sealed_secret_message()));
+    }
     if ic.hmac_secret.is_some()
         && !ic
             .algorithms

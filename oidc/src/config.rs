@@ -39,6 +39,12 @@
 //! Secrets need not sit in the file: with
 //! [`env_overrides`](portcullis_core::config::env_overrides) every key can
 //! come from the environment (`PORTCULLIS__CLIENT_SECRET`, `PORTCULLIS__SECRET_KEY`).
+//! They may also sit in the file encrypted, as easy-oauth's `serieux patch`
+//! writes them (`~CRYPT~…`) or as `portcullis-seal` does (`~SEALED-v1~…`):
+//! the loaders open them with the password in `PORTCULLIS_CONFIG_PASSWORD`
+//! or `SERIEUX_PASSWORD`, and refuse to start, naming the key, when it is
+//! missing or wrong (see [`portcullis_core::sealed`]). An encrypted value is
+//! never used as a secret as it is.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -145,6 +151,38 @@ pub struct OidcConfig {
     /// [`vouched_email`](portcullis_core::principal::vouched_email).
     #[serde(default)]
     pub trust_email_without_verified_claim: bool,
+    /// **Development only: every request is this user.** easy-oauth's
+    /// `force_user` (the configuration key `force_user` is accepted for
+    /// migration): no credential is read, no provider is contacted, `/login`
+    /// and `/auth` send the browser straight back, `/logout` to `/`, and
+    /// `/token` answers `{"refresh_token": "XXX"}` as easy-oauth does (any
+    /// bearer token then works, since none is read). Refused unless
+    /// `base_url` is a loopback URL (`http://127.0.0.1:8000`,
+    /// `http://localhost:3000`), and a warning is logged at every start.
+    #[serde(default, alias = "force_user", skip_serializing_if = "Option::is_none")]
+    pub dangerous_force_user: Option<ForcedUser>,
+}
+
+/// The user of [`OidcConfig::dangerous_force_user`] (easy-oauth's
+/// `force_user: {email: ...}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ForcedUser {
+    /// The user's email, which selects its capabilities.
+    pub email: String,
+    /// The user id (default: the email, as easy-oauth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+}
+
+impl ForcedUser {
+    /// The user known by `email`.
+    pub fn new(email: impl Into<String>) -> Self {
+        Self {
+            email: email.into(),
+            sub: None,
+        }
+    }
 }
 
 /// easy-oauth's `client_kwargs`: the scope and extra authorization parameters.
@@ -260,7 +298,15 @@ impl OidcConfig {
             csrf_protection: true,
             danger_allow_plain_http: false,
             trust_email_without_verified_claim: false,
+            dangerous_force_user: None,
         }
+    }
+
+    /// Sets [`dangerous_force_user`](Self::dangerous_force_user): every
+    /// request is `user` (development only; loopback `base_url` only).
+    pub fn with_dangerous_force_user(mut self, user: ForcedUser) -> Self {
+        self.dangerous_force_user = Some(user);
+        self
     }
 
     /// Sets the client secret.
@@ -392,6 +438,20 @@ impl OidcConfig {
                 "plain HTTP is accepted for loopback hosts only; use https".to_owned(),
             );
         }
+        if let Some(forced) = &self.dangerous_force_user {
+            if !is_loopback(&base) {
+                return bad(
+                    "force_user",
+                    "every request would be this user with no login: accepted only for a \
+                     development server whose `base_url` is a loopback URL \
+                     (http://127.0.0.1:8000, http://localhost:3000)"
+                        .to_owned(),
+                );
+            }
+            if forced.email.is_empty() || forced.sub.as_deref() == Some("") {
+                return bad("force_user.email", "must not be empty".to_owned());
+            }
+        }
         if !self.prefix.is_empty()
             && (!self.prefix.starts_with('/')
                 || self.prefix.ends_with('/')
@@ -406,6 +466,24 @@ impl OidcConfig {
         check_secret_key("secret_key", &self.secret_key)?;
         if self.client_id.is_empty() {
             return bad("client_id", "must not be empty".to_owned());
+        }
+        if let Some(secret) = &self.client_secret
+            && portcullis_core::sealed::is_sealed(secret.expose())
+        {
+            return bad(
+                "client_secret",
+                "the value is encrypted and was not decrypted; load the configuration with \
+                 the password in PORTCULLIS_CONFIG_PASSWORD (or SERIEUX_PASSWORD)"
+                    .to_owned(),
+            );
+        }
+        if portcullis_core::sealed::is_sealed(&self.client_id) {
+            return bad(
+                "client_id",
+                "the value is encrypted and was not decrypted; load the configuration with \
+                 the password in PORTCULLIS_CONFIG_PASSWORD (or SERIEUX_PASSWORD)"
+                    .to_owned(),
+            );
         }
         if let Some(secret) = &self.client_secret
             && portcullis_core::secret::is_placeholder(secret.expose())
@@ -534,6 +612,17 @@ mod tests {
                 "client_secret",
             ),
             (base().with_client_secret("change-me"), "client_secret"),
+            (
+                base().with_client_secret("~CRYPT~gAAAAABnot-decrypted"),
+                "client_secret",
+            ),
+            (
+                OidcConfig {
+                    client_id: "~SEALED-v1~bm90LWRlY3J5cHRlZA".into(),
+                    ..base()
+                },
+                "client_id",
+            ),
             (
                 base().with_client_secret("please-CHANGE_ME-now"),
                 "client_secret",
@@ -674,6 +763,41 @@ base_url: https://app.example.com
             &[],
         );
         assert!(unknown.unwrap_err().message().contains("client_secert"));
+    }
+
+    #[test]
+    fn force_user_is_refused_off_loopback() {
+        use portcullis_core::config::{Format, load_from_str};
+        let yaml = format!(
+            "server_metadata_url: https://id.example.com/.well-known/openid-configuration\n\
+             secret_key: {}\nclient_id: c\nbase_url: http://127.0.0.1:8000\n\
+             force_user: {{email: dev@example.com}}\n",
+            random_key()
+        );
+        let c: OidcConfig = load_from_str(&yaml, Format::Yaml, &[]).unwrap();
+        c.validate().unwrap();
+        assert_eq!(
+            c.dangerous_force_user,
+            Some(ForcedUser::new("dev@example.com"))
+        );
+        for base_url in ["https://app.example.com", "https://127.0.0.1.example.com"] {
+            let c = OidcConfig {
+                base_url: base_url.into(),
+                ..c.clone()
+            };
+            let e = c.validate().unwrap_err();
+            assert!(e.message().contains("`force_user`"), "{e}");
+            assert!(e.message().contains("loopback"), "{e}");
+        }
+        let e = base()
+            .with_dangerous_force_user(ForcedUser::new(""))
+            .validate()
+            .unwrap_err();
+        assert!(e.message().contains("`force_user"), "{e}");
+        // The native key name is accepted too.
+        let native = yaml.replace("force_user:", "dangerous_force_user:");
+        let c: OidcConfig = load_from_str(&native, Format::Yaml, &[]).unwrap();
+        assert!(c.dangerous_force_user.is_some());
     }
 
     #[test]

@@ -144,7 +144,7 @@ mod seal;
 mod session;
 mod sources;
 
-pub use config::{ClientKwargs, OidcConfig, SessionConfig, SessionStorage};
+pub use config::{ClientKwargs, ForcedUser, OidcConfig, SessionConfig, SessionStorage};
 pub use forward::{ForwardingClient, ForwardingClientBuilder};
 pub use redirect::{DEFAULT_RETURN, safe_return_path};
 pub use rp::{RelyingParty, RelyingPartyBuilder};

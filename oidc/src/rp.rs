@@ -8,7 +8,9 @@ use std::time::Duration;
 use portcullis_capabilities::{Capabilities, MemoryStore, RevocationStore, Stores};
 use portcullis_core::clock::{self, SharedClock};
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
-use portcullis_core::dangerous::{authenticated_session, principal_from_unverified_claims};
+use portcullis_core::dangerous::{
+    authenticated_session, forced_caller, principal_from_unverified_claims,
+};
 use portcullis_core::principal::vouched_email;
 use portcullis_core::reply::SESSION_CACHE_CONTROL;
 use portcullis_core::{
@@ -84,6 +86,14 @@ impl RelyingPartyBuilder {
     pub async fn build(self) -> Result<RelyingParty, Error> {
         let config = self.config;
         config.validate()?;
+        if let Some(forced) = &config.dangerous_force_user {
+            tracing::warn!(
+                user = %forced.email,
+                base_url = %config.base_url,
+                "DANGER: `force_user` is set: every request is this user, with no login and \
+                 no credential checked; for a development server only"
+            );
+        }
         let stores = match self.stores {
             Some(s) => s,
             // An empty Redis store starts with the user file's users, once.
@@ -301,6 +311,12 @@ impl RelyingParty {
         &self.inner.codec.login_name
     }
 
+    /// Whether the `dangerous_force_user` development mode is on: no
+    /// provider is contacted, every request is the configured user.
+    fn is_forced(&self) -> bool {
+        self.inner.config.dangerous_force_user.is_some()
+    }
+
     /// The discovered provider, discovering it on first use (a failed
     /// discovery is retried by the next call).
     async fn provider(&self) -> Result<Arc<Provider>, Error> {
@@ -339,6 +355,20 @@ impl RelyingParty {
         method: &str,
         headers: &(impl HeaderLookup + ?Sized),
     ) -> Result<Authentication, Error> {
+        if let Some(forced) = &self.inner.config.dangerous_force_user {
+            // Development mode (loopback `base_url` only, checked at build):
+            // easy-oauth's `force_user`, whatever the request carries.
+            let caller = forced_caller(
+                self.inner.issuer.clone(),
+                &forced.email,
+                forced.sub.as_deref(),
+                self.inner.clock.now_secs().saturating_add(3600),
+            )?;
+            return Ok(Authentication {
+                caller: Some(caller),
+                set_cookies: Vec::new(),
+            });
+        }
         if let Some(caller) = self.inner.authenticator.authenticate(headers).await? {
             return Ok(Authentication {
                 caller: Some(caller),
@@ -617,6 +647,10 @@ impl RelyingParty {
         let codec = &self.inner.codec;
         let q = params(query);
         let return_to = ascii_location(safe_return_path(param(&q, "next").unwrap_or("/")));
+        if self.is_forced() {
+            // As easy-oauth: straight back, no provider.
+            return Reply::see_other(return_to).private();
+        }
         let offline = param(&q, "offline_token") == Some("true");
         let provider = match self.provider().await {
             Ok(p) => p,
@@ -685,6 +719,9 @@ impl RelyingParty {
         query: Option<&str>,
         headers: &(impl HeaderLookup + ?Sized),
     ) -> Reply {
+        if self.is_forced() {
+            return Reply::see_other("/").private();
+        }
         let codec = &self.inner.codec;
         let clear_tx = codec.clear_transaction();
         let reply = self.callback_inner(query, headers).await;
@@ -956,6 +993,11 @@ impl RelyingParty {
         path_and_query: &str,
         headers: &(impl HeaderLookup + ?Sized),
     ) -> Reply {
+        if self.is_forced() {
+            // easy-oauth's answer under `force_user`: a token that stands for
+            // nothing, since no credential is read in this mode.
+            return Reply::json_no_store(200, &json!({"refresh_token": "XXX"})).private();
+        }
         let q = params(query);
         let caps = &self.inner.capabilities;
         if let Some(user) = param(&q, "user") {
@@ -980,6 +1022,9 @@ impl RelyingParty {
     /// the answer is a small page (never cached) asking the user to confirm
     /// with a button that posts to `{prefix}/logout`.
     pub async fn logout(&self, headers: &(impl HeaderLookup + ?Sized)) -> Reply {
+        if self.is_forced() {
+            return Reply::see_other("/").private();
+        }
         if same_origin_navigation(&self.inner.origin, headers) {
             return self.end_session(headers).await;
         }
@@ -994,6 +1039,9 @@ impl RelyingParty {
     /// through its id, on every replica), then RP-initiated logout at the
     /// provider when it has an `end_session_endpoint`, back to `/`.
     pub async fn logout_post(&self, headers: &(impl HeaderLookup + ?Sized)) -> Reply {
+        if self.is_forced() {
+            return Reply::see_other("/").private();
+        }
         if let Err(e) = self.require_same_origin(headers) {
             return Reply::error(&e, self.realm()).private();
         }

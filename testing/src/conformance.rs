@@ -292,6 +292,7 @@ macro_rules! conformance_tests {
             a_revoked_token_authenticates_nowhere,
             tokens_never_hold_more_than_their_issuer,
             an_unvouched_email_selects_no_capabilities,
+            force_user_is_every_request_and_contacts_no_provider,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {

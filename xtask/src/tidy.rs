@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use crate::workspace_root;
 
 /// Directories holding the project's sources.
-const SOURCE_DIRS: [&str; 8] = [
+const SOURCE_DIRS: [&str; 9] = [
     "core",
     "capabilities",
     "oidc",
     "policy",
+    "seal",
     "adapters",
     "testing",
     "examples",

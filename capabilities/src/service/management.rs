@@ -68,15 +68,34 @@ impl Capabilities {
         Ok(())
     }
 
-    fn answer(email: &str, caps: &[String]) -> Reply {
-        Reply::json_no_store(
-            200,
-            &json!({"status": "ok", "email": email, "capabilities": caps}),
-        )
+    /// easy-oauth's answer: `capabilities` are the stored names. A user
+    /// with capabilities pinned by `user_overrides` also gets
+    /// `user_overrides` (the pinned names, which no management change
+    /// touches) and `effective` (stored and pinned names together: what is
+    /// in force besides the defaults).
+    fn answer(&self, email: &str, caps: &[String]) -> Reply {
+        let body = match self.inner.graph.pinned(email) {
+            None => json!({"status": "ok", "email": email, "capabilities": caps}),
+            Some((pinned, _)) => {
+                let mut effective: Vec<&String> = caps.iter().chain(pinned).collect();
+                effective.sort_unstable();
+                effective.dedup();
+                json!({
+                    "status": "ok",
+                    "email": email,
+                    "capabilities": caps,
+                    "user_overrides": pinned,
+                    "effective": effective,
+                })
+            }
+        };
+        Reply::json_no_store(200, &body)
     }
 
     /// `GET /manage_capabilities/list?email=`: the stored capabilities of
-    /// `email` (default: the caller). Another user's need `user_management`.
+    /// `email` (default: the caller), with those pinned by
+    /// `user_overrides` when there are any. Another user's need
+    /// `user_management`.
     pub async fn list(
         &self,
         caller: Option<&Authenticated>,
@@ -96,7 +115,7 @@ impl Capabilities {
             }
         };
         let caps = self.inner.store.get(email).await?.unwrap_or_default();
-        Ok(Self::answer(email, &caps))
+        Ok(self.answer(email, &caps))
     }
 
     /// Applies `change` to `email` if `check` accepts the stored names right
@@ -120,7 +139,7 @@ impl Capabilities {
             after = ?after,
             "capabilities changed"
         );
-        Ok(Self::answer(email, &after))
+        Ok(self.answer(email, &after))
     }
 
     /// `POST /manage_capabilities/add` with `{"email", "capability"}`.

@@ -185,7 +185,7 @@ impl Capabilities {
             }
         };
         let graph = &self.inner.graph;
-        let account = self.stored_closure(user).await?;
+        let account = self.account_closure(user).await?;
         let minted = account.intersection(&graph.closure_of(&held));
         let mut left_out = account;
         for id in minted.iter() {

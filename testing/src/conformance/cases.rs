@@ -1210,3 +1210,55 @@ pub async fn an_unvouched_email_selects_no_capabilities(adapter: &dyn Adapter) {
         assert_eq!(me["email"], serde_json::Value::Null, "{me}");
     }
 }
+
+/// easy-oauth's `force_user` (`dangerous_force_user`), the loopback-only
+/// development mode: every request is the configured user whatever it
+/// carries, `/login` and `/auth` send the browser straight back, `/token`
+/// answers easy-oauth's `{"refresh_token": "XXX"}`, `/logout` goes to `/`,
+/// and the provider is never contacted.
+pub async fn force_user_is_every_request_and_contacts_no_provider(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |c| {
+        c.dangerous_force_user = Some(portcullis_oidc::ForcedUser::new("friend@example.com"));
+    })
+    .await;
+    let client = app.app.client(None).await;
+    let me = client.get("/me").expect(200).await.json();
+    assert_eq!(me["email"], "friend@example.com");
+    assert_eq!(me["user_id"], "friend@example.com");
+    // Its stored capabilities apply (`announce`, from the user file).
+    assert_eq!(
+        client.get("/shout").browser().expect(200).await.text(),
+        "shout"
+    );
+    // No credential is read: a bearer token of any kind changes nothing.
+    let any = client
+        .get("/")
+        .bearer("not-a-token")
+        .expect(200)
+        .await
+        .text();
+    assert_eq!(any, "friend@example.com");
+    let token = client.get("/token").expect(200).await;
+    assert_response_snapshot("force_user_token", &token);
+    let login = client.get("/login?next=%2Fread").expect(303).await;
+    assert_eq!(login.location(), Some("/read"));
+    assert!(login.headers_all("set-cookie").is_empty());
+    let auth = client.get("/auth?code=x&state=y").expect(303).await;
+    assert_eq!(auth.location(), Some("/"));
+    let logout = client.get("/logout").expect(303).await;
+    assert_eq!(logout.location(), Some("/"));
+    let managed = client
+        .get("/manage_capabilities/list")
+        .expect(200)
+        .await
+        .json();
+    assert_eq!(managed["email"], "friend@example.com");
+    for path in [
+        "/.well-known/openid-configuration",
+        "/authorize",
+        "/token",
+        "/jwks",
+    ] {
+        assert_eq!(app.provider.request_count(path), 0, "{path}");
+    }
+}
