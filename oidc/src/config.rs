@@ -45,6 +45,7 @@ use std::net::IpAddr;
 
 use portcullis_capabilities::StoreConfig;
 use portcullis_core::config::check_provider_url;
+use portcullis_core::discovery::ClientAuthMethod;
 use portcullis_core::secret::check_secret_key;
 use portcullis_core::{CapabilitiesConfig, Error, Secret};
 use serde::{Deserialize, Serialize};
@@ -143,6 +144,17 @@ pub struct OidcConfig {
     /// [`vouched_email`](portcullis_core::principal::vouched_email).
     #[serde(default)]
     pub trust_email_without_verified_claim: bool,
+    /// How this client authenticates at the provider's token endpoint
+    /// with its secret: `client_secret_basic` or `client_secret_post`.
+    /// Without it, the provider's discovery document decides (basic when it
+    /// lists `client_secret_basic` or lists no methods, as RFC 8414 says;
+    /// post when it lists only that). Set it for a provider whose document
+    /// is silent but which wants the secret in the body (easy-oauth's mock
+    /// provider gives an ID token without `aud` under HTTP Basic, which is
+    /// refused). When the document lists methods without this one, a
+    /// warning says so at the first login.
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<ClientAuthMethod>,
 }
 
 /// easy-oauth's `client_kwargs`: the scope and extra authorization parameters.
@@ -258,6 +270,7 @@ impl OidcConfig {
             csrf_protection: true,
             danger_allow_plain_http: false,
             trust_email_without_verified_claim: false,
+            token_endpoint_auth_method: None,
         }
     }
 

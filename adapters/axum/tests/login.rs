@@ -317,8 +317,12 @@ async fn a_logged_in_user_token_survives_without_cookies_and_is_revocable() {
     script.get("/read").bearer(&token).expect(200).await;
     // A portcullis token is not exchanged for a longer-lived one.
     script.get("/token").bearer(&token).expect(403).await;
-    // A guest script asking for a token gets 401; a guest browser is sent to log in.
-    script.get("/token").expect(401).await;
+    // A guest API caller asking for a token gets 401; a guest browser is sent to log in.
+    script
+        .get("/token")
+        .header("accept", "application/json")
+        .expect(401)
+        .await;
     let browser = script.get("/token").browser().expect(303).await;
     assert_eq!(browser.location(), Some("/login?next=%2Ftoken"));
     // Someone else cannot revoke alice's token; alice can.

@@ -108,7 +108,8 @@ pub async fn the_readme_scenario(example: &dyn Example) {
     admin.get("/shout?message=hi").expect(200).await;
 }
 
-/// A browser is sent to log in and back to the page; a script gets a 401.
+/// A browser is sent to log in and back to the page; an API script (asking
+/// for JSON) gets a 401.
 pub async fn a_browser_is_sent_to_log_in_and_back_while_scripts_get_401(example: &dyn Example) {
     let started = start(example).await;
     let app = &started.app;
@@ -122,7 +123,11 @@ pub async fn a_browser_is_sent_to_log_in_and_back_while_scripts_get_401(example:
         to_login.location(),
         Some("/login?next=%2Fshout%3Fmessage%3Dhello")
     );
-    browser.get("/shout?message=hello").expect(401).await;
+    browser
+        .get("/shout?message=hello")
+        .header("accept", "application/json")
+        .expect(401)
+        .await;
     // Logging in from there comes back to the page.
     let back = browser
         .login("friend@example.com", "/shout?message=hello")
@@ -148,7 +153,11 @@ pub async fn token_workflow_user_tokens_and_service_tokens(example: &dyn Example
     assert!(body["expires_at"].as_u64().unwrap() > provider.clock().now_secs());
     assert_eq!(resp.header("cache-control"), Some("private, no-store"));
     assert_eq!(resp.header("referrer-policy"), Some("no-referrer"));
-    script.get("/shout?message=x").expect(401).await;
+    script
+        .get("/shout?message=x")
+        .header("accept", "application/json")
+        .expect(401)
+        .await;
     script
         .get("/shout?message=x")
         .bearer(&token)
