@@ -631,6 +631,10 @@ impl RelyingParty {
     /// other value is taken as a path under the same rules as `next`
     /// ([`safe_return_path`]: anything off this origin ends at `/`).
     ///
+    /// `headless=true` starts a headless login for a command-line tool
+    /// (see `headless_token`; the answer is JSON), and `headless_id=`
+    /// (the `login_url` it answers) is the browser's side of it.
+    ///
     /// `offline_token=true` asks for a refresh token the way the provider's
     /// discovery document says: the `offline_access` scope when
     /// `scopes_supported` lists it or lists nothing, else Google's
@@ -647,6 +651,24 @@ impl RelyingParty {
     ) -> Reply {
         let codec = &self.inner.codec;
         let q = params(query);
+        if param(&q, "headless") == Some("true") {
+            return self.headless_start().await;
+        }
+        let headless = match param(&q, "headless_id") {
+            None => None,
+            Some(id) => match self.headless_pending(id).await {
+                Ok(Some(_)) => Some(id.to_owned()),
+                Ok(None) => {
+                    return login_failed(
+                        400,
+                        "this headless login is unknown, expired or already completed; \
+                         start again from the command-line tool",
+                    )
+                    .private();
+                }
+                Err(e) => return Reply::error(&e, self.realm()).private(),
+            },
+        };
         let return_to = ascii_location(&self.return_target(&q));
         let offline = param(&q, "offline_token") == Some("true");
         let provider = match self.provider().await {
@@ -695,6 +717,7 @@ impl RelyingParty {
             pkce_verifier: verifier,
             return_to,
             expires_at: now.saturating_add(ttl),
+            headless,
         };
         match codec.save_transaction(&tx, ttl) {
             Ok(cookie) => cookies.push(cookie),
@@ -703,6 +726,158 @@ impl RelyingParty {
         Reply::see_other(url.to_string())
             .with_cookies(cookies)
             .private()
+    }
+
+    /// `GET {prefix}/login?headless=true`: starts a headless login for a
+    /// command-line tool, answering `{"login_url", "token_url", "expires_at"}`.
+    /// The user opens `login_url` in any browser and logs in; `token_url`
+    /// ([`headless_token`](Self::headless_token)) answers the user's token
+    /// (as `/token` does) once, to whoever holds its secret. Both expire
+    /// with `session.login_timeout_secs` (10 minutes by default).
+    async fn headless_start(&self) -> Reply {
+        let (id, secret) = match (random_token(16), random_token(32)) {
+            (Ok(i), Ok(s)) => (i, s),
+            _ => {
+                let e = Error::unavailable("the system random generator failed");
+                return Reply::error(&e, self.realm()).private();
+            }
+        };
+        let config = &self.inner.config;
+        let expires_at = self
+            .inner
+            .clock
+            .now_secs()
+            .saturating_add(config.session.login_timeout_secs);
+        let pending = crate::headless::Pending {
+            secret_hash: crate::headless::secret_hash(&secret),
+            expires_at,
+            token: None,
+        };
+        let stored = self
+            .inner
+            .codec
+            .store
+            .put(&crate::headless::key(&id), &pending.to_bytes(), expires_at)
+            .await;
+        if let Err(e) = stored {
+            return Reply::error(&e, self.realm()).private();
+        }
+        let base = format!("{}{}", config.base_url.trim_end_matches('/'), config.prefix);
+        let body = json!({
+            "login_url": format!("{base}/login?headless_id={id}"),
+            "token_url": format!("{base}/headless_token?id={id}&secret={secret}"),
+            "expires_at": expires_at,
+        });
+        Reply::json_no_store(200, &body).private()
+    }
+
+    /// The pending headless login `id`, if it exists and has not expired.
+    async fn headless_pending(&self, id: &str) -> Result<Option<crate::headless::Pending>, Error> {
+        if !crate::headless::well_formed(id) {
+            return Ok(None);
+        }
+        let found = self
+            .inner
+            .codec
+            .store
+            .get(&crate::headless::key(id))
+            .await?;
+        let now = self.inner.clock.now_secs();
+        Ok(found
+            .as_deref()
+            .and_then(crate::headless::Pending::from_bytes)
+            .filter(|p| p.expires_at > now))
+    }
+
+    /// Records the user's token for headless login `id`, which the browser
+    /// login that made `session` completes.
+    async fn headless_complete(&self, id: &str, session: &SessionData) -> Result<(), Error> {
+        let Some(mut pending) = self.headless_pending(id).await? else {
+            return Err(Error::invalid_request(
+                "the headless login expired before the browser login completed",
+            ));
+        };
+        let principal = principal_from_unverified_claims(
+            session.iss.clone(),
+            session.claims.clone(),
+            RawToken::new(session.access_token.clone().unwrap_or_default()),
+            session.expires_at,
+        )?;
+        let caller = authenticated_session(Arc::new(principal));
+        let reply = self
+            .inner
+            .capabilities
+            .issue_user_token(Some(&caller))
+            .await?;
+        let token: Value = serde_json::from_slice(&reply.body)
+            .map_err(|_| Error::config("the user token answer is not JSON"))?;
+        pending.token = Some(token);
+        self.inner
+            .codec
+            .store
+            .put(
+                &crate::headless::key(id),
+                &pending.to_bytes(),
+                pending.expires_at,
+            )
+            .await
+    }
+
+    /// `GET {prefix}/headless_token?id=&secret=`: the `token_url` of a
+    /// headless login. Waits (at most 20 seconds per call) until the
+    /// browser login completes and answers the user's token as `/token`
+    /// does, once; before that, `202 {"status": "pending"}` (call again).
+    /// An unknown, expired, already collected login or a wrong secret is
+    /// `400` (the same answer for all, so nothing is learnt by guessing).
+    pub async fn headless_token(&self, query: Option<&str>) -> Reply {
+        let q = params(query);
+        let unknown = || {
+            bad_request("unknown, expired or already collected headless login (or a wrong secret)")
+        };
+        let (Some(id), Some(secret)) = (param(&q, "id"), param(&q, "secret")) else {
+            return unknown();
+        };
+        if !crate::headless::well_formed(secret) {
+            return unknown();
+        }
+        let deadline = tokio::time::Instant::now() + crate::headless::WAIT;
+        loop {
+            let pending = match self.headless_pending(id).await {
+                Ok(Some(p)) => p,
+                Ok(None) => return unknown(),
+                Err(e) => return Reply::error(&e, self.realm()).private(),
+            };
+            if !ct_eq(&pending.secret_hash, &crate::headless::secret_hash(secret)) {
+                return unknown();
+            }
+            if let Some(token) = pending.token {
+                let once = self
+                    .inner
+                    .revocations
+                    .revoke_once(&crate::headless::collected_id(id), pending.expires_at)
+                    .await;
+                return match once {
+                    Ok(true) => {
+                        if let Err(e) = self
+                            .inner
+                            .codec
+                            .store
+                            .delete(&crate::headless::key(id))
+                            .await
+                        {
+                            tracing::warn!(error = %e, "a collected headless login could not be deleted; it expires by itself");
+                        }
+                        Reply::json_no_store(200, &token).private()
+                    }
+                    Ok(false) => unknown(),
+                    Err(e) => Reply::error(&e, self.realm()).private(),
+                };
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Reply::json_no_store(202, &json!({"status": "pending"})).private();
+            }
+            tokio::time::sleep(crate::headless::POLL).await;
+        }
     }
 
     /// Where a login started with these query parameters returns: `next`,
@@ -867,6 +1042,11 @@ impl RelyingParty {
             .and_then(|v| v.as_str())
             .unwrap_or("(no email)");
         tracing::info!(user = %who, "logged in");
+        if let Some(id) = &tx.headless
+            && let Err(e) = self.headless_complete(id, &session).await
+        {
+            return Reply::error(&e, self.realm()).with_cookies([cookie]);
+        }
         Reply::see_other(tx.return_to).with_cookies([cookie])
     }
 

@@ -324,6 +324,7 @@ macro_rules! conformance_tests {
             revoke_token_answers_as_easy_oauth,
             clients_that_follow_redirects_are_walked_through_the_login,
             ensure_email_sends_guests_to_log_in_and_back,
+            headless_login_for_command_line_tools,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {

@@ -51,6 +51,8 @@ pub enum RouteKind {
     SetCapabilities,
     /// `POST /token/revoke`: [`Capabilities::revoke`].
     RevokeToken,
+    /// `GET /headless_token`: `RelyingParty::headless_token`.
+    HeadlessToken,
     /// `GET /revoke_token`: `RelyingParty::revoke_token_page`.
     RevokeTokenPage,
     /// `POST /revoke_token`: `RelyingParty::revoke_token`.
@@ -138,7 +140,8 @@ impl Routes {
     ///
     /// - `GET /login`, `GET /auth`, `GET /logout`, `GET /token`
     ///   ([`RelyingParty`]'s methods of the same names), `POST /logout`
-    ///   ([`RelyingParty::logout_post`]), `GET`/`POST /revoke_token`
+    ///   ([`RelyingParty::logout_post`]), `GET /headless_token`
+    ///   ([`RelyingParty::headless_token`]), `GET`/`POST /revoke_token`
     ///   ([`RelyingParty::revoke_token_page`], [`RelyingParty::revoke_token`]);
     /// - `GET /manage_capabilities/list`, `/list_user`, `/list_all`,
     ///   `POST /manage_capabilities/add`,
@@ -155,6 +158,7 @@ impl Routes {
                 Route::new(Method::Get, "/logout", RouteKind::Logout),
                 Route::new(Method::Post, "/logout", RouteKind::LogoutPost),
                 Route::new(Method::Get, "/token", RouteKind::Token),
+                Route::new(Method::Get, "/headless_token", RouteKind::HeadlessToken),
                 Route::new(Method::Get, "/revoke_token", RouteKind::RevokeTokenPage),
                 Route::new(Method::Post, "/revoke_token", RouteKind::RevokeTokenPost),
             ],
@@ -277,6 +281,7 @@ impl Routes {
                     return rp.token(caller, req.query, req.target, req.headers).await;
                 }
                 RouteKind::RevokeTokenPage => return rp.revoke_token_page(),
+                RouteKind::HeadlessToken => return rp.headless_token(req.query).await,
                 RouteKind::RevokeTokenPost => {
                     return rp.revoke_token(caller, req.headers, req.body).await;
                 }
@@ -290,7 +295,8 @@ impl Routes {
             | RouteKind::LogoutPost
             | RouteKind::Token
             | RouteKind::RevokeTokenPage
-            | RouteKind::RevokeTokenPost => Err(Error::config(
+            | RouteKind::RevokeTokenPost
+            | RouteKind::HeadlessToken => Err(Error::config(
                 "a login route dispatched to management routes",
             )),
             RouteKind::ServiceToken => {

@@ -295,3 +295,51 @@ pub async fn ensure_email_sends_guests_to_log_in_and_back(adapter: &dyn Adapter)
         "alice@example.com"
     );
 }
+
+/// easy-oauth's headless login for command-line tools: `/login?headless=true`
+/// answers a `login_url` for any browser and a `token_url` that waits for
+/// that login and answers the user's token once, to the holder of its
+/// secret; both expire with the login timeout.
+pub async fn headless_login_for_command_line_tools(adapter: &dyn Adapter) {
+    let app = login_app_on(adapter, MockOptions::default(), |_| {}).await;
+    let tool = app.app.client(None).await;
+    let start = tool.get("/login?headless=true").expect(200).await;
+    assert_eq!(start.header("cache-control"), Some("private, no-store"));
+    let start = start.json();
+    let login_url = start["login_url"].as_str().expect("a login_url").to_owned();
+    let token_url = start["token_url"].as_str().expect("a token_url").to_owned();
+    assert!(login_url.starts_with(app.app.base_url()), "{login_url}");
+    assert!(!login_url.contains("secret"), "{login_url}");
+    let waiting = {
+        let (tool, url) = (tool.clone(), token_url.clone());
+        tokio::spawn(async move { tool.get_url(&url).send().await })
+    };
+    let wrong = token_url.replace("secret=", "secret=x");
+    tool.get_url(&wrong).expect(400).await;
+    let browser = app.app.client(None).await;
+    let login = browser.get_url(&login_url).expect(303).await;
+    let callback = browser
+        .follow_provider(login.location().expect("a redirect"), "friend@example.com")
+        .await;
+    browser.get_url(&callback).expect(303).await;
+    let answer = waiting.await.expect("the waiting call ends");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let token = answer.json()["token"].as_str().expect("a token").to_owned();
+    let script = app.app.client(None).await;
+    assert_eq!(
+        script.get("/").bearer(&token).expect(200).await.text(),
+        "friend@example.com"
+    );
+    script.get("/shout").bearer(&token).expect(200).await;
+    // Once: the token is collected, and the login cannot be replayed.
+    tool.get_url(&token_url).expect(400).await;
+    browser.get_url(&login_url).expect(400).await;
+    // Expired with the login timeout, collected or not.
+    let again = tool.get("/login?headless=true").expect(200).await.json();
+    app.provider.clock().advance_secs(601);
+    let url = again["token_url"].as_str().expect("a token_url");
+    let expired = tool.get_url(url).expect(400).await;
+    assert_response_snapshot("headless_token_unknown", &expired);
+    let login = again["login_url"].as_str().expect("a login_url");
+    tool.get_url(login).expect(400).await;
+}
