@@ -127,6 +127,7 @@ impl CapabilitiesBuilder {
     /// message names `secret_key`, never the value), or a zero token lifetime.
     pub fn build(self) -> Result<Capabilities, Error> {
         let graph = CapabilityGraph::new(&self.config)?;
+        let graph_document = graph_document(&self.config);
         for unknown in graph.unknown_guards() {
             tracing::error!(
                 capability = unknown.name,
@@ -173,6 +174,7 @@ impl CapabilitiesBuilder {
         Ok(Capabilities {
             inner: Arc::new(Inner {
                 graph,
+                graph_document,
                 store: self.store,
                 revocations: self.revocations,
                 signing_key,
@@ -186,8 +188,22 @@ impl CapabilitiesBuilder {
     }
 }
 
+/// The graph as easy-oauth's full listing shows it: each capability with
+/// the ones it implies directly, and with `auto_admin` an `admin` implying
+/// every declared capability (unless the graph declares its own `admin`).
+fn graph_document(config: &CapabilitiesConfig) -> BTreeMap<String, Vec<String>> {
+    let mut doc = config.graph.clone();
+    if config.auto_admin && !doc.contains_key("admin") {
+        let all: Vec<String> = doc.keys().cloned().collect();
+        doc.insert("admin".to_owned(), all);
+    }
+    doc
+}
+
 struct Inner {
     graph: CapabilityGraph,
+    /// The configured graph, for the full listing.
+    graph_document: BTreeMap<String, Vec<String>>,
     store: Arc<dyn CapabilityStore>,
     revocations: Option<Arc<dyn RevocationStore>>,
     signing_key: SigningKey,

@@ -281,9 +281,73 @@ impl ProviderMetadata {
             .is_none_or(|methods| methods.iter().any(|m| m == "client_secret_basic"))
     }
 
+    /// How a client with a secret authenticates at the token endpoint.
+    ///
+    /// `configured` (the `token_endpoint_auth_method` key) wins; when the
+    /// document lists methods and not that one, a warning says so (the
+    /// provider's answer will tell). Without it: `client_secret_basic`
+    /// when the document lists it or lists no methods (the default of
+    /// RFC 8414 §2), else `client_secret_post`.
+    ///
+    /// ```
+    /// use portcullis_core::discovery::{ClientAuthMethod, Discovery};
+    /// let at = "https://id.example.com/.well-known/openid-configuration";
+    /// let post_only = br#"{"issuer": "https://id.example.com",
+    ///     "token_endpoint_auth_methods_supported": ["client_secret_post"]}"#;
+    /// let found = Discovery::new(at).parse(post_only).unwrap();
+    /// assert_eq!(found.client_auth_method(None), ClientAuthMethod::ClientSecretPost);
+    /// let silent = br#"{"issuer": "https://id.example.com"}"#;
+    /// let found = Discovery::new(at).parse(silent).unwrap();
+    /// assert_eq!(found.client_auth_method(None), ClientAuthMethod::ClientSecretBasic);
+    /// assert_eq!(
+    ///     found.client_auth_method(Some(ClientAuthMethod::ClientSecretPost)),
+    ///     ClientAuthMethod::ClientSecretPost
+    /// );
+    /// ```
+    pub fn client_auth_method(&self, configured: Option<ClientAuthMethod>) -> ClientAuthMethod {
+        let listed = self.token_endpoint_auth_methods_supported.as_deref();
+        if let Some(m) = configured {
+            if listed.is_some_and(|l| !l.iter().any(|x| x == m.as_str())) {
+                tracing::warn!(
+                    method = m.as_str(),
+                    "configuration key `token_endpoint_auth_method` names a method the provider's \
+                     `token_endpoint_auth_methods_supported` does not list"
+                );
+            }
+            return m;
+        }
+        if self.supports_client_secret_basic() {
+            ClientAuthMethod::ClientSecretBasic
+        } else {
+            ClientAuthMethod::ClientSecretPost
+        }
+    }
+
     /// The whole document, for fields not modelled here.
     pub fn document(&self) -> &Map<String, Value> {
         &self.document
+    }
+}
+
+/// How a client authenticates at the token endpoint with its secret
+/// (RFC 7591 §2 names): configuration key `token_endpoint_auth_method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientAuthMethod {
+    /// HTTP Basic authentication, id and secret form-urlencoded first.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+impl ClientAuthMethod {
+    /// The method's registered name (`client_secret_basic`, `client_secret_post`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
     }
 }
 

@@ -30,6 +30,12 @@ pub enum ErrorKind {
     /// Something portcullis depends on (identity provider, store, policy engine)
     /// could not be reached or answered badly. Never a pass: 503.
     Unavailable,
+    /// A provider portcullis depends on answered something it cannot use and
+    /// that waiting will not fix (a token answer that does not parse, a
+    /// userinfo answer that is not JSON): 502. Usually a configuration
+    /// mismatch between this service and the provider, such as the client
+    /// authentication method (`token_endpoint_auth_method`).
+    BadGateway,
     /// The configuration is invalid. Raised at start-up, not per request.
     Config,
 }
@@ -171,6 +177,12 @@ impl Error {
         Self::build(ErrorKind::Unavailable, message.into())
     }
 
+    /// A provider's answer that cannot be used and will not fix itself (502).
+    /// The message, for the operator's log, says what is wrong with it.
+    pub fn bad_gateway(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::build(ErrorKind::BadGateway, message.into())
+    }
+
     /// An invalid configuration; `message` names the key and the reason.
     pub fn config(message: impl Into<Cow<'static, str>>) -> Self {
         Self::build(ErrorKind::Config, message.into())
@@ -215,6 +227,7 @@ impl Error {
             ErrorKind::InvalidRequest => 400,
             ErrorKind::InsufficientScope | ErrorKind::Forbidden => 403,
             ErrorKind::Unavailable => 503,
+            ErrorKind::BadGateway => 502,
             ErrorKind::Config => 500,
         }
     }
@@ -228,6 +241,7 @@ impl Error {
             ErrorKind::InsufficientScope => "insufficient_scope",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::Unavailable => "temporarily_unavailable",
+            ErrorKind::BadGateway => "bad_gateway",
             ErrorKind::Config => "server_error",
         }
     }
@@ -263,7 +277,10 @@ impl Error {
                 }
                 Some(v)
             }
-            ErrorKind::Forbidden | ErrorKind::Unavailable | ErrorKind::Config => None,
+            ErrorKind::Forbidden
+            | ErrorKind::Unavailable
+            | ErrorKind::BadGateway
+            | ErrorKind::Config => None,
         }
     }
 
@@ -272,7 +289,7 @@ impl Error {
     /// no or invalid credentials → `UNAUTHENTICATED` (16), insufficient
     /// scope or forbidden → `PERMISSION_DENIED` (7), unavailable →
     /// `UNAVAILABLE` (14), invalid request → `INVALID_ARGUMENT` (3),
-    /// configuration → `INTERNAL` (13).
+    /// configuration or an unusable provider answer → `INTERNAL` (13).
     ///
     /// ```
     /// use portcullis_core::{Error, TokenRejection};
@@ -286,7 +303,7 @@ impl Error {
             ErrorKind::InsufficientScope | ErrorKind::Forbidden => 7,
             ErrorKind::Unavailable => 14,
             ErrorKind::InvalidRequest => 3,
-            ErrorKind::Config => 13,
+            ErrorKind::BadGateway | ErrorKind::Config => 13,
         }
     }
 
@@ -308,6 +325,7 @@ impl Error {
     pub fn public_message(&self) -> &str {
         match self.inner.kind {
             ErrorKind::Unavailable => UNAVAILABLE_DESCRIPTION,
+            ErrorKind::BadGateway => BAD_GATEWAY_DESCRIPTION,
             ErrorKind::Config => INTERNAL_DESCRIPTION,
             ErrorKind::MissingCredentials
             | ErrorKind::InvalidToken
@@ -355,6 +373,11 @@ impl Error {
 const UNAVAILABLE_DESCRIPTION: &str =
     "a service this request depends on is unavailable; try again later";
 
+/// What a 502 answer says: the caller learns that retrying will not help,
+/// the operator finds what is wrong in the log.
+const BAD_GATEWAY_DESCRIPTION: &str = "the identity provider gave an answer this service cannot use; \
+     this is a configuration problem between them, not an outage: the operator finds the reason in the server log";
+
 /// What a 500 answer says.
 const INTERNAL_DESCRIPTION: &str = "internal server error";
 
@@ -365,7 +388,10 @@ impl Error {
     /// the log, one failure per interval is logged at `warn` (with how many
     /// were logged at `debug` only since the previous one), the others at `debug`.
     fn log_server_failure(&self) {
-        if !matches!(self.inner.kind, ErrorKind::Unavailable | ErrorKind::Config) {
+        if !matches!(
+            self.inner.kind,
+            ErrorKind::Unavailable | ErrorKind::BadGateway | ErrorKind::Config
+        ) {
             return;
         }
         match crate::refusals::server_failure_due() {
@@ -472,6 +498,16 @@ mod tests {
         let scope = Error::insufficient_scope("read").to_reply("r");
         assert_eq!(scope.status, 403);
         assert!(scope.headers[0].1.ends_with("scope=\"read\""));
+        let bad = Error::bad_gateway("the token answer does not parse");
+        assert_eq!(
+            (bad.status(), bad.error_code(), bad.grpc_code()),
+            (502, "bad_gateway", 13)
+        );
+        let reply = bad.to_reply("r");
+        assert_eq!(reply.status, 502);
+        assert!(!reply.body_text().contains("does not parse"));
+        assert!(reply.body_text().contains("not an outage"));
+        assert!(reply.headers.iter().all(|(n, _)| *n != "www-authenticate"));
         let down = Error::unavailable("jwks down").to_reply("r");
         assert_eq!(down.status, 503);
         assert_eq!(down.headers[0].0, "content-type");
@@ -523,6 +559,8 @@ mod tests {
         let cases = [
             Error::unavailable("the issuer's keys could not be fetched").with_source(inner),
             Error::config("/etc/portcullis/config.yaml: cannot read: permission denied"),
+            Error::bad_gateway("https://id.internal:8443/token: the token answer does not parse")
+                .with_source(Cause),
         ];
         for e in cases {
             let capture = crate::refusals::tests::Capture::default();

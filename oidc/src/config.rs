@@ -51,6 +51,7 @@ use std::net::IpAddr;
 
 use portcullis_capabilities::StoreConfig;
 use portcullis_core::config::check_provider_url;
+use portcullis_core::discovery::ClientAuthMethod;
 use portcullis_core::secret::check_secret_key;
 use portcullis_core::{CapabilitiesConfig, Error, Secret};
 use serde::{Deserialize, Serialize};
@@ -161,6 +162,17 @@ pub struct OidcConfig {
     /// `http://localhost:3000`), and a warning is logged at every start.
     #[serde(default, alias = "force_user", skip_serializing_if = "Option::is_none")]
     pub dangerous_force_user: Option<ForcedUser>,
+    /// How this client authenticates at the provider's token endpoint
+    /// with its secret: `client_secret_basic` or `client_secret_post`.
+    /// Without it, the provider's discovery document decides (basic when it
+    /// lists `client_secret_basic` or lists no methods, as RFC 8414 says;
+    /// post when it lists only that). Set it for a provider whose document
+    /// is silent but which wants the secret in the body (easy-oauth's mock
+    /// provider gives an ID token without `aud` under HTTP Basic, which is
+    /// refused). When the document lists methods without this one, a
+    /// warning says so at the first login.
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<ClientAuthMethod>,
 }
 
 /// The user of [`OidcConfig::dangerous_force_user`] (easy-oauth's
@@ -299,6 +311,7 @@ impl OidcConfig {
             danger_allow_plain_http: false,
             trust_email_without_verified_claim: false,
             dangerous_force_user: None,
+            token_endpoint_auth_method: None,
         }
     }
 

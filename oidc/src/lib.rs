@@ -136,6 +136,7 @@ mod forward;
 #[cfg(test)]
 mod fuzz_tests;
 mod hash;
+mod headless;
 mod origin;
 mod provider;
 mod redirect;

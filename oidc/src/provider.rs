@@ -15,12 +15,13 @@ use openidconnect::{
     TokenResponse as _, TokenUrl,
 };
 use portcullis_core::Error;
-use portcullis_core::discovery::{Discovery, DiscoveryError};
+use portcullis_core::discovery::{ClientAuthMethod, Discovery, DiscoveryError};
 use portcullis_core::fetch::ReqwestFetch;
 use portcullis_core::http_client::{
     HttpClient, MAX_DISCOVERY_BYTES, MAX_TOKEN_ANSWER_BYTES, MAX_USERINFO_BYTES, read_bounded,
 };
 use serde::Serialize;
+use serde_json::Value;
 use url::Url;
 
 use crate::config::OidcConfig;
@@ -65,8 +66,9 @@ impl fmt::Debug for Tokens {
 pub(crate) enum TokenFailure {
     /// The provider answered an OAuth error (`invalid_grant`, ...).
     Refused(String),
-    /// The provider could not be reached or answered nonsense (503).
-    Unavailable(Error),
+    /// The provider could not be reached (503), or answered something that
+    /// cannot be used (502: [`Error::bad_gateway`]).
+    Failed(Error),
 }
 
 /// The error the HTTP client gives `openidconnect`.
@@ -117,8 +119,35 @@ pub(crate) struct Provider {
     client: Client,
     http: HttpClient,
     iss_parameter: bool,
+    offline: OfflineRequest,
     end_session: Option<Url>,
     userinfo: Option<Url>,
+    revocation: Option<Url>,
+    /// How the client authenticates, for the calls made without `openidconnect`.
+    auth: ClientAuthMethod,
+    client_id: String,
+    client_secret: Option<portcullis_core::Secret>,
+}
+
+/// How this provider is asked for a refresh token (`/login?offline_token=true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OfflineRequest {
+    /// The `offline_access` scope (OpenID Connect Core §11): the discovery
+    /// document lists it in `scopes_supported`, or lists no scopes.
+    Scope,
+    /// `access_type=offline` and `prompt=consent`, as Google wants: the
+    /// document lists scopes and `offline_access` is not among them.
+    AccessType,
+}
+
+impl OfflineRequest {
+    /// The rule, from the discovery document's `scopes_supported`.
+    fn from_scopes(scopes: Option<&Value>) -> Self {
+        match scopes.and_then(Value::as_array) {
+            Some(listed) if !listed.iter().any(|s| s == "offline_access") => Self::AccessType,
+            _ => Self::Scope,
+        }
+    }
 }
 
 impl fmt::Debug for Provider {
@@ -177,11 +206,11 @@ impl Provider {
         )
         .set_auth_uri(AuthUrl::from_url(authorization.clone()))
         .set_token_uri(TokenUrl::from_url(token.clone()))
-        .set_redirect_uri(redirect)
-        .set_auth_type(if found.supports_client_secret_basic() {
-            AuthType::BasicAuth
-        } else {
-            AuthType::RequestBody
+        .set_redirect_uri(redirect);
+        let auth = found.client_auth_method(config.token_endpoint_auth_method);
+        client = client.set_auth_type(match auth {
+            ClientAuthMethod::ClientSecretPost => AuthType::RequestBody,
+            _ => AuthType::BasicAuth,
         });
         if let Some(secret) = &config.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
@@ -191,14 +220,24 @@ impl Provider {
             client,
             http,
             iss_parameter: found.authorization_response_iss_parameter_supported(),
+            offline: OfflineRequest::from_scopes(found.document().get("scopes_supported")),
             end_session: found.end_session_endpoint().cloned(),
             userinfo: found.userinfo_endpoint().cloned(),
+            revocation: found.revocation_endpoint().cloned(),
+            auth,
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
         })
     }
 
     /// The issuer.
     pub(crate) fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// How a refresh token is asked for at this provider.
+    pub(crate) fn offline_request(&self) -> OfflineRequest {
+        self.offline
     }
 
     /// Whether authorization responses carry `iss` (RFC 9207).
@@ -291,9 +330,75 @@ impl Provider {
             Error::unavailable("the provider's userinfo answer could not be read").with_source(e)
         })?;
         let claims = serde_json::from_slice(&body).map_err(|e| {
-            Error::unavailable("the provider's userinfo answer does not parse").with_source(e)
+            Error::bad_gateway("the provider's userinfo answer does not parse").with_source(e)
         })?;
         Ok(Some(claims))
+    }
+
+    /// Whether the provider advertises a `revocation_endpoint` (RFC 7009).
+    pub(crate) fn revokes(&self) -> bool {
+        self.revocation.is_some()
+    }
+
+    /// Revokes a refresh token at the provider's `revocation_endpoint`
+    /// (RFC 7009), authenticating as at the token endpoint. `Ok(false)`
+    /// when the provider advertises no such endpoint.
+    ///
+    /// # Errors
+    ///
+    /// `Unavailable` when the provider cannot be reached or answers 5xx,
+    /// `BadGateway` (502) when it refuses the request.
+    pub(crate) async fn revoke_refresh_token(&self, token: &str) -> Result<bool, Error> {
+        let Some(url) = &self.revocation else {
+            return Ok(false);
+        };
+        let mut form = vec![
+            ("token", token.to_owned()),
+            ("token_type_hint", "refresh_token".to_owned()),
+        ];
+        let mut req = self.http.reqwest().post(url.clone());
+        match (&self.client_secret, self.auth) {
+            (Some(secret), ClientAuthMethod::ClientSecretBasic) => {
+                let enc = |s: &str| -> String {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+                };
+                req = req.basic_auth(enc(&self.client_id), Some(enc(secret.expose())));
+            }
+            (Some(secret), _) => {
+                form.push(("client_id", self.client_id.clone()));
+                form.push(("client_secret", secret.expose().to_owned()));
+            }
+            (None, _) => form.push(("client_id", self.client_id.clone())),
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&form)
+            .finish();
+        let resp = req
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::unavailable("the provider's revocation endpoint could not be reached")
+                    .with_source(e.without_url())
+            })?;
+        let status = resp.status();
+        if status.is_server_error() {
+            return Err(Error::unavailable(format!(
+                "the provider's revocation endpoint answered HTTP {}",
+                status.as_u16()
+            )));
+        }
+        if !status.is_success() {
+            return Err(Error::bad_gateway(format!(
+                "the provider refused to revoke the token (HTTP {})",
+                status.as_u16()
+            )));
+        }
+        Ok(true)
     }
 
     /// The RP-initiated logout URL, when the provider has one.
@@ -340,14 +445,43 @@ where
                 .unwrap_or_else(|| "error".to_owned());
             TokenFailure::Refused(code)
         }
-        RequestTokenError::Request(e) => TokenFailure::Unavailable(
+        RequestTokenError::Request(e) => TokenFailure::Failed(
             Error::unavailable("the provider's token endpoint could not be reached").with_source(e),
         ),
-        RequestTokenError::Parse(e, _) => TokenFailure::Unavailable(
-            Error::unavailable("the provider's token answer does not parse").with_source(e),
+        // Not an outage: the same request gets the same answer. Often the
+        // client authentication method (an ID token without `aud`).
+        RequestTokenError::Parse(e, _) => TokenFailure::Failed(
+            Error::bad_gateway(
+                "the provider's token answer does not parse (if its ID token lacks `aud`, \
+                 try `token_endpoint_auth_method: client_secret_post`)",
+            )
+            .with_source(e),
         ),
-        RequestTokenError::Other(m) => TokenFailure::Unavailable(Error::unavailable(format!(
+        RequestTokenError::Other(m) => TokenFailure::Failed(Error::unavailable(format!(
             "the provider's token endpoint failed: {m}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::OfflineRequest;
+
+    #[test]
+    fn discovery_decides_how_offline_access_is_asked() {
+        let rule = |v| OfflineRequest::from_scopes(Some(&v));
+        assert_eq!(OfflineRequest::from_scopes(None), OfflineRequest::Scope);
+        assert_eq!(
+            rule(json!(["openid", "offline_access"])),
+            OfflineRequest::Scope
+        );
+        // Google lists its scopes, and offline_access is not one.
+        assert_eq!(
+            rule(json!(["openid", "email", "profile"])),
+            OfflineRequest::AccessType
+        );
+        assert_eq!(rule(json!("openid")), OfflineRequest::Scope);
     }
 }

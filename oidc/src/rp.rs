@@ -23,7 +23,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::{OidcConfig, SessionStorage};
 use crate::origin::{comes_from, is_safe_method, origin_of, same_origin_navigation};
-use crate::provider::{Provider, TokenFailure, Tokens, http_client};
+use crate::provider::{OfflineRequest, Provider, TokenFailure, Tokens, http_client};
 use crate::redirect::{ascii_location, safe_return_path};
 use crate::seal::{CookieAttrs, Sealer, random_token};
 use crate::session::{
@@ -264,6 +264,95 @@ fn html_escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// Adds to an authorization request what asks `rule`'s provider for a
+/// refresh token.
+fn ask_offline(rule: OfflineRequest, scopes: &mut Vec<String>, extra: &mut Vec<(String, String)>) {
+    match rule {
+        OfflineRequest::Scope => {
+            if !scopes.iter().any(|s| s == "offline_access") {
+                scopes.push("offline_access".to_owned());
+            }
+        }
+        OfflineRequest::AccessType => {
+            extra.retain(|(k, _)| k != "access_type");
+            extra.push(("access_type".to_owned(), "offline".to_owned()));
+            match extra.iter_mut().find(|(k, _)| k == "prompt") {
+                Some((_, prompt)) => {
+                    if !prompt.split_ascii_whitespace().any(|p| p == "consent") {
+                        prompt.push_str(" consent");
+                    }
+                }
+                None => extra.push(("prompt".to_owned(), "consent".to_owned())),
+            }
+        }
+    }
+}
+
+/// Whether a guest request is walked through the login (see
+/// [`RelyingParty::login_redirect`]): no `Authorization`, and an `Accept`
+/// that is absent or admits HTML or anything.
+fn walks_to_login(headers: &(impl HeaderLookup + ?Sized)) -> bool {
+    if headers.header("authorization").is_some() {
+        return false;
+    }
+    let Some(accept) = headers.header("accept") else {
+        return true;
+    };
+    accept.split(',').any(|range| {
+        let media = range.split(';').next().unwrap_or_default().trim();
+        ["text/html", "*/*", "text/*"]
+            .iter()
+            .any(|m| media.eq_ignore_ascii_case(m))
+    })
+}
+
+/// The headers of portcullis' own small HTML pages: never cached, framed
+/// or leaking the URL.
+fn html_headers() -> Vec<(&'static str, String)> {
+    vec![
+        ("content-type", "text/html; charset=utf-8".to_owned()),
+        ("cache-control", SESSION_CACHE_CONTROL.to_owned()),
+        ("pragma", "no-cache".to_owned()),
+        // Not `no-referrer`: the form's POST must carry its origin.
+        ("referrer-policy", "same-origin".to_owned()),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'".to_owned(),
+        ),
+        ("x-frame-options", "DENY".to_owned()),
+    ]
+}
+
+/// 400 with easy-oauth's message, as JSON, never cached.
+fn bad_request(description: &str) -> Reply {
+    let body = json!({"error": "invalid_request", "error_description": description});
+    Reply::json(400, body.to_string()).private()
+}
+
+/// The token a `POST /revoke_token` names: `Authorization: Bearer`, else
+/// the `token` field of a form (`application/x-www-form-urlencoded`) or of
+/// a JSON object body. Empty values count as none.
+fn presented_token(headers: &(impl HeaderLookup + ?Sized), body: &[u8]) -> Option<String> {
+    if let Some(auth) = headers.header("authorization") {
+        let (scheme, token) = auth.split_once(' ')?;
+        return (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+            .then(|| token.trim().to_owned());
+    }
+    let form = headers
+        .header("content-type")
+        .is_some_and(|ct| ct.contains("application/x-www-form-urlencoded"));
+    let token = if form {
+        url::form_urlencoded::parse(body)
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    } else {
+        serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
+    };
+    token.filter(|t| !t.trim().is_empty())
 }
 
 fn ct_eq(a: &str, b: &str) -> bool {
@@ -570,7 +659,7 @@ impl RelyingParty {
                 tracing::info!(code = %code, "the provider refused the refresh token; the session ends");
                 return Refreshed::Ended;
             }
-            Err(TokenFailure::Unavailable(e)) => return Refreshed::Unavailable(e),
+            Err(TokenFailure::Failed(e)) => return Refreshed::Unavailable(e),
         };
         if let Some(id_token) = &tokens.id_token {
             match self.inner.verifier.verify_as(id_token, TokenKind::Id).await {
@@ -610,19 +699,23 @@ impl RelyingParty {
         }))
     }
 
-    /// Where an unauthenticated browser goes: `303` to `{prefix}/login?next=`
-    /// the page it asked for. `None` for API callers (an `Authorization`
-    /// header, or an `Accept` without `text/html`): they get 401.
+    /// Where a guest goes on a route that sends guests to log in
+    /// (`RequireCapability<C, LoginRedirect>`, `/token`): `303` to
+    /// `{prefix}/login?next=` the page it asked for.
+    ///
+    /// The guest is walked through the login unless it is an API caller:
+    /// it sends an `Authorization` header, or an `Accept` that names media
+    /// types and admits neither HTML nor anything (`application/json`).
+    /// Browsers (`text/html`), and easy-oauth's clients and other HTTP
+    /// libraries that follow redirects with a cookie jar (`*/*`, or no
+    /// `Accept`), are sent to log in; API callers get `None` and answer 401.
+    /// Routes that do not send guests to log in answer 401 to everyone.
     pub fn login_redirect(
         &self,
         path_and_query: &str,
         headers: &(impl HeaderLookup + ?Sized),
     ) -> Option<Reply> {
-        if headers.header("authorization").is_some() {
-            return None;
-        }
-        let accept = headers.header("accept")?;
-        if !accept.contains("text/html") {
+        if !walks_to_login(headers) {
             return None;
         }
         let next: String =
@@ -633,8 +726,23 @@ impl RelyingParty {
 
     /// `GET {prefix}/login?next=/page&offline_token=true`: remembers where
     /// to return (same-origin paths only), and sends the browser to the
-    /// provider with `state`, `nonce` and PKCE (S256). `offline_token=true`
-    /// asks for a refresh token (`offline_access`).
+    /// provider with `state`, `nonce` and PKCE (S256).
+    ///
+    /// The return target is `next`, else easy-oauth's `redirect`, which
+    /// names a route: `redirect=token` returns to `{prefix}/token` (a
+    /// script's login ends with its token), `redirect=auth` to `/`; any
+    /// other value is taken as a path under the same rules as `next`
+    /// ([`safe_return_path`]: anything off this origin ends at `/`).
+    ///
+    /// `headless=true` starts a headless login for a command-line tool
+    /// (see `headless_token`; the answer is JSON), and `headless_id=`
+    /// (the `login_url` it answers) is the browser's side of it.
+    ///
+    /// `offline_token=true` asks for a refresh token the way the provider's
+    /// discovery document says: the `offline_access` scope when
+    /// `scopes_supported` lists it or lists nothing, else Google's
+    /// `access_type=offline` with `prompt=consent` (added to a configured
+    /// `prompt`, whose other values stay).
     ///
     /// The current session, if any, is left alone: another site may send
     /// the browser here, and that must not log the user out. The callback
@@ -646,11 +754,29 @@ impl RelyingParty {
     ) -> Reply {
         let codec = &self.inner.codec;
         let q = params(query);
-        let return_to = ascii_location(safe_return_path(param(&q, "next").unwrap_or("/")));
         if self.is_forced() {
             // As easy-oauth: straight back, no provider.
-            return Reply::see_other(return_to).private();
+            return Reply::see_other(ascii_location(&self.return_target(&q))).private();
         }
+        if param(&q, "headless") == Some("true") {
+            return self.headless_start().await;
+        }
+        let headless = match param(&q, "headless_id") {
+            None => None,
+            Some(id) => match self.headless_pending(id).await {
+                Ok(Some(_)) => Some(id.to_owned()),
+                Ok(None) => {
+                    return login_failed(
+                        400,
+                        "this headless login is unknown, expired or already completed; \
+                         start again from the command-line tool",
+                    )
+                    .private();
+                }
+                Err(e) => return Reply::error(&e, self.realm()).private(),
+            },
+        };
+        let return_to = ascii_location(&self.return_target(&q));
         let offline = param(&q, "offline_token") == Some("true");
         let provider = match self.provider().await {
             Ok(p) => p,
@@ -674,10 +800,7 @@ impl RelyingParty {
             .split_ascii_whitespace()
             .map(str::to_owned)
             .collect();
-        if offline && !scopes.iter().any(|s| s == "offline_access") {
-            scopes.push("offline_access".to_owned());
-        }
-        let extra: Vec<(String, String)> = config
+        let mut extra: Vec<(String, String)> = config
             .client_kwargs
             .extra
             .iter()
@@ -689,6 +812,9 @@ impl RelyingParty {
                 (k.clone(), v)
             })
             .collect();
+        if offline {
+            ask_offline(provider.offline_request(), &mut scopes, &mut extra);
+        }
         let url = provider.authorize_url(state.clone(), nonce.clone(), &verifier, &scopes, &extra);
         let now = self.inner.clock.now_secs();
         let ttl = config.session.login_timeout_secs;
@@ -698,6 +824,7 @@ impl RelyingParty {
             pkce_verifier: verifier,
             return_to,
             expires_at: now.saturating_add(ttl),
+            headless,
         };
         match codec.save_transaction(&tx, ttl) {
             Ok(cookie) => cookies.push(cookie),
@@ -706,6 +833,173 @@ impl RelyingParty {
         Reply::see_other(url.to_string())
             .with_cookies(cookies)
             .private()
+    }
+
+    /// `GET {prefix}/login?headless=true`: starts a headless login for a
+    /// command-line tool, answering `{"login_url", "token_url", "expires_at"}`.
+    /// The user opens `login_url` in any browser and logs in; `token_url`
+    /// ([`headless_token`](Self::headless_token)) answers the user's token
+    /// (as `/token` does) once, to whoever holds its secret. Both expire
+    /// with `session.login_timeout_secs` (10 minutes by default).
+    async fn headless_start(&self) -> Reply {
+        let (id, secret) = match (random_token(16), random_token(32)) {
+            (Ok(i), Ok(s)) => (i, s),
+            _ => {
+                let e = Error::unavailable("the system random generator failed");
+                return Reply::error(&e, self.realm()).private();
+            }
+        };
+        let config = &self.inner.config;
+        let expires_at = self
+            .inner
+            .clock
+            .now_secs()
+            .saturating_add(config.session.login_timeout_secs);
+        let pending = crate::headless::Pending {
+            secret_hash: crate::headless::secret_hash(&secret),
+            expires_at,
+            token: None,
+        };
+        let stored = self
+            .inner
+            .codec
+            .store
+            .put(&crate::headless::key(&id), &pending.to_bytes(), expires_at)
+            .await;
+        if let Err(e) = stored {
+            return Reply::error(&e, self.realm()).private();
+        }
+        let base = format!("{}{}", config.base_url.trim_end_matches('/'), config.prefix);
+        let body = json!({
+            "login_url": format!("{base}/login?headless_id={id}"),
+            "token_url": format!("{base}/headless_token?id={id}&secret={secret}"),
+            "expires_at": expires_at,
+        });
+        Reply::json_no_store(200, &body).private()
+    }
+
+    /// The pending headless login `id`, if it exists and has not expired.
+    async fn headless_pending(&self, id: &str) -> Result<Option<crate::headless::Pending>, Error> {
+        if !crate::headless::well_formed(id) {
+            return Ok(None);
+        }
+        let found = self
+            .inner
+            .codec
+            .store
+            .get(&crate::headless::key(id))
+            .await?;
+        let now = self.inner.clock.now_secs();
+        Ok(found
+            .as_deref()
+            .and_then(crate::headless::Pending::from_bytes)
+            .filter(|p| p.expires_at > now))
+    }
+
+    /// Records the user's token for headless login `id`, which the browser
+    /// login that made `session` completes.
+    async fn headless_complete(&self, id: &str, session: &SessionData) -> Result<(), Error> {
+        let Some(mut pending) = self.headless_pending(id).await? else {
+            return Err(Error::invalid_request(
+                "the headless login expired before the browser login completed",
+            ));
+        };
+        let principal = principal_from_unverified_claims(
+            session.iss.clone(),
+            session.claims.clone(),
+            RawToken::new(session.access_token.clone().unwrap_or_default()),
+            session.expires_at,
+        )?;
+        let caller = authenticated_session(Arc::new(principal));
+        let reply = self
+            .inner
+            .capabilities
+            .issue_user_token(Some(&caller))
+            .await?;
+        let token: Value = serde_json::from_slice(&reply.body)
+            .map_err(|_| Error::config("the user token answer is not JSON"))?;
+        pending.token = Some(token);
+        self.inner
+            .codec
+            .store
+            .put(
+                &crate::headless::key(id),
+                &pending.to_bytes(),
+                pending.expires_at,
+            )
+            .await
+    }
+
+    /// `GET {prefix}/headless_token?id=&secret=`: the `token_url` of a
+    /// headless login. Waits (at most 20 seconds per call) until the
+    /// browser login completes and answers the user's token as `/token`
+    /// does, once; before that, `202 {"status": "pending"}` (call again).
+    /// An unknown, expired, already collected login or a wrong secret is
+    /// `400` (the same answer for all, so nothing is learnt by guessing).
+    pub async fn headless_token(&self, query: Option<&str>) -> Reply {
+        let q = params(query);
+        let unknown = || {
+            bad_request("unknown, expired or already collected headless login (or a wrong secret)")
+        };
+        let (Some(id), Some(secret)) = (param(&q, "id"), param(&q, "secret")) else {
+            return unknown();
+        };
+        if !crate::headless::well_formed(secret) {
+            return unknown();
+        }
+        let deadline = tokio::time::Instant::now() + crate::headless::WAIT;
+        loop {
+            let pending = match self.headless_pending(id).await {
+                Ok(Some(p)) => p,
+                Ok(None) => return unknown(),
+                Err(e) => return Reply::error(&e, self.realm()).private(),
+            };
+            if !ct_eq(&pending.secret_hash, &crate::headless::secret_hash(secret)) {
+                return unknown();
+            }
+            if let Some(token) = pending.token {
+                let once = self
+                    .inner
+                    .revocations
+                    .revoke_once(&crate::headless::collected_id(id), pending.expires_at)
+                    .await;
+                return match once {
+                    Ok(true) => {
+                        if let Err(e) = self
+                            .inner
+                            .codec
+                            .store
+                            .delete(&crate::headless::key(id))
+                            .await
+                        {
+                            tracing::warn!(error = %e, "a collected headless login could not be deleted; it expires by itself");
+                        }
+                        Reply::json_no_store(200, &token).private()
+                    }
+                    Ok(false) => unknown(),
+                    Err(e) => Reply::error(&e, self.realm()).private(),
+                };
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Reply::json_no_store(202, &json!({"status": "pending"})).private();
+            }
+            tokio::time::sleep(crate::headless::POLL).await;
+        }
+    }
+
+    /// Where a login started with these query parameters returns: `next`,
+    /// else `redirect` (a route name or a path), through [`safe_return_path`].
+    fn return_target(&self, q: &[(String, String)]) -> String {
+        if let Some(next) = param(q, "next") {
+            return safe_return_path(next).to_owned();
+        }
+        match param(q, "redirect") {
+            None | Some("" | "auth") => "/".to_owned(),
+            Some("token") => {
+                safe_return_path(&format!("{}/token", self.inner.config.prefix)).to_owned()
+            }
+            Some(path) => safe_return_path(path).to_owned(),
+        }
     }
 
     /// `GET {prefix}/auth`: the provider's callback. Checks the login
@@ -808,7 +1102,7 @@ impl RelyingParty {
                     format!("the provider refused the code: `{}`", error_code(&code)),
                 );
             }
-            Err(TokenFailure::Unavailable(e)) => return Reply::error(&e, self.realm()),
+            Err(TokenFailure::Failed(e)) => return Reply::error(&e, self.realm()),
         };
         let claims = match self.check_id_token(&tokens, &tx.nonce, &provider).await {
             Ok(c) => c,
@@ -858,6 +1152,11 @@ impl RelyingParty {
             .and_then(|v| v.as_str())
             .unwrap_or("(no email)");
         tracing::info!(user = %who, "logged in");
+        if let Some(id) = &tx.headless
+            && let Err(e) = self.headless_complete(id, &session).await
+        {
+            return Reply::error(&e, self.realm()).with_cookies([cookie]);
+        }
         Reply::see_other(tx.return_to).with_cookies([cookie])
     }
 
@@ -1048,6 +1347,80 @@ impl RelyingParty {
         self.end_session(headers).await
     }
 
+    /// `GET {prefix}/revoke_token`: easy-oauth's small page, a form that
+    /// posts a token (or nothing: the session's) to `{prefix}/revoke_token`.
+    pub fn revoke_token_page(&self) -> Reply {
+        let action = html_escape(&format!("{}/revoke_token", self.inner.config.prefix));
+        let body = format!(
+            "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>Revoke a token</title></head>\n\
+             <body>\n<h1>Revoke a token</h1>\n\
+             <p>Paste a token from <code>/token</code> to revoke it. Leave the field empty to \
+             revoke this browser's login instead: its refresh token is revoked at the identity \
+             provider when the provider allows it, and the session ends.</p>\n\
+             <form method=\"post\" action=\"{action}\">\n\
+             <p><input name=\"token\" size=\"80\" autocomplete=\"off\" aria-label=\"token\"></p>\n\
+             <p><button type=\"submit\">Revoke</button></p>\n</form>\n</body>\n</html>\n"
+        );
+        Reply {
+            status: 200,
+            headers: html_headers(),
+            body: body.into_bytes(),
+        }
+    }
+
+    /// `POST {prefix}/revoke_token`, as easy-oauth answers it: revokes the
+    /// token given in the `Authorization: Bearer` header, else in the
+    /// `token` field of a form or JSON body: a user token of this service
+    /// (from `/token`), revoked here for every replica. Without a token,
+    /// the session's login: its refresh token is revoked at the provider
+    /// (RFC 7009) when discovery names a `revocation_endpoint`, and the
+    /// session ends. Answers `{"status": "ok"}`.
+    ///
+    /// A request authenticated by the session cookie must come from
+    /// `base_url`'s origin (403 otherwise), as every state-changing route.
+    /// Errors: 400 `Malformed token`, 400 for a service token, 400 `No token
+    /// to revoke` (neither a token nor a session), 502 when the provider
+    /// refuses the revocation, 503 when it or the store cannot answer.
+    pub async fn revoke_token(
+        &self,
+        caller: Option<&Authenticated>,
+        headers: &(impl HeaderLookup + ?Sized),
+        body: &[u8],
+    ) -> Reply {
+        if let Err(e) = self.require_same_origin_for(caller, headers) {
+            return Reply::error(&e, self.realm()).private();
+        }
+        let ok = || Reply::json(200, json!({"status": "ok"}).to_string()).private();
+        if let Some(token) = presented_token(headers, body) {
+            return match self.inner.capabilities.revoke_user_token(&token).await {
+                Ok(()) => ok(),
+                Err(e) if e.status() == 400 => bad_request(e.message()),
+                Err(e) => Reply::error(&e, self.realm()).private(),
+            };
+        }
+        let codec = &self.inner.codec;
+        let session = match codec.load(headers.header("cookie")).await {
+            Ok(Loaded::Session(s)) => s,
+            Ok(_) => return bad_request("No token to revoke"),
+            Err(e) => return Reply::error(&e, self.realm()).private(),
+        };
+        if let Some(refresh_token) = session.refresh_token.as_deref() {
+            let provider = match self.provider().await {
+                Ok(p) => p,
+                Err(e) => return Reply::error(&e, self.realm()).private(),
+            };
+            if provider.revokes()
+                && let Err(e) = provider.revoke_refresh_token(refresh_token).await
+            {
+                return Reply::error(&e, self.realm()).private();
+            }
+        }
+        if let Err(e) = self.end(&session).await {
+            return Reply::error(&e, self.realm()).private();
+        }
+        ok().with_cookies([codec.clear_session()])
+    }
+
     /// The page that asks a user sent here by another site to confirm the logout.
     fn logout_confirmation(&self) -> Reply {
         let action = html_escape(&format!("{}/logout", self.inner.config.prefix));
@@ -1108,5 +1481,74 @@ impl RelyingParty {
             }
         }
         Reply::see_other(location).with_cookies(cookies).private()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{OfflineRequest, ask_offline};
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    struct Headers(Vec<(&'static str, &'static str)>);
+
+    impl portcullis_core::HeaderLookup for Headers {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        }
+    }
+
+    #[test]
+    fn guests_that_follow_redirects_are_walked_to_the_login() {
+        for walked in [
+            vec![],
+            vec![("accept", "*/*")],
+            vec![("accept", "text/html,application/xhtml+xml,*/*;q=0.8")],
+            vec![("accept", "application/json, text/*")],
+        ] {
+            assert!(
+                super::walks_to_login(&Headers(walked.clone())),
+                "{walked:?}"
+            );
+        }
+        for api in [
+            vec![("accept", "application/json")],
+            vec![("accept", "application/json, application/problem+json")],
+            vec![("authorization", "Bearer x"), ("accept", "*/*")],
+            vec![("authorization", "Basic eDp5")],
+        ] {
+            assert!(!super::walks_to_login(&Headers(api.clone())), "{api:?}");
+        }
+    }
+
+    #[test]
+    fn offline_access_is_asked_as_the_provider_wants() {
+        let mut scopes = vec!["openid".to_owned(), "email".to_owned()];
+        let mut extra = pairs(&[("prompt", "select_account")]);
+        ask_offline(OfflineRequest::Scope, &mut scopes, &mut extra);
+        ask_offline(OfflineRequest::Scope, &mut scopes, &mut extra);
+        assert_eq!(scopes, ["openid", "email", "offline_access"]);
+        assert_eq!(extra, pairs(&[("prompt", "select_account")]));
+
+        let mut scopes = vec!["openid".to_owned()];
+        ask_offline(OfflineRequest::AccessType, &mut scopes, &mut extra);
+        assert_eq!(scopes, ["openid"]);
+        assert_eq!(
+            extra,
+            pairs(&[
+                ("prompt", "select_account consent"),
+                ("access_type", "offline")
+            ])
+        );
+        let mut bare = pairs(&[("access_type", "online")]);
+        ask_offline(OfflineRequest::AccessType, &mut scopes, &mut bare);
+        assert_eq!(
+            bare,
+            pairs(&[("access_type", "offline"), ("prompt", "consent")])
+        );
     }
 }

@@ -97,6 +97,9 @@ pub(crate) struct Transaction {
     /// Where to go after login (already checked to be a safe path).
     pub(crate) return_to: String,
     pub(crate) expires_at: u64,
+    /// The headless login this browser login completes, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) headless: Option<String>,
 }
 
 impl fmt::Debug for Transaction {
@@ -107,6 +110,7 @@ impl fmt::Debug for Transaction {
             .field("pkce_verifier", &REDACTED)
             .field("return_to", &self.return_to)
             .field("expires_at", &self.expires_at)
+            .field("headless", &self.headless.is_some())
             .finish()
     }
 }
@@ -588,6 +592,7 @@ mod tests {
             pkce_verifier: "s3cr3t-verifier".into(),
             return_to: "/read".into(),
             expires_at: 1,
+            headless: Some("s3cr3t-headless".into()),
         };
         let flights = Flights::default();
         let shown = format!(

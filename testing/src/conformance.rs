@@ -21,6 +21,7 @@
 //! | `GET /scoped` | scope `read` | `scoped` |
 //! | `GET /read` | capability `read` (401 for guests) | `read` |
 //! | `GET /shout` | capability `announce`, browsers sent to log in | `shout` |
+//! | `GET /ensure` | caller required, guests that follow redirects sent to log in (easy-oauth's `ensure_email`: the adapter's `LoggedIn`) | [`greeting`] |
 //! | `POST /note` | caller required | [`NOTED`] as `text/plain` (the application's own state-changing route) |
 //! | `GET /cacheable` | optional caller | [`greeting`], with `Cache-Control: ` [`CACHEABLE`] |
 //! | `GET /failing` | none | never reached: a middleware inside the authentication layer fails the request with the framework's error (503 [`INNER_FAILURE`], `text/plain`) |
@@ -160,7 +161,29 @@ pub async fn login_app_with_stores(
     tweak: impl Fn(&mut OidcConfig),
     stores: Option<portcullis_oidc::portcullis_capabilities::Stores>,
 ) -> LoginApp {
-    let provider = MockProvider::start_with(MockOptions::default())
+    start_login_app(adapter, MockOptions::default(), tweak, stores).await
+}
+
+/// [`login_app`] on a provider started with `options`.
+///
+/// # Panics
+///
+/// When the provider or the application cannot start.
+pub async fn login_app_on(
+    adapter: &dyn Adapter,
+    options: MockOptions,
+    tweak: impl Fn(&mut OidcConfig),
+) -> LoginApp {
+    start_login_app(adapter, options, tweak, None).await
+}
+
+async fn start_login_app(
+    adapter: &dyn Adapter,
+    options: MockOptions,
+    tweak: impl Fn(&mut OidcConfig),
+    stores: Option<portcullis_oidc::portcullis_capabilities::Stores>,
+) -> LoginApp {
+    let provider = MockProvider::start_with(options)
         .await
         .expect("the mock provider starts");
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -239,6 +262,7 @@ pub fn assert_response_snapshot(name: &str, resp: &TestResponse) {
 }
 
 pub mod cases;
+pub mod parity;
 
 /// Expands to one `#[tokio::test]` per conformance case, run against
 /// `$adapter` (an expression of a type implementing [`Adapter`]).
@@ -293,6 +317,15 @@ macro_rules! conformance_tests {
             tokens_never_hold_more_than_their_issuer,
             an_unvouched_email_selects_no_capabilities,
             force_user_is_every_request_and_contacts_no_provider,
+            an_unusable_token_answer_is_502,
+            the_client_authentication_method_follows_configuration_and_discovery,
+            the_login_redirect_parameter_names_where_to_return,
+            offline_tokens_are_asked_as_the_provider_wants,
+            the_released_listings_answer_as_easy_oauth,
+            revoke_token_answers_as_easy_oauth,
+            clients_that_follow_redirects_are_walked_through_the_login,
+            ensure_email_sends_guests_to_log_in_and_back,
+            headless_login_for_command_line_tools,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {

@@ -546,6 +546,30 @@ impl FromRequest for Caller {
     }
 }
 
+/// easy-oauth's `ensure_email`: a verified caller; a guest that follows
+/// redirects (a browser, or an HTTP client with a cookie jar) is sent to
+/// log in and back (needs [`AuthMiddleware::for_login`]), an API guest (an
+/// `Accept` without HTML or `*/*`, or an `Authorization` header) gets 401.
+/// easy-oauth's `get_email` is `Option<Caller>`.
+#[derive(Debug, Clone)]
+pub struct LoggedIn(pub Authenticated);
+
+impl FromRequest for LoggedIn {
+    type Error = AuthRejection;
+    type Future = Ready<Result<Self, AuthRejection>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(state(req).and_then(|st| {
+            let caller = st.gate.require_caller_or_login(
+                st.caller.as_ref(),
+                target(req),
+                &Headers(req.headers()),
+            );
+            caller.map(|c| LoggedIn(c.clone())).map_err(AuthRejection)
+        }))
+    }
+}
+
 /// A verified caller holding scope `S`: 401 without a caller, 403 `insufficient_scope` without the scope.
 #[derive(Debug, Clone)]
 pub struct RequireScope<S: ScopeName>(pub Authenticated, PhantomData<S>);

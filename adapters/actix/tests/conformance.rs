@@ -9,7 +9,7 @@ use actix_web::web::{self, ServiceConfig};
 use actix_web::{App, HttpResponse};
 use portcullis_actix::portcullis_oidc::RelyingParty;
 use portcullis_actix::{
-    AuthMiddleware, Caller, LoginRedirect, RequireCapability, RequireScope, capability,
+    AuthMiddleware, Caller, LoggedIn, LoginRedirect, RequireCapability, RequireScope, capability,
     login_routes, scope,
 };
 use portcullis_core::Authenticator;
@@ -79,6 +79,11 @@ impl Adapter for Actix {
                     "/shout",
                     web::get()
                         .to(|_: RequireCapability<Announce, LoginRedirect>| async { "shout" }),
+                )
+                .route(
+                    "/ensure",
+                    web::get()
+                        .to(|LoggedIn(c): LoggedIn| async move { conformance::greeting(Some(&c)) }),
                 )
                 .route(
                     "/note",

@@ -489,6 +489,31 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Caller {
     }
 }
 
+/// easy-oauth's `ensure_email`: a verified caller; a guest that follows
+/// redirects (a browser, or an HTTP client with a cookie jar) is sent to
+/// log in and back (needs [`AuthLayer::for_login`]), an API guest (an
+/// `Accept` without HTML or `*/*`, or an `Authorization` header) gets 401.
+/// easy-oauth's `get_email` is `Option<Caller>`.
+#[derive(Debug, Clone)]
+pub struct LoggedIn(pub Authenticated);
+
+impl<S: Send + Sync> FromRequestParts<S> for LoggedIn {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let st = state(parts)?;
+        let caller = st
+            .gate
+            .require_caller_or_login(
+                st.caller.as_ref(),
+                target(original_uri(parts)),
+                &Headers(&parts.headers),
+            )
+            .map_err(AuthRejection)?;
+        Ok(LoggedIn(caller.clone()))
+    }
+}
+
 /// A verified caller holding scope `S`: 401 without a caller, 403 `insufficient_scope` without the scope.
 #[derive(Debug, Clone)]
 pub struct RequireScope<S: ScopeName>(pub Authenticated, PhantomData<S>);

@@ -5,8 +5,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use portcullis_axum::portcullis_oidc::RelyingParty;
 use portcullis_axum::{
-    AuthLayer, Caller, LoginRedirect, RequireCapability, RequireScope, capability, login_routes,
-    scope,
+    AuthLayer, Caller, LoggedIn, LoginRedirect, RequireCapability, RequireScope, capability,
+    login_routes, scope,
 };
 use portcullis_core::Authenticator;
 use portcullis_testing::conformance::{self, Adapter, Stop};
@@ -45,6 +45,10 @@ pub(crate) fn login_router(rp: RelyingParty) -> Router {
         .route(
             "/shout",
             get(|_: RequireCapability<Announce, LoginRedirect>| async { "shout" }),
+        )
+        .route(
+            "/ensure",
+            get(|LoggedIn(c): LoggedIn| async move { conformance::greeting(Some(&c)) }),
         )
         .route(
             "/note",

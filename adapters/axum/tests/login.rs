@@ -308,6 +308,62 @@ async fn server_side_sessions_on_redis_are_shared_by_replicas() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
+/// A headless login across two replicas on one Redis: started on one,
+/// completed in a browser on the other, its token collected on the first,
+/// once; Redis gone is 503, never a token or a pending answer.
+#[tokio::test]
+async fn headless_logins_work_across_replicas_on_redis() {
+    let mut redis = RedisServer::start();
+    let provider = MockProvider::start().await.unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = Arc::new(
+            RedisStore::connect(RedisConfig::new(redis.url()))
+                .await
+                .unwrap(),
+        );
+        let stores = Stores {
+            capabilities: store.clone(),
+            revocations: Some(store.clone()),
+            sessions: store,
+        };
+        let (tester, _rp) = serve_on(
+            &provider,
+            |base: &str| config(&provider, base),
+            Arc::new(provider.clock()),
+            Some(stores),
+        )
+        .await;
+        replicas.push(tester);
+    }
+    let (a, b) = (&replicas[0], &replicas[1]);
+    let tool = a.client(None).await;
+    let start = tool.get("/login?headless=true").expect(200).await.json();
+    let on_b = |url: &str| url.replace(a.base_url(), b.base_url());
+    let login_url = on_b(start["login_url"].as_str().unwrap());
+    let token_url = start["token_url"].as_str().unwrap().to_owned();
+    let browser = b.client(None).await;
+    let login = browser.get_url(&login_url).expect(303).await;
+    let callback = browser
+        .follow_provider(login.location().unwrap(), "alice@example.com")
+        .await;
+    browser.get_url(&callback).expect(303).await;
+    let answer = tool.get_url(&token_url).expect(200).await.json();
+    let token = answer["token"].as_str().unwrap().to_owned();
+    b.client(None)
+        .await
+        .get("/read")
+        .bearer(&token)
+        .expect(200)
+        .await;
+    tool.get_url(&on_b(&token_url)).expect(400).await;
+
+    let pending = tool.get("/login?headless=true").expect(200).await.json();
+    redis.kill();
+    let url = pending["token_url"].as_str().unwrap();
+    tool.get_url(url).expect(503).await;
+}
+
 #[tokio::test]
 async fn a_logged_in_user_token_survives_without_cookies_and_is_revocable() {
     let app = login_app().await;
@@ -317,8 +373,12 @@ async fn a_logged_in_user_token_survives_without_cookies_and_is_revocable() {
     script.get("/read").bearer(&token).expect(200).await;
     // A portcullis token is not exchanged for a longer-lived one.
     script.get("/token").bearer(&token).expect(403).await;
-    // A guest script asking for a token gets 401; a guest browser is sent to log in.
-    script.get("/token").expect(401).await;
+    // A guest API caller asking for a token gets 401; a guest browser is sent to log in.
+    script
+        .get("/token")
+        .header("accept", "application/json")
+        .expect(401)
+        .await;
     let browser = script.get("/token").browser().expect(303).await;
     assert_eq!(browser.location(), Some("/login?next=%2Ftoken"));
     // Someone else cannot revoke alice's token; alice can.

@@ -228,6 +228,24 @@ impl Gate {
         require_caller(caller).map_err(|e| self.refuse(e))
     }
 
+    /// easy-oauth's `ensure_email`: the caller; a guest that follows
+    /// redirects (a browser, or an HTTP library with a cookie jar; see
+    /// `RelyingParty::login_redirect`) is sent to log in and back to
+    /// `target` when the gate has a relying party, any other guest refused.
+    ///
+    /// # Errors
+    ///
+    /// 401 for a guest (its refusal carrying the login redirect when one applies).
+    pub fn require_caller_or_login<'a>(
+        &self,
+        caller: Option<&'a Authenticated>,
+        target: &str,
+        headers: &(impl HeaderLookup + ?Sized),
+    ) -> Result<&'a Authenticated, Refusal> {
+        self.require_caller(caller)
+            .map_err(|refusal| self.with_login_redirect(refusal, true, target, headers))
+    }
+
     /// The caller, required to hold `scope`.
     ///
     /// # Errors

@@ -39,6 +39,10 @@ pub enum RouteKind {
     ServiceToken,
     /// `GET /manage_capabilities/list?email=`: [`Capabilities::list`].
     ListCapabilities,
+    /// `GET /manage_capabilities/list_user?email=`: [`Capabilities::list_user`].
+    ListUserCapabilities,
+    /// `GET /manage_capabilities/list_all`: [`Capabilities::list_all`].
+    ListAllCapabilities,
     /// `POST /manage_capabilities/add`: [`Capabilities::add`].
     AddCapability,
     /// `POST /manage_capabilities/remove`: [`Capabilities::remove`].
@@ -47,6 +51,12 @@ pub enum RouteKind {
     SetCapabilities,
     /// `POST /token/revoke`: [`Capabilities::revoke`].
     RevokeToken,
+    /// `GET /headless_token`: `RelyingParty::headless_token`.
+    HeadlessToken,
+    /// `GET /revoke_token`: `RelyingParty::revoke_token_page`.
+    RevokeTokenPage,
+    /// `POST /revoke_token`: `RelyingParty::revoke_token`.
+    RevokeTokenPost,
 }
 
 /// One route: its method, its path (relative to where the routes are
@@ -105,7 +115,8 @@ pub struct Routes {
 impl Routes {
     /// The management routes of `capabilities`:
     ///
-    /// - `GET /manage_capabilities/list?email=`
+    /// - `GET /manage_capabilities/list?email=`, `/list_user?email=` (the
+    ///   same), `/list_all` (managers: every user and the graph)
     /// - `POST /manage_capabilities/add`, `/remove`, `/set` (only when
     ///   [`Capabilities::management_enabled`])
     /// - `GET /token?user=bot@service` (a service token)
@@ -129,8 +140,11 @@ impl Routes {
     ///
     /// - `GET /login`, `GET /auth`, `GET /logout`, `GET /token`
     ///   ([`RelyingParty`]'s methods of the same names), `POST /logout`
-    ///   ([`RelyingParty::logout_post`]);
-    /// - `GET /manage_capabilities/list`, `POST /manage_capabilities/add`,
+    ///   ([`RelyingParty::logout_post`]), `GET /headless_token`
+    ///   ([`RelyingParty::headless_token`]), `GET`/`POST /revoke_token`
+    ///   ([`RelyingParty::revoke_token_page`], [`RelyingParty::revoke_token`]);
+    /// - `GET /manage_capabilities/list`, `/list_user`, `/list_all`,
+    ///   `POST /manage_capabilities/add`,
     ///   `/remove`, `/set`, `POST /token/revoke` (the relying party's
     ///   capabilities).
     #[cfg(feature = "login")]
@@ -144,6 +158,9 @@ impl Routes {
                 Route::new(Method::Get, "/logout", RouteKind::Logout),
                 Route::new(Method::Post, "/logout", RouteKind::LogoutPost),
                 Route::new(Method::Get, "/token", RouteKind::Token),
+                Route::new(Method::Get, "/headless_token", RouteKind::HeadlessToken),
+                Route::new(Method::Get, "/revoke_token", RouteKind::RevokeTokenPage),
+                Route::new(Method::Post, "/revoke_token", RouteKind::RevokeTokenPost),
             ],
         );
         Self {
@@ -157,11 +174,23 @@ impl Routes {
     /// `own` and the management routes `capabilities` enables.
     fn table(capabilities: &Capabilities, own: &[Route]) -> Arc<[Route]> {
         let mut table = own.to_vec();
-        table.push(Route::new(
-            Method::Get,
-            "/manage_capabilities/list",
-            RouteKind::ListCapabilities,
-        ));
+        table.extend([
+            Route::new(
+                Method::Get,
+                "/manage_capabilities/list",
+                RouteKind::ListCapabilities,
+            ),
+            Route::new(
+                Method::Get,
+                "/manage_capabilities/list_user",
+                RouteKind::ListUserCapabilities,
+            ),
+            Route::new(
+                Method::Get,
+                "/manage_capabilities/list_all",
+                RouteKind::ListAllCapabilities,
+            ),
+        ]);
         if capabilities.management_enabled() {
             table.extend([
                 Route::new(
@@ -251,6 +280,11 @@ impl Routes {
                 RouteKind::Token => {
                     return rp.token(caller, req.query, req.target, req.headers).await;
                 }
+                RouteKind::RevokeTokenPage => return rp.revoke_token_page(),
+                RouteKind::HeadlessToken => return rp.headless_token(req.query).await,
+                RouteKind::RevokeTokenPost => {
+                    return rp.revoke_token(caller, req.headers, req.body).await;
+                }
                 _ => {}
             }
         }
@@ -259,7 +293,10 @@ impl Routes {
             | RouteKind::Callback
             | RouteKind::Logout
             | RouteKind::LogoutPost
-            | RouteKind::Token => Err(Error::config(
+            | RouteKind::Token
+            | RouteKind::RevokeTokenPage
+            | RouteKind::RevokeTokenPost
+            | RouteKind::HeadlessToken => Err(Error::config(
                 "a login route dispatched to management routes",
             )),
             RouteKind::ServiceToken => {
@@ -270,6 +307,11 @@ impl Routes {
                 let email = last_param(req.query, "email");
                 caps.list(caller, email.as_deref()).await
             }
+            RouteKind::ListUserCapabilities => {
+                let email = last_param(req.query, "email");
+                caps.list_user(caller, email.as_deref()).await
+            }
+            RouteKind::ListAllCapabilities => caps.list_all(caller).await,
             RouteKind::AddCapability => caps.add(caller, req.body).await,
             RouteKind::RemoveCapability => caps.remove(caller, req.body).await,
             RouteKind::SetCapabilities => caps.set(caller, req.body).await,

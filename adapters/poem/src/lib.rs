@@ -472,6 +472,26 @@ impl<'a> poem::FromRequest<'a> for Caller {
     }
 }
 
+/// easy-oauth's `ensure_email`: a verified caller; a guest that follows
+/// redirects (a browser, or an HTTP client with a cookie jar) is sent to
+/// log in and back (needs [`AuthMiddleware::for_login`]), an API guest (an
+/// `Accept` without HTML or `*/*`, or an `Authorization` header) gets 401.
+/// easy-oauth's `get_email` is `Option<Caller>`.
+#[derive(Debug, Clone)]
+pub struct LoggedIn(pub Authenticated);
+
+impl<'a> poem::FromRequest<'a> for LoggedIn {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let st = state(req)?;
+        let caller = st.gate.require_caller_or_login(
+            st.caller.as_ref(),
+            target(req),
+            &Headers(req.headers()),
+        );
+        Ok(LoggedIn(caller.map_err(AuthRejection)?.clone()))
+    }
+}
+
 /// A verified caller holding scope `S`: 401 without a caller, 403 `insufficient_scope` without the scope.
 #[derive(Debug, Clone)]
 pub struct RequireScope<S: ScopeName>(pub Authenticated, PhantomData<S>);

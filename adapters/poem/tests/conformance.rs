@@ -4,7 +4,7 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, p
 use portcullis_core::Authenticator;
 use portcullis_poem::portcullis_oidc::RelyingParty;
 use portcullis_poem::{
-    AuthMiddleware, Caller, LoginRedirect, RequireCapability, RequireScope, capability,
+    AuthMiddleware, Caller, LoggedIn, LoginRedirect, RequireCapability, RequireScope, capability,
     login_routes, scope,
 };
 use portcullis_testing::conformance::{self, Adapter, Stop};
@@ -42,6 +42,11 @@ async fn shout(_: RequireCapability<Announce, LoginRedirect>) -> &'static str {
 }
 
 #[handler]
+async fn ensure(LoggedIn(caller): LoggedIn) -> String {
+    conformance::greeting(Some(&caller))
+}
+
+#[handler]
 async fn note(_: Caller) -> Response {
     Response::builder()
         .content_type("text/plain")
@@ -76,6 +81,7 @@ pub(crate) fn login_app(rp: RelyingParty) -> impl Endpoint + 'static {
     common(login_routes(rp.clone()))
         .at("/read", get(read))
         .at("/shout", get(shout))
+        .at("/ensure", get(ensure))
         .at("/note", post(note))
         .at("/cacheable", get(cacheable))
         .at("/failing", get(not_reached))

@@ -118,6 +118,34 @@ impl Capabilities {
         Ok(self.answer(email, &caps))
     }
 
+    /// `GET /manage_capabilities/list_user?email=`: easy-oauth 0.0.5+'s name
+    /// for [`list`](Self::list), with the same answer and rules.
+    pub async fn list_user(
+        &self,
+        caller: Option<&Authenticated>,
+        email: Option<&str>,
+    ) -> Result<Reply, Error> {
+        self.list(caller, email).await
+    }
+
+    /// `GET /manage_capabilities/list_all` (managers only): every stored
+    /// user's capabilities and the graph, as easy-oauth 0.0.5 to 0.0.9
+    /// answer their full listing: `{"status": "ok", "users": {email:
+    /// [names]}, "graph": {name: [implied]}}`, the graph with `admin`
+    /// expanded to every capability when `auto_admin` adds it.
+    ///
+    /// (easy-oauth's own full listing is `GET /manage_capabilities/list`
+    /// without `email`; portcullis keeps that shape for the README's
+    /// meaning, the caller's own capabilities.)
+    pub async fn list_all(&self, caller: Option<&Authenticated>) -> Result<Reply, Error> {
+        self.manager(caller).await?;
+        let users = self.inner.store.list().await?;
+        Ok(Reply::json_no_store(
+            200,
+            &json!({"status": "ok", "users": users, "graph": self.inner.graph_document}),
+        ))
+    }
+
     /// Applies `change` to `email` if `check` accepts the stored names right
     /// before it, atomically, and logs the change with the true before and after.
     async fn apply(

@@ -383,4 +383,40 @@ impl Capabilities {
             &json!({"status": "ok", "id": id, "revoked_until": exp}),
         ))
     }
+
+    /// easy-oauth's `POST /revoke_token` with a token: revokes a user token
+    /// of this service (from `GET /token`) until its expiry. Holding the
+    /// token is the right to revoke it, as in easy-oauth (and RFC 7009).
+    ///
+    /// # Errors
+    ///
+    /// 400 `Malformed token` when it is no valid token of this service
+    /// (revoked ones included), 400 for a service or API token (revoked by
+    /// a manager through `POST /token/revoke`, or by withdrawing their
+    /// capabilities), 400 without a revocation store, 503 when the store
+    /// cannot answer.
+    pub async fn revoke_user_token(&self, token: &str) -> Result<(), Error> {
+        let Some(revocations) = &self.inner.revocations else {
+            return Err(Error::invalid_request(
+                "token revocation needs a revocation store; none is configured",
+            ));
+        };
+        let principal = match self.inner.verifier.verify(token).await {
+            Ok(p) => p,
+            Err(e) if e.kind() == portcullis_core::ErrorKind::Unavailable => return Err(e),
+            Err(_) => return Err(Error::invalid_request("Malformed token")),
+        };
+        let claims: TokenClaims = principal
+            .claims_as()
+            .map_err(|_| Error::invalid_request("Malformed token"))?;
+        if claims.kind.as_deref() != Some(KIND_USER) {
+            return Err(Error::invalid_request(
+                "Service tokens are revoked by removing their capabilities \
+                 (or by a manager, through `POST /token/revoke`)",
+            ));
+        }
+        revocations.revoke(&claims.jti, claims.exp).await?;
+        tracing::info!(whom = %claims.sub, id = %claims.jti, "user token revoked by its holder");
+        Ok(())
+    }
 }

@@ -204,7 +204,11 @@ impl Renewing {
                 }
                 Err(e) => {
                     tracing::warn!(?grant, error = %e, "token renewal failed");
-                    if matches!(grant, Grant::Refresh) && e.kind() != ErrorKind::Unavailable {
+                    // A refusal ends the held token; an outage or a malformed
+                    // answer may not repeat, so the next call tries again.
+                    if matches!(grant, Grant::Refresh)
+                        && !matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::BadGateway)
+                    {
                         held.dead = Some(e.clone());
                     }
                     held.last_error = Some(e.clone());

@@ -374,7 +374,8 @@ async fn attempt_once(req: reqwest::RequestBuilder, grant: Grant, now: u64) -> A
 }
 
 fn parse_issued(json: Option<Value>, now: u64) -> Result<Issued, Error> {
-    let bad = |what: &str| Error::unavailable(format!("the provider's token answer {what}"));
+    // Not an outage: the same request would get the same answer (502).
+    let bad = |what: &str| Error::bad_gateway(format!("the provider's token answer {what}"));
     let json = json.ok_or_else(|| bad("does not parse"))?;
     let access_token = json
         .get("access_token")
@@ -470,7 +471,7 @@ mod tests {
             Some(serde_json::json!({"access_token": "a", "token_type": "DPoP"})),
             0,
         );
-        assert_eq!(dpop.err().unwrap().kind(), ErrorKind::Unavailable);
+        assert_eq!(dpop.err().unwrap().kind(), ErrorKind::BadGateway);
         assert!(parse_issued(Some(serde_json::json!({"token_type": "Bearer"})), 0).is_err());
         assert!(parse_issued(None, 0).is_err());
     }
@@ -584,7 +585,7 @@ mod tests {
                     }
                     prop_assert_eq!(issued.expires_in.is_some(), issued.expires_at.is_some());
                 }
-                Err(e) => prop_assert_eq!(e.kind(), portcullis_core::ErrorKind::Unavailable),
+                Err(e) => prop_assert_eq!(e.kind(), portcullis_core::ErrorKind::BadGateway),
             }
             Ok(())
         });

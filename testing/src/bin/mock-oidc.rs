@@ -47,7 +47,7 @@ endpoints:
 /// What the command line asks for.
 enum Command {
     Help,
-    Serve(MockOptions),
+    Serve(Box<MockOptions>),
 }
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
@@ -94,7 +94,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
         }
     }
     let port = port.ok_or("`--port` is required")?;
-    Ok(Command::Serve(options.port(port)))
+    Ok(Command::Serve(Box::new(options.port(port))))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -103,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{USAGE}");
             return Ok(());
         }
-        Ok(Command::Serve(options)) => options,
+        Ok(Command::Serve(options)) => *options,
         Err(message) => {
             eprintln!("mock-oidc: {message}\n\n{USAGE}");
             std::process::exit(2);

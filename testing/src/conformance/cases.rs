@@ -14,6 +14,8 @@ use super::{
 };
 use crate::{AppTester, MockProvider, TestClient};
 
+pub use super::parity::*;
+
 /// A verifier for `provider`'s tokens on its clock.
 fn verifier(provider: &MockProvider) -> TokenVerifier {
     let issuer = IssuerConfig::new(provider.issuer())
@@ -187,13 +189,18 @@ pub async fn an_unreachable_provider_is_503(adapter: &dyn Adapter) {
     assert_eq!(resp.json()["error"], "temporarily_unavailable");
 }
 
-/// A guest API caller on a capability route: 401.
+/// A guest API caller on a capability route: 401, also where guests are
+/// sent to log in (an API caller asks for JSON).
 pub async fn a_guest_api_caller_without_a_capability_is_401(adapter: &dyn Adapter) {
     let app = login_app(adapter, |_| {}).await;
     let guest = app.app.client(None).await;
     let resp = guest.get("/read").expect(401).await;
     assert_response_snapshot("capability_guest", &resp);
-    guest.get("/shout").expect(401).await;
+    guest
+        .get("/shout")
+        .header("accept", "application/json")
+        .expect(401)
+        .await;
 }
 
 /// A guest browser on a route that asks for it is sent to log in and back.
@@ -357,7 +364,11 @@ pub async fn user_tokens_work_without_cookies(adapter: &dyn Adapter) {
         "alice@example.com"
     );
     script.get("/read").bearer(&token).expect(200).await;
-    script.get("/token").expect(401).await;
+    script
+        .get("/token")
+        .header("accept", "application/json")
+        .expect(401)
+        .await;
 }
 
 /// Logout clears the cookie, ends the session for copies too, and goes to the provider.

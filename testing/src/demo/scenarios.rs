@@ -155,7 +155,8 @@ async fn readme(started: &Started) {
     admin.get("/shout?message=hi").expect(200).await;
 }
 
-/// A browser is sent to log in and back to the page; a script gets a 401.
+/// A browser is sent to log in and back to the page; an API script (asking
+/// for JSON) gets a 401.
 pub async fn a_browser_is_sent_to_log_in_and_back_while_scripts_get_401(example: &dyn Example) {
     let started = start(example).await;
     let app = &started.app;
@@ -169,7 +170,11 @@ pub async fn a_browser_is_sent_to_log_in_and_back_while_scripts_get_401(example:
         to_login.location(),
         Some("/login?next=%2Fshout%3Fmessage%3Dhello")
     );
-    browser.get("/shout?message=hello").expect(401).await;
+    browser
+        .get("/shout?message=hello")
+        .header("accept", "application/json")
+        .expect(401)
+        .await;
     // Logging in from there comes back to the page.
     let back = browser
         .login("friend@example.com", "/shout?message=hello")
@@ -198,7 +203,11 @@ async fn token_workflow(started: &Started) {
     assert!(body["expires_at"].as_u64().unwrap() > provider.clock().now_secs());
     assert_eq!(resp.header("cache-control"), Some("private, no-store"));
     assert_eq!(resp.header("referrer-policy"), Some("no-referrer"));
-    script.get("/shout?message=x").expect(401).await;
+    script
+        .get("/shout?message=x")
+        .header("accept", "application/json")
+        .expect(401)
+        .await;
     script
         .get("/shout?message=x")
         .bearer(&token)

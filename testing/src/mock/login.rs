@@ -140,6 +140,9 @@ pub(crate) struct Grant {
     /// Space-separated, as requested.
     pub(crate) scope: String,
     pub(crate) auth_time: u64,
+    /// Whether the login asked for a refresh token (`offline_access`, or
+    /// `access_type=offline` where that scope is not supported).
+    pub(crate) offline: bool,
 }
 
 /// An authorization code and what it is bound to.
@@ -215,6 +218,7 @@ pub(crate) struct LoginState {
     known_users: HashMap<String, MockUser>,
     refreshes: usize,
     logouts: usize,
+    revocations: usize,
 }
 
 impl LoginState {
@@ -406,6 +410,22 @@ impl LoginState {
         self.access_tokens
             .get(jti)
             .is_some_and(|&family| self.families[family].revoked)
+    }
+
+    /// RFC 7009: revokes the family of a refresh token; answers whether the
+    /// token was known.
+    pub(crate) fn revoke_refresh_token(&mut self, value: &str) -> bool {
+        let Some(entry) = self.refresh_tokens.get(value) else {
+            return false;
+        };
+        self.families[entry.family].revoked = true;
+        self.revocations += 1;
+        true
+    }
+
+    /// How many known tokens the revocation endpoint revoked.
+    pub(crate) fn revocation_count(&self) -> usize {
+        self.revocations
     }
 
     pub(crate) fn refresh_count(&self) -> usize {

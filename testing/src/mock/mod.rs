@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use self::keys::KeyRing;
 pub use self::login::MockUser;
 use self::login::{IdTokenOverride, LoginState, QueuedError};
-use self::state::{Settings, State, random_hex};
+use self::state::{Quirks, Settings, State, random_hex};
 pub use self::token::TokenBuilder;
 
 /// A way to make the JWKS endpoint misbehave; see [`MockProvider::set_jwks_fault`].
@@ -89,6 +89,24 @@ pub struct MockOptions {
     /// `authorization_response_iss_parameter_supported` (RFC 9207); `true`
     /// by default.
     pub iss_parameter: bool,
+    /// The client authentication methods discovery lists in
+    /// `token_endpoint_auth_methods_supported`, and the only ones the token
+    /// endpoint accepts; `None` leaves the field out of discovery (RFC 8414:
+    /// `client_secret_basic` is then the default) and accepts both.
+    /// `client_secret_basic` and `client_secret_post` by default.
+    pub token_endpoint_auth_methods: Option<Vec<String>>,
+    /// Makes ID tokens issued to a client that authenticated with HTTP Basic
+    /// carry `aud: null`, as easy-oauth's mock provider does. Off by default.
+    pub null_id_token_audience_under_basic: bool,
+    /// The scopes discovery lists in `scopes_supported`. With
+    /// `offline_access` (the default list has it), that scope gets a
+    /// refresh token; without it, the provider behaves as Google does: a
+    /// refresh token for `access_type=offline` (and `offline_access` is
+    /// refused as an unknown scope).
+    pub scopes_supported: Vec<String>,
+    /// Adds a `revocation_endpoint` (RFC 7009, `{issuer}/revoke`) to
+    /// discovery; `true` by default. The endpoint itself is always served.
+    pub revocation_endpoint: bool,
 }
 
 impl Default for MockOptions {
@@ -105,6 +123,15 @@ impl Default for MockOptions {
             post_logout_redirect_uris: Vec::new(),
             access_token_ttl: Duration::from_secs(300),
             iss_parameter: true,
+            token_endpoint_auth_methods: Some(vec![
+                "client_secret_basic".to_owned(),
+                "client_secret_post".to_owned(),
+            ]),
+            null_id_token_audience_under_basic: false,
+            scopes_supported: ["openid", "email", "profile", "offline_access"]
+                .map(str::to_owned)
+                .to_vec(),
+            revocation_endpoint: true,
         }
     }
 }
@@ -187,6 +214,37 @@ impl MockOptions {
         self.iss_parameter = enabled;
         self
     }
+
+    /// Sets [`token_endpoint_auth_methods`](Self::token_endpoint_auth_methods).
+    #[must_use]
+    pub fn token_endpoint_auth_methods(mut self, methods: Option<&[&str]>) -> Self {
+        self.token_endpoint_auth_methods =
+            methods.map(|m| m.iter().map(|s| (*s).to_owned()).collect());
+        self
+    }
+
+    /// easy-oauth's mock provider: discovery lists no client authentication
+    /// method, and an ID token issued under HTTP Basic has `aud: null`.
+    #[must_use]
+    pub fn like_easy_oauth_mock(mut self) -> Self {
+        self.token_endpoint_auth_methods = None;
+        self.null_id_token_audience_under_basic = true;
+        self
+    }
+
+    /// Sets [`scopes_supported`](Self::scopes_supported).
+    #[must_use]
+    pub fn scopes_supported(mut self, scopes: &[&str]) -> Self {
+        self.scopes_supported = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// Sets [`revocation_endpoint`](Self::revocation_endpoint).
+    #[must_use]
+    pub fn revocation_endpoint(mut self, advertised: bool) -> Self {
+        self.revocation_endpoint = advertised;
+        self
+    }
 }
 
 /// Whether `uri` may be registered as a redirect URI: it has no fragment
@@ -238,9 +296,15 @@ fn check_redirect_uri(uri: &str) -> Result<(), String> {
 ///   [`TokenBuilder`] access tokens signed with the first configured
 ///   algorithm; ID tokens carry `nonce` (when sent), `at_hash`, `auth_time`,
 ///   `email` and the user's extra claims. A refresh token comes only with the
-///   `offline_access` scope; refresh tokens rotate on every use, and a
-///   replayed refresh token or code revokes every token of its login. Every
-///   answer has `Cache-Control: no-store`.
+///   `offline_access` scope (or `access_type=offline` when
+///   [`MockOptions::scopes_supported`] lacks that scope); refresh tokens
+///   rotate on every use, and a replayed refresh token or code revokes every
+///   token of its login. Every answer has `Cache-Control: no-store`. Only the
+///   [client authentication methods](MockOptions::token_endpoint_auth_methods)
+///   discovery lists are accepted.
+/// - `POST /revoke` (RFC 7009) authenticates the client the same way and
+///   revokes a refresh token with every token of its login; it answers 200
+///   for an unknown token too ([`revocation_count`](Self::revocation_count)).
 /// - `GET`/`POST /userinfo` answers the claims of the user of a valid,
 ///   unexpired, unrevoked access token of this provider with the `openid`
 ///   scope, signed by a key the JWKS still lists; otherwise 401 (or 403 for
@@ -320,6 +384,10 @@ impl MockProvider {
             post_logout_redirect_uris,
             access_token_ttl,
             iss_parameter,
+            token_endpoint_auth_methods,
+            null_id_token_audience_under_basic,
+            scopes_supported,
+            revocation_endpoint,
         } = options;
         for uri in redirect_uris.iter().chain(&post_logout_redirect_uris) {
             check_redirect_uri(uri).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -345,6 +413,12 @@ impl MockProvider {
             algorithms,
             access_token_ttl: access_token_ttl.as_secs().max(1),
             iss_parameter,
+            quirks: Quirks {
+                token_endpoint_auth_methods,
+                null_id_token_audience_under_basic,
+                scopes_supported,
+                revocation_endpoint,
+            },
             login: LoginState::new(redirect_uris, post_logout_redirect_uris),
         };
         let state = Arc::new(State::new(settings, keys));
@@ -533,6 +607,12 @@ impl MockProvider {
     /// tests that check where those tokens travel next.
     pub fn last_token_response(&self) -> Option<serde_json::Value> {
         self.state().login().last_token_response().cloned()
+    }
+
+    /// How many known refresh tokens the revocation endpoint (`POST /revoke`,
+    /// RFC 7009) revoked, their login's tokens with them.
+    pub fn revocation_count(&self) -> usize {
+        self.state().login().revocation_count()
     }
 
     /// How many refresh grants succeeded.

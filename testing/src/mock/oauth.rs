@@ -104,6 +104,17 @@ pub(crate) async fn authorize(
         Ok(()) => {}
         Err((error, description)) => return fail.send(error, &description),
     }
+    let scope = params.get("scope").unwrap_or_default();
+    let offline = if state.quirks.offline_scope() {
+        has_scope(scope, "offline_access")
+    } else if has_scope(scope, "offline_access") {
+        return fail.send(
+            "invalid_scope",
+            "offline_access is not a scope here: ask for access_type=offline",
+        );
+    } else {
+        params.get("access_type") == Some("offline")
+    };
 
     let mut login = state.login();
     if let Some(queued) = login.next_authorize_error() {
@@ -116,8 +127,9 @@ pub(crate) async fn authorize(
             client_id: state.client_id.clone(),
             subject: user.sub(),
             user,
-            scope: params.get("scope").unwrap_or_default().to_owned(),
+            scope: scope.to_owned(),
             auth_time: now,
+            offline,
         },
         redirect_uri: redirect_uri.to_owned(),
         code_challenge: params.get("code_challenge").unwrap_or_default().to_owned(),
@@ -266,12 +278,13 @@ fn token_response(state: &Shared, headers: &HeaderMap, body: &[u8]) -> Response 
     if let Some(name) = params.first_repeated() {
         return token_error("invalid_request", &format!("{name} is repeated"), false);
     }
+    let used_basic = basic.is_some();
     if let Err((error, description, basic)) = authenticate(state, headers, basic, &params) {
         return token_error(error, description, basic);
     }
     match params.get("grant_type") {
         None => token_error("invalid_request", "grant_type is required", false),
-        Some("authorization_code") => authorization_code_grant(state, &params),
+        Some("authorization_code") => authorization_code_grant(state, &params, used_basic),
         Some("refresh_token") => refresh_token_grant(state, &params),
         Some("client_credentials") => client_credentials_grant(state, &params),
         Some(_) => token_error(
@@ -280,6 +293,32 @@ fn token_response(state: &Shared, headers: &HeaderMap, body: &[u8]) -> Response 
             false,
         ),
     }
+}
+
+/// `POST /revoke` (RFC 7009): the client authenticates as at the token
+/// endpoint; a refresh token's whole family is revoked. An unknown token
+/// is answered 200 as well, as the RFC says.
+pub(crate) async fn revoke(
+    Extract(state): Extract<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
+        });
+    let params = Params::parse(&body);
+    if let Err((error, description, basic)) = authenticate(&state, &headers, basic, &params) {
+        return token_error(error, description, basic);
+    }
+    let Some(token) = params.get("token") else {
+        return token_error("invalid_request", "token is required", false);
+    };
+    state.login().revoke_refresh_token(token);
+    no_store(StatusCode::OK.into_response())
 }
 
 /// Why client authentication failed: an error code, its description, and
@@ -294,6 +333,13 @@ fn authenticate(
     params: &Params,
 ) -> Result<(), AuthFailure> {
     if let Some(credentials) = basic {
+        if !state.quirks.accepts("client_secret_basic") {
+            return Err((
+                "invalid_client",
+                "client_secret_basic is not accepted here: use client_secret_post",
+                true,
+            ));
+        }
         if params.get("client_secret").is_some() {
             return Err((
                 "invalid_request",
@@ -326,6 +372,13 @@ fn authenticate(
             true,
         ));
     }
+    if params.get("client_secret").is_some() && !state.quirks.accepts("client_secret_post") {
+        return Err((
+            "invalid_client",
+            "client_secret_post is not accepted here: use HTTP Basic",
+            false,
+        ));
+    }
     match (params.get("client_id"), params.get("client_secret")) {
         (Some(id), Some(secret)) if id == state.client_id && secret == state.client_secret => {
             Ok(())
@@ -341,7 +394,7 @@ fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(hash.as_ref())
 }
 
-fn authorization_code_grant(state: &Shared, params: &Params) -> Response {
+fn authorization_code_grant(state: &Shared, params: &Params, used_basic: bool) -> Response {
     let invalid = |description: &str| token_error("invalid_request", description, false);
     let invalid_grant = |description: &str| token_error("invalid_grant", description, false);
     let Some(code) = params.get("code") else {
@@ -378,7 +431,7 @@ fn authorization_code_grant(state: &Shared, params: &Params) -> Response {
         return invalid_grant("code_verifier does not match the code_challenge");
     }
     let family = login.start_family(code, bound.grant.clone());
-    let refresh = has_scope(&bound.grant.scope, "offline_access");
+    let refresh = bound.grant.offline;
     let id_token = login.next_id_token_override();
     let body = issue_tokens(
         state,
@@ -391,6 +444,7 @@ fn authorization_code_grant(state: &Shared, params: &Params) -> Response {
             id_subject: None,
             refresh,
             id_token: id_token.as_ref(),
+            null_audience: used_basic && state.quirks.null_id_token_audience_under_basic,
         },
     );
     axum::Json(body).into_response()
@@ -444,6 +498,7 @@ fn refresh_token_grant(state: &Shared, params: &Params) -> Response {
             id_subject: id_subject.as_deref(),
             refresh: true,
             id_token: None,
+            null_audience: false,
         },
     );
     axum::Json(body).into_response()
@@ -496,6 +551,8 @@ struct Issue<'a> {
     refresh: bool,
     /// How the ID token differs from the provider's own, if it does.
     id_token: Option<&'a IdTokenOverride>,
+    /// `aud: null` in the ID token (easy-oauth's mock provider under Basic).
+    null_audience: bool,
 }
 
 /// Signs an access token, an ID token when the scope holds `openid` and a
@@ -537,6 +594,9 @@ fn issue_tokens(state: &Shared, login: &mut LoginState, issue: &Issue<'_>) -> Va
         };
         for (name, value) in grant.user.extra_claims() {
             id_token = id_token.claim(name.clone(), value.clone());
+        }
+        if issue.null_audience {
+            id_token = id_token.claim("aud", Value::Null);
         }
         let signed = match issue.id_token {
             None => id_token.sign(),

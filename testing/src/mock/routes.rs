@@ -35,6 +35,8 @@ pub(crate) const AUTHORIZE_PATH: &str = "/authorize";
 pub(crate) const TOKEN_PATH: &str = "/token";
 /// The userinfo endpoint.
 pub(crate) const USERINFO_PATH: &str = "/userinfo";
+/// The revocation endpoint (RFC 7009).
+pub(crate) const REVOKE_PATH: &str = "/revoke";
 /// The end-session (logout) endpoint.
 pub(crate) const END_SESSION_PATH: &str = "/logout";
 /// Queues the next user to log in.
@@ -45,9 +47,6 @@ const SET_EMAIL_PATH: &str = "/set_email";
 const QUEUE_ERROR_PATH: &str = "/queue_error";
 /// Queues an error for the next token request.
 const QUEUE_TOKEN_ERROR_PATH: &str = "/queue_token_error";
-
-/// The scopes advertised in discovery.
-const SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
 
 /// The claims advertised in discovery.
 const CLAIMS: [&str; 12] = [
@@ -75,6 +74,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route(MINT_PATH, post(mint))
         .route(AUTHORIZE_PATH, get(oauth::authorize))
         .route(TOKEN_PATH, post(oauth::token))
+        .route(REVOKE_PATH, post(oauth::revoke))
         .route(
             USERINFO_PATH,
             get(session::userinfo).post(session::userinfo),
@@ -120,7 +120,7 @@ async fn discovery(Extract(state): Extract<Shared>) -> Json<Value> {
         .filter(|a| a.family() != KeyFamily::Hmac)
         .map(|a| a.as_str())
         .collect();
-    Json(json!({
+    let mut doc = json!({
         "issuer": state.issuer,
         "jwks_uri": state.url(JWKS_PATH),
         "authorization_endpoint": state.url(AUTHORIZE_PATH),
@@ -133,14 +133,20 @@ async fn discovery(Extract(state): Extract<Shared>) -> Json<Value> {
         "id_token_signing_alg_values_supported": algs,
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": SCOPES,
+        "scopes_supported": state.quirks.scopes_supported,
         "claims_supported": CLAIMS,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": state.iss_parameter,
-    }))
+    });
+    if let Some(methods) = &state.quirks.token_endpoint_auth_methods {
+        doc["token_endpoint_auth_methods_supported"] = json!(methods);
+    }
+    if state.quirks.revocation_endpoint {
+        doc["revocation_endpoint"] = json!(state.url(REVOKE_PATH));
+    }
+    Json(doc)
 }
 
 async fn jwks(Extract(state): Extract<Shared>) -> Response {

@@ -22,6 +22,31 @@ pub(crate) struct JwksBehavior {
     pub(crate) max_age: Option<u64>,
 }
 
+/// How this provider differs from the default one (discovery fields and
+/// the behaviours they announce).
+#[derive(Debug, Clone)]
+pub(crate) struct Quirks {
+    pub(crate) token_endpoint_auth_methods: Option<Vec<String>>,
+    pub(crate) null_id_token_audience_under_basic: bool,
+    pub(crate) scopes_supported: Vec<String>,
+    pub(crate) revocation_endpoint: bool,
+}
+
+impl Quirks {
+    /// Whether the token endpoint accepts client authentication `method`.
+    pub(crate) fn accepts(&self, method: &str) -> bool {
+        self.token_endpoint_auth_methods
+            .as_ref()
+            .is_none_or(|m| m.iter().any(|x| x == method))
+    }
+
+    /// Whether `offline_access` is a scope here (else `access_type=offline`
+    /// asks for a refresh token, as at Google).
+    pub(crate) fn offline_scope(&self) -> bool {
+        self.scopes_supported.iter().any(|s| s == "offline_access")
+    }
+}
+
 /// What [`State::new`] needs besides the keys.
 #[derive(Debug)]
 pub(crate) struct Settings {
@@ -33,6 +58,7 @@ pub(crate) struct Settings {
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) access_token_ttl: u64,
     pub(crate) iss_parameter: bool,
+    pub(crate) quirks: Quirks,
     pub(crate) login: LoginState,
 }
 
@@ -50,6 +76,8 @@ pub(crate) struct State {
     pub(crate) access_token_ttl: u64,
     /// Whether authorization responses carry `iss` (RFC 9207).
     pub(crate) iss_parameter: bool,
+    /// Discovery fields and the behaviours they announce.
+    pub(crate) quirks: Quirks,
     keys: RwLock<KeyRing>,
     jwks: Mutex<JwksBehavior>,
     /// How long `POST /token` waits before it answers.
@@ -73,6 +101,7 @@ impl State {
             algorithms,
             access_token_ttl,
             iss_parameter,
+            quirks,
             login,
         } = settings;
         Self {
@@ -84,6 +113,7 @@ impl State {
             algorithms,
             access_token_ttl,
             iss_parameter,
+            quirks,
             login: Mutex::new(login),
             keys: RwLock::new(keys),
             jwks: Mutex::new(JwksBehavior {

@@ -154,3 +154,88 @@ async fn refresh_subject_hook_changes_the_refreshed_id_token() {
     let third = refresh(&provider, &second.str("refresh_token")).await;
     assert_eq!(claims(&third.str("id_token"))["sub"], sub);
 }
+
+/// RFC 7009 at `/revoke`: the client authenticates as at the token
+/// endpoint; a revoked refresh token (and its login's other tokens) stops
+/// working; an unknown token is answered 200 too.
+#[tokio::test]
+async fn the_revocation_endpoint_revokes_a_login() {
+    let provider = provider().await;
+    let first = login(&provider, OFFLINE).await;
+    let rt = first.str("refresh_token");
+    let revoke_url = format!("{}/revoke", provider.issuer());
+    let discovery: serde_json::Value = client()
+        .get(provider.discovery_url())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["revocation_endpoint"], revoke_url.as_str());
+    let form = |token: &str, secret: &str| {
+        format!(
+            "token={token}&token_type_hint=refresh_token&client_id={}&client_secret={secret}",
+            provider.client_id()
+        )
+    };
+    let send = |body: String| {
+        client()
+            .post(&revoke_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let refused = send(form(&rt, "wrong")).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(provider.revocation_count(), 0);
+    let unknown = send(form("unknown", provider.client_secret()))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 200);
+    assert_eq!(provider.revocation_count(), 0);
+    let revoked = send(form(&rt, provider.client_secret())).await.unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(provider.revocation_count(), 1);
+    refresh(&provider, &rt).await.assert_error("invalid_grant");
+}
+
+/// A provider that lists only `client_secret_post` refuses HTTP Basic, and
+/// one that lists nothing leaves the field out of discovery.
+#[tokio::test]
+async fn only_the_announced_client_authentication_methods_are_accepted() {
+    let post_only = portcullis_testing::MockProvider::start_with(
+        super::options().token_endpoint_auth_methods(Some(&["client_secret_post"])),
+    )
+    .await
+    .unwrap();
+    let form = "grant_type=client_credentials";
+    let basic = client()
+        .post(format!("{}/token", post_only.issuer()))
+        .header(
+            "authorization",
+            super::basic_header(post_only.client_id(), post_only.client_secret()),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    let silent =
+        portcullis_testing::MockProvider::start_with(super::options().like_easy_oauth_mock())
+            .await
+            .unwrap();
+    let doc: serde_json::Value = client()
+        .get(silent.discovery_url())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc.get("token_endpoint_auth_methods_supported").is_none(),
+        "{doc}"
+    );
+}
