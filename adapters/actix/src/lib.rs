@@ -207,8 +207,12 @@ pub use portcullis_core::guard::{
 pub use portcullis_core::{capability, scope};
 #[cfg(feature = "login")]
 pub use portcullis_oidc;
+#[cfg(feature = "policy")]
+pub use portcullis_policy;
 
 mod capabilities;
+#[cfg(feature = "policy")]
+mod policy;
 mod routes;
 
 pub use capabilities::RequireCapability;
@@ -278,6 +282,22 @@ impl AuthMiddleware {
         Self {
             gate: self.gate.with_capabilities(capabilities),
         }
+    }
+
+    /// Asks `policy` about every request after authentication (feature
+    /// `policy`): the request goes on, or is answered 401 (a guest), 403
+    /// (refused), 503 (the engine cannot decide), 413 (a body past the
+    /// policy's limit).
+    ///
+    /// # Errors
+    ///
+    /// A configuration error when the policy's chosen headers include one
+    /// the authenticator reads credentials from.
+    #[cfg(feature = "policy")]
+    pub fn with_policy(self, policy: portcullis_policy::Policy) -> Result<Self, Error> {
+        Ok(Self {
+            gate: self.gate.with_policy(policy)?,
+        })
     }
 }
 
@@ -357,6 +377,17 @@ where
             };
             let cache_control = authn.cache_control();
             let cookies = std::mem::take(&mut authn.set_cookies);
+            // The policy decides after authentication, before the handler.
+            #[cfg(feature = "policy")]
+            let req = {
+                let mut req = req;
+                if let Err(refused) = policy::check(&gate, authn.caller.as_ref(), &mut req).await {
+                    let mut resp = req.into_response(refused);
+                    add_cookies(resp.headers_mut(), cookies, cache_control);
+                    return Ok(resp.map_into_right_body());
+                }
+                req
+            };
             req.extensions_mut().insert(Rc::new(AuthState {
                 caller: authn.caller,
                 gate,

@@ -212,10 +212,14 @@ pub use portcullis_core::guard::{
 pub use portcullis_core::{capability, scope};
 #[cfg(feature = "login")]
 pub use portcullis_oidc;
+#[cfg(feature = "policy")]
+pub use portcullis_policy;
 
 mod capabilities;
 #[cfg(feature = "utoipa")]
 pub mod openapi;
+#[cfg(feature = "policy")]
+mod policy;
 mod routes;
 
 pub use capabilities::RequireCapability;
@@ -283,6 +287,23 @@ impl AuthLayer {
             gate: self.gate.with_capabilities(capabilities),
         }
     }
+
+    /// Asks `policy` about every request after authentication (feature
+    /// `policy`): the request goes on, or is answered 401 (a guest), 403
+    /// (refused), 503 (the engine cannot decide), 413 (a body past the
+    /// policy's limit). See the crate documentation for where to add the
+    /// layer so that the policy sees the route template.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error when the policy's chosen headers include one
+    /// the authenticator reads credentials from.
+    #[cfg(feature = "policy")]
+    pub fn with_policy(self, policy: portcullis_policy::Policy) -> Result<Self, Error> {
+        Ok(Self {
+            gate: self.gate.with_policy(policy)?,
+        })
+    }
 }
 
 impl From<Gate> for AuthLayer {
@@ -335,7 +356,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+    fn call(&mut self, req: Request<B>) -> Self::Future {
         // The clone that was polled ready serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -350,11 +371,21 @@ where
             };
             let cache_control = authn.cache_control();
             let cookies = std::mem::take(&mut authn.set_cookies);
-            req.extensions_mut().insert(AuthState {
-                caller: authn.caller,
-                gate,
-            });
-            let mut resp = inner.call(req).await?;
+            // The policy decides after authentication, before the handler.
+            #[cfg(feature = "policy")]
+            let checked = policy::check(&gate, authn.caller.as_ref(), req).await;
+            #[cfg(not(feature = "policy"))]
+            let checked: Result<Request<B>, Response> = Ok(req);
+            let mut resp = match checked {
+                Ok(mut req) => {
+                    req.extensions_mut().insert(AuthState {
+                        caller: authn.caller,
+                        gate,
+                    });
+                    inner.call(req).await?
+                }
+                Err(refused) => refused,
+            };
             for cookie in cookies {
                 if let Ok(v) = HeaderValue::from_str(&cookie) {
                     resp.headers_mut().append(http::header::SET_COOKIE, v);

@@ -205,10 +205,14 @@ pub use portcullis_core::guard::{
 pub use portcullis_core::{capability, scope};
 #[cfg(feature = "login")]
 pub use portcullis_oidc;
+#[cfg(feature = "policy")]
+pub use portcullis_policy;
 
 mod capabilities;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+#[cfg(feature = "policy")]
+mod policy;
 mod routes;
 
 pub use capabilities::RequireCapability;
@@ -279,6 +283,23 @@ impl AuthMiddleware {
             gate: self.gate.with_capabilities(capabilities),
         }
     }
+
+    /// Asks `policy` about every request after authentication (feature
+    /// `policy`): the request goes on, or is answered 401 (a guest), 403
+    /// (refused), 503 (the engine cannot decide), 413 (a body past the
+    /// policy's limit). See the crate documentation for where to apply the
+    /// middleware so that the policy sees the route template.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error when the policy's chosen headers include one
+    /// the authenticator reads credentials from.
+    #[cfg(feature = "policy")]
+    pub fn with_policy(self, policy: portcullis_policy::Policy) -> Result<Self, Error> {
+        Ok(Self {
+            gate: self.gate.with_policy(policy)?,
+        })
+    }
 }
 
 impl From<Gate> for AuthMiddleware {
@@ -328,11 +349,23 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
             .map_err(AuthRejection)?;
         let cache_control = authn.cache_control();
         let cookies = std::mem::take(&mut authn.set_cookies);
-        req.extensions_mut().insert(AuthState {
-            caller: authn.caller,
-            gate: self.gate.clone(),
-        });
-        let outcome = self.inner.call(req).await;
+        // The policy decides after authentication, before the handler.
+        #[cfg(feature = "policy")]
+        let refused = policy::check(&self.gate, authn.caller.as_ref(), &mut req)
+            .await
+            .err();
+        #[cfg(not(feature = "policy"))]
+        let refused: Option<Response> = None;
+        let outcome = match refused {
+            Some(refused) => Ok(refused),
+            None => {
+                req.extensions_mut().insert(AuthState {
+                    caller: authn.caller,
+                    gate: self.gate.clone(),
+                });
+                self.inner.call(req).await.map(IntoResponse::into_response)
+            }
+        };
         if cookies.is_empty() && cache_control.is_none() {
             return outcome.map(IntoResponse::into_response);
         }
