@@ -16,7 +16,9 @@ fn the_policy_passes_its_tests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_curl_scenario() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    listener.set_nonblocking(true).expect("a non-blocking listener");
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
     let addr = listener.local_addr().expect("an address");
     let mock = demo::start_mock_provider(addr, CONFIG_FILE, USER_FILE)
         .await
