@@ -80,6 +80,22 @@ pub enum DecisionLog {
     Info,
 }
 
+/// What a real CORS preflight gets: an `OPTIONS` request carrying `Origin`
+/// and `Access-Control-Request-Method`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CorsPreflight {
+    /// The policy decides, as for every other request (the default): a
+    /// preflight carries no credentials, so it is a guest's request.
+    #[default]
+    Policy,
+    /// Real preflights go on without a decision, for a service whose CORS
+    /// layer answers them in front of the handlers. Any other `OPTIONS`
+    /// request still goes through the policy.
+    Pass,
+}
+
 /// The decision cache: off by default.
 ///
 /// A cached decision is reused for the same caller (the same verified
@@ -220,6 +236,19 @@ pub struct PolicyConfig {
     /// The level of decision events.
     #[serde(default)]
     pub decision_log: DecisionLog,
+    /// Requests the policy is not asked about (they are still
+    /// authenticated): each entry is an exact raw path (`/health`, which
+    /// `/health/` or `/health/deep` do not match) or an exact route
+    /// template with `{name}` parameters (`/public/{file}`, matched against
+    /// the template the router matched, never against the path). Never a
+    /// prefix or a pattern: `*`, `?`, `#` and parameters that are not a
+    /// whole segment are refused.
+    #[serde(default)]
+    pub skip: Vec<String>,
+    /// Whether real CORS preflights go through the policy (`policy`, the
+    /// default) or pass (`pass`, when a CORS layer in front answers them).
+    #[serde(default)]
+    pub cors_preflight: CorsPreflight,
 }
 
 /// The largest [`body_limit`](PolicyConfig::body_limit): 1 MiB.
@@ -262,6 +291,8 @@ impl PolicyConfig {
             guests: Guests::default(),
             cache: DecisionCacheConfig::default(),
             decision_log: DecisionLog::default(),
+            skip: Vec::new(),
+            cors_preflight: CorsPreflight::default(),
         }
     }
 
@@ -333,6 +364,20 @@ impl PolicyConfig {
     #[must_use]
     pub fn with_decision_log(mut self, level: DecisionLog) -> Self {
         self.decision_log = level;
+        self
+    }
+
+    /// Sets [`skip`](Self::skip).
+    #[must_use]
+    pub fn with_skip(mut self, skip: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.skip = skip.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`cors_preflight`](Self::cors_preflight).
+    #[must_use]
+    pub fn with_cors_preflight(mut self, preflight: CorsPreflight) -> Self {
+        self.cors_preflight = preflight;
         self
     }
 
@@ -428,6 +473,11 @@ impl PolicyConfig {
                 return refuse("body_limit", "must be between 1 and 1048576 bytes");
             }
         }
+        for (i, entry) in self.skip.iter().enumerate() {
+            if let Err(why) = check_skip_entry(entry) {
+                return refuse(&format!("skip[{i}]"), why);
+            }
+        }
         if self.cache.enabled {
             if self.cache.capacity == 0 {
                 return refuse("cache.capacity", "must be at least 1");
@@ -438,6 +488,34 @@ impl PolicyConfig {
         }
         Ok(())
     }
+}
+
+/// Checks one skip-list entry: an exact path or route template.
+fn check_skip_entry(entry: &str) -> Result<(), &'static str> {
+    if !entry.starts_with('/') {
+        return Err("an exact path or route template, starting with `/`");
+    }
+    if entry
+        .bytes()
+        .any(|b| matches!(b, b'*' | b'?' | b'#') || b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(
+            "exact paths and route templates only: no prefixes or patterns (`*`), no query (`?`), no spaces",
+        );
+    }
+    for segment in entry[1..].split('/') {
+        let braces = segment.contains(['{', '}']);
+        if braces {
+            let name = segment
+                .strip_prefix('{')
+                .and_then(|s| s.strip_suffix('}'))
+                .filter(|n| is_identifier(n));
+            if name.is_none() {
+                return Err("a route parameter is a whole segment, `{name}`");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A Rego name: a letter or `_`, then letters, digits and `_`.
@@ -594,6 +672,22 @@ mod tests {
                 "engine: rego\npolicy_dir: p\ncache: {enabled: true, capacity: 0}\n",
                 "policy.cache.capacity",
             ),
+            (
+                "engine: rego\npolicy_dir: p\nskip: [health]\n",
+                "policy.skip[0]",
+            ),
+            (
+                "engine: rego\npolicy_dir: p\nskip: [/ok, /public/*]\n",
+                "policy.skip[1]",
+            ),
+            (
+                "engine: rego\npolicy_dir: p\nskip: [\"/public/{file}.txt\"]\n",
+                "policy.skip[0]",
+            ),
+            (
+                "engine: rego\npolicy_dir: p\nskip: [\"/a?b=1\"]\n",
+                "policy.skip[0]",
+            ),
         ];
         for (text, key) in cases {
             let message = refused(&yaml(text));
@@ -610,6 +704,23 @@ mod tests {
         let e = load_from_str::<PolicyConfig>("engine: rego\npolicydir: p\n", Format::Yaml, &[])
             .unwrap_err();
         assert!(e.message().contains("policydir"), "{}", e.message());
+        let e = load_from_str::<PolicyConfig>(
+            "engine: rego\npolicy_dir: p\ncors_preflight: always\n",
+            Format::Yaml,
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.message().contains("cors_preflight"), "{}", e.message());
+        let skips = yaml(
+            "engine: rego\npolicy_dir: p\nskip: [/health, \"/public/{file}\"]\ncors_preflight: pass\n",
+        );
+        skips.validate().unwrap();
+        assert_eq!(
+            skips,
+            PolicyConfig::rego("p")
+                .with_skip(["/health", "/public/{file}"])
+                .with_cors_preflight(CorsPreflight::Pass)
+        );
         let e = load_from_str::<PolicyConfig>("engine: wasm\n", Format::Yaml, &[]).unwrap_err();
         assert!(e.message().contains("engine"), "{}", e.message());
     }

@@ -190,12 +190,12 @@ mod remote;
 mod request;
 
 pub use config::{
-    DecisionCacheConfig, DecisionLog, EngineKind, Guests, InputShape, MAX_BODY_LIMIT,
-    MAX_TIMEOUT_MS, PolicyConfig,
+    CorsPreflight, DecisionCacheConfig, DecisionLog, EngineKind, Guests, InputShape,
+    MAX_BODY_LIMIT, MAX_TIMEOUT_MS, PolicyConfig,
 };
 pub use decision::{Decision, DecisionId};
 pub use policy::{Policy, PolicyBuilder};
 pub use policy_tests::{FailedTest, PolicyTestError, run_policy_tests};
 pub use rego::{EmbeddedRego, MAX_OVERRUNNING_EVALUATIONS, RegoOptions};
 pub use remote::{MAX_OPA_ANSWER_BYTES, RemoteOpa};
-pub use request::{RequestInfo, is_sensitive_name};
+pub use request::{RequestInfo, is_sensitive_name, normalize_route, route_params};

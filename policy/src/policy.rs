@@ -9,7 +9,7 @@ use portcullis_core::clock::{self, SharedClock};
 use portcullis_core::{Authenticated, CredentialsConfig, Error, Principal};
 
 use crate::cache::{CacheSlot, DecisionCache};
-use crate::config::{DecisionLog, EngineKind, Guests, InputShape, PolicyConfig};
+use crate::config::{CorsPreflight, DecisionLog, EngineKind, Guests, InputShape, PolicyConfig};
 use crate::decision::{self, Decision, DecisionId, Event, Outcome};
 use crate::input::{Input, InputRules, Prepared};
 use crate::rego::{EmbeddedRego, RegoOptions};
@@ -51,6 +51,11 @@ struct Inner {
     /// `data.httpapi.authz.allow`.
     rule: String,
     log: DecisionLog,
+    /// Exact raw paths the policy is not asked about.
+    skip_paths: Vec<String>,
+    /// Exact route templates the policy is not asked about.
+    skip_routes: Vec<String>,
+    cors_preflight: CorsPreflight,
 }
 
 enum Engine {
@@ -147,6 +152,19 @@ impl PolicyBuilder {
                 cache,
                 rule,
                 log: config.decision_log,
+                skip_paths: config
+                    .skip
+                    .iter()
+                    .filter(|e| !e.contains('{'))
+                    .cloned()
+                    .collect(),
+                skip_routes: config
+                    .skip
+                    .iter()
+                    .filter(|e| e.contains('{'))
+                    .cloned()
+                    .collect(),
+                cors_preflight: config.cors_preflight,
             }),
         })
     }
@@ -248,6 +266,56 @@ impl Policy {
             }
         }
         Ok(())
+    }
+
+    /// Whether `request` goes on without a decision
+    /// ([`authorize`](Self::authorize) lets it through unasked; it is still
+    /// authenticated):
+    ///
+    /// - its raw path is exactly a path of the [skip list](PolicyConfig::skip)
+    ///   (`/health` skips `/health`, never `/health/` or `/health/deep`), or
+    ///   the route template the router matched ([normalized](crate::normalize_route))
+    ///   is exactly a template of it (`/public/{file}`);
+    /// - it is a real CORS preflight (`OPTIONS` with `Origin` and
+    ///   `Access-Control-Request-Method`) and
+    ///   [`cors_preflight`](PolicyConfig::cors_preflight) is `pass`.
+    ///
+    /// Every other request, whatever its method (`OPTIONS`, `HEAD`,
+    /// `TRACE` included), is decided.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), portcullis_core::Error> {
+    /// use portcullis_policy::{CorsPreflight, Policy, PolicyConfig, RequestInfo};
+    /// let config = PolicyConfig::opa("http://127.0.0.1:8181")
+    ///     .with_skip(["/health", "/public/{file}"])
+    ///     .with_cors_preflight(CorsPreflight::Pass);
+    /// let policy = Policy::from_config(&config).await?;
+    /// assert!(policy.exempt(&RequestInfo::new("GET", "/health")));
+    /// assert!(!policy.exempt(&RequestInfo::new("GET", "/health/deep")));
+    /// let file = RequestInfo::new("GET", "/public/a.css").with_route("/public/{file}", &[]);
+    /// assert!(policy.exempt(&file));
+    /// // A template is matched against the route, never the path.
+    /// assert!(!policy.exempt(&RequestInfo::new("GET", "/public/a.css")));
+    /// let preflight = [("origin", "https://app.example.com"), ("access-control-request-method", "POST")];
+    /// assert!(policy.exempt(&RequestInfo::new("OPTIONS", "/records").with_header_pairs(&preflight)));
+    /// assert!(!policy.exempt(&RequestInfo::new("OPTIONS", "/records")));
+    /// # Ok(()) }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn exempt(&self, request: &RequestInfo<'_>) -> bool {
+        let inner = &*self.inner;
+        if inner.skip_paths.iter().any(|p| p == request.path()) {
+            return true;
+        }
+        if let Some(route) = request.route()
+            && inner.skip_routes.iter().any(|r| r == route)
+        {
+            return true;
+        }
+        inner.cors_preflight == CorsPreflight::Pass
+            && request.method() == "OPTIONS"
+            && request.header("origin").is_some()
+            && request.header("access-control-request-method").is_some()
     }
 
     /// The decision rule, `data.httpapi.authz.allow`.
@@ -367,7 +435,8 @@ impl Policy {
     }
 
     /// Decides about `request` and answers as a middleware does: `Ok(())`
-    /// lets it through.
+    /// lets it through. A request [exempt](Self::exempt) (skip list, CORS
+    /// preflight passed on) goes through without a decision.
     ///
     /// # Errors
     ///
@@ -383,9 +452,13 @@ impl Policy {
         request: &RequestInfo<'_>,
     ) -> impl Future<Output = Result<(), Error>> + Send + use<'s> {
         let guest = caller.is_none();
-        let asked =
-            (!guest || self.inner.guests == Guests::Policy).then(|| self.decide(caller, request));
+        let exempt = self.exempt(request);
+        let asked = (!exempt && (!guest || self.inner.guests == Guests::Policy))
+            .then(|| self.decide(caller, request));
         async move {
+            if exempt {
+                return Ok(());
+            }
             let Some(decision) = asked else {
                 return Err(Error::missing_credentials());
             };

@@ -2,6 +2,7 @@
 //! and the rules that turn its raw parts into input (path segments, query
 //! parameters, chosen headers, the body).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use percent_encoding::percent_decode_str;
@@ -190,6 +191,134 @@ fn decode(raw: &str) -> Result<String, Error> {
         .map_err(|_| Error::invalid_request("the request path does not decode to UTF-8"))
 }
 
+/// A framework's route template in one form, `{name}` for a parameter
+/// and `{*name}` for the rest of the path, so that policies and skip lists
+/// read the same template on every adapter: axum's `/files/{name}` and
+/// `/assets/{*path}` stay as they are; actix-web's `{name:regex}` becomes
+/// `{name}` and its tail `{path}*` becomes `{*path}`; poem's `:name`
+/// (with or without `<regex>`) becomes `{name}` and `*path` becomes
+/// `{*path}`.
+///
+/// ```
+/// use portcullis_policy::normalize_route;
+/// assert_eq!(normalize_route("/files/{name}"), "/files/{name}");
+/// assert_eq!(normalize_route("/files/:name"), "/files/{name}");
+/// assert_eq!(normalize_route("/files/{id:\\d+}"), "/files/{id}");
+/// assert_eq!(normalize_route("/assets/{path}*"), "/assets/{*path}");
+/// assert_eq!(normalize_route("/assets/*path"), "/assets/{*path}");
+/// ```
+pub fn normalize_route(template: &str) -> Cow<'_, str> {
+    if !template.contains(['{', ':', '*']) {
+        return Cow::Borrowed(template);
+    }
+    let mut out = String::with_capacity(template.len() + 4);
+    let bytes = template.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let at_segment_start = i > 0 && bytes[i - 1] == b'/';
+        match bytes[i] {
+            b'{' => {
+                // To the matching brace (a regex may hold braces of its own).
+                let mut depth = 0usize;
+                let mut end = i;
+                while end < bytes.len() {
+                    match bytes[end] {
+                        b'{' => depth += 1,
+                        b'}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    end += 1;
+                }
+                let inner = &template[i + 1..end.min(template.len())];
+                let name = inner.split(':').next().unwrap_or_default();
+                let tail = bytes.get(end + 1) == Some(&b'*');
+                match name.strip_prefix('*') {
+                    Some(rest) => out.push_str(&format!("{{*{rest}}}")),
+                    None if tail => out.push_str(&format!("{{*{name}}}")),
+                    None => out.push_str(&format!("{{{name}}}")),
+                }
+                i = end + 1 + usize::from(tail);
+            }
+            b':' | b'*' if at_segment_start => {
+                let star = bytes[i] == b'*';
+                let start = i + 1;
+                let mut end = start;
+                while end < bytes.len()
+                    && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_')
+                {
+                    end += 1;
+                }
+                let name = &template[start..end];
+                // poem's `:name<regex>`.
+                if bytes.get(end) == Some(&b'<') {
+                    while end < bytes.len() && bytes[end] != b'>' {
+                        end += 1;
+                    }
+                    end += 1;
+                }
+                if star {
+                    out.push_str(&format!("{{*{name}}}"));
+                } else {
+                    out.push_str(&format!("{{{name}}}"));
+                }
+                i = end;
+            }
+            _ => {
+                let next = template[i..]
+                    .find(['{', ':', '*'])
+                    .map_or(template.len(), |n| i + n.max(1));
+                out.push_str(&template[i..next]);
+                i = next;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The path parameters of `path` (raw) under `template` ([normalized](normalize_route)):
+/// each `{name}` segment takes the path's segment at its place, and
+/// `{*name}` the rest of the path, decoded as the path's segments are
+/// (split on the raw `/` first), the same on every adapter whatever its
+/// router decodes. A parameter that is only part of a segment is not
+/// given.
+///
+/// ```
+/// use portcullis_policy::route_params;
+/// let params = route_params("/files/{name}", "/files/a%2Fb").unwrap();
+/// assert_eq!(params, [("name".to_owned(), "a/b".to_owned())]);
+/// let params = route_params("/assets/{*path}", "/assets/css/site.css").unwrap();
+/// assert_eq!(params, [("path".to_owned(), "css/site.css".to_owned())]);
+/// ```
+///
+/// # Errors
+///
+/// 400 (`invalid_request`) when a parameter does not decode to UTF-8.
+pub fn route_params(template: &str, path: &str) -> Result<Vec<(String, String)>, Error> {
+    let mut params = Vec::new();
+    let raw: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let template = template.strip_prefix('/').unwrap_or(template);
+    for (i, segment) in template.split('/').enumerate() {
+        let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+            continue;
+        };
+        if let Some(rest) = name.strip_prefix('*') {
+            let tail = raw.get(i..).unwrap_or_default();
+            let decoded: Result<Vec<String>, Error> = tail.iter().map(|s| decode(s)).collect();
+            params.push((rest.to_owned(), decoded?.join("/")));
+            break;
+        }
+        if let Some(value) = raw.get(i) {
+            params.push((name.to_owned(), decode(value)?));
+        }
+    }
+    Ok(params)
+}
+
 /// The query's parameters in order, names and values decoded (`+` is a
 /// space, as in forms). `a=1&a=2&b` gives `[(a, 1), (a, 2), (b, "")]`;
 /// empty pieces (`a=1&&b=2`) are skipped.
@@ -304,6 +433,36 @@ mod tests {
             let e = path_segments(bad).unwrap_err();
             assert_eq!(e.status(), 400, "{bad}");
         }
+    }
+
+    #[test]
+    fn route_templates_read_alike() {
+        for (framework, normal) in [
+            ("/", "/"),
+            ("/files/{name}", "/files/{name}"),
+            ("/files/:name", "/files/{name}"),
+            ("/files/:name<\\d+>/raw", "/files/{name}/raw"),
+            ("/files/{name:[a-z]{2}}/raw", "/files/{name}/raw"),
+            ("/assets/{*path}", "/assets/{*path}"),
+            ("/assets/{path}*", "/assets/{*path}"),
+            ("/assets/*path", "/assets/{*path}"),
+            ("/a:b/c*d", "/a:b/c*d"),
+        ] {
+            assert_eq!(normalize_route(framework), normal, "{framework}");
+        }
+        assert_eq!(
+            route_params("/files/{name}/raw", "/files/x%20y/raw").unwrap(),
+            [("name".to_owned(), "x y".to_owned())]
+        );
+        assert_eq!(
+            route_params("/f/{a}/{*rest}", "/f/1/2/3%2F4").unwrap(),
+            [
+                ("a".to_owned(), "1".to_owned()),
+                ("rest".to_owned(), "2/3/4".to_owned())
+            ]
+        );
+        assert!(route_params("/static", "/static").unwrap().is_empty());
+        assert_eq!(route_params("/f/{a}", "/f/%FF").unwrap_err().status(), 400);
     }
 
     #[test]

@@ -30,6 +30,25 @@
 //!
 //! Built around an [`Authenticator`] alone (bearer tokens, no capabilities,
 //! no login): `GET /`, `GET /me` and `GET /scoped` as above.
+//!
+//! # The policy application
+//!
+//! Built around an [`Authenticator`] and a [`Policy`] (the adapter's
+//! `policy` feature), its middleware placed where the framework gives it
+//! the matched route template (axum: `Router::layer`; actix-web:
+//! `App::wrap`; poem: around each routed endpoint). The cases use the
+//! embedded engine over [`policy_dir`] (native input), or a remote one.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /` | [`greeting`] |
+//! | `GET /health` | `ok` |
+//! | `GET /health/deep` | `deep` |
+//! | `GET /public/{file}` | `public` |
+//! | `GET /files/{name}` | `file` |
+//! | `GET /denied` | `denied` |
+//! | `POST /records` | the request body, as received (`text/plain`) |
+//! | `OPTIONS /records` | `options` (what a CORS layer would answer) |
 
 use std::future::Future;
 use std::pin::Pin;
@@ -37,6 +56,7 @@ use std::sync::Arc;
 
 use portcullis_core::{Authenticated, Authenticator};
 use portcullis_oidc::{OidcConfig, RelyingParty};
+use portcullis_policy::Policy;
 use serde_json::json;
 
 use crate::tester::bind_for;
@@ -58,6 +78,15 @@ pub trait Adapter: Send + Sync {
 
     /// Serves the resource application around `auth` on `listener`.
     fn serve_resource(&self, listener: std::net::TcpListener, auth: Authenticator) -> Stop;
+
+    /// Serves the policy application around `auth` and `policy` on
+    /// `listener`.
+    fn serve_policy(
+        &self,
+        listener: std::net::TcpListener,
+        auth: Authenticator,
+        policy: Policy,
+    ) -> Stop;
 
     /// The `Debug` forms of the framework's authentication layer or
     /// middleware (and what it wraps a service in, when that can be built
@@ -95,6 +124,14 @@ pub const NOTED: &str = "noted";
 /// The body of the error with which the login application's inner
 /// middleware fails `GET /failing` (status 503, `text/plain`).
 pub const INNER_FAILURE: &str = "inner failure";
+
+/// The body of `OPTIONS /records` in the policy application.
+pub const OPTIONS: &str = "options";
+
+/// The policy directory of the policy application (`authz.rego`, native input).
+pub fn policy_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance-policies")
+}
 
 /// The `Cache-Control` that `GET /cacheable` sets itself.
 pub const CACHEABLE: &str = "public, max-age=60";
@@ -237,6 +274,23 @@ pub fn resource_app(
     AppTester::serving(base_url, "", stop)
 }
 
+/// Starts `adapter`'s policy application for `provider` around `auth`
+/// and `policy`.
+///
+/// # Panics
+///
+/// When no loopback port can be bound.
+pub fn policy_app(
+    adapter: &dyn Adapter,
+    provider: &MockProvider,
+    auth: Authenticator,
+    policy: Policy,
+) -> AppTester {
+    let (listener, base_url) = bind_for(provider, "").expect("a loopback port");
+    let stop = adapter.serve_policy(listener, auth, policy);
+    AppTester::serving(base_url, "", stop)
+}
+
 /// Checks `resp` against the shared snapshot `name`: status, the
 /// authentication-related headers, and the body (JSON parsed, else text).
 #[track_caller]
@@ -326,6 +380,20 @@ macro_rules! conformance_tests {
             clients_that_follow_redirects_are_walked_through_the_login,
             ensure_email_sends_guests_to_log_in_and_back,
             headless_login_for_command_line_tools,
+            the_policy_allows,
+            the_policy_denies_with_403,
+            an_undefined_decision_is_403,
+            an_unavailable_engine_is_503,
+            an_engine_down_at_start_is_503,
+            guests_are_refused_before_the_policy,
+            guests_the_policy_allows,
+            options_goes_through_the_policy,
+            a_real_preflight_passes_when_configured,
+            skip_lists_are_exact,
+            a_body_past_the_limit_is_413,
+            the_body_reaches_the_policy_and_the_handler,
+            an_encoded_slash_stays_in_its_segment,
+            the_route_template_reaches_the_policy,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {

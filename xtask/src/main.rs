@@ -150,12 +150,11 @@ fn js_dependencies() -> Result<(), Failure> {
 
 /// The optional features of the workspace's crates that add code of their
 /// own (poem-openapi's security scheme, utoipa's documents, the kit's
-/// policy decisions): turned on in
+/// and the adapters' policy decisions): turned on in
 /// the workspace-wide lint, test and doc steps, so their code is linted,
 /// tested and documented with the rest, without building the dependency
 /// tree a second time under other features.
-const WORKSPACE_FEATURES: &str =
-    "portcullis-axum/utoipa,portcullis-poem/openapi,portcullis-adapter-kit/policy";
+const WORKSPACE_FEATURES: &str = "portcullis-axum/utoipa,portcullis-poem/openapi,portcullis-adapter-kit/policy,portcullis-axum/policy,portcullis-actix/policy,portcullis-poem/policy";
 
 /// The documented combinations that leave features out: each library is
 /// linted on its own so that code built without a feature is never left

@@ -175,11 +175,77 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Policy decisions (feature `policy`)
+//!
+//! With the `policy` feature the middleware also asks a portcullis-policy
+//! [`Policy`](portcullis_policy::Policy) (an OPA server, or Rego policies
+//! embedded in the service) about every request:
+//!
+//! - It runs **after authentication**: a bad or revoked token is 401
+//!   before any policy is asked, and the policy sees verified callers
+//!   only. Guests are refused with 401 and the challenge unless the policy
+//!   takes them (`guests: policy`).
+//! - **Every method** goes through it, `OPTIONS` included; only a real CORS
+//!   preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`)
+//!   is let through unasked, and only with `cors_preflight: pass` (for a
+//!   CORS layer in front that answers preflights).
+//! - The **skip list** (`skip`) names exact paths (`/health`, which
+//!   `/health/deep` is not) and exact route templates (`/public/{file}`);
+//!   never prefixes or patterns. Skipped requests are still authenticated.
+//! - The **body** is read only when the policy is configured to see it
+//!   (`body_limit`): at most that many bytes (413 past it), then handed to
+//!   the handler unchanged.
+//! - Refusals: 401 (a guest), 403 with a JSON body (deny or undefined), 503
+//!   when the engine cannot decide; never a pass. The answers are core's,
+//!   the same on the three adapters.
+//! - The policy's input holds the raw path split on `/` before decoding
+//!   (`%2F` stays inside its segment), the route template as `{name}`
+//!   whatever the router's syntax, its parameters read from the raw path,
+//!   the query and chosen headers; never `Authorization`, cookies or token
+//!   headers.
+//!
+//! The route template is the pattern of the resource the request's path
+//! matches (`HttpRequest::match_pattern`), known to a middleware installed
+//! with `App::wrap` as to one on a scope or resource.
+//!
+//! ```
+//! use actix_web::{App, test, web};
+//! use portcullis_actix::AuthMiddleware;
+//! use portcullis_actix::portcullis_policy::{Guests, Policy, PolicyConfig};
+//!
+//! # #[actix_web::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let policies = dir.path();
+//! # std::fs::write(policies.join("authz.rego"), "package httpapi.authz\n\ndefault allow := false\n\nallow if input.request_path == [\"public\"]\n")?;
+//! // `policies` holds fastapi-opa's kind of policy: `package httpapi.authz`,
+//! // `allow if input.request_path == ["public"]`, ...
+//! let config = PolicyConfig::rego(policies).with_guests(Guests::Policy);
+//! let policy = Policy::from_config(&config).await?;
+//! let auth = AuthMiddleware::from_oidc("https://id.example.com")
+//!     .audience("my-api")
+//!     .policy(policy)
+//!     .build()?;
+//! let app = App::new()
+//!     .wrap(auth)
+//!     .route("/public", web::get().to(|| async { "public" }))
+//!     .route("/private", web::get().to(|| async { "private" }));
+//!
+//! let app = test::init_service(app).await;
+//! let public = test::call_service(&app, test::TestRequest::get().uri("/public").to_request()).await;
+//! assert_eq!(public.status(), 200);
+//! // A guest the policy refuses: 401 with the challenge.
+//! let private = test::call_service(&app, test::TestRequest::get().uri("/private").to_request()).await;
+//! assert_eq!(private.status(), 401);
+//! # Ok(()) }
+//! ```
+//!
 //! # Feature flags
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `login` | yes | the browser login flow of portcullis-oidc: `AuthMiddleware::for_login`, `login_routes` and the login redirect of `RequireCapability<C, LoginRedirect>`. Without it the middleware authenticates bearer tokens only, and neither portcullis-oidc nor openidconnect is compiled. |
+//! | `policy` | no | a policy decision per request (portcullis-policy: OPA over REST or embedded Rego): `AuthMiddleware::with_policy`, `FromOidc::policy`, and `portcullis_policy` re-exported |
 
 use std::fmt;
 use std::future::{Ready, ready};
@@ -207,8 +273,12 @@ pub use portcullis_core::guard::{
 pub use portcullis_core::{capability, scope};
 #[cfg(feature = "login")]
 pub use portcullis_oidc;
+#[cfg(feature = "policy")]
+pub use portcullis_policy;
 
 mod capabilities;
+#[cfg(feature = "policy")]
+mod policy;
 mod routes;
 
 pub use capabilities::RequireCapability;
@@ -278,6 +348,22 @@ impl AuthMiddleware {
         Self {
             gate: self.gate.with_capabilities(capabilities),
         }
+    }
+
+    /// Asks `policy` about every request after authentication (feature
+    /// `policy`): the request goes on, or is answered 401 (a guest), 403
+    /// (refused), 503 (the engine cannot decide), 413 (a body past the
+    /// policy's limit).
+    ///
+    /// # Errors
+    ///
+    /// A configuration error when the policy's chosen headers include one
+    /// the authenticator reads credentials from.
+    #[cfg(feature = "policy")]
+    pub fn with_policy(self, policy: portcullis_policy::Policy) -> Result<Self, Error> {
+        Ok(Self {
+            gate: self.gate.with_policy(policy)?,
+        })
     }
 }
 
@@ -357,6 +443,17 @@ where
             };
             let cache_control = authn.cache_control();
             let cookies = std::mem::take(&mut authn.set_cookies);
+            // The policy decides after authentication, before the handler.
+            #[cfg(feature = "policy")]
+            let req = {
+                let mut req = req;
+                if let Err(refused) = policy::check(&gate, authn.caller.as_ref(), &mut req).await {
+                    let mut resp = req.into_response(refused);
+                    add_cookies(resp.headers_mut(), cookies, cache_control);
+                    return Ok(resp.map_into_right_body());
+                }
+                req
+            };
             req.extensions_mut().insert(Rc::new(AuthState {
                 caller: authn.caller,
                 gate,

@@ -8,6 +8,7 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{App, HttpResponse};
 use portcullis_actix::portcullis_oidc::RelyingParty;
+use portcullis_actix::portcullis_policy::Policy;
 use portcullis_actix::{
     AuthMiddleware, Caller, LoggedIn, LoginRedirect, RequireCapability, RequireScope, capability,
     login_routes, scope,
@@ -113,6 +114,44 @@ impl Adapter for Actix {
             App::new()
                 .wrap(AuthMiddleware::new(auth.clone()))
                 .configure(common)
+        };
+        serve::actix(listener, factory).expect("the actix-web server starts")
+    }
+
+    fn serve_policy(
+        &self,
+        listener: std::net::TcpListener,
+        auth: Authenticator,
+        policy: Policy,
+    ) -> Stop {
+        let middleware = AuthMiddleware::new(auth)
+            .with_policy(policy)
+            .expect("no credential header chosen");
+        let factory = move || {
+            App::new()
+                .wrap(middleware.clone())
+                .route(
+                    "/",
+                    web::get().to(|c: Option<Caller>| async move {
+                        conformance::greeting(c.as_ref().map(|c| &c.0))
+                    }),
+                )
+                .route("/health", web::get().to(|| async { "ok" }))
+                .route("/health/deep", web::get().to(|| async { "deep" }))
+                .route("/public/{file}", web::get().to(|| async { "public" }))
+                .route("/files/{name}", web::get().to(|| async { "file" }))
+                .route("/denied", web::get().to(|| async { "denied" }))
+                .route(
+                    "/records",
+                    web::post().to(|body: web::Bytes| async move {
+                        HttpResponse::Ok().content_type("text/plain").body(body)
+                    }),
+                )
+                .route(
+                    "/records",
+                    web::method(actix_web::http::Method::OPTIONS)
+                        .to(|| async { conformance::OPTIONS }),
+                )
         };
         serve::actix(listener, factory).expect("the actix-web server starts")
     }

@@ -173,11 +173,88 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Policy decisions (feature `policy`)
+//!
+//! With the `policy` feature the layer also asks a portcullis-policy
+//! [`Policy`](portcullis_policy::Policy) (an OPA server, or Rego policies
+//! embedded in the service) about every request:
+//!
+//! - It runs **after authentication**: a bad or revoked token is 401
+//!   before any policy is asked, and the policy sees verified callers
+//!   only. Guests are refused with 401 and the challenge unless the policy
+//!   takes them (`guests: policy`).
+//! - **Every method** goes through it, `OPTIONS` included; only a real CORS
+//!   preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`)
+//!   is let through unasked, and only with `cors_preflight: pass` (for a
+//!   CORS layer in front that answers preflights).
+//! - The **skip list** (`skip`) names exact paths (`/health`, which
+//!   `/health/deep` is not) and exact route templates (`/public/{file}`);
+//!   never prefixes or patterns. Skipped requests are still authenticated.
+//! - The **body** is read only when the policy is configured to see it
+//!   (`body_limit`): at most that many bytes (413 past it), then handed to
+//!   the handler unchanged.
+//! - Refusals: 401 (a guest), 403 with a JSON body (deny or undefined), 503
+//!   when the engine cannot decide; never a pass. The answers are core's,
+//!   the same on the three adapters.
+//! - The policy's input holds the raw path split on `/` before decoding
+//!   (`%2F` stays inside its segment), the route template as `{name}`
+//!   whatever the router's syntax, its parameters read from the raw path,
+//!   the query and chosen headers; never `Authorization`, cookies or token
+//!   headers.
+//!
+//! **Where the layer goes.** axum tells the layer which route matched
+//! (`MatchedPath`) only when the layer is added to the router with
+//! `Router::layer` or `Router::route_layer`, as below. A layer wrapped
+//! around the whole router from outside (a `ServiceBuilder` around the
+//! `Router`, or an outer router's `nest_service`) sees no route: the input's
+//! `route` is `null`, its `params` empty, and skip-list templates match
+//! nothing, so more requests are decided, never fewer; a policy that allows
+//! by route template allows nothing there.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use portcullis_axum::AuthLayer;
+//! use portcullis_axum::portcullis_policy::{Guests, Policy, PolicyConfig};
+//! # use axum::body::Body;
+//! # use axum::http::Request;
+//! # use tower::ServiceExt as _;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let policies = dir.path();
+//! # std::fs::write(policies.join("authz.rego"), "package httpapi.authz\n\ndefault allow := false\n\nallow if input.request_path == [\"public\"]\n")?;
+//! // `policies` holds fastapi-opa's kind of policy: `package httpapi.authz`,
+//! // `allow if input.request_path == ["public"]`, ...
+//! let config = PolicyConfig::rego(policies)
+//!     .with_guests(Guests::Policy)
+//!     .with_skip(["/health"]);
+//! let policy = Policy::from_config(&config).await?;
+//! let auth = AuthLayer::from_oidc("https://id.example.com")
+//!     .audience("my-api")
+//!     .policy(policy)
+//!     .build()?;
+//! let app = Router::new()
+//!     .route("/public", get(|| async { "public" }))
+//!     .route("/private", get(|| async { "private" }))
+//!     .route("/health", get(|| async { "ok" }))
+//!     // On the router: the policy sees the matched route.
+//!     .layer(auth);
+//!
+//! let get = |path: &str| Request::get(path).body(Body::empty());
+//! assert_eq!(app.clone().oneshot(get("/public")?).await?.status(), 200);
+//! assert_eq!(app.clone().oneshot(get("/health")?).await?.status(), 200);
+//! // A guest the policy refuses: 401 with the challenge.
+//! assert_eq!(app.oneshot(get("/private")?).await?.status(), 401);
+//! # Ok(()) }
+//! ```
+//!
 //! # Feature flags
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `login` | yes | the browser login flow of portcullis-oidc: `AuthLayer::for_login`, `login_routes` and the login redirect of `RequireCapability<C, LoginRedirect>`. Without it the layer authenticates bearer tokens only, and neither portcullis-oidc nor openidconnect is compiled. |
+//! | `policy` | no | a policy decision per request (portcullis-policy: OPA over REST or embedded Rego): `AuthLayer::with_policy`, `FromOidc::policy`, and `portcullis_policy` re-exported |
 //! | `utoipa` | no | the `openapi` module: utoipa OpenAPI documents whose operations state the security their handlers' extractors enforce |
 
 #[cfg(doctest)]
@@ -212,10 +289,14 @@ pub use portcullis_core::guard::{
 pub use portcullis_core::{capability, scope};
 #[cfg(feature = "login")]
 pub use portcullis_oidc;
+#[cfg(feature = "policy")]
+pub use portcullis_policy;
 
 mod capabilities;
 #[cfg(feature = "utoipa")]
 pub mod openapi;
+#[cfg(feature = "policy")]
+mod policy;
 mod routes;
 
 pub use capabilities::RequireCapability;
@@ -283,6 +364,23 @@ impl AuthLayer {
             gate: self.gate.with_capabilities(capabilities),
         }
     }
+
+    /// Asks `policy` about every request after authentication (feature
+    /// `policy`): the request goes on, or is answered 401 (a guest), 403
+    /// (refused), 503 (the engine cannot decide), 413 (a body past the
+    /// policy's limit). See the crate documentation for where to add the
+    /// layer so that the policy sees the route template.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error when the policy's chosen headers include one
+    /// the authenticator reads credentials from.
+    #[cfg(feature = "policy")]
+    pub fn with_policy(self, policy: portcullis_policy::Policy) -> Result<Self, Error> {
+        Ok(Self {
+            gate: self.gate.with_policy(policy)?,
+        })
+    }
 }
 
 impl From<Gate> for AuthLayer {
@@ -335,7 +433,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+    fn call(&mut self, req: Request<B>) -> Self::Future {
         // The clone that was polled ready serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -350,11 +448,21 @@ where
             };
             let cache_control = authn.cache_control();
             let cookies = std::mem::take(&mut authn.set_cookies);
-            req.extensions_mut().insert(AuthState {
-                caller: authn.caller,
-                gate,
-            });
-            let mut resp = inner.call(req).await?;
+            // The policy decides after authentication, before the handler.
+            #[cfg(feature = "policy")]
+            let checked = policy::check(&gate, authn.caller.as_ref(), req).await;
+            #[cfg(not(feature = "policy"))]
+            let checked: Result<Request<B>, Response> = Ok(req);
+            let mut resp = match checked {
+                Ok(mut req) => {
+                    req.extensions_mut().insert(AuthState {
+                        caller: authn.caller,
+                        gate,
+                    });
+                    inner.call(req).await?
+                }
+                Err(refused) => refused,
+            };
             for cookie in cookies {
                 if let Ok(v) = HeaderValue::from_str(&cookie) {
                     resp.headers_mut().append(http::header::SET_COOKIE, v);

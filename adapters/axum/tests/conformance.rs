@@ -4,6 +4,7 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use portcullis_axum::portcullis_oidc::RelyingParty;
+use portcullis_axum::portcullis_policy::Policy;
 use portcullis_axum::{
     AuthLayer, Caller, LoggedIn, LoginRedirect, RequireCapability, RequireScope, capability,
     login_routes, scope,
@@ -84,6 +85,30 @@ async fn fail_inside(req: axum::extract::Request, next: axum::middleware::Next) 
     next.run(req).await
 }
 
+/// The conformance policy application on axum: the layer added with
+/// `Router::layer`, inside the router, where axum knows the matched route.
+fn policy_router(auth: Authenticator, policy: Policy) -> Router {
+    let layer = AuthLayer::new(auth)
+        .with_policy(policy)
+        .expect("no credential header chosen");
+    Router::new()
+        .route(
+            "/",
+            get(|c: Option<Caller>| async move { conformance::greeting(c.as_ref().map(|c| &c.0)) }),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .route("/health/deep", get(|| async { "deep" }))
+        .route("/public/{file}", get(|| async { "public" }))
+        .route("/files/{name}", get(|| async { "file" }))
+        .route("/denied", get(|| async { "denied" }))
+        .route(
+            "/records",
+            post(|body: axum::body::Bytes| async move { ([("content-type", "text/plain")], body) })
+                .options(|| async { conformance::OPTIONS }),
+        )
+        .layer(layer)
+}
+
 fn serve(listener: std::net::TcpListener, app: Router) -> Stop {
     serve::axum(listener, app).expect("a tokio listener")
 }
@@ -102,6 +127,15 @@ impl Adapter for Axum {
 
     fn serve_resource(&self, listener: std::net::TcpListener, auth: Authenticator) -> Stop {
         serve(listener, common().layer(AuthLayer::new(auth)))
+    }
+
+    fn serve_policy(
+        &self,
+        listener: std::net::TcpListener,
+        auth: Authenticator,
+        policy: Policy,
+    ) -> Stop {
+        serve(listener, policy_router(auth, policy))
     }
 
     fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {

@@ -35,6 +35,8 @@ pub struct FromOidc<L> {
     verifier: VerifierConfig,
     credentials: CredentialsConfig,
     capabilities: Option<Capabilities>,
+    #[cfg(feature = "policy")]
+    policy: Option<portcullis_policy::Policy>,
     out: PhantomData<fn() -> L>,
 }
 
@@ -45,7 +47,7 @@ impl<L> fmt::Debug for FromOidc<L> {
             .field("verifier", &self.verifier)
             .field("credentials", &self.credentials)
             .field("capabilities", &self.capabilities.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,6 +59,8 @@ impl<L: From<Gate>> FromOidc<L> {
             verifier: VerifierConfig::new([]),
             credentials: CredentialsConfig::default(),
             capabilities: None,
+            #[cfg(feature = "policy")]
+            policy: None,
             out: PhantomData,
         }
     }
@@ -108,13 +112,22 @@ impl<L: From<Gate>> FromOidc<L> {
         self
     }
 
+    /// Asks `policy` about every request after authentication (feature
+    /// `policy`; see `Gate::with_policy`).
+    #[cfg(feature = "policy")]
+    pub fn policy(mut self, policy: portcullis_policy::Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
     /// The layer or middleware.
     ///
     /// # Errors
     ///
     /// A configuration error (500 kind) naming what is wrong: no audience,
     /// an issuer that is not an `https` URL (`http` only on a loopback
-    /// host), or any check of [`TokenVerifier::new`]. The provider is not
+    /// host), any check of [`TokenVerifier::new`], or (feature `policy`) a
+    /// policy reading a header the authenticator reads tokens from. The provider is not
     /// contacted here: an unreachable provider makes requests answer 503,
     /// and the service starts.
     pub fn build(self) -> Result<L, Error> {
@@ -127,10 +140,16 @@ impl<L: From<Gate>> FromOidc<L> {
         verifier.issuers.insert("oidc".to_owned(), self.issuer);
         let auth = Authenticator::new(TokenVerifier::new(verifier)?, self.credentials);
         let gate = Gate::new(auth);
-        Ok(L::from(match self.capabilities {
+        let gate = match self.capabilities {
             Some(capabilities) => gate.with_capabilities(capabilities),
             None => gate,
-        }))
+        };
+        #[cfg(feature = "policy")]
+        let gate = match self.policy {
+            Some(policy) => gate.with_policy(policy)?,
+            None => gate,
+        };
+        Ok(L::from(gate))
     }
 }
 

@@ -60,10 +60,14 @@
 
 mod builder;
 mod gate;
+#[cfg(feature = "policy")]
+pub mod policy;
 pub mod routes;
 
 pub use builder::FromOidc;
 pub use gate::{Gate, Refusal};
+#[cfg(feature = "policy")]
+pub use portcullis_policy;
 
 pub use portcullis_capabilities;
 pub use portcullis_core;

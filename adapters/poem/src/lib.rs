@@ -179,11 +179,85 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Policy decisions (feature `policy`)
+//!
+//! With the `policy` feature the middleware also asks a portcullis-policy
+//! [`Policy`](portcullis_policy::Policy) (an OPA server, or Rego policies
+//! embedded in the service) about every request:
+//!
+//! - It runs **after authentication**: a bad or revoked token is 401
+//!   before any policy is asked, and the policy sees verified callers
+//!   only. Guests are refused with 401 and the challenge unless the policy
+//!   takes them (`guests: policy`).
+//! - **Every method** goes through it, `OPTIONS` included; only a real CORS
+//!   preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`)
+//!   is let through unasked, and only with `cors_preflight: pass` (for a
+//!   CORS layer in front that answers preflights).
+//! - The **skip list** (`skip`) names exact paths (`/health`, which
+//!   `/health/deep` is not) and exact route templates (`/public/{file}`);
+//!   never prefixes or patterns. Skipped requests are still authenticated.
+//! - The **body** is read only when the policy is configured to see it
+//!   (`body_limit`): at most that many bytes (413 past it), then handed to
+//!   the handler unchanged.
+//! - Refusals: 401 (a guest), 403 with a JSON body (deny or undefined), 503
+//!   when the engine cannot decide; never a pass. The answers are core's,
+//!   the same on the three adapters.
+//! - The policy's input holds the raw path split on `/` before decoding
+//!   (`%2F` stays inside its segment), the route template as `{name}`
+//!   whatever the router's syntax, its parameters read from the raw path,
+//!   the query and chosen headers; never `Authorization`, cookies or token
+//!   headers.
+//!
+//! **Where the middleware goes.** poem's `Route` records the pattern it
+//! matched (`PathPattern`) for the endpoint it calls, so a middleware
+//! applied around each routed endpoint (`get(handler).with(auth.clone())`,
+//! as below) gives the policy the route template; one applied around the
+//! whole `Route` runs before routing: the input's `route` is `null`, its
+//! `params` empty, and skip-list templates match nothing, so more requests
+//! are decided, never fewer; a policy that allows by route template allows
+//! nothing there. poem's `:name` and `*rest` reach the policy as `{name}`
+//! and `{*rest}`.
+//!
+//! ```
+//! use poem::{EndpointExt, Route, get, handler, http::StatusCode, test::TestClient};
+//! use portcullis_poem::AuthMiddleware;
+//! use portcullis_poem::portcullis_policy::{Guests, Policy, PolicyConfig};
+//!
+//! #[handler]
+//! fn page() -> &'static str {
+//!     "page"
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let policies = dir.path();
+//! # std::fs::write(policies.join("authz.rego"), "package httpapi.authz\n\ndefault allow := false\n\nallow if input.request_path == [\"public\"]\n")?;
+//! // `policies` holds fastapi-opa's kind of policy: `package httpapi.authz`,
+//! // `allow if input.request_path == ["public"]`, ...
+//! let config = PolicyConfig::rego(policies).with_guests(Guests::Policy);
+//! let policy = Policy::from_config(&config).await?;
+//! let auth = AuthMiddleware::from_oidc("https://id.example.com")
+//!     .audience("my-api")
+//!     .policy(policy)
+//!     .build()?;
+//! let app = Route::new()
+//!     .at("/public", get(page).with(auth.clone()))
+//!     .at("/private", get(page).with(auth));
+//!
+//! let client = TestClient::new(app);
+//! client.get("/public").send().await.assert_status_is_ok();
+//! // A guest the policy refuses: 401 with the challenge.
+//! client.get("/private").send().await.assert_status(StatusCode::UNAUTHORIZED);
+//! # Ok(()) }
+//! ```
+//!
 //! # Feature flags
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `login` | yes | the browser login flow of portcullis-oidc: `AuthMiddleware::for_login`, `login_routes` and the login redirect of `RequireCapability<C, LoginRedirect>`. Without it the middleware authenticates bearer tokens only, and neither portcullis-oidc nor openidconnect is compiled. |
+//! | `policy` | no | a policy decision per request (portcullis-policy: OPA over REST or embedded Rego): `AuthMiddleware::with_policy`, `FromOidc::policy`, and `portcullis_policy` re-exported |
 //! | `openapi` | no | the `openapi` module: a bearer security scheme for poem-openapi operations that enforces what it documents |
 
 use std::marker::PhantomData;
@@ -205,10 +279,14 @@ pub use portcullis_core::guard::{
 pub use portcullis_core::{capability, scope};
 #[cfg(feature = "login")]
 pub use portcullis_oidc;
+#[cfg(feature = "policy")]
+pub use portcullis_policy;
 
 mod capabilities;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+#[cfg(feature = "policy")]
+mod policy;
 mod routes;
 
 pub use capabilities::RequireCapability;
@@ -279,6 +357,23 @@ impl AuthMiddleware {
             gate: self.gate.with_capabilities(capabilities),
         }
     }
+
+    /// Asks `policy` about every request after authentication (feature
+    /// `policy`): the request goes on, or is answered 401 (a guest), 403
+    /// (refused), 503 (the engine cannot decide), 413 (a body past the
+    /// policy's limit). See the crate documentation for where to apply the
+    /// middleware so that the policy sees the route template.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error when the policy's chosen headers include one
+    /// the authenticator reads credentials from.
+    #[cfg(feature = "policy")]
+    pub fn with_policy(self, policy: portcullis_policy::Policy) -> Result<Self, Error> {
+        Ok(Self {
+            gate: self.gate.with_policy(policy)?,
+        })
+    }
 }
 
 impl From<Gate> for AuthMiddleware {
@@ -328,11 +423,23 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
             .map_err(AuthRejection)?;
         let cache_control = authn.cache_control();
         let cookies = std::mem::take(&mut authn.set_cookies);
-        req.extensions_mut().insert(AuthState {
-            caller: authn.caller,
-            gate: self.gate.clone(),
-        });
-        let outcome = self.inner.call(req).await;
+        // The policy decides after authentication, before the handler.
+        #[cfg(feature = "policy")]
+        let refused = policy::check(&self.gate, authn.caller.as_ref(), &mut req)
+            .await
+            .err();
+        #[cfg(not(feature = "policy"))]
+        let refused: Option<Response> = None;
+        let outcome = match refused {
+            Some(refused) => Ok(refused),
+            None => {
+                req.extensions_mut().insert(AuthState {
+                    caller: authn.caller,
+                    gate: self.gate.clone(),
+                });
+                self.inner.call(req).await.map(IntoResponse::into_response)
+            }
+        };
         if cookies.is_empty() && cache_control.is_none() {
             return outcome.map(IntoResponse::into_response);
         }

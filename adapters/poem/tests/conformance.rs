@@ -3,6 +3,7 @@
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, post};
 use portcullis_core::Authenticator;
 use portcullis_poem::portcullis_oidc::RelyingParty;
+use portcullis_poem::portcullis_policy::Policy;
 use portcullis_poem::{
     AuthMiddleware, Caller, LoggedIn, LoginRedirect, RequireCapability, RequireScope, capability,
     login_routes, scope,
@@ -66,6 +67,57 @@ async fn not_reached() -> &'static str {
     "not reached"
 }
 
+#[handler]
+async fn ok() -> &'static str {
+    "ok"
+}
+
+#[handler]
+async fn deep() -> &'static str {
+    "deep"
+}
+
+#[handler]
+async fn public() -> &'static str {
+    "public"
+}
+
+#[handler]
+async fn file() -> &'static str {
+    "file"
+}
+
+#[handler]
+async fn denied() -> &'static str {
+    "denied"
+}
+
+#[handler]
+async fn record(body: Vec<u8>) -> Response {
+    Response::builder().content_type("text/plain").body(body)
+}
+
+#[handler]
+async fn record_options() -> &'static str {
+    conformance::OPTIONS
+}
+
+/// The conformance policy application on poem: the middleware wraps each
+/// routed endpoint, where poem has recorded the matched pattern.
+pub(crate) fn policy_app(auth: Authenticator, policy: Policy) -> impl Endpoint + 'static {
+    let mw = AuthMiddleware::new(auth)
+        .with_policy(policy)
+        .expect("no credential header chosen");
+    Route::new()
+        .at("/", get(home).with(mw.clone()))
+        .at("/health", get(ok).with(mw.clone()))
+        .at("/health/deep", get(deep).with(mw.clone()))
+        .at("/public/:file", get(public).with(mw.clone()))
+        .at("/files/:name", get(file).with(mw.clone()))
+        .at("/denied", get(denied).with(mw.clone()))
+        .at("/records", post(record).options(record_options).with(mw))
+}
+
 /// The routes both conformance applications share, added to `route`.
 fn common(route: Route) -> Route {
     route
@@ -119,6 +171,15 @@ impl Adapter for Poem {
             listener,
             common(Route::new()).with(AuthMiddleware::new(auth)),
         )
+    }
+
+    fn serve_policy(
+        &self,
+        listener: std::net::TcpListener,
+        auth: Authenticator,
+        policy: Policy,
+    ) -> Stop {
+        serve(listener, policy_app(auth, policy))
     }
 
     fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {

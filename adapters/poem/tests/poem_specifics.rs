@@ -51,6 +51,15 @@ impl Adapter for Nested {
         unreachable!("only the login application is nested")
     }
 
+    fn serve_policy(
+        &self,
+        _: std::net::TcpListener,
+        _: Authenticator,
+        _: portcullis_poem::portcullis_policy::Policy,
+    ) -> Stop {
+        unreachable!("only the login application is nested")
+    }
+
     fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {
         vec![format!("{:?}", AuthMiddleware::for_login(rp))]
     }

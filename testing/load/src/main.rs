@@ -31,6 +31,12 @@
 //!
 //! Then, in the same process:
 //!
+//! - policy decisions (axum): `GET /policy`, which fastapi-opa's kind of
+//!   Rego policy allows for the token's subject, behind the layer built
+//!   with a policy: the embedded engine without and with the decision
+//!   cache, and a remote OPA (the mock OPA server on loopback, answering
+//!   with the same policy); the medians' ratios against `/bare` and
+//!   `/protected` of the same run;
 //! - portcullis (axum) against the middleware a service would otherwise
 //!   write by hand: `jsonwebtoken::decode` with a `DecodingKey` prepared
 //!   once, on every request; with the repeated token (cached) and with
@@ -942,6 +948,97 @@ async fn serve_axum(app: Router) -> anyhow::Result<Server> {
     })
 }
 
+/// The policy of the policy routes: `GET /policy` for the token's subject.
+const LOAD_POLICY: &str = "package httpapi.authz\n\ndefault allow := false\n\n\
+    allow if {\n\tinput.request_method == \"GET\"\n\tinput.request_path == [\"policy\"]\n\
+    \tinput.email == \"load@example.com\"\n}\n";
+
+/// `/bare` and `/protected` without a policy, and `/policy` behind the
+/// embedded engine (cache off, cache on) and a remote OPA server, on axum.
+async fn against_policies(
+    provider: &MockProvider,
+    token: &str,
+    opts: &Options,
+) -> anyhow::Result<()> {
+    use portcullis_axum::portcullis_policy::{DecisionCacheConfig, Policy, PolicyConfig};
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("authz.rego"), LOAD_POLICY)?;
+    let opa = portcullis_testing::MockOpa::start(dir.path())
+        .await
+        .context("starting the mock OPA server")?;
+    let configs = [
+        ("embedded", PolicyConfig::rego(dir.path())),
+        (
+            "embedded+cache",
+            PolicyConfig::rego(dir.path()).with_cache(DecisionCacheConfig::enabled()),
+        ),
+        ("remote OPA", PolicyConfig::opa(opa.url())),
+    ];
+    let plain = serve_axum(
+        Router::new()
+            .route("/bare", get(bare))
+            .route("/protected", get(protected))
+            .layer(AuthLayer::new(authenticator(provider).await?)),
+    )
+    .await?;
+    let mut servers = vec![plain];
+    let mut targets = vec![
+        Target::new(servers[0].addr, "/bare", None)?,
+        Target::new(servers[0].addr, "/protected", Some(token))?,
+    ];
+    for (_, config) in &configs {
+        let policy = Policy::from_config(config).await?;
+        let layer = AuthLayer::new(authenticator(provider).await?).with_policy(policy)?;
+        let server =
+            serve_axum(Router::new().route("/policy", get(protected)).layer(layer)).await?;
+        targets.push(Target::new(server.addr, "/policy", Some(token))?);
+        servers.push(server);
+    }
+    println!();
+    println!("== policy decisions (axum)");
+    for t in &targets {
+        let b = drive(t, opts.connections, opts.warmup.max(1), DEADLINE).await?;
+        ensure!(b.completed > 0, "GET {}: no answer", t.path);
+    }
+    let names = [
+        "bare",
+        "protected",
+        configs[0].0,
+        configs[1].0,
+        configs[2].0,
+    ];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    for i in 1..=opts.runs {
+        let mut line = Vec::new();
+        for ((t, rates), name) in targets.iter().zip(&mut rates).zip(names) {
+            let b = drive(t, opts.connections, opts.requests, DEADLINE).await?;
+            line.push(format!("{name} {}", describe(&b)));
+            rates.push(b.rate());
+        }
+        println!("run {i}/{}: {}", opts.runs, line.join(", "));
+    }
+    for server in servers {
+        (server.stop)();
+    }
+    opa.shutdown();
+    let medians: Vec<f64> = rates.iter().map(|r| median(r)).collect();
+    println!(
+        "{:<16} {:>12} {:>16} {:>20}",
+        "route", "req/s", "ratio to bare", "ratio to protected"
+    );
+    for (name, m) in names.iter().zip(&medians) {
+        println!(
+            "{:<16} {:>12.0} {:>16.3} {:>20.3}",
+            name,
+            m,
+            m / medians[0],
+            m / medians[1]
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(())
+}
+
 /// `count` distinct tokens (subject and email `user-<first + i>`), signed with `alg`.
 fn mint(provider: &MockProvider, alg: Algorithm, first: usize, count: usize) -> Vec<String> {
     (first..first + count)
@@ -1174,6 +1271,7 @@ async fn run(opts: Options) -> anyhow::Result<()> {
         );
     }
     on_each_store(&provider, &caps, &token, &opts).await?;
+    against_policies(&provider, &token, &opts).await?;
     against_hand_written(&provider, &caps, &token, &opts).await?;
     many_users(&provider, &caps, &opts).await?;
     example_memory(&provider, &opts).await?;

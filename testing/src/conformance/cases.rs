@@ -9,10 +9,13 @@ use portcullis_core::{Algorithm, Authenticator, CredentialsConfig, TokenKind, To
 use portcullis_oidc::portcullis_capabilities::MAX_BODY_BYTES;
 use serde_json::json;
 
+use portcullis_policy::{CorsPreflight, Guests, InputShape, Policy, PolicyConfig};
+
 use super::{
-    Adapter, LoginApp, assert_response_snapshot, login_app, login_app_with_stores, resource_app,
+    Adapter, LoginApp, assert_response_snapshot, login_app, login_app_with_stores, policy_app,
+    policy_dir, resource_app,
 };
-use crate::{AppTester, MockProvider, TestClient};
+use crate::{AppTester, MockOpa, MockProvider, OpaFault, TestClient};
 
 pub use super::parity::*;
 
@@ -1272,4 +1275,265 @@ pub async fn force_user_is_every_request_and_contacts_no_provider(adapter: &dyn 
     ] {
         assert_eq!(app.provider.request_count(path), 0, "{path}");
     }
+}
+
+/// The policy application over `policy`, and a client.
+async fn with_policy(
+    adapter: &dyn Adapter,
+    policy: Policy,
+) -> (MockProvider, AppTester, TestClient) {
+    let provider = MockProvider::start()
+        .await
+        .expect("the mock provider starts");
+    let auth = Authenticator::new(verifier(&provider), CredentialsConfig::default());
+    let app = policy_app(adapter, &provider, auth, policy);
+    let client = app.client(None).await;
+    (provider, app, client)
+}
+
+/// The policy application over the embedded engine and [`policy_dir`]
+/// (native input), its configuration adjusted by `tweak`.
+async fn embedded(
+    adapter: &dyn Adapter,
+    tweak: impl FnOnce(PolicyConfig) -> PolicyConfig,
+) -> (MockProvider, AppTester, TestClient) {
+    let config = tweak(PolicyConfig::rego(policy_dir()).with_input(InputShape::Native));
+    let policy = Policy::from_config(&config)
+        .await
+        .expect("the conformance policy loads");
+    with_policy(adapter, policy).await
+}
+
+/// A token of the mock provider for `sub`.
+fn token_for(provider: &MockProvider, sub: &str) -> String {
+    provider.token().subject(sub).sign()
+}
+
+/// A request the policy allows reaches the handler.
+pub async fn the_policy_allows(adapter: &dyn Adapter) {
+    let (provider, _app, client) = embedded(adapter, |c| c).await;
+    let token = provider
+        .token()
+        .subject("u-alice")
+        .email("alice@example.com")
+        .sign();
+    let resp = client.get("/").bearer(&token).expect(200).await;
+    assert_eq!(resp.text(), "alice@example.com");
+}
+
+/// A request the policy refuses (`false`): 403 with a JSON body.
+pub async fn the_policy_denies_with_403(adapter: &dyn Adapter) {
+    let (provider, _app, client) = embedded(adapter, |c| c).await;
+    let token = token_for(&provider, "u-alice");
+    let resp = client.get("/denied").bearer(&token).expect(403).await;
+    assert_response_snapshot("policy_denied", &resp);
+}
+
+/// A request no rule speaks of (undefined): 403, as a denial.
+pub async fn an_undefined_decision_is_403(adapter: &dyn Adapter) {
+    let (provider, _app, client) = embedded(adapter, |c| c).await;
+    let token = token_for(&provider, "u-alice");
+    let resp = client.get("/health/deep").bearer(&token).expect(403).await;
+    assert_response_snapshot("policy_denied", &resp);
+}
+
+/// An OPA server answering 500: 503, never a pass, never 500.
+pub async fn an_unavailable_engine_is_503(adapter: &dyn Adapter) {
+    let opa = MockOpa::start(policy_dir())
+        .await
+        .expect("the mock OPA server starts");
+    let config = PolicyConfig::opa(opa.url()).with_input(InputShape::Native);
+    let policy = Policy::from_config(&config).await.expect("the policy");
+    let (provider, _app, client) = with_policy(adapter, policy).await;
+    let token = provider
+        .token()
+        .subject("u-alice")
+        .email("alice@example.com")
+        .sign();
+    // The same server decides when it answers ...
+    client.get("/").bearer(&token).expect(200).await;
+    // ... and an error of its own is 503.
+    opa.set_fault(Some(OpaFault::Status(500)));
+    let resp = client.get("/").bearer(&token).expect(503).await;
+    assert_response_snapshot("policy_unavailable", &resp);
+    opa.set_fault(Some(OpaFault::Garbage));
+    client.get("/").bearer(&token).expect(503).await;
+}
+
+/// An OPA server that is not there when the application starts: the
+/// application starts, and answers 503.
+pub async fn an_engine_down_at_start_is_503(adapter: &dyn Adapter) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url = format!("http://{}", closed.local_addr().expect("an address"));
+    drop(closed);
+    let config = PolicyConfig::opa(url).with_input(InputShape::Native);
+    let policy = Policy::from_config(&config).await.expect("the policy");
+    let (provider, _app, client) = with_policy(adapter, policy).await;
+    let token = token_for(&provider, "u-alice");
+    let resp = client.get("/").bearer(&token).expect(503).await;
+    assert_response_snapshot("policy_unavailable", &resp);
+}
+
+/// Guests are refused with core's challenge before any policy is asked
+/// (the default), even where the policy would let anyone in.
+pub async fn guests_are_refused_before_the_policy(adapter: &dyn Adapter) {
+    let (_provider, _app, client) = embedded(adapter, |c| c).await;
+    let resp = client.get("/").expect(401).await;
+    assert_response_snapshot("policy_guest", &resp);
+}
+
+/// With `guests: policy`, the policy decides for guests: it lets them read
+/// the home page; a guest it refuses gets 401 with the challenge, never 403.
+pub async fn guests_the_policy_allows(adapter: &dyn Adapter) {
+    let (_provider, _app, client) = embedded(adapter, |c| c.with_guests(Guests::Policy)).await;
+    assert_eq!(client.get("/").expect(200).await.text(), "guest");
+    let resp = client.get("/denied").expect(401).await;
+    assert_response_snapshot("policy_guest", &resp);
+    let resp = client.get("/files/report").expect(401).await;
+    assert_response_snapshot("policy_guest", &resp);
+}
+
+/// `OPTIONS` goes through the policy like every method: no rule allows it.
+pub async fn options_goes_through_the_policy(adapter: &dyn Adapter) {
+    let (provider, _app, client) = embedded(adapter, |c| c).await;
+    let token = token_for(&provider, "u-alice");
+    let resp = client
+        .request(reqwest::Method::OPTIONS, "/records")
+        .bearer(&token)
+        .expect(403)
+        .await;
+    assert_response_snapshot("policy_denied", &resp);
+    // A real preflight too, unless the configuration says CORS is handled
+    // in front: it carries no credentials, so it is a guest's.
+    let resp = client
+        .request(reqwest::Method::OPTIONS, "/records")
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .expect(401)
+        .await;
+    assert_response_snapshot("policy_guest", &resp);
+}
+
+/// With `cors_preflight: pass`, a real preflight (`OPTIONS` with `Origin`
+/// and `Access-Control-Request-Method`) goes on unasked; an `OPTIONS`
+/// request without them does not.
+pub async fn a_real_preflight_passes_when_configured(adapter: &dyn Adapter) {
+    let (provider, _app, client) =
+        embedded(adapter, |c| c.with_cors_preflight(CorsPreflight::Pass)).await;
+    let resp = client
+        .request(reqwest::Method::OPTIONS, "/records")
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .expect(200)
+        .await;
+    assert_eq!(resp.text(), super::OPTIONS);
+    client
+        .request(reqwest::Method::OPTIONS, "/records")
+        .header("origin", "https://app.example.com")
+        .expect(401)
+        .await;
+    let token = token_for(&provider, "u-alice");
+    client
+        .request(reqwest::Method::OPTIONS, "/records")
+        .bearer(&token)
+        .expect(403)
+        .await;
+}
+
+/// A skip list names exact paths and route templates: `/health` is
+/// skipped (still authenticated: a bad token is 401), `/health/deep` is
+/// not; `/public/{file}` skips every file under it by its template.
+pub async fn skip_lists_are_exact(adapter: &dyn Adapter) {
+    let (provider, _app, client) =
+        embedded(adapter, |c| c.with_skip(["/health", "/public/{file}"])).await;
+    assert_eq!(client.get("/health").expect(200).await.text(), "ok");
+    assert_eq!(
+        client.get("/public/site.css").expect(200).await.text(),
+        "public"
+    );
+    let resp = client.get("/health/deep").expect(401).await;
+    assert_response_snapshot("policy_guest", &resp);
+    let token = token_for(&provider, "u-alice");
+    client.get("/health/deep").bearer(&token).expect(403).await;
+    client.get("/health/").bearer(&token).send().await;
+    let resp = client
+        .get("/health")
+        .bearer("not.a.token")
+        .expect(401)
+        .await;
+    assert_response_snapshot("malformed_token", &resp);
+}
+
+/// A body past the policy's limit: 413, the same answer on every adapter.
+pub async fn a_body_past_the_limit_is_413(adapter: &dyn Adapter) {
+    let (provider, _app, client) = embedded(adapter, |c| c.with_body_limit(64)).await;
+    let token = token_for(&provider, "u-alice");
+    let resp = client
+        .post("/records")
+        .bearer(&token)
+        .json(&json!({"owner": "u-alice", "text": "x".repeat(100)}))
+        .expect(413)
+        .await;
+    assert_response_snapshot("policy_body_too_large", &resp);
+}
+
+/// The policy reads the body (a record posted by its owner), and the
+/// handler gets it unchanged.
+pub async fn the_body_reaches_the_policy_and_the_handler(adapter: &dyn Adapter) {
+    let (provider, _app, client) = embedded(adapter, |c| c.with_body_limit(64)).await;
+    let token = token_for(&provider, "u-alice");
+    let own = json!({"owner": "u-alice", "text": "hello"});
+    let resp = client
+        .post("/records")
+        .bearer(&token)
+        .json(&own)
+        .expect(200)
+        .await;
+    assert_eq!(resp.text(), own.to_string());
+    let other = json!({"owner": "u-bob"});
+    let resp = client
+        .post("/records")
+        .bearer(&token)
+        .json(&other)
+        .expect(403)
+        .await;
+    assert_response_snapshot("policy_denied", &resp);
+}
+
+/// `%2F` stays inside its segment: `/files/a%2Fb` is two segments, the
+/// second `a/b`, and the parameter `name` is `a/b` on every adapter.
+pub async fn an_encoded_slash_stays_in_its_segment(adapter: &dyn Adapter) {
+    let (provider, _app, client) = embedded(adapter, |c| c).await;
+    let token = token_for(&provider, "u-alice");
+    let resp = client.get("/files/a%2Fb").bearer(&token).expect(200).await;
+    assert_eq!(resp.text(), "file");
+}
+
+/// The route template the router matched reaches the policy (native
+/// input), the same on every adapter: the rule for files allows by it.
+pub async fn the_route_template_reaches_the_policy(adapter: &dyn Adapter) {
+    let opa = MockOpa::start(policy_dir())
+        .await
+        .expect("the mock OPA server starts");
+    let config = PolicyConfig::opa(opa.url()).with_input(InputShape::Native);
+    let policy = Policy::from_config(&config).await.expect("the policy");
+    let (provider, _app, client) = with_policy(adapter, policy).await;
+    let token = token_for(&provider, "u-alice");
+    let resp = client
+        .get("/files/report?v=2")
+        .bearer(&token)
+        .expect(200)
+        .await;
+    assert_eq!(resp.text(), "file");
+    let inputs = opa.inputs();
+    let input = inputs.last().expect("the server was asked");
+    assert_eq!(input["route"], "/files/{name}", "{input}");
+    assert_eq!(input["params"], json!({"name": "report"}), "{input}");
+    assert_eq!(input["path"], json!(["files", "report"]), "{input}");
+    assert_eq!(input["query"], json!({"v": ["2"]}), "{input}");
+    assert_eq!(input["caller"]["sub"], "u-alice", "{input}");
+    assert!(
+        !input.to_string().contains(&token),
+        "no credential reaches the input"
+    );
 }
