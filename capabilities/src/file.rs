@@ -573,6 +573,8 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// The users of the user file at `path` (none if it does not exist); kind
 /// `Config` if it does not parse, `Unavailable` if it cannot be read.
+/// Read to seed an empty Redis store.
+#[cfg(feature = "redis")]
 pub(crate) async fn read_user_file(path: &Path) -> Result<BTreeMap<String, Vec<String>>, Error> {
     match read_in_background(path.to_owned()).await? {
         Ok(Some((_, users))) => Ok(users),
