@@ -75,8 +75,9 @@ impl RelyingPartyBuilder {
     /// party. The provider is discovered on first use, so an application
     /// starts (and answers 503 on its login routes) while the provider is down.
     ///
-    /// A Redis store (`redis`, `redis_cluster`) that holds no user yet is
-    /// seeded with the users of `capabilities.user_file`, once
+    /// A configured Redis store (`redis`, `redis_cluster`; not stores given
+    /// with [`stores`](Self::stores)) that holds no user yet is seeded with
+    /// the users of `capabilities.user_file`, once
     /// ([`StoreConfig::open_stores_seeded`](portcullis_capabilities::StoreConfig::open_stores_seeded)).
     ///
     /// # Errors

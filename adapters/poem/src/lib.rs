@@ -7,7 +7,9 @@
 //! then read the caller:
 //!
 //! - [`Caller`]: a verified caller is required (401 otherwise);
-//! - `Option<Caller>`: the caller, if any;
+//! - `Option<Caller>`: the caller, if any (easy-oauth's `get_email`);
+//! - [`LoggedIn`]: a caller; a guest that follows redirects is sent to log
+//!   in and back, an API guest gets 401 (easy-oauth's `ensure_email`);
 //! - [`RequireScope`]: a caller holding a scope (401 without a caller, 403
 //!   `insufficient_scope` without the scope);
 //! - [`RequireCapability`]: a caller (or guest) holding a capability, decided
