@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use portcullis_capabilities::{CapabilityStore, Change, FileStore, RevocationStore};
 use portcullis_core::ErrorKind;
+use portcullis_testing::logs::LogCapture;
 use tempfile::TempDir;
 
 use crate::suite::{self, names, now};
@@ -741,41 +742,11 @@ async fn interleaved_changes_on_one_user_file_serialize() {
     assert_eq!(on_disk(&path), reopened.list().await.unwrap());
 }
 
-/// What `tracing` printed while `f` ran, on this thread.
-async fn logged<F: std::future::Future>(f: F) -> (F::Output, String) {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .map_err(|_| std::io::Error::other("the log buffer is poisoned"))?
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    let out = f.await;
-    drop(guard);
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    (out, text)
-}
-
 #[tokio::test]
 async fn opening_says_which_file_is_in_use_and_how_many_users_it_holds() {
     let (_dir, path) = user_file();
     fs::write(&path, EASY_OAUTH_EXAMPLE).unwrap();
-    let (store, log) = logged(FileStore::open(&path)).await;
+    let (store, log) = LogCapture::during_async(FileStore::open(&path)).await;
     store.unwrap();
     assert!(log.contains("INFO"), "{log}");
     assert!(log.contains("capabilities file in use"), "{log}");
@@ -784,7 +755,7 @@ async fn opening_says_which_file_is_in_use_and_how_many_users_it_holds() {
 
     // A missing file is said loudly: nobody holds anything until a grant creates it.
     let (_dir, missing) = user_file();
-    let (store, log) = logged(FileStore::open(&missing)).await;
+    let (store, log) = LogCapture::during_async(FileStore::open(&missing)).await;
     store.unwrap();
     assert!(log.contains("WARN"), "{log}");
     assert!(log.contains("does not exist"), "{log}");

@@ -14,6 +14,7 @@ use portcullis_core::mint::SigningKey;
 use portcullis_core::{
     Algorithm, Authenticated, CapabilitiesConfig, RawToken, Secret, TokenRejection, TokenVerifier,
 };
+use portcullis_testing::logs::LogCapture;
 use serde_json::{Value, json};
 
 /// A secret key the service accepts (not published, not a placeholder).
@@ -666,38 +667,13 @@ portcullis_core::capability!(
     NotInTheServiceGraph = "not-in-the-service-graph"
 );
 
-/// Log lines written through `tracing` into a shared buffer.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("the log buffer's lock is poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_guard_naming_a_capability_missing_from_the_graph_is_reported_at_start() {
-    let buffer = LogBuffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    let ((), log) = LogCapture::during(|| {
         Capabilities::builder(config(), Arc::new(MemoryStore::new()), Secret::new(SECRET))
             .build()
             .unwrap();
     });
-    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let line = log
         .lines()
         .find(|l| l.contains("not-in-the-service-graph"))

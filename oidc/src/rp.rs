@@ -318,6 +318,8 @@ fn html_headers() -> Vec<(&'static str, String)> {
         ("pragma", "no-cache".to_owned()),
         // Not `no-referrer`: the form's POST must carry its origin.
         ("referrer-policy", "same-origin".to_owned()),
+        // No `form-action`: it would also stop the logout form's redirect
+        // to the provider's logout page.
         (
             "content-security-policy",
             "default-src 'none'; frame-ancestors 'none'".to_owned(),
@@ -1433,20 +1435,7 @@ impl RelyingParty {
         );
         Reply {
             status: 200,
-            headers: vec![
-                ("content-type", "text/html; charset=utf-8".to_owned()),
-                ("cache-control", SESSION_CACHE_CONTROL.to_owned()),
-                ("pragma", "no-cache".to_owned()),
-                // Not `no-referrer`: the form's POST must carry its origin.
-                ("referrer-policy", "same-origin".to_owned()),
-                // No `form-action`: it would also stop the redirect after the
-                // post to the provider's logout page.
-                (
-                    "content-security-policy",
-                    "default-src 'none'; frame-ancestors 'none'".to_owned(),
-                ),
-                ("x-frame-options", "DENY".to_owned()),
-            ],
+            headers: html_headers(),
             body: body.into_bytes(),
         }
     }

@@ -1,26 +1,9 @@
 //! The `dangerous_force_user` development mode: refused off loopback when
 //! the relying party is built, and a warning at every start.
 
-use std::sync::{Arc, Mutex};
-
 use portcullis_oidc::{ForcedUser, OidcConfig, RelyingParty};
 use portcullis_testing::conformance::random_secret_key;
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("the log buffer is poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use portcullis_testing::logs::LogCapture;
 
 fn config(base_url: &str) -> OidcConfig {
     // Discovery is lazy: no provider answers at this address, and none is asked.
@@ -35,13 +18,8 @@ fn config(base_url: &str) -> OidcConfig {
 
 #[tokio::test]
 async fn every_start_warns_and_only_loopback_starts() {
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
+    let capture = LogCapture::new();
+    let guard = tracing::subscriber::set_default(capture.subscriber());
     for _ in 0..2 {
         RelyingParty::builder(config("http://127.0.0.1:8000"))
             .build()
@@ -54,7 +32,7 @@ async fn every_start_warns_and_only_loopback_starts() {
         .unwrap_err();
     drop(guard);
     assert!(e.message().contains("`force_user`"), "{e}");
-    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     let warnings: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("WARN") && l.contains("DANGER: `force_user`"))

@@ -80,6 +80,7 @@
 
 pub mod conformance;
 pub mod demo;
+pub mod logs;
 mod mock;
 mod node;
 mod opa;
