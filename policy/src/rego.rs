@@ -833,18 +833,17 @@ mod tests {
             let e = EmbeddedRego::open(dir.path(), opts.clone().isolate(isolate))
                 .await
                 .unwrap();
-            let started = std::time::Instant::now();
-            let err = e
-                .decide("data.app.allow", regorus::Value::new_object())
-                .await
-                .unwrap_err();
+            // Without the limit this runs far longer; the guard only
+            // keeps a broken limit from hanging the suite.
+            let err = tokio::time::timeout(
+                Duration::from_secs(60),
+                e.decide("data.app.allow", regorus::Value::new_object()),
+            )
+            .await
+            .expect("the time limit ends the evaluation")
+            .unwrap_err();
             assert_eq!(err.status(), 503);
             assert!(err.message().contains("in time"), "{}", err.message());
-            assert!(
-                started.elapsed() < Duration::from_secs(2),
-                "{:?}",
-                started.elapsed()
-            );
         }
     }
 
@@ -868,40 +867,29 @@ mod tests {
         };
         // How long the call takes when left to finish.
         let patient = open(Duration::from_secs(30), false).await.unwrap();
-        let started = std::time::Instant::now();
         let decided = patient
             .decide("data.app.allow", regorus::Value::new_object())
             .await
             .unwrap();
         assert_eq!(decided.0, Decision::Undefined);
-        let whole = started.elapsed();
-        // Inline, the cooperative limit cannot cut the call short.
+        // Inline, the cooperative limit cannot cut the call short: the
+        // evaluation has ended when the refusal comes.
         let inline = open(Duration::from_millis(1), false).await.unwrap();
-        let started = std::time::Instant::now();
         let err = inline
             .decide("data.app.allow", regorus::Value::new_object())
             .await
             .unwrap_err();
         assert_eq!(err.status(), 503);
-        assert!(
-            started.elapsed() * 2 > whole,
-            "{:?} vs {whole:?}",
-            started.elapsed()
-        );
-        // Isolated, the answer comes at the deadline.
+        assert_eq!(inline.inner.overrunning.load(Ordering::Acquire), 0);
+        // Isolated, the answer comes at the deadline, while the abandoned
+        // evaluation still runs (what the answer did not wait for).
         let isolated = open(Duration::from_millis(1), true).await.unwrap();
-        let started = std::time::Instant::now();
         let err = isolated
             .decide("data.app.allow", regorus::Value::new_object())
             .await
             .unwrap_err();
         assert_eq!(err.status(), 503);
         assert!(err.message().contains("in time"), "{}", err.message());
-        assert!(
-            started.elapsed() * 4 < whole,
-            "{:?} vs {whole:?}",
-            started.elapsed()
-        );
         assert_eq!(isolated.inner.overrunning.load(Ordering::Acquire), 1);
         // The abandoned evaluation finishes on its own and is forgotten.
         tokio::time::timeout(Duration::from_secs(30), async {
