@@ -49,11 +49,7 @@ async fn allow(kind: Kind) {
             .unwrap(),
         Decision::Allow
     );
-    s.policy
-        .authorize(
-            Some(&alice),
-            &RequestInfo::new("GET", "/finance/salary/alice"),
-        )
+    s.authorize(Some(&alice), "GET", "/finance/salary/alice")
         .await
         .unwrap();
     if kind == Kind::Remote {
@@ -81,11 +77,7 @@ async fn deny(kind: Kind) {
     );
     // A known caller refused: 403 with a JSON body, never a pass.
     let e = s
-        .policy
-        .authorize(
-            Some(&alice),
-            &RequestInfo::new("GET", "/finance/salary/bob"),
-        )
+        .authorize(Some(&alice), "GET", "/finance/salary/bob")
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Forbidden);
@@ -108,8 +100,7 @@ async fn undefined(kind: Kind) {
         Decision::Undefined
     );
     let e = s
-        .policy
-        .authorize(Some(&alice), &RequestInfo::new("GET", "/private"))
+        .authorize(Some(&alice), "GET", "/private")
         .await
         .unwrap_err();
     assert_eq!(e.status(), 403);
@@ -118,11 +109,7 @@ async fn undefined(kind: Kind) {
 async fn guests(kind: Kind) {
     // By default a guest is refused before any policy is asked.
     let s = Setup::new(kind, |c| c).await;
-    let e = s
-        .policy
-        .authorize(None, &RequestInfo::new("GET", "/public"))
-        .await
-        .unwrap_err();
+    let e = s.authorize(None, "GET", "/public").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::MissingCredentials);
     assert_eq!(e.status(), 401);
     if let Some(opa) = &s.opa {
@@ -131,10 +118,7 @@ async fn guests(kind: Kind) {
 
     // With `guests: policy`, the policy decides on an input without a caller.
     let s = Setup::new(kind, |c| c.with_guests(Guests::Policy)).await;
-    s.policy
-        .authorize(None, &RequestInfo::new("GET", "/public"))
-        .await
-        .unwrap();
+    s.authorize(None, "GET", "/public").await.unwrap();
     assert_eq!(
         s.decide(None, "GET", "/finance/salary/alice")
             .await
@@ -143,19 +127,12 @@ async fn guests(kind: Kind) {
     );
     // A guest refused is asked to authenticate (401), not forbidden.
     for (method, path) in [("GET", "/finance/salary/alice"), ("POST", "/records")] {
-        let e = s
-            .policy
-            .authorize(None, &RequestInfo::new(method, path))
-            .await
-            .unwrap_err();
+        let e = s.authorize(None, method, path).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::MissingCredentials, "{method} {path}");
     }
     // Signed in, the same caller may add a record.
     let alice = caller("alice", &[]);
-    s.policy
-        .authorize(Some(&alice), &RequestInfo::new("POST", "/records"))
-        .await
-        .unwrap();
+    s.authorize(Some(&alice), "POST", "/records").await.unwrap();
     if kind == Kind::Remote {
         assert_eq!(
             s.inputs()[0],

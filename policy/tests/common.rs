@@ -93,6 +93,19 @@ impl Setup {
             .await
     }
 
+    /// What a middleware answers about `method path` for `caller`:
+    /// `Ok` to pass, the refusal otherwise.
+    pub(crate) async fn authorize(
+        &self,
+        caller: Option<&Authenticated>,
+        method: &str,
+        path: &str,
+    ) -> Result<(), portcullis_core::Error> {
+        self.policy
+            .authorize(caller, &RequestInfo::new(method, path))
+            .await
+    }
+
     /// Writes `file` in the policy directory, replacing it.
     pub(crate) fn write(&self, file: &str, text: &str) {
         // Through a temporary file and a rename: a reader never sees half a file.

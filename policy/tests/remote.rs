@@ -38,11 +38,7 @@ async fn unavailable(s: &Setup) -> portcullis_core::Error {
     );
     // What a middleware answers is the same 503, never a pass.
     let e = s
-        .policy
-        .authorize(
-            Some(&alice),
-            &RequestInfo::new("GET", "/finance/salary/alice"),
-        )
+        .authorize(Some(&alice), "GET", "/finance/salary/alice")
         .await
         .unwrap_err();
     assert_eq!(e.status(), 503);
@@ -149,11 +145,7 @@ async fn an_empty_answer_is_undefined_and_refused() {
             Decision::Undefined
         );
         let e = s
-            .policy
-            .authorize(
-                Some(&alice),
-                &RequestInfo::new("GET", "/finance/salary/alice"),
-            )
+            .authorize(Some(&alice), "GET", "/finance/salary/alice")
             .await
             .unwrap_err();
         assert_eq!(e.status(), 403);
