@@ -192,6 +192,60 @@ impl SigningKey {
         })
     }
 
+    /// The same key under another key id.
+    #[must_use]
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = kid.into();
+        self
+    }
+
+    /// A key id derived from the key itself, so that two different keys never
+    /// share one: the RFC 7638 JWK thumbprint (SHA-256, base64url) of the
+    /// public key; for an HMAC key, whose secret is never published nor
+    /// hashed alone, HMAC-SHA-256 of a fixed label under the secret.
+    ///
+    /// ```
+    /// use portcullis_core::mint::SigningKey;
+    /// use portcullis_core::Algorithm;
+    /// let key = SigningKey::generate(Algorithm::EdDSA, "temporary").unwrap();
+    /// let kid = key.thumbprint();
+    /// assert_eq!(kid.len(), 43);
+    /// assert_eq!(key.with_kid(kid.clone()).kid(), kid);
+    /// ```
+    pub fn thumbprint(&self) -> String {
+        use aws_lc_rs::digest::{SHA256, digest};
+        // RFC 7638: the required members only, in lexicographic order, no spaces.
+        let canonical = match &self.public {
+            Public::Rsa { n, e } => format!(
+                r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+                b64_encode(e),
+                b64_encode(n)
+            ),
+            Public::Ec { point } => {
+                let half = (point.len() - 1) / 2;
+                let crv = if self.alg == Algorithm::ES256 {
+                    "P-256"
+                } else {
+                    "P-384"
+                };
+                format!(
+                    r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#,
+                    b64_encode(&point[1..1 + half]),
+                    b64_encode(&point[1 + half..])
+                )
+            }
+            Public::Ed { x } => {
+                format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64_encode(x))
+            }
+            Public::Hmac { secret } => {
+                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+                let tag = aws_lc_rs::hmac::sign(&key, b"portcullis key id");
+                return b64_encode(tag.as_ref());
+            }
+        };
+        b64_encode(digest(&SHA256, canonical.as_bytes()).as_ref())
+    }
+
     /// The algorithm this key signs with.
     pub fn algorithm(&self) -> Algorithm {
         self.alg
@@ -383,6 +437,34 @@ mod tests {
             assert!(from_pem.verify(alg, input.as_bytes(), &sig), "{alg} pem");
             assert!(!from_pem.verify(alg, b"other", &sig), "{alg} other message");
         }
+    }
+
+    #[test]
+    fn thumbprints_follow_rfc_7638() {
+        // RFC 7638, section 3.1: the example RSA key and its thumbprint.
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let der = rsa_public_key_der(
+            &crate::jws::b64_decode(n).unwrap(),
+            &crate::jws::b64_decode("AQAB").unwrap(),
+        );
+        assert!(!der.is_empty());
+        let key = SigningKey {
+            alg: Algorithm::RS256,
+            kid: String::new(),
+            encoding: EncodingKey::from_secret(b"unused"),
+            public: Public::Rsa {
+                n: crate::jws::b64_decode(n).unwrap(),
+                e: crate::jws::b64_decode("AQAB").unwrap(),
+            },
+        };
+        assert_eq!(
+            key.thumbprint(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        let a = SigningKey::generate(Algorithm::HS256, "a").unwrap();
+        let b = SigningKey::generate(Algorithm::HS256, "b").unwrap();
+        assert_ne!(a.thumbprint(), b.thumbprint());
+        assert_eq!(a.thumbprint(), a.clone().with_kid("c").thumbprint());
     }
 
     #[test]

@@ -162,7 +162,7 @@ const WORKSPACE_FEATURES: &str = "portcullis-axum/utoipa,portcullis-poem/openapi
 /// removes code, it adds none.) Libraries only: their test targets need the
 /// features, and checking only the libraries keeps the extra dependency
 /// builds small.
-const FEATURE_SETS: [(&str, &[&str]); 3] = [
+const FEATURE_SETS: [(&str, &[&str]); 4] = [
     (
         "core without default features (no HTTP client)",
         &["-p", "portcullis-core", "--no-default-features"],
@@ -170,6 +170,10 @@ const FEATURE_SETS: [(&str, &[&str]); 3] = [
     (
         "capabilities without redis",
         &["-p", "portcullis-capabilities", "--no-default-features"],
+    ),
+    (
+        "the issuer without redis (embedded refresh store only)",
+        &["-p", "portcullis-issuer", "--no-default-features"],
     ),
     (
         "the adapter kit and the adapters without login (bearer only)",

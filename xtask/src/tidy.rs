@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::workspace_root;
 
 /// Directories holding the project's sources.
-const SOURCE_DIRS: [&str; 9] = [
+const SOURCE_DIRS: [&str; 10] = [
     "core",
+    "issuer",
     "capabilities",
     "oidc",
     "policy",
@@ -19,7 +20,7 @@ const SOURCE_DIRS: [&str; 9] = [
 ];
 
 /// Directories whose crates must document every source file.
-const DOCUMENTED_DIRS: [&str; 3] = ["core", "adapters", "testing"];
+const DOCUMENTED_DIRS: [&str; 4] = ["core", "issuer", "adapters", "testing"];
 
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
