@@ -48,6 +48,7 @@
 //! ```
 
 pub mod config;
+pub mod env;
 pub mod error;
 pub mod form;
 pub mod issuer;

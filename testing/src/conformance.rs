@@ -31,6 +31,12 @@
 //! Built around an [`Authenticator`] alone (bearer tokens, no capabilities,
 //! no login): `GET /`, `GET /me` and `GET /scoped` as above.
 //!
+//! # The issuer application
+//!
+//! A portcullis-issuer authorization server ([`issuer_app`]) and nothing
+//! else: discovery, JWKS, token, revocation and introspection, mounted by
+//! the adapter's `issuer_routes`.
+//!
 //! # The policy application
 //!
 //! Built around an [`Authenticator`] and a [`Policy`] (the adapter's
@@ -55,6 +61,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use portcullis_core::{Authenticated, Authenticator};
+use portcullis_issuer::Issuer;
 use portcullis_oidc::{OidcConfig, RelyingParty};
 use portcullis_policy::Policy;
 use serde_json::json;
@@ -87,6 +94,10 @@ pub trait Adapter: Send + Sync {
         auth: Authenticator,
         policy: Policy,
     ) -> Stop;
+
+    /// Serves the issuer application on `listener`: the routes of `issuer`
+    /// (the adapter's `issuer_routes`) and nothing else.
+    fn serve_issuer(&self, listener: std::net::TcpListener, issuer: Issuer) -> Stop;
 
     /// The `Debug` forms of the framework's authentication layer or
     /// middleware (and what it wraps a service in, when that can be built
@@ -291,6 +302,86 @@ pub fn policy_app(
     AppTester::serving(base_url, "", stop)
 }
 
+/// The issuer application's users, clients and scopes: `alice` /
+/// `alice-password` (`user:read user:write`), `bob` / `bob-password`
+/// (`user:read`); the public first-party client `web` (also taken for
+/// requests that name no client) and the confidential machine client
+/// `reports` ([`ISSUER_MACHINE_SECRET`], `reports:read`).
+pub fn issuer_config(base_url: &str) -> portcullis_issuer::IssuerConfig {
+    use portcullis_issuer::{ClientConfig, IssuerConfig};
+    let mut config = IssuerConfig::new(base_url)
+        .with_scopes([
+            ("user:read", "Read access"),
+            ("user:write", "Write access"),
+            ("reports:read", "Reports"),
+        ])
+        .with_client(ClientConfig::first_party("web"))
+        .with_client(ClientConfig::machine(
+            "reports",
+            ISSUER_MACHINE_SECRET,
+            &["reports:read"],
+        ));
+    config.anonymous_client = Some("web".to_owned());
+    config
+}
+
+/// The secret of the issuer application's machine client `reports`.
+pub const ISSUER_MACHINE_SECRET: &str = "reports: a machine secret of 32+ bytes";
+
+fn issuer_users() -> portcullis_issuer::password::Argon2Users {
+    use portcullis_issuer::password::{Argon2Users, StoredUser, UserGrant, hash_password};
+    static USERS: std::sync::OnceLock<Argon2Users> = std::sync::OnceLock::new();
+    USERS
+        .get_or_init(|| {
+            let user = |name: &str, scopes: &[&str]| {
+                let stored = StoredUser {
+                    password_hash: hash_password(&format!("{name}-password")).expect("a hash"),
+                    grant: UserGrant {
+                        user_id: format!("u-{name}"),
+                        username: name.to_owned(),
+                        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                        claims: Default::default(),
+                    },
+                };
+                (name.to_owned(), stored)
+            };
+            Argon2Users::new(
+                [
+                    user("alice", &["user:read", "user:write"]),
+                    user("bob", &["user:read"]),
+                ],
+                2,
+            )
+            .expect("the demo users")
+        })
+        .clone()
+}
+
+/// Starts `adapter`'s issuer application ([`issuer_config`], changed by
+/// `tweak`; an ES256 key), its URL the application's.
+///
+/// # Panics
+///
+/// When no loopback port can be bound or the configuration is refused.
+pub fn issuer_app(
+    adapter: &dyn Adapter,
+    tweak: impl FnOnce(&mut portcullis_issuer::IssuerConfig),
+) -> (AppTester, Issuer) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
+    let base_url = format!("http://{}", listener.local_addr().expect("an address"));
+    let mut config = issuer_config(&base_url);
+    tweak(&mut config);
+    let issuer = Issuer::builder(config)
+        .credential_check(issuer_users())
+        .build()
+        .expect("the issuer");
+    let stop = adapter.serve_issuer(listener, issuer.clone());
+    (AppTester::serving(base_url, "", stop), issuer)
+}
+
 /// Checks `resp` against the shared snapshot `name`: status, the
 /// authentication-related headers, and the body (JSON parsed, else text).
 #[track_caller]
@@ -394,6 +485,11 @@ macro_rules! conformance_tests {
             the_body_reaches_the_policy_and_the_handler,
             an_encoded_slash_stays_in_its_segment,
             the_route_template_reaches_the_policy,
+            issuer_errors_have_the_rfc_6749_shape,
+            issuer_tokens_answer_as_rfc_6749_says,
+            issuer_discovery_and_jwks,
+            issuer_bodies_past_the_limit_are_413,
+            issuer_tokens_verify_through_discovery,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {

@@ -20,7 +20,13 @@ pub fn axum(listener: std::net::TcpListener, app: axum::Router) -> io::Result<St
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let server = tokio::spawn(async move {
         // A failing server shows up as failing requests in the test.
-        let _ = axum::serve(listener, app).await;
+        // With the peer's address, as a deployed service is served (the
+        // other frameworks always have it).
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
     });
     Ok(Box::new(move || server.abort()))
 }

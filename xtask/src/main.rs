@@ -154,7 +154,7 @@ fn js_dependencies() -> Result<(), Failure> {
 /// the workspace-wide lint, test and doc steps, so their code is linted,
 /// tested and documented with the rest, without building the dependency
 /// tree a second time under other features.
-const WORKSPACE_FEATURES: &str = "portcullis-axum/utoipa,portcullis-poem/openapi,portcullis-adapter-kit/policy,portcullis-axum/policy,portcullis-actix/policy,portcullis-poem/policy";
+const WORKSPACE_FEATURES: &str = "portcullis-axum/utoipa,portcullis-poem/openapi,portcullis-adapter-kit/policy,portcullis-axum/policy,portcullis-actix/policy,portcullis-poem/policy,portcullis-axum/issuer,portcullis-actix/issuer,portcullis-poem/issuer";
 
 /// The documented combinations that leave features out: each library is
 /// linted on its own so that code built without a feature is never left

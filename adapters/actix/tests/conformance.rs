@@ -156,6 +156,15 @@ impl Adapter for Actix {
         serve::actix(listener, factory).expect("the actix-web server starts")
     }
 
+    fn serve_issuer(
+        &self,
+        listener: std::net::TcpListener,
+        issuer: portcullis_actix::portcullis_issuer::Issuer,
+    ) -> Stop {
+        let factory = move || App::new().configure(portcullis_actix::issuer_routes(issuer.clone()));
+        serve::actix(listener, factory).expect("the actix-web server starts")
+    }
+
     fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {
         vec![format!("{:?}", AuthMiddleware::for_login(rp))]
     }

@@ -257,6 +257,7 @@
 //! |---|---|---|
 //! | `login` | yes | the browser login flow of portcullis-oidc: `AuthLayer::for_login`, `login_routes` and the login redirect of `RequireCapability<C, LoginRedirect>`. Without it the layer authenticates bearer tokens only, and neither portcullis-oidc nor openidconnect is compiled. |
 //! | `policy` | no | a policy decision per request (portcullis-policy: OPA over REST or embedded Rego): `AuthLayer::with_policy`, `FromOidc::policy`, and `portcullis_policy` re-exported |
+//! | `issuer` | no | `issuer_routes`: the endpoints of a portcullis-issuer authorization server (discovery, JWKS, token, revocation, introspection), and `portcullis_issuer` re-exported |
 //! | `utoipa` | no | the `openapi` module: utoipa OpenAPI documents whose operations state the security their handlers' extractors enforce |
 
 #[cfg(doctest)]
@@ -295,6 +296,8 @@ pub use portcullis_oidc;
 pub use portcullis_policy;
 
 mod capabilities;
+#[cfg(feature = "issuer")]
+mod issuer;
 #[cfg(feature = "utoipa")]
 pub mod openapi;
 #[cfg(feature = "policy")]
@@ -302,6 +305,10 @@ mod policy;
 mod routes;
 
 pub use capabilities::RequireCapability;
+#[cfg(feature = "issuer")]
+pub use issuer::issuer_routes;
+#[cfg(feature = "issuer")]
+pub use portcullis_issuer;
 #[cfg(feature = "login")]
 pub use routes::login_routes;
 pub use routes::management_routes;

@@ -138,6 +138,14 @@ impl Adapter for Axum {
         serve(listener, policy_router(auth, policy))
     }
 
+    fn serve_issuer(
+        &self,
+        listener: std::net::TcpListener,
+        issuer: portcullis_axum::portcullis_issuer::Issuer,
+    ) -> Stop {
+        serve(listener, portcullis_axum::issuer_routes(issuer))
+    }
+
     fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {
         let layer = AuthLayer::for_login(rp);
         let service = tower::Layer::layer(&layer, ());

@@ -260,6 +260,7 @@
 //! |---|---|---|
 //! | `login` | yes | the browser login flow of portcullis-oidc: `AuthMiddleware::for_login`, `login_routes` and the login redirect of `RequireCapability<C, LoginRedirect>`. Without it the middleware authenticates bearer tokens only, and neither portcullis-oidc nor openidconnect is compiled. |
 //! | `policy` | no | a policy decision per request (portcullis-policy: OPA over REST or embedded Rego): `AuthMiddleware::with_policy`, `FromOidc::policy`, and `portcullis_policy` re-exported |
+//! | `issuer` | no | `issuer_routes`: the endpoints of a portcullis-issuer authorization server (discovery, JWKS, token, revocation, introspection), and `portcullis_issuer` re-exported |
 //! | `openapi` | no | the `openapi` module: a bearer security scheme for poem-openapi operations that enforces what it documents |
 
 use std::marker::PhantomData;
@@ -285,6 +286,8 @@ pub use portcullis_oidc;
 pub use portcullis_policy;
 
 mod capabilities;
+#[cfg(feature = "issuer")]
+mod issuer;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 #[cfg(feature = "policy")]
@@ -292,6 +295,10 @@ mod policy;
 mod routes;
 
 pub use capabilities::RequireCapability;
+#[cfg(feature = "issuer")]
+pub use issuer::issuer_routes;
+#[cfg(feature = "issuer")]
+pub use portcullis_issuer;
 #[cfg(feature = "login")]
 pub use routes::login_routes;
 pub use routes::management_routes;

@@ -182,6 +182,14 @@ impl Adapter for Poem {
         serve(listener, policy_app(auth, policy))
     }
 
+    fn serve_issuer(
+        &self,
+        listener: std::net::TcpListener,
+        issuer: portcullis_poem::portcullis_issuer::Issuer,
+    ) -> Stop {
+        serve(listener, portcullis_poem::issuer_routes(issuer))
+    }
+
     fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {
         vec![format!("{:?}", AuthMiddleware::for_login(rp))]
     }

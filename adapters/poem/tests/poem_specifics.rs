@@ -60,6 +60,14 @@ impl Adapter for Nested {
         unreachable!("only the login application is nested")
     }
 
+    fn serve_issuer(
+        &self,
+        _: std::net::TcpListener,
+        _: portcullis_poem::portcullis_issuer::Issuer,
+    ) -> Stop {
+        unreachable!("only the login application is nested")
+    }
+
     fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {
         vec![format!("{:?}", AuthMiddleware::for_login(rp))]
     }

@@ -1537,3 +1537,6 @@ pub async fn the_route_template_reaches_the_policy(adapter: &dyn Adapter) {
         "no credential reaches the input"
     );
 }
+
+mod issuer;
+pub use issuer::*;
