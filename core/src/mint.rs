@@ -464,7 +464,8 @@ mod tests {
         let a = SigningKey::generate(Algorithm::HS256, "a").unwrap();
         let b = SigningKey::generate(Algorithm::HS256, "b").unwrap();
         assert_ne!(a.thumbprint(), b.thumbprint());
-        assert_eq!(a.thumbprint(), a.clone().with_kid("c").thumbprint());
+        let before = a.thumbprint();
+        assert_eq!(before, a.with_kid("c").thumbprint());
     }
 
     #[test]

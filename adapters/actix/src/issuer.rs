@@ -35,12 +35,13 @@ async fn read_bounded(mut payload: Payload) -> Option<Vec<u8>> {
 /// let config = IssuerConfig::new("https://auth.example.com")
 ///     .with_client(ClientConfig::machine("reports", "a machine secret of 32 bytes or more", &["reports:read"]));
 /// let issuer = Issuer::builder(config).build()?;
-/// let app = actix_web::App::new().configure(portcullis_actix::issuer_routes(issuer));
+/// let app = actix_web::App::new().configure(portcullis_actix::issuer_routes(&issuer));
 /// # let _ = app;
 /// # Ok(()) }
 /// # build().unwrap();
 /// ```
-pub fn issuer_routes(issuer: Issuer) -> impl FnOnce(&mut ServiceConfig) {
+pub fn issuer_routes(issuer: &Issuer) -> impl FnOnce(&mut ServiceConfig) {
+    let issuer = issuer.clone();
     move |cfg| {
         for route in issuer.routes() {
             let (issuer, endpoint) = (issuer.clone(), route.endpoint);

@@ -161,7 +161,7 @@ impl Adapter for Actix {
         listener: std::net::TcpListener,
         issuer: portcullis_actix::portcullis_issuer::Issuer,
     ) -> Stop {
-        let factory = move || App::new().configure(portcullis_actix::issuer_routes(issuer.clone()));
+        let factory = move || App::new().configure(portcullis_actix::issuer_routes(&issuer));
         serve::actix(listener, factory).expect("the actix-web server starts")
     }
 

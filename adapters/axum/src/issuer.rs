@@ -29,11 +29,11 @@ use crate::reply_response;
 /// use portcullis_issuer::{ClientConfig, Issuer, IssuerConfig};
 /// let config = IssuerConfig::new("https://auth.example.com")
 ///     .with_client(ClientConfig::machine("reports", "a machine secret of 32 bytes or more", &["reports:read"]));
-/// let app: axum::Router = portcullis_axum::issuer_routes(Issuer::builder(config).build()?);
+/// let app: axum::Router = portcullis_axum::issuer_routes(&Issuer::builder(config).build()?);
 /// # Ok(()) }
 /// # build().unwrap();
 /// ```
-pub fn issuer_routes<S>(issuer: Issuer) -> Router<S>
+pub fn issuer_routes<S>(issuer: &Issuer) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {

@@ -143,7 +143,7 @@ impl Adapter for Axum {
         listener: std::net::TcpListener,
         issuer: portcullis_axum::portcullis_issuer::Issuer,
     ) -> Stop {
-        serve(listener, portcullis_axum::issuer_routes(issuer))
+        serve(listener, portcullis_axum::issuer_routes(&issuer))
     }
 
     fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {

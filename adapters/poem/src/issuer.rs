@@ -19,12 +19,12 @@ use crate::reply_response;
 /// use portcullis_issuer::{ClientConfig, Issuer, IssuerConfig};
 /// let config = IssuerConfig::new("https://auth.example.com")
 ///     .with_client(ClientConfig::machine("reports", "a machine secret of 32 bytes or more", &["reports:read"]));
-/// let app: poem::Route = portcullis_poem::issuer_routes(Issuer::builder(config).build()?);
+/// let app: poem::Route = portcullis_poem::issuer_routes(&Issuer::builder(config).build()?);
 /// # let _ = app;
 /// # Ok(()) }
 /// # build().unwrap();
 /// ```
-pub fn issuer_routes(issuer: Issuer) -> Route {
+pub fn issuer_routes(issuer: &Issuer) -> Route {
     let mut route_table = Route::new();
     for route in issuer.routes() {
         let (issuer, endpoint) = (issuer.clone(), route.endpoint);

@@ -187,7 +187,7 @@ impl Adapter for Poem {
         listener: std::net::TcpListener,
         issuer: portcullis_poem::portcullis_issuer::Issuer,
     ) -> Stop {
-        serve(listener, portcullis_poem::issuer_routes(issuer))
+        serve(listener, portcullis_poem::issuer_routes(&issuer))
     }
 
     fn middleware_debug(&self, rp: RelyingParty) -> Vec<String> {

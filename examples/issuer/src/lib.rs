@@ -112,7 +112,7 @@ pub fn authenticator(issuer: &Issuer, secret: Option<&Secret>) -> anyhow::Result
 }
 
 /// The application: the issuer's routes and the resource server's.
-pub fn app(issuer: Issuer, auth: Authenticator) -> Router {
+pub fn app(issuer: &Issuer, auth: Authenticator) -> Router {
     let resources = Router::new()
         .route("/user", get(user))
         .route("/user/write", get(user_write))

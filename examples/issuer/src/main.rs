@@ -89,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
     print!("{}", instructions(&base_url));
     axum::serve(
         listener,
-        app(issuer, auth).into_make_service_with_connect_info::<SocketAddr>(),
+        app(&issuer, auth).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;

@@ -14,7 +14,7 @@ async fn start() -> String {
     tokio::spawn(async move {
         axum::serve(
             listener,
-            app(issuer, auth).into_make_service_with_connect_info::<SocketAddr>(),
+            app(&issuer, auth).into_make_service_with_connect_info::<SocketAddr>(),
         )
         .await
         .unwrap();
