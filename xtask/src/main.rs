@@ -265,6 +265,8 @@ fn bench(forwarded: &[String]) -> Result<(), Failure> {
             "portcullis-capabilities",
             "-p",
             "portcullis-policy",
+            "-p",
+            "portcullis-issuer",
             "--benches",
         ],
     )?;
