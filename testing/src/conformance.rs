@@ -316,6 +316,7 @@ pub fn assert_response_snapshot(name: &str, resp: &TestResponse) {
 }
 
 pub mod cases;
+pub mod logins;
 pub mod parity;
 
 /// Expands to one `#[tokio::test]` per conformance case, run against
@@ -394,6 +395,8 @@ macro_rules! conformance_tests {
             the_body_reaches_the_policy_and_the_handler,
             an_encoded_slash_stays_in_its_segment,
             the_route_template_reaches_the_policy,
+            a_login_revoked_at_the_provider_is_401,
+            a_provider_down_past_the_bound_is_503,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {

@@ -546,6 +546,18 @@ async fn replicas_on_redis(
     portcullis_testing::AppTester,
     portcullis_axum::portcullis_oidc::RelyingParty,
 )> {
+    replicas_on_redis_with(redis, provider, |c| c.session.storage = storage).await
+}
+
+/// [`replicas_on_redis`], their configuration adjusted by `tweak`.
+async fn replicas_on_redis_with(
+    redis: &RedisServer,
+    provider: &MockProvider,
+    tweak: impl Fn(&mut OidcConfig),
+) -> Vec<(
+    portcullis_testing::AppTester,
+    portcullis_axum::portcullis_oidc::RelyingParty,
+)> {
     let mut replicas = Vec::new();
     for _ in 0..2 {
         let store = Arc::new(
@@ -560,7 +572,7 @@ async fn replicas_on_redis(
         };
         let make = |base: &str| {
             let mut cfg = config(provider, base);
-            cfg.session.storage = storage;
+            tweak(&mut cfg);
             cfg
         };
         replicas.push(serve_on(provider, make, Arc::new(provider.clock()), Some(stores)).await);
@@ -672,4 +684,111 @@ async fn a_refresh_completes_and_is_kept_when_its_request_is_cancelled() {
     provider.clock().advance_secs(301);
     on_b.get("/me").expect(200).await;
     assert_eq!(provider.refresh_count(), redeemed + 2);
+}
+
+/// Requests with user tokens of one login arriving together when its check
+/// is due share one redemption of its refresh token; within the interval,
+/// neither they nor the login's session ask the provider again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_checks_of_one_login_ask_the_provider_once() {
+    let app = login_app_with(MockOptions::default(), |c| {
+        c.session.recheck_interval_secs = 60;
+    })
+    .await;
+    let alice = offline_login(&app, "alice@example.com").await;
+    let tokens = [alice.token().await, alice.token().await];
+    let script = app.client(None).await;
+    let token_calls = app.provider.request_count("/token");
+
+    app.provider.clock().advance_secs(61);
+    app.provider
+        .set_token_delay(Some(std::time::Duration::from_millis(300)));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (script, token) = (script.clone(), tokens[i % 2].clone());
+            tokio::spawn(async move { script.get("/read").bearer(&token).send().await })
+        })
+        .collect();
+    for task in tasks {
+        let resp = task.await.unwrap();
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    app.provider.set_token_delay(None);
+    assert_eq!(
+        app.provider.request_count("/token"),
+        token_calls + 1,
+        "one check for eight requests"
+    );
+    script.get("/read").bearer(&tokens[0]).expect(200).await;
+    alice.get("/read").expect(200).await;
+    assert_eq!(app.provider.request_count("/token"), token_calls + 1);
+    // The rotated refresh token is the one redeemed next: the login goes on.
+    app.provider.clock().advance_secs(61);
+    script.get("/read").bearer(&tokens[1]).expect(200).await;
+    assert_eq!(app.provider.request_count("/token"), token_calls + 2);
+}
+
+/// Without a refresh token from the provider, user tokens are not bound to
+/// a login: no check, they live their lifetime.
+#[tokio::test]
+async fn without_a_refresh_token_user_tokens_are_not_rechecked() {
+    let app = login_app_with(MockOptions::default(), |c| {
+        c.session.recheck_interval_secs = 60;
+    })
+    .await;
+    let alice = app.client(Some("alice@example.com")).await;
+    let token = alice.token().await;
+    let script = app.client(None).await;
+    let token_calls = app.provider.request_count("/token");
+    app.provider.disable_user("alice@example.com");
+    app.provider.clock().advance_secs(3600);
+    script.get("/read").bearer(&token).expect(200).await;
+    assert_eq!(app.provider.request_count("/token"), token_calls);
+}
+
+/// Two replicas on one Redis share a login's check: requests on both when
+/// it is due redeem its refresh token once, and once the provider refuses
+/// the login, its user tokens are refused on both and its session ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_redis_check_a_login_once_and_refuse_it_together() {
+    let redis = RedisServer::start();
+    let provider = MockProvider::start().await.unwrap();
+    let replicas =
+        replicas_on_redis_with(&redis, &provider, |c| c.session.recheck_interval_secs = 60).await;
+    let alice = offline_login_on(&replicas[0].0, "alice@example.com").await;
+    let token = alice.token().await;
+    let on_a = replicas[0].0.client(None).await;
+    let on_b = replicas[1].0.client(None).await;
+    on_b.get("/read").bearer(&token).expect(200).await;
+    let token_calls = provider.request_count("/token");
+
+    provider.clock().advance_secs(61);
+    provider.set_token_delay(Some(std::time::Duration::from_millis(300)));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let client = if i % 2 == 0 {
+                on_a.clone()
+            } else {
+                on_b.clone()
+            };
+            let token = token.clone();
+            tokio::spawn(async move { client.get("/read").bearer(&token).send().await })
+        })
+        .collect();
+    for task in tasks {
+        let resp = task.await.unwrap();
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    provider.set_token_delay(None);
+    assert_eq!(
+        provider.request_count("/token"),
+        token_calls + 1,
+        "one check for both replicas"
+    );
+
+    assert_eq!(provider.disable_user("alice@example.com"), 1);
+    provider.clock().advance_secs(61);
+    on_a.get("/read").bearer(&token).expect(401).await;
+    on_b.get("/read").bearer(&token).expect(401).await;
+    alice.get("/read").expect(401).await;
 }

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::{AppTester, MockOpa, MockProvider, OpaFault, TestClient};
 
+pub use super::logins::*;
 pub use super::parity::*;
 
 /// A verifier for `provider`'s tokens on its clock.

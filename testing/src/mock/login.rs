@@ -423,6 +423,20 @@ impl LoginState {
         true
     }
 
+    /// Disables the user with this email: every token family of theirs is
+    /// revoked (their refresh tokens answer `invalid_grant`); answers how
+    /// many families were live.
+    pub(crate) fn disable_user(&mut self, email: &str) -> usize {
+        let mut disabled = 0;
+        for family in &mut self.families {
+            if family.grant.user.email == email && !family.revoked {
+                family.revoked = true;
+                disabled += 1;
+            }
+        }
+        disabled
+    }
+
     /// How many known tokens the revocation endpoint revoked.
     pub(crate) fn revocation_count(&self) -> usize {
         self.revocations

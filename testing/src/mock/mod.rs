@@ -615,6 +615,14 @@ impl MockProvider {
         self.state().login().revocation_count()
     }
 
+    /// Disables the user with this email, as an administrator does at a
+    /// real provider: their refresh tokens (every login's) are refused with
+    /// `invalid_grant` from now on, and their access tokens at userinfo.
+    /// Answers how many of their logins were live.
+    pub fn disable_user(&self, email: &str) -> usize {
+        self.state().login().disable_user(email)
+    }
+
     /// How many refresh grants succeeded.
     pub fn refresh_count(&self) -> usize {
         self.state().login().refresh_count()
