@@ -181,6 +181,7 @@ impl RelyingPartyBuilder {
                 codec,
                 flights: Flights::default(),
                 logins: LoginMemo::default(),
+                headless_starts: crate::headless::StartLimit::default(),
                 clock: self.clock,
                 config,
             }),
@@ -203,6 +204,7 @@ struct Inner {
     codec: Codec,
     flights: Flights,
     logins: LoginMemo,
+    headless_starts: crate::headless::StartLimit,
     clock: SharedClock,
 }
 
@@ -419,7 +421,9 @@ impl RelyingParty {
     }
 
     /// The authenticator for bearer tokens: the provider's access tokens (for
-    /// the configured `audience`) and portcullis' own tokens.
+    /// the configured `audience`) and portcullis' own tokens. It verifies
+    /// tokens only: the provider check of the logins user tokens are bound
+    /// to is [`authenticate`](Self::authenticate)'s.
     pub fn authenticator(&self) -> &Authenticator {
         &self.inner.authenticator
     }
@@ -478,11 +482,18 @@ impl RelyingParty {
     /// refreshed. Bearer tokens are not concerned: a browser never sends
     /// them by itself.
     ///
+    /// A user token bound to a provider login (minted from a session whose
+    /// login gave a refresh token) holds only while the provider accepts
+    /// that login: see [`SessionConfig::recheck_interval_secs`](crate::SessionConfig::recheck_interval_secs).
+    /// Once the provider refuses it, the token is refused (401 `revoked`)
+    /// and the session ends.
+    ///
     /// # Errors
     ///
     /// The bearer token's refusal (401/400), a cross-origin state-changing
     /// request (403 `forbidden`), or `Unavailable` (503) when the store or,
-    /// for a due refresh, the provider cannot answer.
+    /// for a due refresh or a login check past its stale bound, the
+    /// provider cannot answer.
     pub async fn authenticate(
         &self,
         method: &str,
@@ -931,7 +942,23 @@ impl RelyingParty {
     pub async fn login(
         &self,
         query: Option<&str>,
+        headers: &(impl HeaderLookup + ?Sized),
+    ) -> Reply {
+        self.login_from(query, headers, None).await
+    }
+
+    /// [`login`](Self::login) for a request from client address `peer`
+    /// (the connection's peer, as the framework gives it): headless logins
+    /// (`headless=true`) are limited to 10 starts a minute per address (an
+    /// IPv6 address by its /64), per process; past it the answer is `429`
+    /// with `Retry-After`. Requests without an address (`None`) share one
+    /// count. Behind a reverse proxy every request comes from the proxy's
+    /// address: limit there too.
+    pub async fn login_from(
+        &self,
+        query: Option<&str>,
         _headers: &(impl HeaderLookup + ?Sized),
+        peer: Option<std::net::IpAddr>,
     ) -> Reply {
         let codec = &self.inner.codec;
         let q = params(query);
@@ -940,6 +967,19 @@ impl RelyingParty {
             return Reply::see_other(ascii_location(&self.return_target(&q))).private();
         }
         if param(&q, "headless") == Some("true") {
+            let now = self.inner.clock.now_secs();
+            if let Err(wait) = self.inner.headless_starts.start(peer, now) {
+                // At `debug`: a client past its limit must not flood the log.
+                tracing::debug!("too many headless logins from one address; refused");
+                let body = json!({
+                    "error": "too_many_requests",
+                    "error_description": "too many headless logins started from this address; \
+                                          try again later",
+                });
+                let mut reply = Reply::json(429, body.to_string()).private();
+                reply.headers.push(("retry-after", wait.to_string()));
+                return reply;
+            }
             return self.headless_start().await;
         }
         let headless = match param(&q, "headless_id") {

@@ -397,6 +397,7 @@ macro_rules! conformance_tests {
             the_route_template_reaches_the_policy,
             a_login_revoked_at_the_provider_is_401,
             a_provider_down_past_the_bound_is_503,
+            headless_logins_are_limited_per_address,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {

@@ -55,3 +55,21 @@ pub async fn a_provider_down_past_the_bound_is_503(adapter: &dyn Adapter) {
     let resp = script.get("/read").bearer(&token).expect(503).await;
     assert_response_snapshot("login_check_provider_down", &resp);
 }
+
+/// Headless logins are limited per client address (10 starts a minute):
+/// past it, 429 with `Retry-After`, and no record is written; the next
+/// minute, starts are accepted again.
+pub async fn headless_logins_are_limited_per_address(adapter: &dyn Adapter) {
+    let app = login_app(adapter, |_| {}).await;
+    let tool = app.app.client(None).await;
+    for _ in 0..10 {
+        tool.get("/login?headless=true").expect(200).await;
+    }
+    let resp = tool.get("/login?headless=true").expect(429).await;
+    assert_response_snapshot("headless_start_limited", &resp);
+    assert_eq!(resp.header("retry-after"), Some("60"));
+    // Other logins are not limited.
+    tool.get("/login").expect(303).await;
+    app.provider.clock().advance_secs(60);
+    tool.get("/login?headless=true").expect(200).await;
+}
