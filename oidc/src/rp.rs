@@ -836,8 +836,8 @@ impl RelyingParty {
         let checked_at = record.checked_at.unwrap_or_default();
         let check_due = now >= checked_at.saturating_add(interval);
         let serves_until = checked_at.saturating_add(interval).saturating_add(stale);
-        if !check_due && !(access_due && record.needs_refresh(now, session_cfg.refresh_leeway_secs))
-        {
+        let access_stale = access_due && record.needs_refresh(now, session_cfg.refresh_leeway_secs);
+        if !check_due && !access_stale {
             memo.checked(id, checked_at);
             return Ok(LoginState::Alive(Some(Box::new(record))));
         }

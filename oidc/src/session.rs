@@ -313,7 +313,7 @@ impl Codec {
             return Ok(None);
         };
         Ok(match serde_json::from_slice::<SharedOutcome>(&plain) {
-            Ok(SharedOutcome::Renewed(data)) => Some(Refreshed::Renewed(Box::new(data))),
+            Ok(SharedOutcome::Renewed(data)) => Some(Refreshed::Renewed(data)),
             Ok(SharedOutcome::Ended) => Some(Refreshed::Ended),
             Err(_) => None,
         })
@@ -329,7 +329,7 @@ impl Codec {
         until: u64,
     ) -> Result<(), Error> {
         let shared = match outcome {
-            Refreshed::Renewed(data) => SharedOutcome::Renewed((**data).clone()),
+            Refreshed::Renewed(data) => SharedOutcome::Renewed(data.clone()),
             Refreshed::Ended => SharedOutcome::Ended,
             Refreshed::Unavailable(_) => return Ok(()),
         };
@@ -354,7 +354,7 @@ pub(crate) const REFRESH_LEASE: Duration = Duration::from_secs(15);
 /// What a replica publishes of a refresh for the others.
 #[derive(Serialize, Deserialize)]
 enum SharedOutcome {
-    Renewed(SessionData),
+    Renewed(Box<SessionData>),
     Ended,
 }
 
