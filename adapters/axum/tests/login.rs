@@ -6,7 +6,9 @@ use std::sync::Arc;
 use portcullis_axum::portcullis_capabilities::{RedisConfig, RedisStore, Stores};
 use portcullis_axum::portcullis_oidc::SessionStorage;
 use portcullis_core::clock::Clock as _;
-use portcullis_testing::{MockOptions, MockProvider, MockUser, NodeOidcServer, RedisServer};
+use portcullis_testing::{
+    EasyOauthServer, MockOptions, MockProvider, MockUser, NodeOidcServer, RedisServer,
+};
 use serde_json::Map;
 
 use portcullis_axum::portcullis_oidc::OidcConfig;
@@ -420,6 +422,75 @@ async fn the_flow_works_against_oauth2_mock_server() {
     guest.get("/read").bearer(&token).expect(200).await;
     alice.get("/logout").expect(303).await;
     alice.get("/read").expect(401).await;
+}
+
+/// The flow against easy-oauth's own mock provider (PyPI `easy-oauth`,
+/// under uvicorn): login, `/token`, refresh, and revocation of the
+/// portcullis token and of the login (its refresh token at the provider).
+/// Its quirks are met with configuration a user could write: it reads the
+/// client's id from the token request's form only (under HTTP Basic its ID
+/// tokens say `"aud": null`), so `client_secret_post`; its access tokens
+/// are opaque, which portcullis never reads.
+#[tokio::test]
+async fn the_flow_works_against_easy_oauths_own_mock_provider() {
+    use portcullis_core::discovery::ClientAuthMethod;
+
+    let server = EasyOauthServer::start("alice@example.com").await.unwrap();
+    let make = |base: &str| {
+        let mut config = OidcConfig::new(server.discovery_url(), SECRET, "portcullis-client", base)
+            .with_client_secret("unused-by-this-provider")
+            .with_capabilities(graph());
+        config.token_endpoint_auth_method = Some(ClientAuthMethod::ClientSecretPost);
+        config
+    };
+    let (tester, _rp) = serve_on(&server, make, portcullis_core::clock::system(), None).await;
+    let guest = tester.client(None).await;
+    guest.get("/read").expect(401).await;
+    let alice = tester.client(Some(server.email())).await;
+    let me = alice.get("/me").expect(200).await.json();
+    assert_eq!(me["email"], "alice@example.com");
+    assert_eq!(me["issuer"], server.issuer());
+    let token = alice.token().await;
+    guest.get("/read").bearer(&token).expect(200).await;
+    alice
+        .post("/token/revoke")
+        .json(&serde_json::json!({"token": token}))
+        .expect(200)
+        .await;
+    guest.get("/read").bearer(&token).expect(401).await;
+    alice.get("/read").expect(200).await;
+    alice.post("/revoke_token").expect(200).await;
+    alice.get("/read").expect(401).await;
+
+    // Refreshed on every request: the provider's access tokens live an
+    // hour, and the session refreshes them when fewer than this many
+    // seconds are left.
+    let make_refreshing = |base: &str| {
+        let mut config = make(base);
+        config.session.refresh_leeway_secs = 3_600;
+        config
+    };
+    let (tester, _rp) = serve_on(
+        &server,
+        make_refreshing,
+        portcullis_core::clock::system(),
+        None,
+    )
+    .await;
+    let bob = tester.client(Some(server.email())).await;
+    let refreshed = bob.get("/me").expect(200).await;
+    assert!(
+        refreshed
+            .headers_all("set-cookie")
+            .iter()
+            .any(|c| c.starts_with("portcullis-session=") && !c.contains("Max-Age=0")),
+        "a refreshed session is sealed again"
+    );
+    assert_eq!(refreshed.json()["email"], "alice@example.com");
+    // Once the login is revoked at the provider, its refresh token is
+    // refused, and the session ends.
+    bob.post("/revoke_token").expect(200).await;
+    bob.get("/read").expect(401).await;
 }
 
 /// The authorization request portcullis builds from the discovery document,
