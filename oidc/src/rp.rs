@@ -31,6 +31,10 @@ use crate::session::{
     SESSION_COOKIE, SaveError, SessionData, Transaction, ended_id, flight_key,
 };
 
+mod device;
+
+use device::device_pending;
+
 /// The algorithms accepted from the provider: every asymmetric one. The
 /// key's type decides which one a given key verifies, so accepting them all
 /// opens no confusion; shared-secret algorithms are never accepted.
@@ -762,6 +766,11 @@ impl RelyingParty {
             return Reply::see_other(ascii_location(&self.return_target(&q))).private();
         }
         if param(&q, "headless") == Some("true") {
+            if param(&q, "device") == Some("true") {
+                return self
+                    .device_start(param(&q, "offline_token") == Some("true"))
+                    .await;
+            }
             return self.headless_start().await;
         }
         let headless = match param(&q, "headless_id") {
@@ -862,6 +871,7 @@ impl RelyingParty {
             secret_hash: crate::headless::secret_hash(&secret),
             expires_at,
             token: None,
+            device: None,
         };
         let stored = self
             .inner
@@ -902,7 +912,7 @@ impl RelyingParty {
     /// Records the user's token for headless login `id`, which the browser
     /// login that made `session` completes.
     async fn headless_complete(&self, id: &str, session: &SessionData) -> Result<(), Error> {
-        let Some(mut pending) = self.headless_pending(id).await? else {
+        let Some(pending) = self.headless_pending(id).await? else {
             return Err(Error::invalid_request(
                 "the headless login expired before the browser login completed",
             ));
@@ -914,6 +924,8 @@ impl RelyingParty {
             session.expires_at,
         )?;
         let caller = authenticated_session(Arc::new(principal));
+        let mut pending = pending;
+        pending.device = None;
         let reply = self
             .inner
             .capabilities
@@ -983,7 +995,15 @@ impl RelyingParty {
                     Err(e) => Reply::error(&e, self.realm()).private(),
                 };
             }
-            if tokio::time::Instant::now() >= deadline {
+            if let Some(device) = pending.device {
+                let interval = device.interval;
+                if let Some(reply) = self.device_step(id, &device).await {
+                    return reply;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return device_pending(interval);
+                }
+            } else if tokio::time::Instant::now() >= deadline {
                 return Reply::json_no_store(202, &json!({"status": "pending"})).private();
             }
             tokio::time::sleep(crate::headless::POLL).await;
@@ -1107,7 +1127,10 @@ impl RelyingParty {
             }
             Err(TokenFailure::Failed(e)) => return Reply::error(&e, self.realm()),
         };
-        let claims = match self.check_id_token(&tokens, &tx.nonce, &provider).await {
+        let claims = match self
+            .check_id_token(&tokens, Some(&tx.nonce), &provider)
+            .await
+        {
             Ok(c) => c,
             Err(reply) => return reply,
         };
@@ -1167,7 +1190,7 @@ impl RelyingParty {
     async fn check_id_token(
         &self,
         tokens: &Tokens,
-        nonce: &str,
+        nonce: Option<&str>,
         provider: &Provider,
     ) -> Result<Map<String, Value>, Reply> {
         let Some(id_token) = tokens.id_token.as_deref() else {
@@ -1195,13 +1218,17 @@ impl RelyingParty {
             return Err(login_failed(400, "the ID token comes from another issuer"));
         }
         let claims = principal.claims();
-        match claims.get("nonce").and_then(Value::as_str) {
-            Some(n) if ct_eq(n, nonce) => {}
-            _ => {
-                return Err(login_failed(
-                    400,
-                    "the ID token's `nonce` does not match this login",
-                ));
+        // A device login (RFC 8628) sends no nonce: the device code binds
+        // the answer to it.
+        if let Some(nonce) = nonce {
+            match claims.get("nonce").and_then(Value::as_str) {
+                Some(n) if ct_eq(n, nonce) => {}
+                _ => {
+                    return Err(login_failed(
+                        400,
+                        "the ID token's `nonce` does not match this login",
+                    ));
+                }
             }
         }
         let client_id = self.inner.config.client_id.as_str();
