@@ -366,6 +366,76 @@ async fn headless_logins_work_across_replicas_on_redis() {
     tool.get_url(url).expect(503).await;
 }
 
+/// A device login (RFC 8628) across two replicas on one Redis: however
+/// many calls of its `token_url` arrive together on both, once the user
+/// approved, the provider is polled once and one call gets the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_logins_poll_the_provider_once_across_replicas_on_redis() {
+    let redis = RedisServer::start();
+    let provider = MockProvider::start_with(MockOptions::default().device_authorization(true))
+        .await
+        .unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = Arc::new(
+            RedisStore::connect(RedisConfig::new(redis.url()))
+                .await
+                .unwrap(),
+        );
+        let stores = Stores {
+            capabilities: store.clone(),
+            revocations: Some(store.clone()),
+            sessions: store,
+        };
+        let (tester, _rp) = serve_on(
+            &provider,
+            |base: &str| config(&provider, base),
+            Arc::new(provider.clock()),
+            Some(stores),
+        )
+        .await;
+        replicas.push(tester);
+    }
+    let (a, b) = (&replicas[0], &replicas[1]);
+    let tool = a.client(None).await;
+    let start = tool
+        .get("/login?headless=true&device=true")
+        .expect(200)
+        .await
+        .json();
+    let token_url = start["token_url"].as_str().unwrap().to_owned();
+    assert!(provider.approve_device(start["user_code"].as_str().unwrap(), "alice@example.com"));
+    provider.clock().advance_secs(5);
+    let polls = provider.request_count("/token");
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let url = if i % 2 == 0 {
+            token_url.clone()
+        } else {
+            token_url.replace(a.base_url(), b.base_url())
+        };
+        let tool = tool.clone();
+        calls.spawn(async move { tool.get_url(&url).send().await });
+    }
+    let mut tokens = Vec::new();
+    while let Some(answer) = calls.join_next().await {
+        let answer = answer.unwrap();
+        match answer.status {
+            200 => tokens.push(answer.json()["token"].as_str().unwrap().to_owned()),
+            400 => {}
+            other => panic!("a token_url call answered {other}: {}", answer.text()),
+        }
+    }
+    assert_eq!(tokens.len(), 1, "one call collects the token");
+    assert_eq!(provider.request_count("/token"), polls + 1, "one poll");
+    b.client(None)
+        .await
+        .get("/read")
+        .bearer(&tokens[0])
+        .expect(200)
+        .await;
+}
+
 #[tokio::test]
 async fn a_logged_in_user_token_survives_without_cookies_and_is_revocable() {
     let app = login_app().await;
