@@ -13,6 +13,14 @@
 //! Starting headless logins is limited per client address
 //! ([`StartLimit`]): each start writes a record that lives for the login
 //! timeout, so that one client cannot fill the store.
+//!
+//! A device login (RFC 8628, `/login?headless=true&device=true` when the
+//! provider advertises a `device_authorization_endpoint`) keeps the same
+//! record, with the provider's device code (sealed: it is a credential)
+//! and when it may next be polled. The `token_url` polls the provider:
+//! only when the interval has passed, and on one replica at a time (a
+//! `put_new` lock in the session store); `slow_down` adds five seconds to
+//! the interval for every replica.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -126,6 +134,28 @@ pub(crate) fn collected_id(id: &str) -> String {
     format!("headless-collected:{id}")
 }
 
+/// The poll lock of headless login `id`: the replica that holds it polls
+/// the provider for a device login.
+pub(crate) fn poll_lock(id: &str) -> String {
+    format!("headless-poll:{id}")
+}
+
+/// What seals the device code of headless login `id` (associated data).
+pub(crate) fn device_seal_name(id: &str) -> String {
+    format!("headless-device:{id}")
+}
+
+/// The provider's side of a device login, as stored.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Device {
+    /// The provider's device code, sealed under [`device_seal_name`].
+    pub(crate) device_code: String,
+    /// Seconds between two polls (grown by `slow_down`).
+    pub(crate) interval: u64,
+    /// When the provider may be polled next (Unix seconds).
+    pub(crate) next_poll_at: u64,
+}
+
 /// A pending headless login, as stored.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Pending {
@@ -135,6 +165,9 @@ pub(crate) struct Pending {
     pub(crate) expires_at: u64,
     /// `/token`'s answer for the user, once the login completed.
     pub(crate) token: Option<Value>,
+    /// The device authorization, for a device login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) device: Option<Device>,
 }
 
 impl Pending {
@@ -205,6 +238,7 @@ mod tests {
             secret_hash: secret_hash("s"),
             expires_at: 7,
             token: None,
+            device: None,
         };
         let back = Pending::from_bytes(&p.to_bytes()).expect("a record");
         assert_eq!(back.secret_hash, p.secret_hash);

@@ -34,6 +34,10 @@ use crate::session::{
     ended_id, flight_key,
 };
 
+mod device;
+
+use device::device_pending;
+
 /// The algorithms accepted from the provider: every asymmetric one. The
 /// key's type decides which one a given key verifies, so accepting them all
 /// opens no confusion; shared-secret algorithms are never accepted.
@@ -980,6 +984,11 @@ impl RelyingParty {
                 reply.headers.push(("retry-after", wait.to_string()));
                 return reply;
             }
+            if param(&q, "device") == Some("true") {
+                return self
+                    .device_start(param(&q, "offline_token") == Some("true"))
+                    .await;
+            }
             return self.headless_start().await;
         }
         let headless = match param(&q, "headless_id") {
@@ -1080,6 +1089,7 @@ impl RelyingParty {
             secret_hash: crate::headless::secret_hash(&secret),
             expires_at,
             token: None,
+            device: None,
         };
         let stored = self
             .inner
@@ -1120,7 +1130,7 @@ impl RelyingParty {
     /// Records the user's token for headless login `id`, which the browser
     /// login that made `session` completes.
     async fn headless_complete(&self, id: &str, session: &SessionData) -> Result<(), Error> {
-        let Some(mut pending) = self.headless_pending(id).await? else {
+        let Some(pending) = self.headless_pending(id).await? else {
             return Err(Error::invalid_request(
                 "the headless login expired before the browser login completed",
             ));
@@ -1132,6 +1142,8 @@ impl RelyingParty {
             session.expires_at,
         )?;
         let caller = authenticated_session(Arc::new(principal));
+        let mut pending = pending;
+        pending.device = None;
         let reply = self
             .inner
             .capabilities
@@ -1201,7 +1213,15 @@ impl RelyingParty {
                     Err(e) => Reply::error(&e, self.realm()).private(),
                 };
             }
-            if tokio::time::Instant::now() >= deadline {
+            if let Some(device) = pending.device {
+                let interval = device.interval;
+                if let Some(reply) = self.device_step(id, &device).await {
+                    return reply;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return device_pending(interval);
+                }
+            } else if tokio::time::Instant::now() >= deadline {
                 return Reply::json_no_store(202, &json!({"status": "pending"})).private();
             }
             tokio::time::sleep(crate::headless::POLL).await;
@@ -1325,7 +1345,10 @@ impl RelyingParty {
             }
             Err(TokenFailure::Failed(e)) => return Reply::error(&e, self.realm()),
         };
-        let claims = match self.check_id_token(&tokens, &tx.nonce, &provider).await {
+        let claims = match self
+            .check_id_token(&tokens, Some(&tx.nonce), &provider)
+            .await
+        {
             Ok(c) => c,
             Err(reply) => return reply,
         };
@@ -1344,27 +1367,8 @@ impl RelyingParty {
             login: None,
             checked_at: None,
         };
-        if session.refresh_token.is_some() {
-            // The refresh token moves to a login record that the session
-            // and its user tokens share; the record outlives every token
-            // that can be minted from the session.
-            let record = LoginRecord {
-                sid: match random_token(32) {
-                    Ok(s) => s,
-                    Err(e) => return Reply::error(&e, self.realm()),
-                },
-                id_token: None,
-                checked_at: Some(now),
-                expires_at: session
-                    .expires_at
-                    .saturating_add(self.inner.capabilities.user_token_ttl_secs()),
-                ..session.clone()
-            };
-            if let Err(e) = codec.save_login(&record).await {
-                return Reply::error(&e, self.realm());
-            }
-            session.refresh_token = None;
-            session.login = Some(record.sid);
+        if let Err(e) = self.bind_login(&mut session, now).await {
+            return Reply::error(&e, self.realm());
         }
         // The session this browser had, if any, ends here, when the new one
         // replaces it (not at `/login`, which another site may trigger).
@@ -1405,11 +1409,34 @@ impl RelyingParty {
         Reply::see_other(tx.return_to).with_cookies([cookie])
     }
 
+    /// Moves the provider's refresh token of a new login, if it gave one,
+    /// to a login record that the session and its user tokens share: the
+    /// token is then redeemed in one place only, and the record outlives
+    /// every user token the session can mint.
+    async fn bind_login(&self, session: &mut SessionData, now: u64) -> Result<(), Error> {
+        if session.refresh_token.is_none() {
+            return Ok(());
+        }
+        let record = LoginRecord {
+            sid: random_token(32)?,
+            id_token: None,
+            checked_at: Some(now),
+            expires_at: session
+                .expires_at
+                .saturating_add(self.inner.capabilities.user_token_ttl_secs()),
+            ..session.clone()
+        };
+        self.inner.codec.save_login(&record).await?;
+        session.refresh_token = None;
+        session.login = Some(record.sid);
+        Ok(())
+    }
+
     /// Verifies the ID token of a code exchange; answers the identity claims to keep.
     async fn check_id_token(
         &self,
         tokens: &Tokens,
-        nonce: &str,
+        nonce: Option<&str>,
         provider: &Provider,
     ) -> Result<Map<String, Value>, Reply> {
         let Some(id_token) = tokens.id_token.as_deref() else {
@@ -1437,13 +1464,17 @@ impl RelyingParty {
             return Err(login_failed(400, "the ID token comes from another issuer"));
         }
         let claims = principal.claims();
-        match claims.get("nonce").and_then(Value::as_str) {
-            Some(n) if ct_eq(n, nonce) => {}
-            _ => {
-                return Err(login_failed(
-                    400,
-                    "the ID token's `nonce` does not match this login",
-                ));
+        // A device login (RFC 8628) sends no nonce: the device code binds
+        // the answer to it.
+        if let Some(nonce) = nonce {
+            match claims.get("nonce").and_then(Value::as_str) {
+                Some(n) if ct_eq(n, nonce) => {}
+                _ => {
+                    return Err(login_failed(
+                        400,
+                        "the ID token's `nonce` does not match this login",
+                    ));
+                }
             }
         }
         let client_id = self.inner.config.client_id.as_str();

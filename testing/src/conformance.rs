@@ -381,6 +381,8 @@ macro_rules! conformance_tests {
             clients_that_follow_redirects_are_walked_through_the_login,
             ensure_email_sends_guests_to_log_in_and_back,
             headless_login_for_command_line_tools,
+            device_login_for_command_line_tools,
+            without_device_authorization_the_headless_login_is_unchanged,
             the_policy_allows,
             the_policy_denies_with_403,
             an_undefined_decision_is_403,

@@ -74,12 +74,18 @@
 //! party against code portcullis did not write (`npm ci --prefix testing/js`
 //! installs it; `cargo xtask ci` does that when needed).
 //!
+//! [`EasyOauthServer`] runs another: easy-oauth's own mock provider under
+//! uvicorn, from a virtual environment made from the pinned
+//! `testing/py/requirements.txt` outside the clone (`cargo xtask ci` makes
+//! it when needed).
+//!
 //! # Feature flags
 //!
 //! This crate has no feature flags yet.
 
 pub mod conformance;
 pub mod demo;
+mod easy_oauth;
 pub mod logs;
 mod mock;
 mod node;
@@ -92,6 +98,7 @@ mod tester_actix;
 #[cfg(feature = "poem")]
 mod tester_poem;
 
+pub use easy_oauth::EasyOauthServer;
 pub use mock::{Fault, MockOptions, MockProvider, MockUser, TokenBuilder};
 pub use node::{NodeOidcOptions, NodeOidcServer};
 pub use opa::{MockOpa, OpaFault};

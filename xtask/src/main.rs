@@ -7,7 +7,9 @@
 //!   ([`FEATURE_SETS`]) and the docs with warnings denied, in that order,
 //!   stopping at the first failure; first, when they are missing, it
 //!   installs the tests' npm packages (Node 22 and the third-party OpenID
-//!   Connect provider) with `npm ci --prefix testing/js`;
+//!   Connect provider) with `npm ci --prefix testing/js`, and the Python
+//!   packages of easy-oauth's mock provider (`testing/py/requirements.txt`)
+//!   into a virtual environment under `$HOME/.cache/portcullis`;
 //! - `bench`: the verification micro-benchmarks, then the HTTP load harness
 //!   (arguments after `bench` go to the harness, e.g. `cargo xtask bench --quick`);
 //! - `mock-idp`: the mock OpenID Connect provider, with its arguments;
@@ -41,7 +43,8 @@ commands:
   ci              cargo fmt --check; clippy -D warnings; test --all-targets; test --doc
                   (with the optional features on); clippy of each documented
                   combination without a feature; doc -D warnings
-                  (first `npm ci --prefix testing/js` when its packages are missing)
+                  (first `npm ci --prefix testing/js` when its packages are missing, and
+                  testing/py/requirements.txt into a venv under ~/.cache/portcullis)
   bench [args]    the criterion benchmarks, then the load harness with [args] (e.g. --quick)
   mock-idp [args] the mock OpenID Connect provider (mock-oidc) with [args]
   help            this text";
@@ -148,6 +151,90 @@ fn js_dependencies() -> Result<(), Failure> {
     Ok(())
 }
 
+/// The pinned requirements of the tests' second third-party provider,
+/// easy-oauth's own mock server.
+const PY_REQUIREMENTS: &str = "testing/py/requirements.txt";
+
+/// The virtual environment for [`PY_REQUIREMENTS`], outside the clone:
+/// `PORTCULLIS_EASY_OAUTH_VENV`, else `$HOME/.cache/portcullis/easy-oauth-venv`
+/// (the place portcullis-testing's `EasyOauthServer` looks).
+fn py_venv() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PORTCULLIS_EASY_OAUTH_VENV") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache/portcullis/easy-oauth-venv")
+}
+
+/// Runs `program args...`, mapping a failure to start or a failed exit to a
+/// [`Failure`] that names the command.
+fn run(title: &str, program: &Path, args: &[&str]) -> Result<(), Failure> {
+    let shown = format!("{} {}", program.display(), args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| Failure(format!("{title}: could not start `{shown}`: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure(format!("{title}: `{shown}` failed ({status})")))
+    }
+}
+
+/// Makes the virtual environment of [`PY_REQUIREMENTS`] with `python3`
+/// (3.11 or later), unless one made from the same file is there: every
+/// package pinned, `--no-deps`, and `--ignore-requires-python` (easy-oauth
+/// declares 3.12, its mock server runs on 3.11). A copy of the
+/// requirements file, written last, marks it complete.
+fn py_dependencies() -> Result<(), Failure> {
+    let title = "python dependencies";
+    let root = workspace_root();
+    let wanted = std::fs::read(root.join(PY_REQUIREMENTS))
+        .map_err(|e| Failure(format!("{title}: {PY_REQUIREMENTS}: {e}")))?;
+    let venv = py_venv();
+    let marker = venv.join("requirements.txt");
+    if venv.join("bin/python").is_file() && std::fs::read(&marker).ok().as_ref() == Some(&wanted) {
+        println!("\n==> {title}: already installed in {}", venv.display());
+        return Ok(());
+    }
+    println!("\n==> {title}: {PY_REQUIREMENTS} into {}", venv.display());
+    let started = Instant::now();
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv)
+            .map_err(|e| Failure(format!("{title}: removing {}: {e}", venv.display())))?;
+    }
+    let venv_arg = venv.to_string_lossy().into_owned();
+    run(title, Path::new("python3"), &["-m", "venv", &venv_arg]).map_err(|Failure(m)| {
+        Failure(format!(
+            "{m}; the tests need Python 3.11 or later with venv (e.g. `apt-get install -y \
+             python3-venv`)"
+        ))
+    })?;
+    run(
+        title,
+        &venv.join("bin/python"),
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--ignore-requires-python",
+            "--requirement",
+            PY_REQUIREMENTS,
+        ],
+    )?;
+    std::fs::write(&marker, &wanted)
+        .map_err(|e| Failure(format!("{title}: {}: {e}", marker.display())))?;
+    println!(
+        "<== {title}: ok in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// The optional features of the workspace's crates that add code of their
 /// own (poem-openapi's security scheme, utoipa's documents, the kit's
 /// and the adapters' policy decisions): turned on in
@@ -238,6 +325,7 @@ fn ci_steps() -> Vec<CiStep> {
 fn ci() -> Result<(), Failure> {
     let started = Instant::now();
     js_dependencies()?;
+    py_dependencies()?;
     let steps = ci_steps();
     let count = steps.len();
     for (i, (title, args, env)) in steps.into_iter().enumerate() {

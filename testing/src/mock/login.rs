@@ -219,6 +219,7 @@ pub(crate) struct LoginState {
     refreshes: usize,
     logouts: usize,
     revocations: usize,
+    devices: super::device::Devices,
 }
 
 impl LoginState {
@@ -228,6 +229,11 @@ impl LoginState {
             post_logout_redirect_uris,
             ..Self::default()
         }
+    }
+
+    /// The device authorizations (RFC 8628).
+    pub(crate) fn devices(&mut self) -> &mut super::device::Devices {
+        &mut self.devices
     }
 
     pub(crate) fn register_redirect_uri(&mut self, uri: &str) {

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::state::State;
 use super::token::TokenBuilder;
-use super::{Fault, control, oauth, session};
+use super::{Fault, control, device, oauth, session};
 
 /// The discovery document.
 pub(crate) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -37,6 +37,10 @@ pub(crate) const TOKEN_PATH: &str = "/token";
 pub(crate) const USERINFO_PATH: &str = "/userinfo";
 /// The revocation endpoint (RFC 7009).
 pub(crate) const REVOKE_PATH: &str = "/revoke";
+/// The device authorization endpoint (RFC 8628).
+pub(crate) const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
+/// Where the user approves or denies a device's user code.
+pub(crate) const DEVICE_PATH: &str = "/device";
 /// The end-session (logout) endpoint.
 pub(crate) const END_SESSION_PATH: &str = "/logout";
 /// Queues the next user to log in.
@@ -75,6 +79,11 @@ pub(crate) fn router(state: Shared) -> Router {
         .route(AUTHORIZE_PATH, get(oauth::authorize))
         .route(TOKEN_PATH, post(oauth::token))
         .route(REVOKE_PATH, post(oauth::revoke))
+        .route(
+            DEVICE_AUTHORIZATION_PATH,
+            post(device::device_authorization),
+        )
+        .route(DEVICE_PATH, get(device::device_page))
         .route(
             USERINFO_PATH,
             get(session::userinfo).post(session::userinfo),
@@ -145,6 +154,15 @@ async fn discovery(Extract(state): Extract<Shared>) -> Json<Value> {
     }
     if state.quirks.revocation_endpoint {
         doc["revocation_endpoint"] = json!(state.url(REVOKE_PATH));
+    }
+    if state.quirks.device_authorization {
+        doc["device_authorization_endpoint"] = json!(state.url(DEVICE_AUTHORIZATION_PATH));
+        doc["grant_types_supported"] = json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            device::GRANT_TYPE
+        ]);
     }
     Json(doc)
 }
