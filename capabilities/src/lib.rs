@@ -110,7 +110,10 @@ pub use memory::MemoryStore;
 #[cfg(feature = "redis-cluster")]
 pub use redis_store::RedisClusterConfig;
 #[cfg(feature = "redis")]
-pub use redis_store::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, RedisConfig, RedisStore};
+pub use redis_store::{
+    CacheStats, DEFAULT_CACHE_ENTRIES, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX,
+    DEFAULT_STALENESS_BOUND, InvalidationObserver, LocalCacheConfig, RedisConfig, RedisStore,
+};
 pub use service::{
     Capabilities, CapabilitiesBuilder, DEFAULT_SERVICE_TOKEN_TTL_SECS, DEFAULT_USER_TOKEN_TTL_SECS,
     MAX_BODY_BYTES, MIN_SECRET_KEY_LEN, SERVICE_ACCOUNT_SUFFIX, SERVICE_ISSUER,
