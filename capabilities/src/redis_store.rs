@@ -215,9 +215,36 @@ impl Connection {
 
 /// Capabilities, revocations and sessions kept in Redis.
 ///
-/// Every read goes to Redis (nothing is cached in the process), so a change
-/// made through one replica is seen by all of them at once. The keys, under
-/// the configured prefix `{prefix}`:
+/// Revocation checks, session reads and the reads of a change go to Redis
+/// every time, so a revocation or a logout made through one replica is in
+/// force on all of them at once. Capability reads
+/// ([`get`](CapabilityStore::get)) are served from a local cache that Redis
+/// invalidates (on by default, [`LocalCacheConfig`]): the replica that
+/// made a change sees it at once, the others when its invalidation arrives
+/// (milliseconds), and never later than the staleness bound, even when the
+/// invalidation channel is lost:
+///
+/// - every change `PUBLISH`es `u{user}` on `{prefix}invalidate`
+///   (`{prefix}{caps}invalidate` on a cluster) in the Lua script that
+///   writes it, so the write and its invalidation are one atomic step;
+/// - each replica subscribes on the node that runs those scripts (the
+///   server; on a cluster, the master of the `{caps}` slot, found with
+///   `CLUSTER SLOTS` and checked again once per bound);
+/// - each replica publishes a heartbeat of its own through the same path
+///   five times per bound, and serves from the cache only until
+///   `sent + bound` of the latest one that came back: Redis delivers one
+///   node's messages to a subscriber in order, so a heartbeat back proves
+///   every earlier change's invalidation arrived;
+/// - a subscription that fails or stays silent past the bound drops the
+///   whole cache; reads go to Redis, and nothing is cached, until a new
+///   subscription carries a heartbeat back;
+/// - a read takes the cache's generation before asking Redis and caches
+///   its answer only if no invalidation, loss or new subscription bumped
+///   it meanwhile, so an answer older than an invalidation is never
+///   cached.
+///
+/// [`list`](CapabilityStore::list) is never cached. The keys, under the
+/// configured prefix `{prefix}`:
 ///
 /// | key | type | holds |
 /// |-----|------|-------|

@@ -301,8 +301,8 @@ async fn watch(cache: Weak<LocalCache>, channel: Channel) {
     };
     loop {
         let followed = match tokio::time::timeout(channel.timeout, subscribe(&channel)).await {
-            Ok(Ok(pubsub)) => {
-                follow(&cache, &channel, pubsub, interval).await;
+            Ok(Ok((pubsub, owner))) => {
+                follow(&cache, &channel, pubsub, owner, interval).await;
                 true
             }
             Ok(Err(e)) => {
@@ -330,8 +330,12 @@ async fn watch(cache: Weak<LocalCache>, channel: Channel) {
     }
 }
 
-/// Opens a subscription to the channel on the node that runs the changes.
-async fn subscribe(channel: &Channel) -> Result<::redis::aio::PubSub, Error> {
+/// The master a cluster subscription listens on.
+type Owner = Option<(String, u16)>;
+
+/// Opens a subscription to the channel on the node that runs the changes
+/// (and, on a cluster, names that node).
+async fn subscribe(channel: &Channel) -> Result<(::redis::aio::PubSub, Owner), Error> {
     let first = channel
         .urls
         .first()
@@ -340,8 +344,10 @@ async fn subscribe(channel: &Channel) -> Result<::redis::aio::PubSub, Error> {
         .expose()
         .into_connection_info()
         .map_err(|e| Error::config(format!("the Redis URL is invalid ({:?})", e.kind())))?;
+    let mut owner = None;
     if channel.cluster {
         let (host, port) = slot_owner(channel).await?;
+        owner = Some((host.clone(), port));
         let addr = match info.addr().clone() {
             ConnectionAddr::TcpTls {
                 insecure,
@@ -366,7 +372,7 @@ async fn subscribe(channel: &Channel) -> Result<::redis::aio::PubSub, Error> {
     pubsub.subscribe(&channel.name).await.map_err(|e| {
         Error::unavailable("the Redis invalidation channel could not subscribe").with_source(e)
     })?;
-    Ok(pubsub)
+    Ok((pubsub, owner))
 }
 
 /// The address of the master that holds the users set's hash slot.
@@ -409,11 +415,13 @@ async fn slot_owner(channel: &Channel) -> Result<(String, u16), Error> {
     ))
 }
 
-/// Follows one subscription until it fails or stays silent past the bound.
+/// Follows one subscription until it fails, stays silent past the bound,
+/// or (on a cluster) the changes' slot moves to another master.
 async fn follow(
     cache: &Weak<LocalCache>,
     channel: &Channel,
     pubsub: ::redis::aio::PubSub,
+    owner: Owner,
     interval: Duration,
 ) {
     let (since_ms, bound, replica) = {
@@ -427,7 +435,14 @@ async fn follow(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Silent past this instant: lost.
     let mut deadline = tokio::time::Instant::now() + bound;
+    // Set when a check finds the slot on another master: the changes would
+    // reach this subscription only through the cluster bus.
+    let moved = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tick_count: u32 = 0;
     loop {
+        if moved.load(Ordering::SeqCst) {
+            return;
+        }
         tokio::select! {
             message = messages.next() => {
                 let Some(message) = message else {
@@ -456,6 +471,26 @@ async fn follow(
                         tracing::debug!("a heartbeat on the Redis invalidation channel failed");
                     }
                 });
+                tick_count = tick_count.wrapping_add(1);
+                if let Some(owner) = owner.clone().filter(|_| tick_count.is_multiple_of(HEARTBEATS_PER_BOUND)) {
+                    let probe = Channel {
+                        conn: channel.conn.clone(),
+                        urls: Vec::new(),
+                        cluster: true,
+                        name: String::new(),
+                        users_key: channel.users_key.clone(),
+                        timeout,
+                    };
+                    let moved = Arc::clone(&moved);
+                    tokio::spawn(async move {
+                        if let Ok(Ok(now)) = tokio::time::timeout(timeout, slot_owner(&probe)).await
+                            && now != owner
+                        {
+                            tracing::debug!("the capability keys' slot moved to another master");
+                            moved.store(true, Ordering::SeqCst);
+                        }
+                    });
+                }
             }
             () = tokio::time::sleep_until(deadline) => {
                 tracing::debug!(bound = ?bound, "the Redis invalidation channel was silent past the staleness bound");
