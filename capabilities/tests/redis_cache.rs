@@ -286,3 +286,67 @@ async fn a_too_short_staleness_bound_is_a_config_error() {
     let err = RedisStore::connect(config).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
 }
+
+/// The cluster master holding the capability keys restarted empty: while it
+/// is down the cache stops; once it is back, the grant it lost is never
+/// served from the cache, and the channel comes back on it.
+#[cfg(feature = "redis-cluster")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_cluster_master_serves_no_lost_grant() {
+    let user = "grace@example.com";
+    let mut cluster = portcullis_testing::RedisCluster::start();
+    let store = RedisStore::connect_cluster(
+        portcullis_capabilities::RedisClusterConfig::new(cluster.urls())
+            .with_command_timeout(Duration::from_millis(500)),
+    )
+    .await
+    .unwrap();
+    eventually("the cache becomes live", || {
+        let live = store.cache_is_live();
+        async move { live }
+    })
+    .await;
+    store
+        .update(user, Change::Add("admin".into()))
+        .await
+        .unwrap();
+    assert_eq!(read(&store, user).await, Some(names(&["admin"])));
+
+    let caps = cluster.node_of("portcullis:{caps}users");
+    cluster.nodes_mut()[caps].kill();
+    eventually("the dead channel stops the cache", || {
+        let live = store.cache_is_live();
+        async move { !live }
+    })
+    .await;
+    let down = CapabilityStore::get(&store, user).await.unwrap_err();
+    assert_eq!(down.kind(), ErrorKind::Unavailable);
+
+    cluster.nodes_mut()[caps].restart();
+    eventually("the restarted master answers", || async {
+        CapabilityStore::get(&store, user).await.is_ok()
+    })
+    .await;
+    assert_eq!(read(&store, user).await, None, "the lost grant");
+    eventually("the channel is back", || {
+        let live = store.cache_is_live();
+        async move { live }
+    })
+    .await;
+    assert_eq!(read(&store, user).await, None);
+    let other = RedisStore::connect_cluster(
+        portcullis_capabilities::RedisClusterConfig::new(cluster.urls())
+            .with_command_timeout(Duration::from_millis(500)),
+    )
+    .await
+    .unwrap();
+    other
+        .update(user, Change::Add("read".into()))
+        .await
+        .unwrap();
+    eventually(
+        "a change through another replica reaches it again",
+        || async { read(&store, user).await == Some(names(&["read"])) },
+    )
+    .await;
+}

@@ -1529,6 +1529,10 @@ mod tests {
         assert!(parse(&["--runs", "x"]).is_err());
         assert!(parse(&["--runs", "0"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
+        let s = parse(&["--sections", "stores,memory"]).unwrap().unwrap();
+        assert!(s.runs("stores") && s.runs("memory") && !s.runs("frameworks"));
+        assert!(Options::default().runs("frameworks"));
+        assert!(parse(&["--sections", "stores,cache"]).is_err());
     }
 
     #[test]
