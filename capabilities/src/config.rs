@@ -361,6 +361,24 @@ mod tests {
     }
 
     #[test]
+    fn the_local_cache_is_configured() {
+        let config = parse(
+            "kind: redis\nurl: redis://127.0.0.1/\ncache_entries: 0\ncache_staleness_bound_ms: 250",
+        )
+        .unwrap();
+        let StoreConfig::Redis {
+            cache_entries,
+            cache_staleness_bound_ms,
+            ..
+        } = config
+        else {
+            panic!("{config:?}")
+        };
+        assert_eq!((cache_entries, cache_staleness_bound_ms), (0, 250));
+        assert!(parse("kind: redis\nurl: redis://127.0.0.1/\ncache: 5").is_err());
+    }
+
+    #[test]
     fn mistakes_are_refused() {
         assert!(parse("kind: file\npath: a\nreload_interval: 5").is_err());
         assert!(parse("kind: sqlite").is_err());

@@ -530,9 +530,9 @@ impl RedisStore {
         if let Some(found) = cache.get(user) {
             return Ok(found);
         }
-        let ticket = cache.ticket();
+        let stamp = cache.stamp();
         let found = self.get_caps(user).await?;
-        cache.insert(ticket, user, found.clone());
+        cache.insert(stamp, user, found.clone());
         Ok(found)
     }
 

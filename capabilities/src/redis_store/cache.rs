@@ -178,16 +178,16 @@ impl LocalCache {
 
     /// The generation to hand back to [`insert`](Self::insert), taken
     /// before asking Redis.
-    pub(super) fn ticket(&self) -> u64 {
+    pub(super) fn stamp(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
 
-    /// Caches `value` for `user`, read from Redis after `ticket` was
+    /// Caches `value` for `user`, read from Redis after `stamp` was
     /// taken, unless anything was invalidated since or the channel is not
     /// trusted.
-    pub(super) fn insert(&self, ticket: u64, user: &str, value: Option<Vec<String>>) {
+    pub(super) fn insert(&self, stamp: u64, user: &str, value: Option<Vec<String>>) {
         let mut entries = self.lock();
-        if self.generation.load(Ordering::SeqCst) != ticket || !self.is_live() {
+        if self.generation.load(Ordering::SeqCst) != stamp || !self.is_live() {
             return;
         }
         if entries.len() >= self.max_entries && !entries.contains_key(user) {
@@ -524,32 +524,32 @@ mod tests {
     #[test]
     fn a_read_started_before_an_invalidation_caches_nothing() {
         let cache = live_cache(10);
-        let ticket = cache.ticket();
+        let stamp = cache.stamp();
         // The read's answer is on its way when the change's invalidation lands.
         cache.receive(b"ualice", 0);
-        cache.insert(ticket, "alice", v(&["old"]));
+        cache.insert(stamp, "alice", v(&["old"]));
         assert_eq!(cache.get("alice"), None);
         // A read started after it caches its answer.
-        let ticket = cache.ticket();
-        cache.insert(ticket, "alice", v(&["new"]));
+        let stamp = cache.stamp();
+        cache.insert(stamp, "alice", v(&["new"]));
         assert_eq!(cache.get("alice"), Some(v(&["new"])));
         // An invalidation of anyone else also refuses older reads (one
         // generation for all: never too few refusals).
-        let ticket = cache.ticket();
+        let stamp = cache.stamp();
         cache.invalidate("bob");
-        cache.insert(ticket, "carol", None);
+        cache.insert(stamp, "carol", None);
         assert_eq!(cache.get("carol"), None);
     }
 
     #[test]
     fn a_lost_channel_serves_and_caches_nothing_until_a_new_heartbeat() {
         let cache = live_cache(10);
-        cache.insert(cache.ticket(), "alice", v(&["read"]));
-        let ticket = cache.ticket();
+        cache.insert(cache.stamp(), "alice", v(&["read"]));
+        let stamp = cache.stamp();
         cache.lose();
         assert!(!cache.is_live());
         assert_eq!(cache.get("alice"), None);
-        cache.insert(cache.ticket(), "alice", v(&["read"]));
+        cache.insert(cache.stamp(), "alice", v(&["read"]));
         // Back: an old heartbeat (sent before the new subscription) does
         // not count, a new one does; the entries are gone, the read that
         // started before the loss caches nothing.
@@ -561,7 +561,7 @@ mod tests {
         assert_eq!(cache.receive(fresh.as_bytes(), since), Some(since));
         assert!(cache.is_live());
         assert_eq!(cache.get("alice"), None);
-        cache.insert(ticket, "alice", v(&["read"]));
+        cache.insert(stamp, "alice", v(&["read"]));
         assert_eq!(cache.get("alice"), None);
     }
 
@@ -579,10 +579,10 @@ mod tests {
     fn the_cache_is_bounded_and_a_seed_clears_it() {
         let cache = live_cache(3);
         for user in ["a", "b", "c"] {
-            cache.insert(cache.ticket(), user, None);
+            cache.insert(cache.stamp(), user, None);
         }
         assert_eq!(cache.lock().len(), 3);
-        cache.insert(cache.ticket(), "d", v(&["x"]));
+        cache.insert(cache.stamp(), "d", v(&["x"]));
         assert_eq!(cache.lock().len(), 1, "full: starts over");
         assert_eq!(cache.get("d"), Some(v(&["x"])));
         cache.receive(b"*", 0);
