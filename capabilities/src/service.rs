@@ -236,7 +236,8 @@ struct Inner {
 /// - A service token (`iss` [`SERVICE_ISSUER`], `sub` an `…@service` account)
 ///   holds its snapshot intersected with what the account holds now and with
 ///   what its issuer (`issued_by`, the manager who minted it) holds now:
-///   removing a capability from either revokes it at once, adding one needs
+///   removing a capability from either revokes it at once (on another
+///   replica sharing Redis, within its cache's staleness bound), adding one needs
 ///   a new token. A service token without `issued_by` (minted before issuers
 ///   were recorded) is refused: 401 `MissingClaim`.
 /// - An API token holds its snapshot intersected with what its issuer
