@@ -415,6 +415,22 @@ impl TokenVerifier {
         result
     }
 
+    /// Verifies an access token or, when the token declares itself an ID
+    /// token, an ID token (its `aud` checked against the issuer's client
+    /// ids). What [`CredentialsConfig::accept_id_tokens`](crate::CredentialsConfig::accept_id_tokens) asks for.
+    pub async fn verify_access_or_id(&self, token: &str) -> Result<Arc<Principal>, Error> {
+        let result = match self.verify_inner(token, TokenKind::Access).await {
+            Err(e) if e.rejection() == Some(TokenRejection::WrongTokenType) => {
+                self.verify_inner(token, TokenKind::Id).await
+            }
+            other => other,
+        };
+        if let Err(e) = &result {
+            refusals::record(e);
+        }
+        result
+    }
+
     async fn verify_inner(&self, token: &str, kind: TokenKind) -> Result<Arc<Principal>, Error> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_bytes {
@@ -645,6 +661,7 @@ impl Issuer {
             expires_at: exp,
             scopes,
             kind: actual,
+            principal_kind: crate::principal::PrincipalKind::User,
             claims: Arc::new(claims.raw),
             token: RawToken::new(token),
         })

@@ -106,7 +106,8 @@ pub fn greeting(caller: Option<&Authenticated>) -> String {
     }
 }
 
-/// The body of `GET /me`: the caller's identity as JSON.
+/// The body of `GET /me`: the caller's identity as JSON (`kind`: `user` or
+/// `automation`).
 pub fn me_json(caller: &Authenticated) -> String {
     let p = &caller.principal;
     json!({
@@ -114,6 +115,7 @@ pub fn me_json(caller: &Authenticated) -> String {
         "email": p.email(),
         "issuer": p.issuer(),
         "scopes": p.scopes(),
+        "kind": p.principal_kind().as_str(),
     })
     .to_string()
 }
@@ -315,6 +317,7 @@ pub fn assert_response_snapshot(name: &str, resp: &TestResponse) {
     });
 }
 
+pub mod automation;
 pub mod cases;
 pub mod parity;
 
@@ -394,6 +397,10 @@ macro_rules! conformance_tests {
             the_body_reaches_the_policy_and_the_handler,
             an_encoded_slash_stays_in_its_segment,
             the_route_template_reaches_the_policy,
+            an_automation_principal_is_accepted,
+            a_wrong_automation_token_or_unknown_id_is_401,
+            an_unreachable_secret_store_is_503,
+            a_malformed_automation_secret_is_502,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {
