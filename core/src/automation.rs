@@ -82,7 +82,8 @@ use crate::principal::{Principal, RawToken};
 
 /// The future [`SecretSource::get_secret`] returns: the secret's text,
 /// `None` when no secret has that name.
-pub type SecretFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, Error>> + Send + 'a>>;
+pub type SecretFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<String>, Error>> + Send + 'a>>;
 
 /// Where automation principals' secrets are read from.
 ///
@@ -245,7 +246,10 @@ impl AutomationConfig {
                 return Err(err(key, "not a header name"));
             }
         }
-        if self.id_header_name.eq_ignore_ascii_case(&self.token_header_name) {
+        if self
+            .id_header_name
+            .eq_ignore_ascii_case(&self.token_header_name)
+        {
             return Err(err("token_header_name", "the same header as the id"));
         }
         if !self.common_prefix.bytes().all(is_secret_name_byte) {
@@ -261,7 +265,10 @@ impl AutomationConfig {
             return Err(err("capacity", "at least 1"));
         }
         if self.max_failures == 0 || self.failure_window_secs == 0 {
-            return Err(err("max_failures", "at least 1 failure in at least 1 second"));
+            return Err(err(
+                "max_failures",
+                "at least 1 failure in at least 1 second",
+            ));
         }
         Ok(())
     }
@@ -813,7 +820,9 @@ impl SecretSource for MemorySecrets {
     fn get_secret<'a>(&'a self, name: &'a str) -> SecretFuture<'a> {
         self.inner.reads.fetch_add(1, Ordering::AcqRel);
         let answer = if self.inner.unreachable.load(Ordering::Acquire) {
-            Err(Error::unavailable("the in-process secret store is switched off"))
+            Err(Error::unavailable(
+                "the in-process secret store is switched off",
+            ))
         } else {
             Ok(self
                 .inner

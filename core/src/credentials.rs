@@ -528,7 +528,9 @@ impl Authenticator {
             };
         };
         let principal = if self.config.accept_id_tokens {
-            self.verifier.verify_access_or_id(creds.access_token).await?
+            self.verifier
+                .verify_access_or_id(creds.access_token)
+                .await?
         } else {
             self.verifier.verify(creds.access_token).await?
         };

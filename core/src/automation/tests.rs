@@ -1,3 +1,5 @@
+//! Automation principals over the in-process secret store, on a manual clock.
+
 use std::sync::Arc;
 
 use super::*;
@@ -53,7 +55,10 @@ async fn a_matching_token_is_the_secrets_id_of_kind_automation() {
     assert_eq!(caller.issuer(), "memory");
     assert_eq!(caller.email(), None);
     assert!(caller.scopes().is_empty());
-    assert_eq!(caller.claim("principal"), Some(&serde_json::json!("reporter")));
+    assert_eq!(
+        caller.claim("principal"),
+        Some(&serde_json::json!("reporter"))
+    );
     assert_eq!(caller.token().expose(), TOKEN);
     assert!(!format!("{caller:?} {principals:?}").contains(TOKEN));
 }
@@ -61,7 +66,10 @@ async fn a_matching_token_is_the_secrets_id_of_kind_automation() {
 #[tokio::test]
 async fn wrong_tokens_and_unknown_ids_get_the_same_refusal() {
     let (_s, principals, _c) = setup(AutomationConfig::default());
-    let wrong = principals.authenticate("reporter", "guess").await.unwrap_err();
+    let wrong = principals
+        .authenticate("reporter", "guess")
+        .await
+        .unwrap_err();
     let unknown = principals.authenticate("nobody", TOKEN).await.unwrap_err();
     assert!(is_refused(&wrong), "{wrong:?}");
     assert!(is_refused(&unknown), "{unknown:?}");
@@ -96,9 +104,11 @@ async fn an_unknown_id_is_read_once_per_negative_ttl_however_often_it_comes() {
 
 #[tokio::test]
 async fn a_flood_of_made_up_ids_keeps_memory_bounded() {
-    let mut config = AutomationConfig::default();
-    config.negative_capacity = 50;
-    config.capacity = 50;
+    let config = AutomationConfig {
+        negative_capacity: 50,
+        capacity: 50,
+        ..AutomationConfig::default()
+    };
     let (secrets, principals, _c) = setup(config);
     principals.authenticate("reporter", TOKEN).await.unwrap();
     for i in 0..2000 {
@@ -134,17 +144,26 @@ async fn ids_that_cannot_name_a_secret_are_refused_without_a_read() {
 async fn a_source_down_before_the_first_read_is_503_never_a_pass() {
     let (secrets, principals, clock) = setup(AutomationConfig::default());
     secrets.set_unreachable(true);
-    let e = principals.authenticate("reporter", TOKEN).await.unwrap_err();
+    let e = principals
+        .authenticate("reporter", TOKEN)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert_eq!(e.status(), 503);
     // A wrong token too: nothing is known, nothing is decided.
     clock.advance_secs(2);
-    let e = principals.authenticate("reporter", "guess").await.unwrap_err();
+    let e = principals
+        .authenticate("reporter", "guess")
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), 503);
     // Within a second, requests do not each ask the source again.
     let reads = secrets.reads();
     for _ in 0..20 {
-        principals.authenticate("reporter", TOKEN).await.unwrap_err();
+        principals
+            .authenticate("reporter", TOKEN)
+            .await
+            .unwrap_err();
     }
     assert_eq!(secrets.reads(), reads);
     secrets.set_unreachable(false);
@@ -169,7 +188,10 @@ async fn the_last_good_secret_serves_while_the_source_is_down_until_the_stale_li
     clock.advance_secs(590);
     principals.authenticate("reporter", TOKEN).await.unwrap();
     clock.advance_secs(20);
-    let e = principals.authenticate("reporter", TOKEN).await.unwrap_err();
+    let e = principals
+        .authenticate("reporter", TOKEN)
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), 503);
     secrets.set_unreachable(false);
     clock.advance_secs(2);
@@ -178,8 +200,7 @@ async fn the_last_good_secret_serves_while_the_source_is_down_until_the_stale_li
 
 #[tokio::test]
 async fn a_rotated_secret_is_in_force_within_the_refresh_time() {
-    let (secrets, principals, clock) =
-        setup(AutomationConfig::default().with_refresh_secs(300));
+    let (secrets, principals, clock) = setup(AutomationConfig::default().with_refresh_secs(300));
     principals.authenticate("reporter", TOKEN).await.unwrap();
     let new = "the-reporter's-rotated-token-42";
     secrets.put("svc/reporter", secret(new, "reporter@example.com"));
@@ -189,7 +210,10 @@ async fn a_rotated_secret_is_in_force_within_the_refresh_time() {
     let reads = secrets.reads();
     principals.authenticate("reporter", new).await.unwrap();
     assert_eq!(secrets.reads(), reads + 1);
-    let e = principals.authenticate("reporter", TOKEN).await.unwrap_err();
+    let e = principals
+        .authenticate("reporter", TOKEN)
+        .await
+        .unwrap_err();
     assert!(is_refused(&e));
     // Rotated again, nobody presenting the new token: the old one serves
     // until the refresh, the background read puts the new one in force.
@@ -211,27 +235,38 @@ async fn wrong_tokens_read_the_secret_again_at_most_once_per_interval() {
     let (secrets, principals, clock) = setup(AutomationConfig::default());
     principals.authenticate("reporter", TOKEN).await.unwrap();
     for _ in 0..5 {
-        principals.authenticate("reporter", "guess").await.unwrap_err();
+        principals
+            .authenticate("reporter", "guess")
+            .await
+            .unwrap_err();
     }
     // Just read: no second read yet.
     assert_eq!(secrets.reads(), 1);
     clock.advance_secs(31);
     for _ in 0..5 {
-        principals.authenticate("reporter", "guess").await.unwrap_err();
+        principals
+            .authenticate("reporter", "guess")
+            .await
+            .unwrap_err();
     }
     assert_eq!(secrets.reads(), 2);
 }
 
 #[tokio::test]
 async fn too_many_failures_lock_the_principal_out_for_the_window() {
-    let (_s, principals, clock) =
-        setup(AutomationConfig::default().with_failure_limit(3, 60));
+    let (_s, principals, clock) = setup(AutomationConfig::default().with_failure_limit(3, 60));
     principals.authenticate("reporter", TOKEN).await.unwrap();
     for _ in 0..3 {
-        principals.authenticate("reporter", "guess").await.unwrap_err();
+        principals
+            .authenticate("reporter", "guess")
+            .await
+            .unwrap_err();
     }
     // Even the right token, with the same answer as a wrong one.
-    let e = principals.authenticate("reporter", TOKEN).await.unwrap_err();
+    let e = principals
+        .authenticate("reporter", TOKEN)
+        .await
+        .unwrap_err();
     assert!(is_refused(&e));
     clock.advance_secs(61);
     principals.authenticate("reporter", TOKEN).await.unwrap();
@@ -252,9 +287,16 @@ async fn a_malformed_secret_is_502_naming_the_secret_not_its_content() {
     {
         let id = format!("broken-{i}");
         secrets.put(format!("svc/{id}"), text);
-        let e = principals.authenticate(&id, "hunter2-in-plain-text").await.unwrap_err();
+        let e = principals
+            .authenticate(&id, "hunter2-in-plain-text")
+            .await
+            .unwrap_err();
         assert_eq!(e.status(), 502, "{text}");
-        assert!(e.message().contains(&format!("svc/{id}")), "{}", e.message());
+        assert!(
+            e.message().contains(&format!("svc/{id}")),
+            "{}",
+            e.message()
+        );
         let shown = format!("{e} {e:?} {:?}", e.to_reply("r"));
         assert!(!shown.contains("hunter2"), "{shown}");
     }
@@ -274,7 +316,10 @@ async fn a_deleted_secret_forgets_the_principal() {
     let reads = secrets.reads();
     principals.authenticate("reporter", TOKEN).await.unwrap();
     let_background_run(&secrets, reads).await;
-    let e = principals.authenticate("reporter", TOKEN).await.unwrap_err();
+    let e = principals
+        .authenticate("reporter", TOKEN)
+        .await
+        .unwrap_err();
     assert!(is_refused(&e));
 }
 
@@ -350,7 +395,11 @@ fn headers_come_in_pairs_and_names_are_checked() {
     ] {
         let e = AutomationPrincipals::new(bad, Arc::new(MemorySecrets::new())).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
-        assert!(e.message().contains("automation_principals."), "{}", e.message());
+        assert!(
+            e.message().contains("automation_principals."),
+            "{}",
+            e.message()
+        );
     }
 }
 

@@ -30,8 +30,11 @@ async fn automation_app(
         Arc::new(provider.clock()),
     )
     .expect("the automation configuration is valid");
-    let auth = Authenticator::new(super::cases::verifier(&provider), CredentialsConfig::default())
-        .with_automation(principals);
+    let auth = Authenticator::new(
+        super::cases::verifier(&provider),
+        CredentialsConfig::default(),
+    )
+    .with_automation(principals);
     let app = resource_app(adapter, &provider, auth);
     let client = app.client(None).await;
     (provider, app, client)
@@ -128,7 +131,10 @@ pub async fn an_unreachable_secret_store_is_503(adapter: &dyn Adapter) {
 /// log only.
 pub async fn a_malformed_automation_secret_is_502(adapter: &dyn Adapter) {
     let secrets = store();
-    secrets.put(format!("svc/{ID}"), "token=nightly-report-token-6d1f0b57a4c2");
+    secrets.put(
+        format!("svc/{ID}"),
+        "token=nightly-report-token-6d1f0b57a4c2",
+    );
     let (_p, _app, client) = automation_app(adapter, &secrets).await;
     let resp = client
         .get("/me")
