@@ -7,7 +7,9 @@
 //!   ([`FEATURE_SETS`]) and the docs with warnings denied, in that order,
 //!   stopping at the first failure; first, when they are missing, it
 //!   installs the tests' npm packages (Node 22 and the third-party OpenID
-//!   Connect provider) with `npm ci --prefix testing/js`;
+//!   Connect provider) with `npm ci --prefix testing/js`, and moto (the
+//!   AWS emulator of portcullis-smac's tests) in a Python virtual
+//!   environment outside the checkout, from `testing/moto/requirements.txt`;
 //! - `bench`: the verification micro-benchmarks, then the HTTP load harness
 //!   (arguments after `bench` go to the harness, e.g. `cargo xtask bench --quick`);
 //! - `mock-idp`: the mock OpenID Connect provider, with its arguments;
@@ -41,7 +43,8 @@ commands:
   ci              cargo fmt --check; clippy -D warnings; test --all-targets; test --doc
                   (with the optional features on); clippy of each documented
                   combination without a feature; doc -D warnings
-                  (first `npm ci --prefix testing/js` when its packages are missing)
+                  (first `npm ci --prefix testing/js` when its packages are missing,
+                  and moto's virtual environment from testing/moto/requirements.txt)
   bench [args]    the criterion benchmarks, then the load harness with [args] (e.g. --quick)
   mock-idp [args] the mock OpenID Connect provider (mock-oidc) with [args]
   help            this text";
@@ -148,6 +151,90 @@ fn js_dependencies() -> Result<(), Failure> {
     Ok(())
 }
 
+/// The pinned requirements of moto's virtual environment.
+const MOTO_REQUIREMENTS: &str = "testing/moto/requirements.txt";
+
+/// moto's virtual environment: `$PORTCULLIS_MOTO_VENV`, else
+/// `$HOME/.cache/portcullis-venv-moto` (outside the checkout, kept across
+/// runs; the same rule as portcullis-testing's `moto_venv`).
+fn moto_venv() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PORTCULLIS_MOTO_VENV") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache").join("portcullis-venv-moto")
+}
+
+/// Creates moto's virtual environment and installs the pinned
+/// requirements, unless it already holds exactly them (a copy of the
+/// requirements file is kept beside it).
+fn moto_dependencies() -> Result<(), Failure> {
+    let title = "moto";
+    let requirements = workspace_root().join(MOTO_REQUIREMENTS);
+    let wanted = std::fs::read_to_string(&requirements)
+        .map_err(|e| Failure(format!("{title}: cannot read {MOTO_REQUIREMENTS}: {e}")))?;
+    let venv = moto_venv();
+    let stamp = venv.join("portcullis-requirements.txt");
+    let server = venv.join("bin").join("moto_server");
+    if server.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+    {
+        println!("\n==> {title}: already installed in {}", venv.display());
+        return Ok(());
+    }
+    let started = Instant::now();
+    let run = |program: &Path, args: &[&str]| -> Result<(), Failure> {
+        let shown = format!("{} {}", program.display(), args.join(" "));
+        println!("\n==> {title}: {shown}");
+        let status = Command::new(program)
+            .args(args)
+            .current_dir(workspace_root())
+            .status()
+            .map_err(|e| {
+                Failure(if e.kind() == ErrorKind::NotFound {
+                    format!(
+                        "{title}: `{}` is not installed; the tests need Python 3 with venv \
+                         (e.g. `apt-get install -y python3-venv`)",
+                        program.display()
+                    )
+                } else {
+                    format!("{title}: could not start `{shown}`: {e}")
+                })
+            })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Failure(format!("{title}: `{shown}` failed ({status})")))
+        }
+    };
+    let venv_text = venv.to_string_lossy().into_owned();
+    run(Path::new("python3"), &["-m", "venv", "--clear", &venv_text])?;
+    let pip = venv.join("bin").join("pip");
+    run(
+        &pip,
+        &[
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-r",
+            MOTO_REQUIREMENTS,
+        ],
+    )?;
+    if !server.is_file() {
+        return Err(Failure(format!(
+            "{title}: the install succeeded but {} is missing",
+            server.display()
+        )));
+    }
+    std::fs::write(&stamp, wanted)
+        .map_err(|e| Failure(format!("{title}: cannot write {}: {e}", stamp.display())))?;
+    println!(
+        "<== {title}: ok in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// The optional features of the workspace's crates that add code of their
 /// own (poem-openapi's security scheme, utoipa's documents, the kit's
 /// and the adapters' policy decisions): turned on in
@@ -162,10 +249,14 @@ const WORKSPACE_FEATURES: &str = "portcullis-axum/utoipa,portcullis-poem/openapi
 /// removes code, it adds none.) Libraries only: their test targets need the
 /// features, and checking only the libraries keeps the extra dependency
 /// builds small.
-const FEATURE_SETS: [(&str, &[&str]); 3] = [
+const FEATURE_SETS: [(&str, &[&str]); 4] = [
     (
         "core without default features (no HTTP client)",
         &["-p", "portcullis-core", "--no-default-features"],
+    ),
+    (
+        "smac without the Secrets Manager client",
+        &["-p", "portcullis-smac", "--no-default-features"],
     ),
     (
         "capabilities without redis",
@@ -238,6 +329,7 @@ fn ci_steps() -> Vec<CiStep> {
 fn ci() -> Result<(), Failure> {
     let started = Instant::now();
     js_dependencies()?;
+    moto_dependencies()?;
     let steps = ci_steps();
     let count = steps.len();
     for (i, (title, args, env)) in steps.into_iter().enumerate() {
