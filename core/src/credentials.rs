@@ -780,6 +780,84 @@ mod tests {
         assert_eq!(refusing.authenticate(bad).await.unwrap_err().status(), 401);
     }
 
+    #[tokio::test]
+    async fn id_tokens_and_another_scheme_when_configured() {
+        use crate::config::{IssuerConfig, VerifierConfig};
+        use crate::mint::SigningKey;
+        let secret = "a shared secret of at least 32 bytes!";
+        let issuer = IssuerConfig::new("https://id.example.com")
+            .with_hmac_secret(secret)
+            .with_algorithms([crate::Algorithm::HS256])
+            .with_audience("api")
+            .with_client_id("web");
+        let verifier =
+            TokenVerifier::new(VerifierConfig::new([("main".to_owned(), issuer)])).unwrap();
+        let key = SigningKey::from_secret(crate::Algorithm::HS256, "k", secret.as_bytes()).unwrap();
+        let sign = |claims: serde_json::Value| key.sign(&claims, None).unwrap();
+        let base =
+            serde_json::json!({"iss": "https://id.example.com", "sub": "u", "exp": 4102444800u64});
+        let mut id = base.clone();
+        id["aud"] = "web".into();
+        id["nonce"] = "n".into();
+        let id = sign(id);
+        let mut access = base.clone();
+        access["aud"] = "api".into();
+        let access = sign(access);
+        let mut id_for_api = base;
+        id_for_api["aud"] = "api".into();
+        id_for_api["nonce"] = "n".into();
+        let id_for_api = sign(id_for_api);
+
+        let only_access = Authenticator::new(verifier.clone(), CredentialsConfig::default());
+        let both = Authenticator::new(
+            verifier,
+            CredentialsConfig::default()
+                .with_token_header_and_scheme("X-Token", "JWT")
+                .with_id_tokens_accepted(true),
+        );
+        let bearer = |t: &str| format!("Bearer {t}");
+        let jwt = |t: &str| format!("JWT {t}");
+        let e = only_access
+            .authenticate(&[("authorization", bearer(&id).as_str())][..])
+            .await
+            .unwrap_err();
+        assert_eq!(e.rejection(), Some(crate::TokenRejection::WrongTokenType));
+        for _ in 0..2 {
+            // Twice: the second from the cache.
+            let caller = both
+                .authenticate(&[("x-token", jwt(&id).as_str())][..])
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(caller.principal.token_kind(), TokenKind::Id);
+            let caller = both
+                .authenticate(&[("x-token", jwt(&access).as_str())][..])
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(caller.principal.token_kind(), TokenKind::Access);
+        }
+        // An ID token is checked against the client id, not the audiences.
+        let e = both
+            .authenticate(&[("x-token", jwt(&id_for_api).as_str())][..])
+            .await
+            .unwrap_err();
+        assert_eq!(e.rejection(), Some(crate::TokenRejection::WrongAudience));
+        // The configured header and scheme only.
+        assert!(
+            both.authenticate(&[("authorization", bearer(&access).as_str())][..])
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            both.authenticate(&[("x-token", bearer(&access).as_str())][..])
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
     #[test]
     fn proxy_forwarded_headers() {
         let cfg = CredentialsConfig::default()
