@@ -106,7 +106,8 @@ pub fn greeting(caller: Option<&Authenticated>) -> String {
     }
 }
 
-/// The body of `GET /me`: the caller's identity as JSON.
+/// The body of `GET /me`: the caller's identity as JSON (`kind`: `user` or
+/// `automation`).
 pub fn me_json(caller: &Authenticated) -> String {
     let p = &caller.principal;
     json!({
@@ -114,6 +115,7 @@ pub fn me_json(caller: &Authenticated) -> String {
         "email": p.email(),
         "issuer": p.issuer(),
         "scopes": p.scopes(),
+        "kind": p.principal_kind().as_str(),
     })
     .to_string()
 }
@@ -315,6 +317,7 @@ pub fn assert_response_snapshot(name: &str, resp: &TestResponse) {
     });
 }
 
+pub mod automation;
 pub mod cases;
 pub mod logins;
 pub mod parity;
@@ -400,6 +403,10 @@ macro_rules! conformance_tests {
             a_login_revoked_at_the_provider_is_401,
             a_provider_down_past_the_bound_is_503,
             headless_logins_are_limited_per_address,
+            an_automation_principal_is_accepted,
+            a_wrong_automation_token_or_unknown_id_is_401,
+            an_unreachable_secret_store_is_503,
+            a_malformed_automation_secret_is_502,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {

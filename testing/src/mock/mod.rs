@@ -490,6 +490,14 @@ impl MockProvider {
         self.url(routes::DISCOVERY_PATH)
     }
 
+    /// What `AWS_ENDPOINT_URL` is set to for this provider to serve as a
+    /// Cognito endpoint: its base URL, under which
+    /// `/{user_pool_id}/.well-known/jwks.json` serves its keys (see
+    /// [`TokenBuilder::cognito`]).
+    pub fn cognito_endpoint(&self) -> String {
+        self.base_url()
+    }
+
     /// `{issuer}/jwks`.
     pub fn jwks_url(&self) -> String {
         self.url(routes::JWKS_PATH)

@@ -27,6 +27,8 @@ use super::{Fault, control, device, oauth, session};
 pub(crate) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 /// The JWKS.
 pub(crate) const JWKS_PATH: &str = "/jwks";
+/// A Cognito user pool's JWKS, under the pool's id.
+pub(crate) const COGNITO_JWKS_PATH: &str = "/{pool}/.well-known/jwks.json";
 /// Token minting for command-line users.
 pub(crate) const MINT_PATH: &str = "/mint";
 /// The authorization endpoint.
@@ -75,6 +77,9 @@ pub(crate) fn router(state: Shared) -> Router {
     Router::new()
         .route(DISCOVERY_PATH, get(discovery))
         .route(JWKS_PATH, get(jwks))
+        // Cognito mode: every user pool's keys, where AWS's tools look
+        // under `AWS_ENDPOINT_URL`.
+        .route(COGNITO_JWKS_PATH, get(jwks))
         .route(MINT_PATH, post(mint))
         .route(AUTHORIZE_PATH, get(oauth::authorize))
         .route(TOKEN_PATH, post(oauth::token))
