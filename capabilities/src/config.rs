@@ -26,11 +26,15 @@ use crate::store::{CapabilityStore, RevocationStore, SessionStore};
 /// url: redis://redis.internal:6379/0
 /// prefix: "portcullis:"      # default
 /// command_timeout_ms: 1000   # default
+/// cache_entries: 10000       # default; 0: no local cache
+/// cache_staleness_bound_ms: 1000   # default
 /// ---
 /// kind: redis_cluster
 /// urls: [redis://redis-1.internal:6379, redis://redis-2.internal:6379]
 /// prefix: "portcullis:"      # default; no `{` or `}`
 /// command_timeout_ms: 1000   # default
+/// cache_entries: 10000       # default; 0: no local cache
+/// cache_staleness_bound_ms: 1000   # default
 /// ```
 ///
 /// ```
@@ -71,6 +75,15 @@ pub enum StoreConfig {
         /// The longest a command may take, in milliseconds (default 1000).
         #[serde(default = "defaults::command_timeout_ms")]
         command_timeout_ms: u64,
+        /// The most users whose capabilities each replica caches, invalidated
+        /// by Redis (default 10000; 0: no cache, every read goes to Redis).
+        #[serde(default = "defaults::cache_entries")]
+        cache_entries: usize,
+        /// The longest a cached answer may outlive a change made through
+        /// another replica, in milliseconds: the liveness bound of the
+        /// invalidation channel (default 1000, at least 50).
+        #[serde(default = "defaults::cache_staleness_bound_ms")]
+        cache_staleness_bound_ms: u64,
     },
     /// [`RedisStore`](crate::RedisStore) on a Redis Cluster (feature
     /// `redis-cluster`): shared by every replica, like `redis`.
@@ -84,6 +97,15 @@ pub enum StoreConfig {
         /// The longest a command may take, in milliseconds (default 1000).
         #[serde(default = "defaults::command_timeout_ms")]
         command_timeout_ms: u64,
+        /// The most users whose capabilities each replica caches, invalidated
+        /// by Redis (default 10000; 0: no cache, every read goes to Redis).
+        #[serde(default = "defaults::cache_entries")]
+        cache_entries: usize,
+        /// The longest a cached answer may outlive a change made through
+        /// another replica, in milliseconds: the liveness bound of the
+        /// invalidation channel (default 1000, at least 50).
+        #[serde(default = "defaults::cache_staleness_bound_ms")]
+        cache_staleness_bound_ms: u64,
     },
 }
 
@@ -175,10 +197,13 @@ impl StoreConfig {
                 url,
                 prefix,
                 command_timeout_ms,
+                cache_entries,
+                cache_staleness_bound_ms,
             } => {
                 let config = crate::RedisConfig::new(url.clone())
                     .with_prefix(prefix.clone())
-                    .with_command_timeout(Duration::from_millis(*command_timeout_ms));
+                    .with_command_timeout(Duration::from_millis(*command_timeout_ms))
+                    .with_local_cache(local_cache(*cache_entries, *cache_staleness_bound_ms));
                 Ok(Arc::new(crate::RedisStore::connect(config).await?))
             }
             #[cfg(feature = "redis-cluster")]
@@ -186,10 +211,13 @@ impl StoreConfig {
                 urls,
                 prefix,
                 command_timeout_ms,
+                cache_entries,
+                cache_staleness_bound_ms,
             } => {
                 let config = crate::RedisClusterConfig::new(urls.iter().cloned())
                     .with_prefix(prefix.clone())
-                    .with_command_timeout(Duration::from_millis(*command_timeout_ms));
+                    .with_command_timeout(Duration::from_millis(*command_timeout_ms))
+                    .with_local_cache(local_cache(*cache_entries, *cache_staleness_bound_ms));
                 Ok(Arc::new(crate::RedisStore::connect_cluster(config).await?))
             }
             #[cfg(not(feature = "redis-cluster"))]
@@ -238,6 +266,15 @@ impl StoreConfig {
     }
 }
 
+/// The local cache of a Redis kind's configuration.
+#[cfg(feature = "redis")]
+fn local_cache(entries: usize, staleness_bound_ms: u64) -> crate::LocalCacheConfig {
+    crate::LocalCacheConfig {
+        max_entries: entries,
+        staleness_bound: Duration::from_millis(staleness_bound_ms),
+    }
+}
+
 /// The stores of a Redis kind: one `RedisStore` serves all three.
 #[cfg(feature = "redis")]
 fn redis_stores(store: Arc<crate::RedisStore>) -> Stores {
@@ -260,6 +297,14 @@ mod defaults {
     }
 
     pub(super) fn command_timeout_ms() -> u64 {
+        1000
+    }
+
+    pub(super) fn cache_entries() -> usize {
+        10_000
+    }
+
+    pub(super) fn cache_staleness_bound_ms() -> u64 {
         1000
     }
 }
@@ -287,7 +332,9 @@ mod tests {
             StoreConfig::Redis {
                 url: Secret::new("redis://127.0.0.1/"),
                 prefix: "portcullis:".to_owned(),
-                command_timeout_ms: 1000
+                command_timeout_ms: 1000,
+                cache_entries: 10_000,
+                cache_staleness_bound_ms: 1000
             }
         );
     }
@@ -303,12 +350,32 @@ mod tests {
                     Secret::new("redis://127.0.0.1:7001")
                 ],
                 prefix: "portcullis:".to_owned(),
-                command_timeout_ms: 1000
+                command_timeout_ms: 1000,
+                cache_entries: 10_000,
+                cache_staleness_bound_ms: 1000
             }
         );
         assert!(parse("kind: redis_cluster\nurl: redis://127.0.0.1:7000").is_err());
         let config = parse("kind: redis_cluster\nurls: ['redis://:hunter2@127.0.0.1/']").unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_local_cache_is_configured() {
+        let config = parse(
+            "kind: redis\nurl: redis://127.0.0.1/\ncache_entries: 0\ncache_staleness_bound_ms: 250",
+        )
+        .unwrap();
+        let StoreConfig::Redis {
+            cache_entries,
+            cache_staleness_bound_ms,
+            ..
+        } = config
+        else {
+            panic!("{config:?}")
+        };
+        assert_eq!((cache_entries, cache_staleness_bound_ms), (0, 250));
+        assert!(parse("kind: redis\nurl: redis://127.0.0.1/\ncache: 5").is_err());
     }
 
     #[test]
@@ -332,6 +399,11 @@ mod tests {
         assert_eq!(
             Duration::from_millis(defaults::command_timeout_ms()),
             crate::redis_store::DEFAULT_COMMAND_TIMEOUT
+        );
+        assert_eq!(defaults::cache_entries(), crate::DEFAULT_CACHE_ENTRIES);
+        assert_eq!(
+            Duration::from_millis(defaults::cache_staleness_bound_ms()),
+            crate::DEFAULT_STALENESS_BOUND
         );
     }
 }

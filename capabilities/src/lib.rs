@@ -21,7 +21,7 @@
 //! |---------|--------------|-------------|----------|-----|
 //! | [`MemoryStore`] | yes | yes | yes | tests, one process |
 //! | [`FileStore`] | yes (YAML user file, easy-oauth's `caps.yaml` format) | yes (an append-only sibling `.revoked` file; one-time values in memory) | no ([`StoreConfig`] pairs it with a [`MemoryStore`]) | the processes of one host (an OS file lock around every change) |
-//! | [`RedisStore`] | yes | yes | yes | several replicas (one Redis, or a Redis Cluster) |
+//! | [`RedisStore`] | yes (reads from a local cache Redis invalidates) | yes | yes | several replicas (one Redis, or a Redis Cluster) |
 //!
 //! [`Capabilities`] puts the graph and the stores together: what a caller may
 //! do, easy-oauth's management operations, and user, service and API tokens.
@@ -44,6 +44,14 @@
 //! `kind: file`, `kind: redis`, `kind: redis_cluster`) and opens it;
 //! [`StoreConfig::open_stores_seeded`] seeds an empty Redis store from the
 //! user file once.
+//!
+//! **Several replicas, fast reads.** A [`RedisStore`] answers capability
+//! reads from a local cache that Redis invalidates through a channel
+//! published by the writes themselves: the replica that writes sees its
+//! change at once, the others within milliseconds, and never later than
+//! the staleness bound ([`LocalCacheConfig::staleness_bound`], 1 s by
+//! default) — a lost or silent channel drops the cache and sends reads to
+//! Redis until it is back. Revocations and sessions are never cached.
 //!
 //! **Fail closed.** A backend that cannot answer — Redis down or too slow, an
 //! I/O error — fails with [`ErrorKind::Unavailable`](portcullis_core::ErrorKind::Unavailable)
@@ -110,10 +118,13 @@ pub use memory::MemoryStore;
 #[cfg(feature = "redis-cluster")]
 pub use redis_store::RedisClusterConfig;
 #[cfg(feature = "redis")]
-pub use redis_store::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, RedisConfig, RedisStore};
+pub use redis_store::{
+    CacheStats, DEFAULT_CACHE_ENTRIES, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX,
+    DEFAULT_STALENESS_BOUND, InvalidationObserver, LocalCacheConfig, RedisConfig, RedisStore,
+};
 pub use service::{
     Capabilities, CapabilitiesBuilder, DEFAULT_SERVICE_TOKEN_TTL_SECS, DEFAULT_USER_TOKEN_TTL_SECS,
-    MAX_BODY_BYTES, MIN_SECRET_KEY_LEN, SERVICE_ACCOUNT_SUFFIX, SERVICE_ISSUER,
+    LOGIN_CLAIM, MAX_BODY_BYTES, MIN_SECRET_KEY_LEN, SERVICE_ACCOUNT_SUFFIX, SERVICE_ISSUER,
     StoreRevocationCheck, user_key,
 };
 pub use store::{

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -13,6 +14,14 @@ use crate::memory::unix_now;
 use crate::store::{
     CapabilityStore, Change, ChangeCheck, Modified, RevocationStore, SessionStore, StoreFuture,
     normalize, validate_name, validate_update,
+};
+
+mod cache;
+
+use cache::LocalCache;
+pub use cache::{
+    CacheStats, DEFAULT_CACHE_ENTRIES, DEFAULT_STALENESS_BOUND, InvalidationObserver,
+    LocalCacheConfig,
 };
 
 /// The key prefix used unless one is configured.
@@ -29,11 +38,13 @@ const MODIFY_ATTEMPTS: u32 = 8;
 ///
 /// KEYS: the users set, the user's capability set. ARGV: the user, whether
 /// the user was known (`1`/`0`), the number `n` of names expected, the `n`
-/// names expected, then the names to store. Writes only if the user's
-/// membership and names are exactly those expected; answers 1 if it wrote,
-/// 0 if the state had changed. An unknown user expected known (or the
-/// reverse) is a change. Leaving the user unknown is never asked for (a
-/// change that does not make the user known writes nothing).
+/// names expected, the invalidation channel, then the names to store.
+/// Writes only if the user's membership and names are exactly those
+/// expected, and then publishes `u{user}` on the channel in the same atomic
+/// step (the replicas' caches drop the user); answers 1 if it wrote, 0 if
+/// the state had changed. An unknown user expected known (or the reverse)
+/// is a change. Leaving the user unknown is never asked for (a change that
+/// does not make the user known writes nothing).
 const COMPARE_AND_SET: &str = r#"
 local known = redis.call('SISMEMBER', KEYS[1], ARGV[1])
 if tostring(known) ~= ARGV[2] then return 0 end
@@ -44,9 +55,10 @@ for i = 1, n do
 end
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
-for i = 4 + n, #ARGV do
+for i = 5 + n, #ARGV do
   redis.call('SADD', KEYS[2], ARGV[i])
 end
+redis.call('PUBLISH', ARGV[4 + n], 'u' .. ARGV[1])
 return 1
 "#;
 
@@ -54,13 +66,14 @@ return 1
 /// atomically by Redis.
 ///
 /// KEYS: the users set, the seed marker, then one capability set per user.
-/// ARGV: the marker's value, then per user (in KEYS order) the user, the
-/// number `k` of names, and the `k` names. Writes nothing and answers 0 when
-/// the marker exists or any user is known; else writes every user, sets the
-/// marker and answers 1.
+/// ARGV: the marker's value, the invalidation channel, then per user (in
+/// KEYS order) the user, the number `k` of names, and the `k` names. Writes
+/// nothing and answers 0 when the marker exists or any user is known; else
+/// writes every user, sets the marker, publishes `*` on the channel (the
+/// replicas' caches start over) and answers 1.
 const SEED: &str = r#"
 if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('SCARD', KEYS[1]) > 0 then return 0 end
-local pos = 2
+local pos = 3
 for u = 3, #KEYS do
   local user = ARGV[pos]
   local k = tonumber(ARGV[pos + 1])
@@ -72,6 +85,7 @@ for u = 3, #KEYS do
   pos = pos + k
 end
 redis.call('SET', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[2], '*')
 return 1
 "#;
 
@@ -93,16 +107,27 @@ pub struct RedisConfig {
     /// The longest a command or a connection attempt may take (default
     /// [`DEFAULT_COMMAND_TIMEOUT`]); past it the call fails with kind `Unavailable`.
     pub command_timeout: Duration,
+    /// The local cache of capability reads (default: on, see
+    /// [`LocalCacheConfig`]).
+    pub local_cache: LocalCacheConfig,
 }
 
 impl RedisConfig {
-    /// The Redis at `url`, with the default prefix and command timeout.
+    /// The Redis at `url`, with the default prefix, command timeout and local cache.
     pub fn new(url: impl Into<Secret>) -> Self {
         Self {
             url: url.into(),
             prefix: DEFAULT_PREFIX.to_owned(),
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            local_cache: LocalCacheConfig::default(),
         }
+    }
+
+    /// Replaces the local cache's configuration
+    /// ([`LocalCacheConfig::disabled`]: every read goes to Redis).
+    pub fn with_local_cache(mut self, local_cache: LocalCacheConfig) -> Self {
+        self.local_cache = local_cache;
+        self
     }
 
     /// Replaces the key prefix.
@@ -132,17 +157,29 @@ pub struct RedisClusterConfig {
     /// The longest a command or a connection attempt may take (default
     /// [`DEFAULT_COMMAND_TIMEOUT`]); past it the call fails with kind `Unavailable`.
     pub command_timeout: Duration,
+    /// The local cache of capability reads (default: on, see
+    /// [`LocalCacheConfig`]).
+    pub local_cache: LocalCacheConfig,
 }
 
 #[cfg(feature = "redis-cluster")]
 impl RedisClusterConfig {
-    /// The cluster reached through `urls`, with the default prefix and command timeout.
+    /// The cluster reached through `urls`, with the default prefix, command
+    /// timeout and local cache.
     pub fn new<S: Into<Secret>>(urls: impl IntoIterator<Item = S>) -> Self {
         Self {
             urls: urls.into_iter().map(Into::into).collect(),
             prefix: DEFAULT_PREFIX.to_owned(),
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            local_cache: LocalCacheConfig::default(),
         }
+    }
+
+    /// Replaces the local cache's configuration
+    /// ([`LocalCacheConfig::disabled`]: every read goes to Redis).
+    pub fn with_local_cache(mut self, local_cache: LocalCacheConfig) -> Self {
+        self.local_cache = local_cache;
+        self
     }
 
     /// Replaces the key prefix.
@@ -178,9 +215,36 @@ impl Connection {
 
 /// Capabilities, revocations and sessions kept in Redis.
 ///
-/// Every read goes to Redis (nothing is cached in the process), so a change
-/// made through one replica is seen by all of them at once. The keys, under
-/// the configured prefix `{prefix}`:
+/// Revocation checks, session reads and the reads of a change go to Redis
+/// every time, so a revocation or a logout made through one replica is in
+/// force on all of them at once. Capability reads
+/// ([`get`](CapabilityStore::get)) are served from a local cache that Redis
+/// invalidates (on by default, [`LocalCacheConfig`]): the replica that
+/// made a change sees it at once, the others when its invalidation arrives
+/// (milliseconds), and never later than the staleness bound, even when the
+/// invalidation channel is lost:
+///
+/// - every change `PUBLISH`es `u{user}` on `{prefix}invalidate`
+///   (`{prefix}{caps}invalidate` on a cluster) in the Lua script that
+///   writes it, so the write and its invalidation are one atomic step;
+/// - each replica subscribes on the node that runs those scripts (the
+///   server; on a cluster, the master of the `{caps}` slot, found with
+///   `CLUSTER SLOTS` and checked again once per bound);
+/// - each replica publishes a heartbeat of its own through the same path
+///   five times per bound, and serves from the cache only until
+///   `sent + bound` of the latest one that came back: Redis delivers one
+///   node's messages to a subscriber in order, so a heartbeat back proves
+///   every earlier change's invalidation arrived;
+/// - a subscription that fails or stays silent past the bound drops the
+///   whole cache; reads go to Redis, and nothing is cached, until a new
+///   subscription carries a heartbeat back;
+/// - a read takes the cache's generation before asking Redis and caches
+///   its answer only if no invalidation, loss or new subscription bumped
+///   it meanwhile, so an answer older than an invalidation is never
+///   cached.
+///
+/// [`list`](CapabilityStore::list) is never cached. The keys, under the
+/// configured prefix `{prefix}`:
 ///
 /// | key | type | holds |
 /// |-----|------|-------|
@@ -230,6 +294,8 @@ pub struct RedisStore {
     /// The hash tag of the capability keys (empty on a single server).
     caps_tag: &'static str,
     timeout: Duration,
+    /// The local cache of capability reads, if configured.
+    cache: Option<Arc<LocalCache>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -238,6 +304,7 @@ impl fmt::Debug for RedisStore {
             .field("cluster", &!self.caps_tag.is_empty())
             .field("prefix", &self.prefix)
             .field("command_timeout", &self.timeout)
+            .field("local_cache", &self.cache.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -252,10 +319,12 @@ impl RedisStore {
             url,
             prefix,
             command_timeout,
+            local_cache,
         } = config;
         if command_timeout.is_zero() {
             return Err(Error::config("the Redis command timeout must not be zero"));
         }
+        local_cache.check()?;
         // The URL may hold a password: no message repeats it.
         let client = Client::open(url.expose())
             .map_err(|e| Error::config(format!("the Redis URL is invalid ({:?})", e.kind())))?;
@@ -275,13 +344,15 @@ impl RedisStore {
             ))
         })?
         .map_err(|e| Error::unavailable("Redis could not be reached").with_source(e))?;
-        let store = Self {
+        let mut store = Self {
             conn: Connection::Single(conn),
             prefix,
             caps_tag: "",
             timeout: command_timeout,
+            cache: None,
         };
         store.ping().await?;
+        store.start_cache(local_cache, vec![url], false);
         Ok(store)
     }
 
@@ -303,10 +374,12 @@ impl RedisStore {
             urls,
             prefix,
             command_timeout,
+            local_cache,
         } = config;
         if command_timeout.is_zero() {
             return Err(Error::config("the Redis command timeout must not be zero"));
         }
+        local_cache.check()?;
         if urls.is_empty() {
             return Err(Error::config("a Redis Cluster needs at least one node URL"));
         }
@@ -334,14 +407,59 @@ impl RedisStore {
             .map_err(|e| {
                 Error::unavailable("the Redis Cluster could not be reached").with_source(e)
             })?;
-        let store = Self {
+        let mut store = Self {
             conn: Connection::Cluster(conn),
             prefix,
             caps_tag: CLUSTER_CAPABILITIES_TAG,
             timeout: command_timeout,
+            cache: None,
         };
         store.ping().await?;
+        store.start_cache(local_cache, urls, true);
         Ok(store)
+    }
+
+    /// Starts the local cache and the task that keeps its invalidation
+    /// channel, unless the cache is disabled.
+    fn start_cache(&mut self, config: LocalCacheConfig, urls: Vec<Secret>, cluster: bool) {
+        if config.max_entries == 0 {
+            return;
+        }
+        let cache = Arc::new(LocalCache::new(config));
+        cache::spawn(
+            &cache,
+            cache::Channel {
+                conn: self.conn.clone(),
+                urls,
+                cluster,
+                name: self.channel(),
+                users_key: self.users_key(),
+                timeout: self.timeout,
+            },
+        );
+        self.cache = Some(cache);
+    }
+
+    /// What the local cache counted so far (`None`: no cache).
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|cache| cache.stats())
+    }
+
+    /// Whether the local cache serves reads now: it is configured and its
+    /// invalidation channel carried a heartbeat back within the staleness
+    /// bound. While it does not, every read goes to Redis.
+    pub fn cache_is_live(&self) -> bool {
+        self.cache.as_ref().is_some_and(|cache| cache.is_live())
+    }
+
+    /// Calls `observer` with each user whose cached capabilities the
+    /// invalidation channel drops (a change made through any replica,
+    /// this one included), right after dropping them; `None` removes it.
+    /// Measures how long a change takes to reach this replica.
+    pub fn observe_invalidations(&self, observer: Option<InvalidationObserver>) {
+        if let Some(cache) = &self.cache {
+            cache.set_observer(observer);
+        }
     }
 
     async fn ping(&self) -> Result<(), Error> {
@@ -367,6 +485,11 @@ impl RedisStore {
 
     fn caps_key(&self, user: &str) -> String {
         format!("{}{}caps:{user}", self.prefix, self.caps_tag)
+    }
+
+    /// The invalidation channel (a channel, not a key: no hash slot).
+    fn channel(&self) -> String {
+        format!("{}{}invalidate", self.prefix, self.caps_tag)
     }
 
     fn seeded_key(&self) -> String {
@@ -395,6 +518,22 @@ impl RedisStore {
                 self.timeout
             ))),
         }
+    }
+
+    /// A user's capabilities, from the local cache when it holds them and
+    /// is live, else from Redis (cached for the next read unless an
+    /// invalidation arrived meanwhile).
+    async fn cached_caps(&self, user: &str) -> Result<Option<Vec<String>>, Error> {
+        let Some(cache) = &self.cache else {
+            return self.get_caps(user).await;
+        };
+        if let Some(found) = cache.get(user) {
+            return Ok(found);
+        }
+        let stamp = cache.stamp();
+        let found = self.get_caps(user).await?;
+        cache.insert(stamp, user, found.clone());
+        Ok(found)
     }
 
     async fn get_caps(&self, user: &str) -> Result<Option<Vec<String>>, Error> {
@@ -454,6 +593,11 @@ impl RedisStore {
                 .compare_and_set(user, before.as_deref(), after.as_deref())
                 .await?
             {
+                // This replica sees its own change at once; the others when
+                // the script's invalidation reaches them.
+                if let Some(cache) = &self.cache {
+                    cache.invalidate(user);
+                }
                 return Ok(Modified { before, after });
             }
             // Another change landed in between: back off a little, retry.
@@ -483,7 +627,8 @@ impl RedisStore {
             .arg(user)
             .arg(u8::from(expected.is_some()))
             .arg(expected_list.len())
-            .arg(expected_list);
+            .arg(expected_list)
+            .arg(self.channel());
         if let Some(after) = after {
             cmd.arg(after);
         }
@@ -525,12 +670,17 @@ impl RedisStore {
         for user in users.keys() {
             cmd.arg(self.caps_key(user));
         }
-        cmd.arg(unix_now());
+        cmd.arg(unix_now()).arg(self.channel());
         for (user, caps) in users {
             let caps = normalize(caps.clone());
             cmd.arg(user).arg(caps.len()).arg(caps);
         }
         let (written,): (i64,) = self.run("seed", &pipe).await?;
+        if written == 1
+            && let Some(cache) = &self.cache
+        {
+            cache.clear();
+        }
         Ok(written == 1)
     }
 
@@ -635,7 +785,7 @@ impl RedisStore {
 
 impl CapabilityStore for RedisStore {
     fn get<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Option<Vec<String>>> {
-        Box::pin(self.get_caps(user))
+        Box::pin(self.cached_caps(user))
     }
 
     fn list(&self) -> StoreFuture<'_, BTreeMap<String, Vec<String>>> {

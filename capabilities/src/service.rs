@@ -42,6 +42,11 @@ use tokens::{TokenClaims, derive_key};
 /// The `iss` and `aud` of the tokens [`Capabilities`] issues.
 pub const SERVICE_ISSUER: &str = "urn:portcullis:service";
 
+/// The claim of a user token that names the provider login it was minted
+/// from (see [`Capabilities::issue_user_token_for_login`]): the relying
+/// party checks that login with the provider before accepting the token.
+pub const LOGIN_CLAIM: &str = "portcullis_login";
+
 /// The HKDF `info` that derives the token signing key from the secret key.
 const KDF_INFO: &[u8] = b"portcullis service tokens v1";
 
@@ -231,7 +236,8 @@ struct Inner {
 /// - A service token (`iss` [`SERVICE_ISSUER`], `sub` an `…@service` account)
 ///   holds its snapshot intersected with what the account holds now and with
 ///   what its issuer (`issued_by`, the manager who minted it) holds now:
-///   removing a capability from either revokes it at once, adding one needs
+///   removing a capability from either revokes it at once (on another
+///   replica sharing Redis, within its cache's staleness bound), adding one needs
 ///   a new token. A service token without `issued_by` (minted before issuers
 ///   were recorded) is refused: 401 `MissingClaim`.
 /// - An API token holds its snapshot intersected with what its issuer
@@ -289,6 +295,12 @@ impl Capabilities {
     /// every replica sees them.
     pub fn revocations(&self) -> Option<&Arc<dyn RevocationStore>> {
         self.inner.revocations.as_ref()
+    }
+
+    /// How long the user tokens of [`issue_user_token`](Self::issue_user_token)
+    /// live, in seconds.
+    pub fn user_token_ttl_secs(&self) -> u64 {
+        self.inner.user_ttl_secs
     }
 
     /// The clock the service reads time from.

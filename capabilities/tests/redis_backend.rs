@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis_capabilities::{
-    CapabilityStore, Change, RedisConfig, RedisStore, RevocationStore, StoreConfig,
+    CapabilityStore, Change, LocalCacheConfig, RedisConfig, RedisStore, RevocationStore,
+    StoreConfig,
 };
 use portcullis_core::{Error, ErrorKind};
 
@@ -44,11 +45,32 @@ impl Deployment {
     }
 
     pub(crate) async fn store_with_timeout(&self, prefix: &str, timeout: Duration) -> RedisStore {
+        self.connect(prefix, timeout, LocalCacheConfig::default())
+            .await
+    }
+
+    /// A replica with `prefix` and its local cache configured by `cache`.
+    pub(crate) async fn store_with_cache(
+        &self,
+        prefix: &str,
+        cache: LocalCacheConfig,
+    ) -> RedisStore {
+        self.connect(prefix, Duration::from_millis(500), cache)
+            .await
+    }
+
+    async fn connect(
+        &self,
+        prefix: &str,
+        timeout: Duration,
+        cache: LocalCacheConfig,
+    ) -> RedisStore {
         match self {
             Deployment::Single(server) => RedisStore::connect(
                 RedisConfig::new(server.url())
                     .with_prefix(prefix)
-                    .with_command_timeout(timeout),
+                    .with_command_timeout(timeout)
+                    .with_local_cache(cache),
             )
             .await
             .unwrap(),
@@ -56,10 +78,26 @@ impl Deployment {
             Deployment::Cluster(cluster) => RedisStore::connect_cluster(
                 portcullis_capabilities::RedisClusterConfig::new(cluster.urls())
                     .with_prefix(prefix)
-                    .with_command_timeout(timeout),
+                    .with_command_timeout(timeout)
+                    .with_local_cache(cache),
             )
             .await
             .unwrap(),
+        }
+    }
+
+    /// Sends one command to every server (each node of a cluster).
+    pub(crate) fn each_node(&self, args: &[&str]) {
+        match self {
+            Deployment::Single(server) => {
+                server.command(args).unwrap();
+            }
+            #[cfg(feature = "redis-cluster")]
+            Deployment::Cluster(cluster) => {
+                for node in cluster.nodes() {
+                    node.command(args).unwrap();
+                }
+            }
         }
     }
 

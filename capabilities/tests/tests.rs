@@ -9,7 +9,10 @@ mod file;
 mod fuzz;
 mod memory;
 #[cfg(feature = "redis")]
+#[macro_use]
 mod redis_backend;
+#[cfg(feature = "redis")]
+mod redis_cache;
 mod service;
 mod suite;
 #[cfg(feature = "redis")]

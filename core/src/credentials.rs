@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::automation::AutomationPrincipals;
 use crate::error::Error;
 use crate::principal::{Principal, RawToken, TokenKind};
 use crate::verifier::TokenVerifier;
@@ -95,8 +96,19 @@ impl HeaderLookup for [(&str, &str)] {
 pub struct CredentialsConfig {
     /// The header carrying the access token (default `authorization`).
     pub auth_token_header: String,
-    /// Whether that header holds `Bearer <token>` (true, the default) or the bare token.
+    /// Whether that header holds `<scheme> <token>` (true, the default) or the bare token.
     pub auth_token_in_authorization: bool,
+    /// The scheme before the token when
+    /// [`auth_token_in_authorization`](Self::auth_token_in_authorization)
+    /// is set (default `Bearer`, compared without regard to case). SMAC's
+    /// `jwt_header_prefix`.
+    pub auth_token_scheme: String,
+    /// Whether a token that declares itself an ID token (Cognito's
+    /// `token_use: id`, `typ: id_token+jwt`, ...) is accepted in that
+    /// header, verified as an ID token: its `aud` must be the issuer's
+    /// client id (Cognito: an app client id). Default false: only access
+    /// tokens. SMAC's services take both kinds from Cognito.
+    pub accept_id_tokens: bool,
     /// A header carrying a forwarded ID token (verified as an ID token when present).
     pub id_token_header: Option<String>,
     /// A header carrying a forwarded refresh token (kept, never verified or logged).
@@ -138,6 +150,10 @@ struct CredentialsFile {
     auth_token_header: String,
     #[serde(default = "yes")]
     auth_token_in_authorization: bool,
+    #[serde(default = "default_scheme")]
+    auth_token_scheme: String,
+    #[serde(default)]
+    accept_id_tokens: bool,
     #[serde(default)]
     id_token_header: Option<String>,
     #[serde(default)]
@@ -170,6 +186,8 @@ impl TryFrom<CredentialsFile> for CredentialsConfig {
         Ok(Self {
             auth_token_header: file.auth_token_header,
             auth_token_in_authorization: file.auth_token_in_authorization,
+            auth_token_scheme: file.auth_token_scheme,
+            accept_id_tokens: file.accept_id_tokens,
             id_token_header: file.id_token_header,
             refresh_token_header: file.refresh_token_header,
             missing_credentials,
@@ -180,6 +198,10 @@ impl TryFrom<CredentialsFile> for CredentialsConfig {
 
 fn default_auth_header() -> String {
     "authorization".to_owned()
+}
+
+fn default_scheme() -> String {
+    "Bearer".to_owned()
 }
 
 fn default_realm() -> String {
@@ -195,6 +217,8 @@ impl Default for CredentialsConfig {
         Self {
             auth_token_header: default_auth_header(),
             auth_token_in_authorization: true,
+            auth_token_scheme: default_scheme(),
+            accept_id_tokens: false,
             id_token_header: None,
             refresh_token_header: None,
             missing_credentials: MissingCredentials::default(),
@@ -208,6 +232,28 @@ impl CredentialsConfig {
     pub fn with_token_header(mut self, header: impl Into<String>) -> Self {
         self.auth_token_header = header.into().to_ascii_lowercase();
         self.auth_token_in_authorization = false;
+        self
+    }
+
+    /// Reads the token from `header` after `scheme` (`Authorization:
+    /// Bearer` is `("authorization", "Bearer")`); an empty scheme reads the
+    /// bare token.
+    pub fn with_token_header_and_scheme(
+        mut self,
+        header: impl Into<String>,
+        scheme: impl Into<String>,
+    ) -> Self {
+        let scheme = scheme.into();
+        self.auth_token_header = header.into().to_ascii_lowercase();
+        self.auth_token_in_authorization = !scheme.trim().is_empty();
+        self.auth_token_scheme = scheme.trim().to_owned();
+        self
+    }
+
+    /// Accepts ID tokens besides access tokens (see
+    /// [`accept_id_tokens`](Self::accept_id_tokens)).
+    pub fn with_id_tokens_accepted(mut self, accept: bool) -> Self {
+        self.accept_id_tokens = accept;
         self
     }
 
@@ -286,7 +332,7 @@ fn find<'a>(
     let token = if cfg.auth_token_in_authorization {
         let raw = raw.trim();
         let (scheme, rest) = raw.split_once(' ').unwrap_or((raw, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
+        if !scheme.eq_ignore_ascii_case(&cfg.auth_token_scheme) {
             // Another scheme (Basic, ...) is not a credential for us.
             return Ok(None);
         }
@@ -325,7 +371,8 @@ fn find<'a>(
 #[non_exhaustive]
 pub enum CredentialSource {
     /// A token the request carried: `Authorization: Bearer`, the configured
-    /// token header, or tokens an auth proxy forwarded.
+    /// token header, tokens an auth proxy forwarded, or an automation
+    /// principal's id and token.
     Token,
     /// The login session's cookie (portcullis-oidc): a browser, which sends
     /// it with every request to the site, also those another site makes it
@@ -380,6 +427,7 @@ impl Authenticated {
 pub struct Authenticator {
     verifier: TokenVerifier,
     config: Arc<CredentialsConfig>,
+    automation: Option<AutomationPrincipals>,
 }
 
 impl Authenticator {
@@ -388,7 +436,40 @@ impl Authenticator {
         Self {
             verifier,
             config: Arc::new(config),
+            automation: None,
         }
+    }
+
+    /// Also accepts automation principals: a request carrying the id and
+    /// token headers of `automation` is authenticated by them (see
+    /// [`automation`](crate::automation)). A request carrying both those
+    /// headers and a bearer token is refused (400): one caller, one kind of
+    /// credentials.
+    ///
+    /// ```
+    /// # async fn f(verifier: portcullis_core::TokenVerifier) -> Result<(), portcullis_core::Error> {
+    /// use std::sync::Arc;
+    /// use portcullis_core::automation::{AutomationConfig, AutomationPrincipals, MemorySecrets};
+    /// use portcullis_core::{Authenticator, CredentialsConfig, PrincipalKind};
+    ///
+    /// let secrets = MemorySecrets::new();
+    /// secrets.put("builder", r#"{"token": "s3cr3t-builder-token", "id": "ci@example.com"}"#);
+    /// let automation = AutomationPrincipals::new(AutomationConfig::default(), Arc::new(secrets))?;
+    /// let auth = Authenticator::new(verifier, CredentialsConfig::default()).with_automation(automation);
+    /// let headers: &[(&str, &str)] = &[("SMAC-Principal", "builder"), ("SMAC-Token", "s3cr3t-builder-token")];
+    /// let caller = auth.authenticate(headers).await?.unwrap();
+    /// assert_eq!(caller.principal.user_id(), "ci@example.com");
+    /// assert_eq!(caller.principal.principal_kind(), PrincipalKind::Automation);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_automation(mut self, automation: AutomationPrincipals) -> Self {
+        self.automation = Some(automation);
+        self
+    }
+
+    /// The automation principals this authenticator accepts, when any.
+    pub fn automation(&self) -> Option<&AutomationPrincipals> {
+        self.automation.as_ref()
     }
 
     /// The verifier.
@@ -421,13 +502,38 @@ impl Authenticator {
         &self,
         headers: &(impl HeaderLookup + ?Sized),
     ) -> Result<Option<Authenticated>, Error> {
-        let Some(creds) = find(&self.config, headers)? else {
+        let creds = find(&self.config, headers)?;
+        if let Some(automation) = &self.automation
+            && let Some(presented) = automation.find(headers)?
+        {
+            if creds.is_some() {
+                return Err(Error::invalid_request(
+                    "the request carries a bearer token and an automation principal's credentials",
+                ));
+            }
+            let principal = automation
+                .authenticate(presented.id, presented.token)
+                .await?;
+            return Ok(Some(Authenticated {
+                principal,
+                id_token: None,
+                refresh_token: None,
+                source: CredentialSource::Token,
+            }));
+        }
+        let Some(creds) = creds else {
             return match self.config.missing_credentials {
                 MissingCredentials::Refuse => Err(Error::missing_credentials()),
                 MissingCredentials::Guest => Ok(None),
             };
         };
-        let principal = self.verifier.verify(creds.access_token).await?;
+        let principal = if self.config.accept_id_tokens {
+            self.verifier
+                .verify_access_or_id(creds.access_token)
+                .await?
+        } else {
+            self.verifier.verify(creds.access_token).await?
+        };
         let id_token = match creds.id_token {
             None => None,
             Some(t) => {
@@ -672,6 +778,84 @@ mod tests {
             );
         }
         assert_eq!(refusing.authenticate(bad).await.unwrap_err().status(), 401);
+    }
+
+    #[tokio::test]
+    async fn id_tokens_and_another_scheme_when_configured() {
+        use crate::config::{IssuerConfig, VerifierConfig};
+        use crate::mint::SigningKey;
+        let secret = "a shared secret of at least 32 bytes!";
+        let issuer = IssuerConfig::new("https://id.example.com")
+            .with_hmac_secret(secret)
+            .with_algorithms([crate::Algorithm::HS256])
+            .with_audience("api")
+            .with_client_id("web");
+        let verifier =
+            TokenVerifier::new(VerifierConfig::new([("main".to_owned(), issuer)])).unwrap();
+        let key = SigningKey::from_secret(crate::Algorithm::HS256, "k", secret.as_bytes()).unwrap();
+        let sign = |claims: serde_json::Value| key.sign(&claims, None).unwrap();
+        let base =
+            serde_json::json!({"iss": "https://id.example.com", "sub": "u", "exp": 4102444800u64});
+        let mut id = base.clone();
+        id["aud"] = "web".into();
+        id["nonce"] = "n".into();
+        let id = sign(id);
+        let mut access = base.clone();
+        access["aud"] = "api".into();
+        let access = sign(access);
+        let mut id_for_api = base;
+        id_for_api["aud"] = "api".into();
+        id_for_api["nonce"] = "n".into();
+        let id_for_api = sign(id_for_api);
+
+        let only_access = Authenticator::new(verifier.clone(), CredentialsConfig::default());
+        let both = Authenticator::new(
+            verifier,
+            CredentialsConfig::default()
+                .with_token_header_and_scheme("X-Token", "JWT")
+                .with_id_tokens_accepted(true),
+        );
+        let bearer = |t: &str| format!("Bearer {t}");
+        let jwt = |t: &str| format!("JWT {t}");
+        let e = only_access
+            .authenticate(&[("authorization", bearer(&id).as_str())][..])
+            .await
+            .unwrap_err();
+        assert_eq!(e.rejection(), Some(crate::TokenRejection::WrongTokenType));
+        for _ in 0..2 {
+            // Twice: the second from the cache.
+            let caller = both
+                .authenticate(&[("x-token", jwt(&id).as_str())][..])
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(caller.principal.token_kind(), TokenKind::Id);
+            let caller = both
+                .authenticate(&[("x-token", jwt(&access).as_str())][..])
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(caller.principal.token_kind(), TokenKind::Access);
+        }
+        // An ID token is checked against the client id, not the audiences.
+        let e = both
+            .authenticate(&[("x-token", jwt(&id_for_api).as_str())][..])
+            .await
+            .unwrap_err();
+        assert_eq!(e.rejection(), Some(crate::TokenRejection::WrongAudience));
+        // The configured header and scheme only.
+        assert!(
+            both.authenticate(&[("authorization", bearer(&access).as_str())][..])
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            both.authenticate(&[("x-token", bearer(&access).as_str())][..])
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

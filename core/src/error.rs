@@ -79,6 +79,10 @@ pub enum TokenRejection {
     /// The issuer's user-id claim is `email`, and the provider does not vouch
     /// for the address (see [`vouched_email`](crate::principal::vouched_email)).
     UnverifiedEmail,
+    /// An automation principal's id is unknown, its token does not match its
+    /// secret, or it failed too often lately: one reason for the three, so
+    /// that the answer never tells which ids exist.
+    InvalidPrincipal,
 }
 
 impl TokenRejection {
@@ -102,6 +106,9 @@ impl TokenRejection {
             TokenRejection::WrongTokenType => "the token is not an access token",
             TokenRejection::Revoked => "the token has been revoked",
             TokenRejection::UnverifiedEmail => "the token's email address is not verified",
+            TokenRejection::InvalidPrincipal => {
+                "the automation principal or its token is not valid"
+            }
         }
     }
 }

@@ -16,6 +16,10 @@
 //! - [`credentials`] finds tokens in request headers (`Authorization: Bearer`,
 //!   a custom header, or the tokens an auth proxy forwards) and
 //!   [`Authenticator`] verifies them.
+//! - [`automation`] authenticates automation principals: an id and a token
+//!   header checked against a secret (AWS Secrets Manager's shape) held in
+//!   a [`automation::SecretSource`], cached and refreshed like issuer keys;
+//!   [`Authenticator::with_automation`] adds them.
 //! - [`Error`] is the one error type; [`Error::to_reply`] maps it to a status,
 //!   an RFC 6750 `WWW-Authenticate` challenge and a JSON body, as a [`Reply`],
 //!   the one framework-neutral answer every adapter converts in one place.
@@ -109,6 +113,7 @@
 //! parsed once).
 
 pub mod alg;
+pub mod automation;
 pub mod capabilities;
 pub mod clock;
 pub mod config;
@@ -143,7 +148,7 @@ pub use credentials::{
     MissingCredentials,
 };
 pub use error::{Error, ErrorKind, Result, TokenRejection};
-pub use principal::{Principal, RawToken, TokenKind};
+pub use principal::{Principal, PrincipalKind, RawToken, TokenKind};
 pub use reply::{Authentication, Reply};
 pub use revocation::RevocationCheck;
 pub use secret::Secret;

@@ -19,6 +19,35 @@ pub enum TokenKind {
     Id,
 }
 
+/// Who a caller is: a user (a token an identity provider signed) or an
+/// automation principal (an id and a token checked against a secret, see
+/// [`automation`](crate::automation)).
+///
+/// A handler tells them apart with [`Principal::principal_kind`]: an
+/// automation principal has no email, no scopes and no claims beyond
+/// `principal` (the id it presented); its [`user_id`](Principal::user_id)
+/// is the `id` its secret names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PrincipalKind {
+    /// A user, authenticated by a token of a configured issuer.
+    User,
+    /// A service or job, authenticated by an id and a token checked against
+    /// its secret.
+    Automation,
+}
+
+impl PrincipalKind {
+    /// `user` or `automation`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::Automation => "automation",
+        }
+    }
+}
+
 /// A bearer token kept out of logs: `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RawToken(Arc<str>);
@@ -162,6 +191,7 @@ pub struct Principal {
     pub(crate) expires_at: u64,
     pub(crate) scopes: Vec<String>,
     pub(crate) kind: TokenKind,
+    pub(crate) principal_kind: PrincipalKind,
     pub(crate) claims: Arc<LazyClaims>,
     pub(crate) token: RawToken,
 }
@@ -204,9 +234,36 @@ impl Principal {
             expires_at,
             scopes,
             kind: TokenKind::Id,
+            principal_kind: PrincipalKind::User,
             claims: Arc::new(LazyClaims::from_map(claims)),
             token,
         })
+    }
+
+    /// An automation principal whose token matched its secret: known by
+    /// the secret's `id`, `presented` (the id it sent) as its one claim.
+    pub(crate) fn automation(
+        id: String,
+        presented: &str,
+        issuer: &str,
+        token: RawToken,
+        expires_at: u64,
+    ) -> Principal {
+        let mut claims = Map::new();
+        claims.insert("principal".to_owned(), Value::String(presented.to_owned()));
+        Principal {
+            user_id: id,
+            subject: None,
+            email: None,
+            username: None,
+            issuer: issuer.to_owned(),
+            expires_at,
+            scopes: Vec::new(),
+            kind: TokenKind::Access,
+            principal_kind: PrincipalKind::Automation,
+            claims: Arc::new(LazyClaims::from_map(claims)),
+            token,
+        }
     }
 
     /// The user id: the value of the issuer's configured user-id claim (`sub` by default).
@@ -256,6 +313,26 @@ impl Principal {
     /// The kind of token this principal was verified from.
     pub fn token_kind(&self) -> TokenKind {
         self.kind
+    }
+
+    /// A user or an automation principal.
+    pub fn principal_kind(&self) -> PrincipalKind {
+        self.principal_kind
+    }
+
+    /// Whether this is an automation principal (an id and a token checked
+    /// against a secret) rather than a user.
+    pub fn is_automation(&self) -> bool {
+        self.principal_kind == PrincipalKind::Automation
+    }
+
+    /// The groups of the `cognito:groups` claim (a list of strings), empty
+    /// when absent or of another shape.
+    pub fn cognito_groups(&self) -> Vec<&str> {
+        match self.claim("cognito:groups") {
+            Some(Value::Array(groups)) => groups.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Every claim, as JSON.
@@ -317,6 +394,7 @@ impl fmt::Debug for Principal {
             .field("expires_at", &self.expires_at)
             .field("scopes", &self.scopes)
             .field("kind", &self.kind)
+            .field("principal_kind", &self.principal_kind)
             .finish_non_exhaustive()
     }
 }
@@ -390,6 +468,7 @@ mod tests {
             expires_at: 1,
             scopes: vec![],
             kind: TokenKind::Access,
+            principal_kind: PrincipalKind::User,
             claims: Arc::new(LazyClaims::from_map(Map::new())),
             token: RawToken::new(token),
         };

@@ -17,7 +17,7 @@ use crate::error::{Error, ErrorKind, TokenRejection};
 pub(crate) const SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Every rejection reason, in declaration order (`reason as usize` is its index).
-const REJECTIONS: [TokenRejection; 17] = [
+const REJECTIONS: [TokenRejection; 18] = [
     TokenRejection::TooLarge,
     TokenRejection::Malformed,
     TokenRejection::DuplicateMember,
@@ -35,6 +35,7 @@ const REJECTIONS: [TokenRejection; 17] = [
     TokenRejection::WrongTokenType,
     TokenRejection::Revoked,
     TokenRejection::UnverifiedEmail,
+    TokenRejection::InvalidPrincipal,
 ];
 
 /// Counter slots: one per rejection, then `unavailable`, then any other error.

@@ -79,6 +79,8 @@ impl std::fmt::Debug for Inner {
 #[derive(Debug, Clone)]
 struct Cached {
     principal: Arc<Principal>,
+    /// Whether the token declares itself an ID token (not merely verified as one).
+    declared_id: bool,
     revocations: Option<Arc<dyn RevocationCheck>>,
 }
 
@@ -406,7 +408,7 @@ impl TokenVerifier {
     /// `warn` when keys or a revocation check were unavailable) counts the
     /// refusals by reason since the previous one.
     pub async fn verify_as(&self, token: &str, kind: TokenKind) -> Result<Arc<Principal>, Error> {
-        let result = self.verify_inner(token, kind).await;
+        let result = self.verify_inner(token, kind, false).await;
         if let Err(e) = &result {
             // The reason only: token content never reaches the log. Each
             // refusal at debug, a count by reason at most once an interval.
@@ -415,7 +417,25 @@ impl TokenVerifier {
         result
     }
 
-    async fn verify_inner(&self, token: &str, kind: TokenKind) -> Result<Arc<Principal>, Error> {
+    /// Verifies an access token or, when the token declares itself an ID
+    /// token, an ID token (its `aud` checked against the issuer's client
+    /// ids). What [`CredentialsConfig::accept_id_tokens`](crate::CredentialsConfig::accept_id_tokens) asks for.
+    pub async fn verify_access_or_id(&self, token: &str) -> Result<Arc<Principal>, Error> {
+        let result = self.verify_inner(token, TokenKind::Access, true).await;
+        if let Err(e) = &result {
+            refusals::record(e);
+        }
+        result
+    }
+
+    /// Verifies `token` as a `kind` token; with `or_declared_id`, a token
+    /// that declares itself an ID token is verified as one instead.
+    async fn verify_inner(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        or_declared_id: bool,
+    ) -> Result<Arc<Principal>, Error> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_bytes {
             return Err(Error::invalid_token(TokenRejection::TooLarge));
@@ -427,7 +447,7 @@ impl TokenVerifier {
             // Entries never outlive `exp`, whatever the leeway.
             if now >= hit.principal.expires_at.saturating_mul(1000) {
                 cache.remove(token);
-            } else if hit.principal.kind == kind {
+            } else if hit.principal.kind == kind || (or_declared_id && hit.declared_id) {
                 check_revocation(hit.revocations.as_deref(), &hit.principal).await?;
                 return Ok(hit.principal);
             }
@@ -445,7 +465,14 @@ impl TokenVerifier {
             return Err(Error::invalid_token(TokenRejection::DisallowedAlgorithm));
         }
         issuer.check_signature(&parsed).await?;
-        let principal = issuer.validate(parsed.claims, parsed.typ.as_deref(), kind, now, token)?;
+        let (principal, declared_id) = issuer.validate(
+            parsed.claims,
+            parsed.typ.as_deref(),
+            kind,
+            or_declared_id,
+            now,
+            token,
+        )?;
         let principal = Arc::new(principal);
         check_revocation(issuer.revocations.as_deref(), &principal).await?;
         if let Some(cache) = &inner.cache
@@ -455,6 +482,7 @@ impl TokenVerifier {
                 token.into(),
                 Cached {
                     principal: Arc::clone(&principal),
+                    declared_id,
                     revocations: issuer.revocations.clone(),
                 },
             );
@@ -522,9 +550,10 @@ impl Issuer {
         claims: Claims,
         typ: Option<&str>,
         expected: TokenKind,
+        or_declared_id: bool,
         now_ms: u64,
         token: &str,
-    ) -> Result<Principal, Error> {
+    ) -> Result<(Principal, bool), Error> {
         let invalid = || Error::invalid_token(TokenRejection::InvalidClaim);
         let exp = match claims.exp {
             None | Some(Date::Null) => {
@@ -548,6 +577,13 @@ impl Issuer {
             }
         }
         let declared = classify(typ, &claims)?;
+        let declared_id = declared == Declared::Id;
+        // An ID token where both kinds are accepted is checked as one.
+        let expected = if or_declared_id && declared_id {
+            TokenKind::Id
+        } else {
+            expected
+        };
         let refused = match (expected, declared) {
             (_, Declared::Other) | (TokenKind::Access, Declared::Id) => true,
             (TokenKind::Id, Declared::Access) => true,
@@ -636,18 +672,22 @@ impl Issuer {
         let scopes = scopes(&claims)?;
         // The token was routed here by its exact `iss`.
         let issuer = self.issuer.clone();
-        Ok(Principal {
-            user_id,
-            subject,
-            email,
-            username,
-            issuer,
-            expires_at: exp,
-            scopes,
-            kind: actual,
-            claims: Arc::new(claims.raw),
-            token: RawToken::new(token),
-        })
+        Ok((
+            Principal {
+                user_id,
+                subject,
+                email,
+                username,
+                issuer,
+                expires_at: exp,
+                scopes,
+                kind: actual,
+                principal_kind: crate::principal::PrincipalKind::User,
+                claims: Arc::new(claims.raw),
+                token: RawToken::new(token),
+            },
+            declared_id,
+        ))
     }
 }
 

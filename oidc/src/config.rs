@@ -253,6 +253,19 @@ pub struct SessionConfig {
     /// Access tokens this close to expiry are refreshed, in seconds (default 30).
     #[serde(default = "defaults::refresh_leeway")]
     pub refresh_leeway_secs: u64,
+    /// How often a login's refresh token is checked with the provider while
+    /// user tokens minted from it (`/token`) are in use, in seconds (default
+    /// one hour, as easy-oauth): a user the provider disabled, or whose
+    /// refresh token it revoked, loses those tokens (401) and the session
+    /// within this interval. Logins for which the provider gave no refresh
+    /// token are not checked: their user tokens live their full lifetime.
+    #[serde(default = "defaults::recheck_interval")]
+    pub recheck_interval_secs: u64,
+    /// How long past a due check the last good one keeps serving while the
+    /// provider cannot be reached, in seconds (default 30 minutes); then
+    /// the tokens of the login are answered 503 until the provider answers.
+    #[serde(default = "defaults::recheck_stale")]
+    pub recheck_stale_secs: u64,
 }
 
 mod defaults {
@@ -268,6 +281,12 @@ mod defaults {
     pub(super) fn refresh_leeway() -> u64 {
         30
     }
+    pub(super) fn recheck_interval() -> u64 {
+        3600
+    }
+    pub(super) fn recheck_stale() -> u64 {
+        1800
+    }
 }
 
 impl Default for SessionConfig {
@@ -277,6 +296,8 @@ impl Default for SessionConfig {
             max_age_secs: defaults::max_age(),
             login_timeout_secs: defaults::login_timeout(),
             refresh_leeway_secs: defaults::refresh_leeway(),
+            recheck_interval_secs: defaults::recheck_interval(),
+            recheck_stale_secs: defaults::recheck_stale(),
         }
     }
 }
@@ -525,7 +546,7 @@ impl OidcConfig {
             }
         }
         let s = &self.session;
-        if s.max_age_secs == 0 || s.login_timeout_secs == 0 {
+        if s.max_age_secs == 0 || s.login_timeout_secs == 0 || s.recheck_interval_secs == 0 {
             return bad("session", "durations must be positive".to_owned());
         }
         Ok(())

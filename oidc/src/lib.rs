@@ -25,6 +25,12 @@
 //! - `GET {prefix}/token`: a revocable portcullis token for the logged-in
 //!   user (`{"token", "expires_at"}`, and `"refresh_token"` for easy-oauth's
 //!   clients), or a service token with `?user=bot@service`.
+//! - `GET {prefix}/login?headless=true`: a login for command-line tools,
+//!   `{"login_url", "token_url"}`; with `&device=true`, when the provider
+//!   advertises RFC 8628 device authorization, a device login
+//!   (`{"verification_uri", "user_code", "token_url", ...}`) whose
+//!   `token_url` polls the provider, honouring `interval` and `slow_down`,
+//!   on one replica at a time.
 //! - `GET {prefix}/logout`: for a navigation from the site itself (or typed
 //!   by the user), ends the session everywhere, then RP-initiated logout at
 //!   the provider when it has an `end_session_endpoint`. Sent there by

@@ -123,6 +123,13 @@ pub(crate) struct Provider {
     end_session: Option<Url>,
     userinfo: Option<Url>,
     revocation: Option<Url>,
+    /// The token endpoint, for the device-code grant (RFC 8628), which
+    /// `openidconnect` only offers as a loop that sleeps between polls.
+    token: Url,
+    /// The device authorization endpoint (RFC 8628), when advertised.
+    device_authorization: Option<Url>,
+    /// Whether plain-HTTP URLs are allowed (a loopback provider in tests).
+    danger_allow_plain_http: bool,
     /// How the client authenticates, for the calls made without `openidconnect`.
     auth: ClientAuthMethod,
     client_id: String,
@@ -224,6 +231,9 @@ impl Provider {
             end_session: found.end_session_endpoint().cloned(),
             userinfo: found.userinfo_endpoint().cloned(),
             revocation: found.revocation_endpoint().cloned(),
+            token: token.clone(),
+            device_authorization: found.device_authorization_endpoint().cloned(),
+            danger_allow_plain_http: config.danger_allow_plain_http,
             auth,
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
@@ -352,10 +362,34 @@ impl Provider {
         let Some(url) = &self.revocation else {
             return Ok(false);
         };
-        let mut form = vec![
+        let form = vec![
             ("token", token.to_owned()),
             ("token_type_hint", "refresh_token".to_owned()),
         ];
+        let resp = self.client_post(url, form).send().await.map_err(|e| {
+            Error::unavailable("the provider's revocation endpoint could not be reached")
+                .with_source(e.without_url())
+        })?;
+        let status = resp.status();
+        if status.is_server_error() {
+            return Err(Error::unavailable(format!(
+                "the provider's revocation endpoint answered HTTP {}",
+                status.as_u16()
+            )));
+        }
+        if !status.is_success() {
+            return Err(Error::bad_gateway(format!(
+                "the provider refused to revoke the token (HTTP {})",
+                status.as_u16()
+            )));
+        }
+        Ok(true)
+    }
+
+    /// A form POST to `url` authenticated as at the token endpoint
+    /// (`client_secret_basic` or `client_secret_post`, else `client_id`
+    /// alone).
+    fn client_post(&self, url: &Url, mut form: Vec<(&str, String)>) -> reqwest::RequestBuilder {
         let mut req = self.http.reqwest().post(url.clone());
         match (&self.client_secret, self.auth) {
             (Some(secret), ClientAuthMethod::ClientSecretBasic) => {
@@ -373,32 +407,121 @@ impl Provider {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(&form)
             .finish();
-        let resp = req
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
+        req.header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .header(reqwest::header::ACCEPT, "application/json")
+        .body(body)
+    }
+
+    /// Whether the provider advertises a `device_authorization_endpoint`
+    /// (RFC 8628).
+    pub(crate) fn device_flow(&self) -> bool {
+        self.device_authorization.is_some()
+    }
+
+    /// Starts a device authorization (RFC 8628 3.1, 3.2) for `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// `Unavailable` when the provider cannot be reached or answers 5xx;
+    /// `BadGateway` (502) when it refuses the request or answers something
+    /// unusable; `Config` when it advertises no such endpoint.
+    pub(crate) async fn device_authorization(
+        &self,
+        scopes: &[String],
+    ) -> Result<DeviceStart, Error> {
+        let Some(url) = &self.device_authorization else {
+            return Err(Error::config(
+                "the provider advertises no device_authorization_endpoint",
+            ));
+        };
+        let resp = self
+            .client_post(url, vec![("scope", scopes.join(" "))])
             .send()
             .await
             .map_err(|e| {
-                Error::unavailable("the provider's revocation endpoint could not be reached")
-                    .with_source(e.without_url())
+                Error::unavailable(
+                    "the provider's device authorization endpoint could not be reached",
+                )
+                .with_source(e.without_url())
             })?;
         let status = resp.status();
         if status.is_server_error() {
             return Err(Error::unavailable(format!(
-                "the provider's revocation endpoint answered HTTP {}",
+                "the provider's device authorization endpoint answered HTTP {}",
                 status.as_u16()
             )));
         }
+        let body = read_bounded(resp, MAX_TOKEN_ANSWER_BYTES)
+            .await
+            .map_err(|e| {
+                Error::unavailable("the provider's device authorization answer could not be read")
+                    .with_source(e)
+            })?;
         if !status.is_success() {
+            let code = oauth_error_code(&body);
             return Err(Error::bad_gateway(format!(
-                "the provider refused to revoke the token (HTTP {})",
+                "the provider refused the device authorization (HTTP {}, `{code}`)",
                 status.as_u16()
             )));
         }
-        Ok(true)
+        DeviceStart::parse(&body, self.danger_allow_plain_http)
+    }
+
+    /// Polls the token endpoint once with the device-code grant (RFC 8628
+    /// 3.4, 3.5).
+    pub(crate) async fn poll_device(&self, device_code: &str) -> DevicePoll {
+        let form = vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:device_code".to_owned(),
+            ),
+            ("device_code", device_code.to_owned()),
+        ];
+        let resp = match self.client_post(&self.token, form).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return DevicePoll::Failed(
+                    Error::unavailable("the provider's token endpoint could not be reached")
+                        .with_source(e.without_url()),
+                );
+            }
+        };
+        let status = resp.status();
+        if status.is_server_error() {
+            return DevicePoll::Failed(Error::unavailable(format!(
+                "the provider's token endpoint answered HTTP {}",
+                status.as_u16()
+            )));
+        }
+        let body = match read_bounded(resp, MAX_TOKEN_ANSWER_BYTES).await {
+            Ok(b) => b,
+            Err(e) => {
+                return DevicePoll::Failed(
+                    Error::unavailable("the provider's token answer could not be read")
+                        .with_source(e),
+                );
+            }
+        };
+        if !status.is_success() {
+            return match oauth_error_code(&body).as_str() {
+                "authorization_pending" => DevicePoll::Pending,
+                "slow_down" => DevicePoll::SlowDown,
+                code => DevicePoll::Refused(code.to_owned()),
+            };
+        }
+        match serde_json::from_slice::<CoreTokenResponse>(&body) {
+            Ok(resp) => DevicePoll::Tokens(tokens(&resp)),
+            Err(e) => DevicePoll::Failed(
+                Error::bad_gateway(
+                    "the provider's token answer does not parse (if its ID token lacks `aud`, \
+                     try `token_endpoint_auth_method: client_secret_post`)",
+                )
+                .with_source(e),
+            ),
+        }
     }
 
     /// The RP-initiated logout URL, when the provider has one.
@@ -419,6 +542,120 @@ impl Provider {
         }
         Some(url)
     }
+}
+
+/// The `error` of an OAuth error answer (`"error"` when there is none).
+fn oauth_error_code(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| "error".to_owned())
+}
+
+/// The provider's answer to a device authorization request (RFC 8628 3.2).
+/// Its `Debug` shows no device code.
+pub(crate) struct DeviceStart {
+    pub(crate) device_code: String,
+    pub(crate) user_code: String,
+    pub(crate) verification_uri: String,
+    pub(crate) verification_uri_complete: Option<String>,
+    pub(crate) expires_in: u64,
+    pub(crate) interval: u64,
+}
+
+impl fmt::Debug for DeviceStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceStart")
+            .field("device_code", &"<redacted>")
+            .field("user_code", &self.user_code)
+            .field("verification_uri", &self.verification_uri)
+            .field("expires_in", &self.expires_in)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The longest device or user code kept (they go into the session store).
+const MAX_DEVICE_CODE_BYTES: usize = 1024;
+
+impl DeviceStart {
+    /// Parses and checks the answer: codes present and bounded, the
+    /// verification URIs HTTPS (plain HTTP on loopback, or when allowed),
+    /// `interval` 5 when absent (RFC 8628 3.2), at least 1.
+    fn parse(body: &[u8], allow_plain_http: bool) -> Result<DeviceStart, Error> {
+        let unusable = |what: &str| {
+            Error::bad_gateway(format!(
+                "the provider's device authorization answer is unusable: {what}"
+            ))
+        };
+        let doc: Value = serde_json::from_slice(body)
+            .map_err(|e| unusable("it does not parse").with_source(e))?;
+        let text = |name: &str| {
+            doc.get(name)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty() && v.len() <= MAX_DEVICE_CODE_BYTES)
+                .map(str::to_owned)
+        };
+        let uri = |value: String| -> Result<String, Error> {
+            let url =
+                Url::parse(&value).map_err(|_| unusable("a verification URI is not a URL"))?;
+            let loopback = url.host_str().is_some_and(|h| {
+                h == "localhost"
+                    || h.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+                    || h.trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            });
+            match url.scheme() {
+                "https" => Ok(value),
+                "http" if loopback || allow_plain_http => Ok(value),
+                _ => Err(unusable("a verification URI is not HTTPS")),
+            }
+        };
+        let device_code = text("device_code").ok_or_else(|| unusable("no device_code"))?;
+        let user_code = text("user_code").ok_or_else(|| unusable("no user_code"))?;
+        // Google's `verification_url` predates the RFC's name.
+        let verification_uri = text("verification_uri")
+            .or_else(|| text("verification_url"))
+            .ok_or_else(|| unusable("no verification_uri"))
+            .and_then(uri)?;
+        let verification_uri_complete = text("verification_uri_complete").map(uri).transpose()?;
+        let expires_in = doc
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .filter(|s| *s > 0)
+            .ok_or_else(|| unusable("no expires_in"))?;
+        let interval = doc
+            .get("interval")
+            .and_then(Value::as_u64)
+            .unwrap_or(5)
+            .max(1);
+        Ok(DeviceStart {
+            device_code,
+            user_code,
+            verification_uri,
+            verification_uri_complete,
+            expires_in,
+            interval,
+        })
+    }
+}
+
+/// One poll of the device-code grant.
+#[derive(Debug)]
+pub(crate) enum DevicePoll {
+    /// Granted.
+    Tokens(Tokens),
+    /// `authorization_pending`: ask again after the interval.
+    Pending,
+    /// `slow_down`: ask again after an interval 5 seconds longer.
+    SlowDown,
+    /// Any other OAuth error (`access_denied`, `expired_token`, ...).
+    Refused(String),
+    /// The provider could not be reached (503) or answered something
+    /// unusable (502).
+    Failed(Error),
 }
 
 fn tokens(resp: &CoreTokenResponse) -> Tokens {
@@ -467,7 +704,42 @@ where
 mod tests {
     use serde_json::json;
 
-    use super::OfflineRequest;
+    use super::{DeviceStart, OfflineRequest};
+
+    #[test]
+    fn device_authorization_answers_are_checked() {
+        let ok = json!({
+            "device_code": "d", "user_code": "ABCD-EFGH",
+            "verification_uri": "https://id.example.com/device", "expires_in": 600
+        });
+        let start = DeviceStart::parse(ok.to_string().as_bytes(), false).expect("usable");
+        assert_eq!(start.interval, 5, "the RFC's default");
+        assert!(start.verification_uri_complete.is_none());
+        let google = json!({
+            "device_code": "d", "user_code": "ABCD", "interval": 0,
+            "verification_url": "https://www.google.com/device", "expires_in": 1800
+        });
+        let start = DeviceStart::parse(google.to_string().as_bytes(), false).expect("usable");
+        assert_eq!(start.verification_uri, "https://www.google.com/device");
+        assert_eq!(start.interval, 1, "never a busy loop");
+        let local = json!({
+            "device_code": "d", "user_code": "u",
+            "verification_uri": "http://127.0.0.1:9/device", "expires_in": 1
+        });
+        assert!(DeviceStart::parse(local.to_string().as_bytes(), false).is_ok());
+        for bad in [
+            json!({"user_code": "u", "verification_uri": "https://x.example/d", "expires_in": 1}),
+            json!({"device_code": "d", "verification_uri": "https://x.example/d", "expires_in": 1}),
+            json!({"device_code": "d", "user_code": "u", "expires_in": 1}),
+            json!({"device_code": "d", "user_code": "u", "verification_uri": "http://x.example/d", "expires_in": 1}),
+            json!({"device_code": "d", "user_code": "u", "verification_uri": "javascript:alert(1)", "expires_in": 1}),
+            json!({"device_code": "d", "user_code": "u", "verification_uri": "https://x.example/d"}),
+            json!({"device_code": "x".repeat(2000), "user_code": "u", "verification_uri": "https://x.example/d", "expires_in": 1}),
+        ] {
+            let e = DeviceStart::parse(bad.to_string().as_bytes(), false).expect_err("unusable");
+            assert_eq!(e.status(), 502, "{bad}");
+        }
+    }
 
     #[test]
     fn discovery_decides_how_offline_access_is_asked() {

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_capabilities::{Capabilities, MemoryStore, RevocationStore, Stores};
+use portcullis_capabilities::{
+    Capabilities, LOGIN_CLAIM, MemoryStore, RevocationStore, SERVICE_ISSUER, Stores,
+};
 use portcullis_core::clock::{self, SharedClock};
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
 use portcullis_core::dangerous::{
@@ -15,7 +17,7 @@ use portcullis_core::principal::vouched_email;
 use portcullis_core::reply::SESSION_CACHE_CONTROL;
 use portcullis_core::{
     Algorithm, Authenticated, Authentication, Authenticator, CredentialSource, CredentialsConfig,
-    Error, HeaderLookup, RawToken, Reply, TokenKind, TokenVerifier,
+    Error, HeaderLookup, RawToken, Reply, TokenKind, TokenRejection, TokenVerifier,
 };
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
@@ -27,9 +29,14 @@ use crate::provider::{OfflineRequest, Provider, TokenFailure, Tokens, http_clien
 use crate::redirect::{ascii_location, safe_return_path};
 use crate::seal::{CookieAttrs, Sealer, random_token};
 use crate::session::{
-    Codec, FLIGHT_MEMORY_SECS, Flights, LOGIN_COOKIE, Loaded, REFRESH_LEASE, Refreshed,
-    SESSION_COOKIE, SaveError, SessionData, Transaction, ended_id, flight_key,
+    Codec, FLIGHT_MEMORY_SECS, Flights, LOGIN_COOKIE, LOGIN_RETRY_SECS, Loaded, LoginMemo,
+    LoginRecord, REFRESH_LEASE, Refreshed, SESSION_COOKIE, SaveError, SessionData, Transaction,
+    ended_id, flight_key,
 };
+
+mod device;
+
+use device::device_pending;
 
 /// The algorithms accepted from the provider: every asymmetric one. The
 /// key's type decides which one a given key verifies, so accepting them all
@@ -177,6 +184,8 @@ impl RelyingPartyBuilder {
                 revocations,
                 codec,
                 flights: Flights::default(),
+                logins: LoginMemo::default(),
+                headless_starts: crate::headless::StartLimit::default(),
                 clock: self.clock,
                 config,
             }),
@@ -198,7 +207,26 @@ struct Inner {
     revocations: Arc<dyn RevocationStore>,
     codec: Codec,
     flights: Flights,
+    logins: LoginMemo,
+    headless_starts: crate::headless::StartLimit,
     clock: SharedClock,
+}
+
+/// Where a refreshed set of tokens is kept: a server-side session, or a
+/// login record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    Session,
+    Login,
+}
+
+/// What the provider says of a login, as far as a request needs to know.
+#[derive(Debug)]
+enum LoginState {
+    /// The login holds; its record when it was read (or refreshed).
+    Alive(Option<Box<LoginRecord>>),
+    /// The provider refused its refresh token, or the record is gone.
+    Dead,
 }
 
 /// An OpenID Connect relying party: easy-oauth's `OAuthManager`, framework-neutral.
@@ -358,6 +386,25 @@ fn presented_token(headers: &(impl HeaderLookup + ?Sized), body: &[u8]) -> Optio
     token.filter(|t| !t.trim().is_empty())
 }
 
+/// The claims of a session's caller: the identity claims kept at login,
+/// and the login record it is bound to ([`LOGIN_CLAIM`]), which the user
+/// tokens minted for it carry.
+fn session_claims(session: &SessionData) -> Map<String, Value> {
+    let mut claims = session.claims.clone();
+    if let Some(login) = &session.login {
+        claims.insert(LOGIN_CLAIM.to_owned(), Value::String(login.clone()));
+    }
+    claims
+}
+
+/// The login a session caller is bound to; `None` for any other caller.
+fn login_of(caller: Option<&Authenticated>) -> Option<&str> {
+    caller
+        .filter(|c| c.source == CredentialSource::Session)
+        .and_then(|c| c.principal.claim(LOGIN_CLAIM))
+        .and_then(Value::as_str)
+}
+
 fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
@@ -378,7 +425,9 @@ impl RelyingParty {
     }
 
     /// The authenticator for bearer tokens: the provider's access tokens (for
-    /// the configured `audience`) and portcullis' own tokens.
+    /// the configured `audience`) and portcullis' own tokens. It verifies
+    /// tokens only: the provider check of the logins user tokens are bound
+    /// to is [`authenticate`](Self::authenticate)'s.
     pub fn authenticator(&self) -> &Authenticator {
         &self.inner.authenticator
     }
@@ -437,11 +486,18 @@ impl RelyingParty {
     /// refreshed. Bearer tokens are not concerned: a browser never sends
     /// them by itself.
     ///
+    /// A user token bound to a provider login (minted from a session whose
+    /// login gave a refresh token) holds only while the provider accepts
+    /// that login: see [`SessionConfig::recheck_interval_secs`](crate::SessionConfig::recheck_interval_secs).
+    /// Once the provider refuses it, the token is refused (401 `revoked`)
+    /// and the session ends.
+    ///
     /// # Errors
     ///
     /// The bearer token's refusal (401/400), a cross-origin state-changing
     /// request (403 `forbidden`), or `Unavailable` (503) when the store or,
-    /// for a due refresh, the provider cannot answer.
+    /// for a due refresh or a login check past its stale bound, the
+    /// provider cannot answer.
     pub async fn authenticate(
         &self,
         method: &str,
@@ -462,6 +518,16 @@ impl RelyingParty {
             });
         }
         if let Some(caller) = self.inner.authenticator.authenticate(headers).await? {
+            // A user token bound to a provider login holds only while the
+            // provider accepts that login (checked at most every interval).
+            if caller.principal.issuer() == SERVICE_ISSUER
+                && let Some(login) = caller.principal.claim(LOGIN_CLAIM).and_then(Value::as_str)
+            {
+                let now = self.inner.clock.now_secs();
+                if let LoginState::Dead = self.login_state(login, now, false).await? {
+                    return Err(Error::invalid_token(TokenRejection::Revoked));
+                }
+            }
             return Ok(Authentication {
                 caller: Some(caller),
                 set_cookies: Vec::new(),
@@ -491,32 +557,43 @@ impl RelyingParty {
         }
         let mut session = session;
         let mut set_cookies = Vec::new();
-        if session.needs_refresh(now, self.inner.config.session.refresh_leeway_secs) {
+        let leeway = self.inner.config.session.refresh_leeway_secs;
+        let mut renewed: Option<Box<SessionData>> = None;
+        if let Some(login) = session.login.clone() {
+            // The login record holds the refresh token: the session takes
+            // the access token it has (refreshing it when due), and ends
+            // with the login.
+            let access_due = session
+                .access_expires_at
+                .is_some_and(|exp| now.saturating_add(leeway) >= exp);
+            match self.login_state(&login, now, access_due).await? {
+                LoginState::Dead => {
+                    self.end(&session).await?;
+                    return Ok(Authentication::clearing(codec.clear_session()));
+                }
+                LoginState::Alive(Some(record)) if record.access_token != session.access_token => {
+                    let record = *record;
+                    renewed = Some(Box::new(SessionData {
+                        access_token: record.access_token,
+                        access_expires_at: record.access_expires_at,
+                        id_token: record.id_token.or(session.id_token.clone()),
+                        ..session.clone()
+                    }));
+                }
+                LoginState::Alive(_) => {}
+            }
+        } else if session.needs_refresh(now, leeway) {
             let current = session.clone();
             let rp = self.clone();
             let outcome = self
                 .inner
                 .flights
                 .run(&session, now, move || {
-                    rp.refresh_across_replicas(current, now)
+                    rp.refresh_across_replicas(current, now, Holder::Session)
                 })
                 .await;
             match outcome {
-                Refreshed::Renewed(renewed) => {
-                    match codec.save(&renewed, now).await {
-                        Ok(cookie) => set_cookies.push(cookie),
-                        Err(SaveError::TooLarge(size)) => {
-                            tracing::error!(
-                                size,
-                                "a refreshed session no longer fits in a cookie; set `session.storage: server`"
-                            );
-                            self.end(&renewed).await?;
-                            return Ok(Authentication::clearing(codec.clear_session()));
-                        }
-                        Err(SaveError::Failed(e)) => return Err(e),
-                    }
-                    session = *renewed;
-                }
+                Refreshed::Renewed(r) => renewed = Some(r),
                 Refreshed::Ended => {
                     self.end(&session).await?;
                     return Ok(Authentication::clearing(codec.clear_session()));
@@ -524,11 +601,26 @@ impl RelyingParty {
                 Refreshed::Unavailable(e) => return Err(e),
             }
         }
+        if let Some(renewed) = renewed {
+            match codec.save(&renewed, now).await {
+                Ok(cookie) => set_cookies.push(cookie),
+                Err(SaveError::TooLarge(size)) => {
+                    tracing::error!(
+                        size,
+                        "a refreshed session no longer fits in a cookie; set `session.storage: server`"
+                    );
+                    self.end(&renewed).await?;
+                    return Ok(Authentication::clearing(codec.clear_session()));
+                }
+                Err(SaveError::Failed(e)) => return Err(e),
+            }
+            session = *renewed;
+        }
         // The session's ID token was verified at the callback, and its
         // claims have been sealed or stored since: they are taken as they are.
         let principal = principal_from_unverified_claims(
-            session.iss,
-            session.claims,
+            session.iss.clone(),
+            session_claims(&session),
             RawToken::new(session.access_token.unwrap_or_default()),
             session.expires_at,
         )?;
@@ -597,7 +689,12 @@ impl RelyingParty {
     /// unavailable provider publishes nothing: the next request tries again.
     /// Runs as a task of its own (see [`Flights`]), so that it completes
     /// when the request is cancelled.
-    async fn refresh_across_replicas(self, session: SessionData, now: u64) -> Refreshed {
+    async fn refresh_across_replicas(
+        self,
+        session: SessionData,
+        now: u64,
+        holder: Holder,
+    ) -> Refreshed {
         let codec = &self.inner.codec;
         let key = flight_key(&session);
         let deadline = tokio::time::Instant::now() + REFRESH_LEASE + Duration::from_secs(1);
@@ -626,12 +723,20 @@ impl RelyingParty {
             Ok(None) => self.refresh(session, now).await,
             Err(e) => Refreshed::Unavailable(e),
         };
-        if let Refreshed::Renewed(renewed) = &outcome
-            && codec.storage == SessionStorage::Server
-        {
+        if let Refreshed::Renewed(renewed) = &outcome {
             // Kept now, whether or not the request is still there to take it.
-            if let Err(SaveError::Failed(e)) = codec.save(renewed, now).await {
-                tracing::warn!(error = %e, "a refreshed session could not be stored");
+            match holder {
+                Holder::Session if codec.storage == SessionStorage::Server => {
+                    if let Err(SaveError::Failed(e)) = codec.save(renewed, now).await {
+                        tracing::warn!(error = %e, "a refreshed session could not be stored");
+                    }
+                }
+                Holder::Session => {}
+                Holder::Login => {
+                    if let Err(e) = codec.save_login(renewed).await {
+                        tracing::warn!(error = %e, "a refreshed login could not be stored");
+                    }
+                }
             }
         }
         if let Err(e) = codec
@@ -698,8 +803,96 @@ impl RelyingParty {
             access_expires_at: expires_in.map(|s| now.saturating_add(s)),
             refresh_token: refresh_token.or(session.refresh_token.clone()),
             id_token: id_token.or(session.id_token.clone()),
+            checked_at: Some(now),
             ..session
         }))
+    }
+
+    /// What the provider says of login `id` at `now`: the login record is
+    /// read (unless this process checked it within
+    /// `session.recheck_interval_secs`), and its refresh token redeemed when
+    /// the check is due, or when `access_due` and the record's access token
+    /// is due too. The redemption is the single-flight refresh of sessions
+    /// (one per process and, through the store's lock, across replicas); the
+    /// rotated token replaces the record's. A refused refresh token ends
+    /// the login (its record is deleted, so every replica refuses its
+    /// tokens). A provider that cannot be reached leaves the last good
+    /// check serving for `session.recheck_stale_secs` past the interval
+    /// (asked again at most every [`LOGIN_RETRY_SECS`]), then `Unavailable`;
+    /// with `access_due`, at once, as for sessions without a login record.
+    async fn login_state(&self, id: &str, now: u64, access_due: bool) -> Result<LoginState, Error> {
+        let session_cfg = &self.inner.config.session;
+        let interval = session_cfg.recheck_interval_secs;
+        let stale = session_cfg.recheck_stale_secs;
+        let memo = &self.inner.logins;
+        if !access_due
+            && memo
+                .checked_at(id)
+                .is_some_and(|at| now < at.saturating_add(interval))
+        {
+            return Ok(LoginState::Alive(None));
+        }
+        let codec = &self.inner.codec;
+        let Some(record) = codec.load_login(id).await? else {
+            memo.forget(id);
+            return Ok(LoginState::Dead);
+        };
+        let checked_at = record.checked_at.unwrap_or_default();
+        let check_due = now >= checked_at.saturating_add(interval);
+        let serves_until = checked_at.saturating_add(interval).saturating_add(stale);
+        let access_stale = access_due && record.needs_refresh(now, session_cfg.refresh_leeway_secs);
+        if !check_due && !access_stale {
+            memo.checked(id, checked_at);
+            return Ok(LoginState::Alive(Some(Box::new(record))));
+        }
+        let unavailable = || {
+            Error::unavailable(
+                "the identity provider cannot be reached to check this login; try again later",
+            )
+        };
+        if !access_due
+            && memo
+                .failed_at(id)
+                .is_some_and(|at| now < at.saturating_add(LOGIN_RETRY_SECS))
+        {
+            return if now < serves_until {
+                Ok(LoginState::Alive(Some(Box::new(record))))
+            } else {
+                Err(unavailable())
+            };
+        }
+        let current = record.clone();
+        let rp = self.clone();
+        let outcome = self
+            .inner
+            .flights
+            .run(&record, now, move || {
+                rp.refresh_across_replicas(current, now, Holder::Login)
+            })
+            .await;
+        match outcome {
+            Refreshed::Renewed(renewed) => {
+                memo.checked(id, renewed.checked_at.unwrap_or(now));
+                Ok(LoginState::Alive(Some(renewed)))
+            }
+            Refreshed::Ended => {
+                tracing::info!(
+                    "the provider refused a login's refresh token; its tokens and sessions end"
+                );
+                memo.forget(id);
+                codec.forget_login(id).await?;
+                Ok(LoginState::Dead)
+            }
+            Refreshed::Unavailable(e) => {
+                memo.failed(id, checked_at, now);
+                if !access_due && now < serves_until {
+                    tracing::warn!(error = %e, "the provider cannot be reached to check a login; its last good check serves");
+                    Ok(LoginState::Alive(Some(Box::new(record))))
+                } else {
+                    Err(e)
+                }
+            }
+        }
     }
 
     /// Where a guest goes on a route that sends guests to log in
@@ -753,7 +946,23 @@ impl RelyingParty {
     pub async fn login(
         &self,
         query: Option<&str>,
+        headers: &(impl HeaderLookup + ?Sized),
+    ) -> Reply {
+        self.login_from(query, headers, None).await
+    }
+
+    /// [`login`](Self::login) for a request from client address `peer`
+    /// (the connection's peer, as the framework gives it): headless logins
+    /// (`headless=true`) are limited to 10 starts a minute per address (an
+    /// IPv6 address by its /64), per process; past it the answer is `429`
+    /// with `Retry-After`. Requests without an address (`None`) share one
+    /// count. Behind a reverse proxy every request comes from the proxy's
+    /// address: limit there too.
+    pub async fn login_from(
+        &self,
+        query: Option<&str>,
         _headers: &(impl HeaderLookup + ?Sized),
+        peer: Option<std::net::IpAddr>,
     ) -> Reply {
         let codec = &self.inner.codec;
         let q = params(query);
@@ -762,6 +971,24 @@ impl RelyingParty {
             return Reply::see_other(ascii_location(&self.return_target(&q))).private();
         }
         if param(&q, "headless") == Some("true") {
+            let now = self.inner.clock.now_secs();
+            if let Err(wait) = self.inner.headless_starts.start(peer, now) {
+                // At `debug`: a client past its limit must not flood the log.
+                tracing::debug!("too many headless logins from one address; refused");
+                let body = json!({
+                    "error": "too_many_requests",
+                    "error_description": "too many headless logins started from this address; \
+                                          try again later",
+                });
+                let mut reply = Reply::json(429, body.to_string()).private();
+                reply.headers.push(("retry-after", wait.to_string()));
+                return reply;
+            }
+            if param(&q, "device") == Some("true") {
+                return self
+                    .device_start(param(&q, "offline_token") == Some("true"))
+                    .await;
+            }
             return self.headless_start().await;
         }
         let headless = match param(&q, "headless_id") {
@@ -862,6 +1089,7 @@ impl RelyingParty {
             secret_hash: crate::headless::secret_hash(&secret),
             expires_at,
             token: None,
+            device: None,
         };
         let stored = self
             .inner
@@ -902,22 +1130,24 @@ impl RelyingParty {
     /// Records the user's token for headless login `id`, which the browser
     /// login that made `session` completes.
     async fn headless_complete(&self, id: &str, session: &SessionData) -> Result<(), Error> {
-        let Some(mut pending) = self.headless_pending(id).await? else {
+        let Some(pending) = self.headless_pending(id).await? else {
             return Err(Error::invalid_request(
                 "the headless login expired before the browser login completed",
             ));
         };
         let principal = principal_from_unverified_claims(
             session.iss.clone(),
-            session.claims.clone(),
+            session_claims(session),
             RawToken::new(session.access_token.clone().unwrap_or_default()),
             session.expires_at,
         )?;
         let caller = authenticated_session(Arc::new(principal));
+        let mut pending = pending;
+        pending.device = None;
         let reply = self
             .inner
             .capabilities
-            .issue_user_token(Some(&caller))
+            .issue_user_token_for_login(Some(&caller), session.login.as_deref())
             .await?;
         let token: Value = serde_json::from_slice(&reply.body)
             .map_err(|_| Error::config("the user token answer is not JSON"))?;
@@ -983,7 +1213,15 @@ impl RelyingParty {
                     Err(e) => Reply::error(&e, self.realm()).private(),
                 };
             }
-            if tokio::time::Instant::now() >= deadline {
+            if let Some(device) = pending.device {
+                let interval = device.interval;
+                if let Some(reply) = self.device_step(id, &device).await {
+                    return reply;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return device_pending(interval);
+                }
+            } else if tokio::time::Instant::now() >= deadline {
                 return Reply::json_no_store(202, &json!({"status": "pending"})).private();
             }
             tokio::time::sleep(crate::headless::POLL).await;
@@ -1107,11 +1345,14 @@ impl RelyingParty {
             }
             Err(TokenFailure::Failed(e)) => return Reply::error(&e, self.realm()),
         };
-        let claims = match self.check_id_token(&tokens, &tx.nonce, &provider).await {
+        let claims = match self
+            .check_id_token(&tokens, Some(&tx.nonce), &provider)
+            .await
+        {
             Ok(c) => c,
             Err(reply) => return reply,
         };
-        let session = SessionData {
+        let mut session = SessionData {
             sid: match random_token(32) {
                 Ok(s) => s,
                 Err(e) => return Reply::error(&e, self.realm()),
@@ -1123,7 +1364,12 @@ impl RelyingParty {
             refresh_token: tokens.refresh_token.clone(),
             id_token: tokens.id_token.clone(),
             expires_at: now.saturating_add(config.session.max_age_secs),
+            login: None,
+            checked_at: None,
         };
+        if let Err(e) = self.bind_login(&mut session, now).await {
+            return Reply::error(&e, self.realm());
+        }
         // The session this browser had, if any, ends here, when the new one
         // replaces it (not at `/login`, which another site may trigger).
         if let Ok(Loaded::Session(old)) = codec.load(headers.header("cookie")).await
@@ -1163,11 +1409,34 @@ impl RelyingParty {
         Reply::see_other(tx.return_to).with_cookies([cookie])
     }
 
+    /// Moves the provider's refresh token of a new login, if it gave one,
+    /// to a login record that the session and its user tokens share: the
+    /// token is then redeemed in one place only, and the record outlives
+    /// every user token the session can mint.
+    async fn bind_login(&self, session: &mut SessionData, now: u64) -> Result<(), Error> {
+        if session.refresh_token.is_none() {
+            return Ok(());
+        }
+        let record = LoginRecord {
+            sid: random_token(32)?,
+            id_token: None,
+            checked_at: Some(now),
+            expires_at: session
+                .expires_at
+                .saturating_add(self.inner.capabilities.user_token_ttl_secs()),
+            ..session.clone()
+        };
+        self.inner.codec.save_login(&record).await?;
+        session.refresh_token = None;
+        session.login = Some(record.sid);
+        Ok(())
+    }
+
     /// Verifies the ID token of a code exchange; answers the identity claims to keep.
     async fn check_id_token(
         &self,
         tokens: &Tokens,
-        nonce: &str,
+        nonce: Option<&str>,
         provider: &Provider,
     ) -> Result<Map<String, Value>, Reply> {
         let Some(id_token) = tokens.id_token.as_deref() else {
@@ -1195,13 +1464,17 @@ impl RelyingParty {
             return Err(login_failed(400, "the ID token comes from another issuer"));
         }
         let claims = principal.claims();
-        match claims.get("nonce").and_then(Value::as_str) {
-            Some(n) if ct_eq(n, nonce) => {}
-            _ => {
-                return Err(login_failed(
-                    400,
-                    "the ID token's `nonce` does not match this login",
-                ));
+        // A device login (RFC 8628) sends no nonce: the device code binds
+        // the answer to it.
+        if let Some(nonce) = nonce {
+            match claims.get("nonce").and_then(Value::as_str) {
+                Some(n) if ct_eq(n, nonce) => {}
+                _ => {
+                    return Err(login_failed(
+                        400,
+                        "the ID token's `nonce` does not match this login",
+                    ));
+                }
             }
         }
         let client_id = self.inner.config.client_id.as_str();
@@ -1313,7 +1586,11 @@ impl RelyingParty {
         {
             return redirect;
         }
-        json_reply(caps.issue_user_token(caller).await, self.realm())
+        json_reply(
+            caps.issue_user_token_for_login(caller, login_of(caller))
+                .await,
+            self.realm(),
+        )
     }
 
     /// `GET {prefix}/logout`, easy-oauth's logout link: for a navigation
@@ -1407,7 +1684,20 @@ impl RelyingParty {
             Ok(_) => return bad_request("No token to revoke"),
             Err(e) => return Reply::error(&e, self.realm()).private(),
         };
-        if let Some(refresh_token) = session.refresh_token.as_deref() {
+        // The login's refresh token: the session's own, or its login
+        // record's, which then goes with every user token bound to it.
+        let record = match &session.login {
+            Some(login) => match codec.load_login(login).await {
+                Ok(r) => r,
+                Err(e) => return Reply::error(&e, self.realm()).private(),
+            },
+            None => None,
+        };
+        let refresh_token = session
+            .refresh_token
+            .as_deref()
+            .or(record.as_ref().and_then(|r| r.refresh_token.as_deref()));
+        if let Some(refresh_token) = refresh_token {
             let provider = match self.provider().await {
                 Ok(p) => p,
                 Err(e) => return Reply::error(&e, self.realm()).private(),
@@ -1415,6 +1705,12 @@ impl RelyingParty {
             if provider.revokes()
                 && let Err(e) = provider.revoke_refresh_token(refresh_token).await
             {
+                return Reply::error(&e, self.realm()).private();
+            }
+        }
+        if let Some(login) = &session.login {
+            self.inner.logins.forget(login);
+            if let Err(e) = codec.forget_login(login).await {
                 return Reply::error(&e, self.realm()).private();
             }
         }

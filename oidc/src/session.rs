@@ -51,6 +51,14 @@ pub(crate) struct SessionData {
     pub(crate) id_token: Option<String>,
     /// When the session ends (unix seconds).
     pub(crate) expires_at: u64,
+    /// The login record holding the provider's refresh token, when the
+    /// provider gave one (see [`LoginRecord`]); `refresh_token` is then
+    /// `None` here, so that the token is redeemed in one place only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) login: Option<String>,
+    /// When the provider last accepted the refresh token (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) checked_at: Option<u64>,
 }
 
 impl SessionData {
@@ -80,6 +88,8 @@ impl fmt::Debug for SessionData {
             )
             .field("id_token", &self.id_token.as_ref().map(|_| REDACTED))
             .field("expires_at", &self.expires_at)
+            .field("login", &self.login.as_ref().map(|_| REDACTED))
+            .field("checked_at", &self.checked_at)
             .finish_non_exhaustive()
     }
 }
@@ -222,6 +232,28 @@ impl Codec {
             .map_err(SaveError::Failed)
     }
 
+    /// The login record `id` (see [`LoginRecord`]), if the store holds it.
+    pub(crate) async fn load_login(&self, id: &str) -> Result<Option<LoginRecord>, Error> {
+        let Some(bytes) = self.store.get(&login_key(id)).await? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice::<LoginRecord>(&bytes).ok())
+    }
+
+    /// Stores a login record until it expires.
+    pub(crate) async fn save_login(&self, record: &LoginRecord) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(record)
+            .map_err(|e| Error::unavailable("encoding the login failed").with_source(e))?;
+        self.store
+            .put(&login_key(&record.sid), &bytes, record.expires_at)
+            .await
+    }
+
+    /// Deletes login record `id`: every token bound to it is refused from now on.
+    pub(crate) async fn forget_login(&self, id: &str) -> Result<(), Error> {
+        self.store.delete(&login_key(id)).await
+    }
+
     /// Removes a server-side session's stored copy.
     pub(crate) async fn forget(&self, sid: &str) -> Result<(), Error> {
         if self.storage == SessionStorage::Server {
@@ -281,7 +313,7 @@ impl Codec {
             return Ok(None);
         };
         Ok(match serde_json::from_slice::<SharedOutcome>(&plain) {
-            Ok(SharedOutcome::Renewed(data)) => Some(Refreshed::Renewed(Box::new(data))),
+            Ok(SharedOutcome::Renewed(data)) => Some(Refreshed::Renewed(data)),
             Ok(SharedOutcome::Ended) => Some(Refreshed::Ended),
             Err(_) => None,
         })
@@ -297,7 +329,7 @@ impl Codec {
         until: u64,
     ) -> Result<(), Error> {
         let shared = match outcome {
-            Refreshed::Renewed(data) => SharedOutcome::Renewed((**data).clone()),
+            Refreshed::Renewed(data) => SharedOutcome::Renewed(data.clone()),
             Refreshed::Ended => SharedOutcome::Ended,
             Refreshed::Unavailable(_) => return Ok(()),
         };
@@ -322,13 +354,29 @@ pub(crate) const REFRESH_LEASE: Duration = Duration::from_secs(15);
 /// What a replica publishes of a refresh for the others.
 #[derive(Serialize, Deserialize)]
 enum SharedOutcome {
-    Renewed(SessionData),
+    Renewed(Box<SessionData>),
     Ended,
 }
 
 /// The store key of a server-side session.
 fn store_key(sid: &str) -> String {
     format!("session:{sid}")
+}
+
+/// A login record: the one holder of a login's provider refresh token,
+/// in the session store under `login:{id}`, its id in `sid`. The session
+/// and every user token minted from it name it (`login`, the
+/// `portcullis_login` claim); refreshing the session's access token and
+/// re-checking the login with the provider both redeem its refresh token,
+/// under the same single-flight refresh as sessions (in the process and,
+/// through the store's refresh lock, across replicas), and the rotated
+/// token replaces it here. A missing record is a login that ended: its
+/// tokens are refused. `checked_at` is when the provider last accepted it.
+pub(crate) type LoginRecord = SessionData;
+
+/// The store key of login record `id`.
+fn login_key(id: &str) -> String {
+    format!("login:{id}")
 }
 
 /// The revocation id that marks session `sid` as ended.
@@ -389,6 +437,87 @@ impl fmt::Debug for Flights {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .len();
         f.debug_struct("Flights").field("in_memory", &n).finish()
+    }
+}
+
+/// What this process remembers of the logins it checked with the provider:
+/// when the provider last accepted each (so that a token of a login checked
+/// within the interval costs no store read), and when it last could not be
+/// reached (so that a provider that is down is asked again at most every
+/// [`LOGIN_RETRY_SECS`], not on every request). A sharded cache of bounded
+/// size ([`LOGIN_MEMO_CAPACITY`]): no request waits on a global lock, and a
+/// forgotten entry costs one store read.
+pub(crate) struct LoginMemo {
+    cache: quick_cache::sync::Cache<String, Memo>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Memo {
+    checked_at: u64,
+    failed_at: Option<u64>,
+}
+
+/// How many logins a process remembers the checks of.
+pub(crate) const LOGIN_MEMO_CAPACITY: usize = 100_000;
+
+/// How often a provider that could not be reached is asked again about a
+/// login whose last good check still serves.
+pub(crate) const LOGIN_RETRY_SECS: u64 = 10;
+
+impl Default for LoginMemo {
+    fn default() -> Self {
+        Self {
+            cache: quick_cache::sync::Cache::new(LOGIN_MEMO_CAPACITY),
+        }
+    }
+}
+
+impl fmt::Debug for LoginMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The keys name logins: only the count shows.
+        f.debug_struct("LoginMemo")
+            .field("remembered", &self.cache.len())
+            .finish()
+    }
+}
+
+impl LoginMemo {
+    /// When the provider last accepted login `id`, as far as this process knows.
+    pub(crate) fn checked_at(&self, id: &str) -> Option<u64> {
+        self.cache.get(id).map(|m| m.checked_at)
+    }
+
+    /// When the provider last could not be reached about login `id`.
+    pub(crate) fn failed_at(&self, id: &str) -> Option<u64> {
+        self.cache.get(id).and_then(|m| m.failed_at)
+    }
+
+    /// Records that the provider accepted login `id` at `at`.
+    pub(crate) fn checked(&self, id: &str, at: u64) {
+        self.cache.insert(
+            id.to_owned(),
+            Memo {
+                checked_at: at,
+                failed_at: None,
+            },
+        );
+    }
+
+    /// Records that the provider could not be reached about login `id` at
+    /// `at`; `checked_at` is the last good check.
+    pub(crate) fn failed(&self, id: &str, checked_at: u64, at: u64) {
+        self.cache.insert(
+            id.to_owned(),
+            Memo {
+                checked_at,
+                failed_at: Some(at),
+            },
+        );
+    }
+
+    /// Forgets login `id` (it ended).
+    pub(crate) fn forget(&self, id: &str) {
+        self.cache.remove(id);
     }
 }
 
@@ -476,6 +605,8 @@ mod tests {
             refresh_token: Some(rt.into()),
             id_token: None,
             expires_at: 1000,
+            login: None,
+            checked_at: None,
         }
     }
 

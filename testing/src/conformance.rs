@@ -117,7 +117,8 @@ pub fn greeting(caller: Option<&Authenticated>) -> String {
     }
 }
 
-/// The body of `GET /me`: the caller's identity as JSON.
+/// The body of `GET /me`: the caller's identity as JSON (`kind`: `user` or
+/// `automation`).
 pub fn me_json(caller: &Authenticated) -> String {
     let p = &caller.principal;
     json!({
@@ -125,6 +126,7 @@ pub fn me_json(caller: &Authenticated) -> String {
         "email": p.email(),
         "issuer": p.issuer(),
         "scopes": p.scopes(),
+        "kind": p.principal_kind().as_str(),
     })
     .to_string()
 }
@@ -406,7 +408,9 @@ pub fn assert_response_snapshot(name: &str, resp: &TestResponse) {
     });
 }
 
+pub mod automation;
 pub mod cases;
+pub mod logins;
 pub mod parity;
 
 /// Expands to one `#[tokio::test]` per conformance case, run against
@@ -471,6 +475,8 @@ macro_rules! conformance_tests {
             clients_that_follow_redirects_are_walked_through_the_login,
             ensure_email_sends_guests_to_log_in_and_back,
             headless_login_for_command_line_tools,
+            device_login_for_command_line_tools,
+            without_device_authorization_the_headless_login_is_unchanged,
             the_policy_allows,
             the_policy_denies_with_403,
             an_undefined_decision_is_403,
@@ -490,6 +496,13 @@ macro_rules! conformance_tests {
             issuer_discovery_and_jwks,
             issuer_bodies_past_the_limit_are_413,
             issuer_tokens_verify_through_discovery,
+            a_login_revoked_at_the_provider_is_401,
+            a_provider_down_past_the_bound_is_503,
+            headless_logins_are_limited_per_address,
+            an_automation_principal_is_accepted,
+            a_wrong_automation_token_or_unknown_id_is_401,
+            an_unreachable_secret_store_is_503,
+            a_malformed_automation_secret_is_502,
         );
     };
     (@cases $adapter:expr; $($case:ident,)*) => {

@@ -66,7 +66,11 @@ impl MockDemo {
              as someone else: curl -X POST -H 'content-type: application/json' -d '{{\"email\":\"reader@example.com\"}}' {issuer}/set_email\n\
              with a provider access token for friend@example.com (valid one hour):\n  \
              curl -H 'Authorization: Bearer {token}' 'http://{addr}/shout?message=hello'\n  \
-             curl -i http://{addr}/read    # 401 with a WWW-Authenticate challenge\n"
+             curl -i http://{addr}/read    # 401 with a WWW-Authenticate challenge\n\
+             a command-line tool's login (headless): open the answer's login_url in a browser, then fetch its token_url once:\n  \
+             curl 'http://{addr}/login?headless=true'\n\
+             ops@example.com holds announce by configuration (capabilities.user_overrides), in no user file:\n  \
+             curl -X POST -H 'content-type: application/json' -d '{{\"email\":\"ops@example.com\"}}' {issuer}/set_email\n"
         )
     }
 }

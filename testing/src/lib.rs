@@ -69,10 +69,20 @@
 //! policy directory, or with faults (a status, a hang, garbage, `{}`), for
 //! tests of policy decisions made by a remote OPA.
 //!
+//! [`MotoServer`] runs moto's server, a local emulator of AWS Secrets
+//! Manager and Cognito user pools, on a loopback port (installed in a
+//! virtual environment from `testing/moto/requirements.txt`; `cargo xtask
+//! ci` does that when needed).
+//!
 //! [`NodeOidcServer`] runs a third-party provider, the npm package
 //! `oauth2-mock-server` under Node 22, on a loopback port, to test the relying
 //! party against code portcullis did not write (`npm ci --prefix testing/js`
 //! installs it; `cargo xtask ci` does that when needed).
+//!
+//! [`EasyOauthServer`] runs another: easy-oauth's own mock provider under
+//! uvicorn, from a virtual environment made from the pinned
+//! `testing/py/requirements.txt` outside the clone (`cargo xtask ci` makes
+//! it when needed).
 //!
 //! # Feature flags
 //!
@@ -80,8 +90,10 @@
 
 pub mod conformance;
 pub mod demo;
+mod easy_oauth;
 pub mod logs;
 mod mock;
+mod moto;
 mod node;
 mod opa;
 mod redis;
@@ -92,7 +104,9 @@ mod tester_actix;
 #[cfg(feature = "poem")]
 mod tester_poem;
 
+pub use easy_oauth::EasyOauthServer;
 pub use mock::{Fault, MockOptions, MockProvider, MockUser, TokenBuilder};
+pub use moto::{MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY, MotoServer, moto_venv};
 pub use node::{NodeOidcOptions, NodeOidcServer};
 pub use opa::{MockOpa, OpaFault};
 pub use redis::{RedisCluster, RedisServer, free_port};

@@ -291,4 +291,22 @@ impl RedisCluster {
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
     }
+
+    /// The nodes, to [`kill`](RedisServer::kill) and
+    /// [`restart`](RedisServer::restart) one (it rejoins with its slots,
+    /// from its cluster configuration file, and without its data).
+    pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes
+    }
+
+    /// The index in [`nodes`](Self::nodes) of the master that holds `key`'s
+    /// hash slot.
+    pub fn node_of(&self, key: &str) -> usize {
+        let slot: u16 = self.nodes[0]
+            .command(&["CLUSTER", "KEYSLOT", key])
+            .expect("CLUSTER KEYSLOT")
+            .and_then(|s| s.parse().ok())
+            .expect("a slot number");
+        usize::from(slot / SLOTS.div_ceil(3))
+    }
 }

@@ -40,6 +40,11 @@ impl LoginProvider for NodeOidcServer {
     fn register_post_logout_redirect_uri(&self, _uri: &str) {}
 }
 
+impl LoginProvider for crate::EasyOauthServer {
+    fn register_redirect_uri(&self, _uri: &str) {}
+    fn register_post_logout_redirect_uri(&self, _uri: &str) {}
+}
+
 /// An application under test, served on a loopback port.
 pub struct AppTester {
     base_url: String,

@@ -7,7 +7,10 @@
 //!   ([`FEATURE_SETS`]) and the docs with warnings denied, in that order,
 //!   stopping at the first failure; first, when they are missing, it
 //!   installs the tests' npm packages (Node 22 and the third-party OpenID
-//!   Connect provider) with `npm ci --prefix testing/js`;
+//!   Connect provider) with `npm ci --prefix testing/js`, and two Python
+//!   virtual environments under `$HOME/.cache/portcullis`: easy-oauth's
+//!   mock provider (`testing/py/requirements.txt`) and moto, the AWS
+//!   emulator of portcullis-smac's tests (`testing/moto/requirements.txt`);
 //! - `bench`: the verification micro-benchmarks, then the HTTP load harness
 //!   (arguments after `bench` go to the harness, e.g. `cargo xtask bench --quick`);
 //! - `mock-idp`: the mock OpenID Connect provider, with its arguments;
@@ -41,7 +44,8 @@ commands:
   ci              cargo fmt --check; clippy -D warnings; test --all-targets; test --doc
                   (with the optional features on); clippy of each documented
                   combination without a feature; doc -D warnings
-                  (first `npm ci --prefix testing/js` when its packages are missing)
+                  (first `npm ci --prefix testing/js` when its packages are missing, and
+                  testing/py and testing/moto requirements into venvs under ~/.cache/portcullis)
   bench [args]    the criterion benchmarks, then the load harness with [args] (e.g. --quick)
   mock-idp [args] the mock OpenID Connect provider (mock-oidc) with [args]
   help            this text";
@@ -148,6 +152,134 @@ fn js_dependencies() -> Result<(), Failure> {
     Ok(())
 }
 
+/// A Python virtual environment the tests run a third-party peer from:
+/// pinned requirements in the repository, installed outside the clone.
+struct PythonPeer {
+    /// Shown in CI's step titles.
+    title: &'static str,
+    /// The pinned requirements file, relative to the workspace root.
+    requirements: &'static str,
+    /// The environment variable that overrides where the venv lives.
+    dir_var: &'static str,
+    /// The venv's directory name under `$HOME/.cache/portcullis`.
+    dir_name: &'static str,
+    /// A file of the venv that proves the install (relative to the venv).
+    installed: &'static str,
+}
+
+/// easy-oauth's own mock provider (its `easy_oauth.testing.oauth_mock`
+/// app under uvicorn): `--ignore-requires-python`, since easy-oauth
+/// declares 3.12 and its mock server runs on 3.11. The place is
+/// portcullis-testing's `EasyOauthServer::venv_dir`.
+const EASY_OAUTH: PythonPeer = PythonPeer {
+    title: "easy-oauth's mock provider",
+    requirements: "testing/py/requirements.txt",
+    dir_var: "PORTCULLIS_EASY_OAUTH_VENV",
+    dir_name: "easy-oauth-venv",
+    installed: "bin/python",
+};
+
+/// moto's server (AWS Secrets Manager and Cognito user pools) for
+/// portcullis-smac's tests; the place is portcullis-testing's `moto_venv`.
+const MOTO: PythonPeer = PythonPeer {
+    title: "moto",
+    requirements: "testing/moto/requirements.txt",
+    dir_var: "PORTCULLIS_MOTO_VENV",
+    dir_name: "moto-venv",
+    installed: "bin/moto_server",
+};
+
+impl PythonPeer {
+    /// `$dir_var`, else `$HOME/.cache/portcullis/{dir_name}`.
+    fn venv(&self) -> PathBuf {
+        if let Some(dir) = std::env::var_os(self.dir_var) {
+            return PathBuf::from(dir);
+        }
+        let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+        home.join(".cache/portcullis").join(self.dir_name)
+    }
+
+    /// Makes the venv with `python3` (3.11 or later), unless one made from
+    /// the same requirements is there: every package pinned and installed
+    /// with `--no-deps`. A copy of the requirements file, written last,
+    /// marks it complete.
+    fn install(&self) -> Result<(), Failure> {
+        let title = self.title;
+        let wanted = std::fs::read(workspace_root().join(self.requirements))
+            .map_err(|e| Failure(format!("{title}: {}: {e}", self.requirements)))?;
+        let venv = self.venv();
+        let marker = venv.join("requirements.txt");
+        if venv.join(self.installed).is_file()
+            && std::fs::read(&marker).ok().as_ref() == Some(&wanted)
+        {
+            println!("\n==> {title}: already installed in {}", venv.display());
+            return Ok(());
+        }
+        println!(
+            "\n==> {title}: {} into {}",
+            self.requirements,
+            venv.display()
+        );
+        let started = Instant::now();
+        let venv_arg = venv.to_string_lossy().into_owned();
+        run(
+            title,
+            Path::new("python3"),
+            &["-m", "venv", "--clear", &venv_arg],
+        )
+        .map_err(|Failure(m)| {
+            Failure(format!(
+                "{m}; the tests need Python 3.11 or later with venv (e.g. `apt-get install -y \
+                     python3-venv`)"
+            ))
+        })?;
+        run(
+            title,
+            &venv.join("bin/python"),
+            &[
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--ignore-requires-python",
+                "--requirement",
+                self.requirements,
+            ],
+        )?;
+        if !venv.join(self.installed).is_file() {
+            return Err(Failure(format!(
+                "{title}: the install succeeded but {} is missing",
+                venv.join(self.installed).display()
+            )));
+        }
+        std::fs::write(&marker, &wanted)
+            .map_err(|e| Failure(format!("{title}: {}: {e}", marker.display())))?;
+        println!(
+            "<== {title}: ok in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+}
+
+/// Runs `program args...`, mapping a failure to start or a failed exit to a
+/// [`Failure`] that names the command.
+fn run(title: &str, program: &Path, args: &[&str]) -> Result<(), Failure> {
+    let shown = format!("{} {}", program.display(), args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| Failure(format!("{title}: could not start `{shown}`: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure(format!("{title}: `{shown}` failed ({status})")))
+    }
+}
+
 /// The optional features of the workspace's crates that add code of their
 /// own (poem-openapi's security scheme, utoipa's documents, the kit's
 /// and the adapters' policy decisions): turned on in
@@ -166,6 +298,10 @@ const FEATURE_SETS: [(&str, &[&str]); 4] = [
     (
         "core without default features (no HTTP client)",
         &["-p", "portcullis-core", "--no-default-features"],
+    ),
+    (
+        "smac without the Secrets Manager client",
+        &["-p", "portcullis-smac", "--no-default-features"],
     ),
     (
         "capabilities without redis",
@@ -242,6 +378,8 @@ fn ci_steps() -> Vec<CiStep> {
 fn ci() -> Result<(), Failure> {
     let started = Instant::now();
     js_dependencies()?;
+    EASY_OAUTH.install()?;
+    MOTO.install()?;
     let steps = ci_steps();
     let count = steps.len();
     for (i, (title, args, env)) in steps.into_iter().enumerate() {

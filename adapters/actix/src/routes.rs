@@ -70,6 +70,7 @@ fn mount(routes: Routes) -> impl FnOnce(&mut ServiceConfig) {
                         target: target(&req),
                         headers: &Headers(req.headers()),
                         body: &body,
+                        peer: req.peer_addr().map(|a| a.ip()),
                     };
                     reply_response(routes.dispatch(kind, req).await)
                 }

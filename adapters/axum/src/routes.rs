@@ -76,6 +76,10 @@ where
                 target: target(uri),
                 headers: &Headers(&parts.headers),
                 body: &body,
+                peer: parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip()),
             };
             reply_response(routes.dispatch(kind, req).await)
         };

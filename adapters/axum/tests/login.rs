@@ -6,7 +6,9 @@ use std::sync::Arc;
 use portcullis_axum::portcullis_capabilities::{RedisConfig, RedisStore, Stores};
 use portcullis_axum::portcullis_oidc::SessionStorage;
 use portcullis_core::clock::Clock as _;
-use portcullis_testing::{MockOptions, MockProvider, MockUser, NodeOidcServer, RedisServer};
+use portcullis_testing::{
+    EasyOauthServer, MockOptions, MockProvider, MockUser, NodeOidcServer, RedisServer,
+};
 use serde_json::Map;
 
 use portcullis_axum::portcullis_oidc::OidcConfig;
@@ -364,6 +366,76 @@ async fn headless_logins_work_across_replicas_on_redis() {
     tool.get_url(url).expect(503).await;
 }
 
+/// A device login (RFC 8628) across two replicas on one Redis: however
+/// many calls of its `token_url` arrive together on both, once the user
+/// approved, the provider is polled once and one call gets the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_logins_poll_the_provider_once_across_replicas_on_redis() {
+    let redis = RedisServer::start();
+    let provider = MockProvider::start_with(MockOptions::default().device_authorization(true))
+        .await
+        .unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = Arc::new(
+            RedisStore::connect(RedisConfig::new(redis.url()))
+                .await
+                .unwrap(),
+        );
+        let stores = Stores {
+            capabilities: store.clone(),
+            revocations: Some(store.clone()),
+            sessions: store,
+        };
+        let (tester, _rp) = serve_on(
+            &provider,
+            |base: &str| config(&provider, base),
+            Arc::new(provider.clock()),
+            Some(stores),
+        )
+        .await;
+        replicas.push(tester);
+    }
+    let (a, b) = (&replicas[0], &replicas[1]);
+    let tool = a.client(None).await;
+    let start = tool
+        .get("/login?headless=true&device=true")
+        .expect(200)
+        .await
+        .json();
+    let token_url = start["token_url"].as_str().unwrap().to_owned();
+    assert!(provider.approve_device(start["user_code"].as_str().unwrap(), "alice@example.com"));
+    provider.clock().advance_secs(5);
+    let polls = provider.request_count("/token");
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let url = if i % 2 == 0 {
+            token_url.clone()
+        } else {
+            token_url.replace(a.base_url(), b.base_url())
+        };
+        let tool = tool.clone();
+        calls.spawn(async move { tool.get_url(&url).send().await });
+    }
+    let mut tokens = Vec::new();
+    while let Some(answer) = calls.join_next().await {
+        let answer = answer.unwrap();
+        match answer.status {
+            200 => tokens.push(answer.json()["token"].as_str().unwrap().to_owned()),
+            400 => {}
+            other => panic!("a token_url call answered {other}: {}", answer.text()),
+        }
+    }
+    assert_eq!(tokens.len(), 1, "one call collects the token");
+    assert_eq!(provider.request_count("/token"), polls + 1, "one poll");
+    b.client(None)
+        .await
+        .get("/read")
+        .bearer(&tokens[0])
+        .expect(200)
+        .await;
+}
+
 #[tokio::test]
 async fn a_logged_in_user_token_survives_without_cookies_and_is_revocable() {
     let app = login_app().await;
@@ -420,6 +492,75 @@ async fn the_flow_works_against_oauth2_mock_server() {
     guest.get("/read").bearer(&token).expect(200).await;
     alice.get("/logout").expect(303).await;
     alice.get("/read").expect(401).await;
+}
+
+/// The flow against easy-oauth's own mock provider (PyPI `easy-oauth`,
+/// under uvicorn): login, `/token`, refresh, and revocation of the
+/// portcullis token and of the login (its refresh token at the provider).
+/// Its quirks are met with configuration a user could write: it reads the
+/// client's id from the token request's form only (under HTTP Basic its ID
+/// tokens say `"aud": null`), so `client_secret_post`; its access tokens
+/// are opaque, which portcullis never reads.
+#[tokio::test]
+async fn the_flow_works_against_easy_oauths_own_mock_provider() {
+    use portcullis_core::discovery::ClientAuthMethod;
+
+    let server = EasyOauthServer::start("alice@example.com").await.unwrap();
+    let make = |base: &str| {
+        let mut config = OidcConfig::new(server.discovery_url(), SECRET, "portcullis-client", base)
+            .with_client_secret("unused-by-this-provider")
+            .with_capabilities(graph());
+        config.token_endpoint_auth_method = Some(ClientAuthMethod::ClientSecretPost);
+        config
+    };
+    let (tester, _rp) = serve_on(&server, make, portcullis_core::clock::system(), None).await;
+    let guest = tester.client(None).await;
+    guest.get("/read").expect(401).await;
+    let alice = tester.client(Some(server.email())).await;
+    let me = alice.get("/me").expect(200).await.json();
+    assert_eq!(me["email"], "alice@example.com");
+    assert_eq!(me["issuer"], server.issuer());
+    let token = alice.token().await;
+    guest.get("/read").bearer(&token).expect(200).await;
+    alice
+        .post("/token/revoke")
+        .json(&serde_json::json!({"token": token}))
+        .expect(200)
+        .await;
+    guest.get("/read").bearer(&token).expect(401).await;
+    alice.get("/read").expect(200).await;
+    alice.post("/revoke_token").expect(200).await;
+    alice.get("/read").expect(401).await;
+
+    // Refreshed on every request: the provider's access tokens live an
+    // hour, and the session refreshes them when fewer than this many
+    // seconds are left.
+    let make_refreshing = |base: &str| {
+        let mut config = make(base);
+        config.session.refresh_leeway_secs = 3_600;
+        config
+    };
+    let (tester, _rp) = serve_on(
+        &server,
+        make_refreshing,
+        portcullis_core::clock::system(),
+        None,
+    )
+    .await;
+    let bob = tester.client(Some(server.email())).await;
+    let refreshed = bob.get("/me").expect(200).await;
+    assert!(
+        refreshed
+            .headers_all("set-cookie")
+            .iter()
+            .any(|c| c.starts_with("portcullis-session=") && !c.contains("Max-Age=0")),
+        "a refreshed session is sealed again"
+    );
+    assert_eq!(refreshed.json()["email"], "alice@example.com");
+    // Once the login is revoked at the provider, its refresh token is
+    // refused, and the session ends.
+    bob.post("/revoke_token").expect(200).await;
+    bob.get("/read").expect(401).await;
 }
 
 /// The authorization request portcullis builds from the discovery document,
@@ -546,6 +687,18 @@ async fn replicas_on_redis(
     portcullis_testing::AppTester,
     portcullis_axum::portcullis_oidc::RelyingParty,
 )> {
+    replicas_on_redis_with(redis, provider, |c| c.session.storage = storage).await
+}
+
+/// [`replicas_on_redis`], their configuration adjusted by `tweak`.
+async fn replicas_on_redis_with(
+    redis: &RedisServer,
+    provider: &MockProvider,
+    tweak: impl Fn(&mut OidcConfig),
+) -> Vec<(
+    portcullis_testing::AppTester,
+    portcullis_axum::portcullis_oidc::RelyingParty,
+)> {
     let mut replicas = Vec::new();
     for _ in 0..2 {
         let store = Arc::new(
@@ -560,7 +713,7 @@ async fn replicas_on_redis(
         };
         let make = |base: &str| {
             let mut cfg = config(provider, base);
-            cfg.session.storage = storage;
+            tweak(&mut cfg);
             cfg
         };
         replicas.push(serve_on(provider, make, Arc::new(provider.clock()), Some(stores)).await);
@@ -672,4 +825,111 @@ async fn a_refresh_completes_and_is_kept_when_its_request_is_cancelled() {
     provider.clock().advance_secs(301);
     on_b.get("/me").expect(200).await;
     assert_eq!(provider.refresh_count(), redeemed + 2);
+}
+
+/// Requests with user tokens of one login arriving together when its check
+/// is due share one redemption of its refresh token; within the interval,
+/// neither they nor the login's session ask the provider again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_checks_of_one_login_ask_the_provider_once() {
+    let app = login_app_with(MockOptions::default(), |c| {
+        c.session.recheck_interval_secs = 60;
+    })
+    .await;
+    let alice = offline_login(&app, "alice@example.com").await;
+    let tokens = [alice.token().await, alice.token().await];
+    let script = app.client(None).await;
+    let token_calls = app.provider.request_count("/token");
+
+    app.provider.clock().advance_secs(61);
+    app.provider
+        .set_token_delay(Some(std::time::Duration::from_millis(300)));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (script, token) = (script.clone(), tokens[i % 2].clone());
+            tokio::spawn(async move { script.get("/read").bearer(&token).send().await })
+        })
+        .collect();
+    for task in tasks {
+        let resp = task.await.unwrap();
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    app.provider.set_token_delay(None);
+    assert_eq!(
+        app.provider.request_count("/token"),
+        token_calls + 1,
+        "one check for eight requests"
+    );
+    script.get("/read").bearer(&tokens[0]).expect(200).await;
+    alice.get("/read").expect(200).await;
+    assert_eq!(app.provider.request_count("/token"), token_calls + 1);
+    // The rotated refresh token is the one redeemed next: the login goes on.
+    app.provider.clock().advance_secs(61);
+    script.get("/read").bearer(&tokens[1]).expect(200).await;
+    assert_eq!(app.provider.request_count("/token"), token_calls + 2);
+}
+
+/// Without a refresh token from the provider, user tokens are not bound to
+/// a login: no check, they live their lifetime.
+#[tokio::test]
+async fn without_a_refresh_token_user_tokens_are_not_rechecked() {
+    let app = login_app_with(MockOptions::default(), |c| {
+        c.session.recheck_interval_secs = 60;
+    })
+    .await;
+    let alice = app.client(Some("alice@example.com")).await;
+    let token = alice.token().await;
+    let script = app.client(None).await;
+    let token_calls = app.provider.request_count("/token");
+    app.provider.disable_user("alice@example.com");
+    app.provider.clock().advance_secs(3600);
+    script.get("/read").bearer(&token).expect(200).await;
+    assert_eq!(app.provider.request_count("/token"), token_calls);
+}
+
+/// Two replicas on one Redis share a login's check: requests on both when
+/// it is due redeem its refresh token once, and once the provider refuses
+/// the login, its user tokens are refused on both and its session ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_redis_check_a_login_once_and_refuse_it_together() {
+    let redis = RedisServer::start();
+    let provider = MockProvider::start().await.unwrap();
+    let replicas =
+        replicas_on_redis_with(&redis, &provider, |c| c.session.recheck_interval_secs = 60).await;
+    let alice = offline_login_on(&replicas[0].0, "alice@example.com").await;
+    let token = alice.token().await;
+    let on_a = replicas[0].0.client(None).await;
+    let on_b = replicas[1].0.client(None).await;
+    on_b.get("/read").bearer(&token).expect(200).await;
+    let token_calls = provider.request_count("/token");
+
+    provider.clock().advance_secs(61);
+    provider.set_token_delay(Some(std::time::Duration::from_millis(300)));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let client = if i % 2 == 0 {
+                on_a.clone()
+            } else {
+                on_b.clone()
+            };
+            let token = token.clone();
+            tokio::spawn(async move { client.get("/read").bearer(&token).send().await })
+        })
+        .collect();
+    for task in tasks {
+        let resp = task.await.unwrap();
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    provider.set_token_delay(None);
+    assert_eq!(
+        provider.request_count("/token"),
+        token_calls + 1,
+        "one check for both replicas"
+    );
+
+    assert_eq!(provider.disable_user("alice@example.com"), 1);
+    provider.clock().advance_secs(61);
+    on_a.get("/read").bearer(&token).expect(401).await;
+    on_b.get("/read").bearer(&token).expect(401).await;
+    alice.get("/read").expect(401).await;
 }

@@ -93,6 +93,9 @@ pub struct RouteRequest<'a, H> {
     pub headers: &'a H,
     /// The request body (empty for `GET`).
     pub body: &'a [u8],
+    /// The client's address (the connection's peer) when the framework
+    /// gives it: what per-client limits count by.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 /// easy-oauth's routes, as data: the management routes of a
@@ -273,7 +276,7 @@ impl Routes {
         #[cfg(feature = "login")]
         if let Some(rp) = &self.login {
             match kind {
-                RouteKind::Login => return rp.login(req.query, req.headers).await,
+                RouteKind::Login => return rp.login_from(req.query, req.headers, req.peer).await,
                 RouteKind::Callback => return rp.callback(req.query, req.headers).await,
                 RouteKind::Logout => return rp.logout(req.headers).await,
                 RouteKind::LogoutPost => return rp.logout_post(req.headers).await,

@@ -65,6 +65,7 @@ fn mount(routes: &Routes) -> Route {
                     target: target(&req),
                     headers: &Headers(req.headers()),
                     body: &body,
+                    peer: req.remote_addr().as_socket_addr().map(|a| a.ip()),
                 };
                 Ok::<_, poem::Error>(reply_response(routes.dispatch(kind, req).await))
             }

@@ -227,6 +227,22 @@ impl Capabilities {
     /// (a token is not exchanged for a longer-lived one: log in again) or
     /// whose key names a service account.
     pub async fn issue_user_token(&self, caller: Option<&Authenticated>) -> Result<Reply, Error> {
+        self.issue_user_token_for_login(caller, None).await
+    }
+
+    /// [`issue_user_token`](Self::issue_user_token), the token bound to the
+    /// provider login `login` when given: it carries it as its
+    /// [`LOGIN_CLAIM`], and the relying party refuses it once that login
+    /// is refused by the provider.
+    ///
+    /// # Errors
+    ///
+    /// As [`issue_user_token`](Self::issue_user_token).
+    pub async fn issue_user_token_for_login(
+        &self,
+        caller: Option<&Authenticated>,
+        login: Option<&str>,
+    ) -> Result<Reply, Error> {
         let caller = caller.ok_or_else(Error::missing_credentials)?;
         let principal = &caller.principal;
         if principal.issuer() == SERVICE_ISSUER {
@@ -241,12 +257,11 @@ impl Capabilities {
             ));
         }
         let ttl = self.inner.user_ttl_secs;
-        let (token, jti) = self.mint(
-            user,
-            &[],
-            &[("kind", json!(KIND_USER)), ("email", json!(user))],
-            ttl,
-        )?;
+        let mut extra = vec![("kind", json!(KIND_USER)), ("email", json!(user))];
+        if let Some(login) = login {
+            extra.push((LOGIN_CLAIM, json!(login)));
+        }
+        let (token, jti) = self.mint(user, &[], &extra, ttl)?;
         let exp = self.inner.clock.now_secs().saturating_add(ttl);
         tracing::info!(user = %user, id = %jti, "user token issued");
         Ok(Reply::json_no_store(

@@ -54,7 +54,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(mock) = &mock {
         print!("{}", mock.instructions());
     }
-    axum::serve(listener, app(rp))
+    // With the connection's address, per-client limits (headless logins)
+    // count per address.
+    let service = app(rp).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

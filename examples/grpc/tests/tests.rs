@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use example_grpc::proto::{AnnounceRequest, BoardClient, WhoAmIRequest};
+use portcullis_core::automation::{AutomationConfig, AutomationPrincipals, MemorySecrets};
 use portcullis_core::config::{IssuerConfig, VerifierConfig};
 use portcullis_core::{Error, TokenRejection, TokenVerifier};
 use portcullis_testing::MockProvider;
@@ -20,6 +21,11 @@ struct Server {
 }
 
 async fn start(provider: &MockProvider) -> Server {
+    start_with(provider, None).await
+}
+
+/// [`start`], also accepting `automation` principals.
+async fn start_with(provider: &MockProvider, automation: Option<AutomationPrincipals>) -> Server {
     let issuer = IssuerConfig::new(provider.issuer()).with_audience(provider.audience());
     let verifier = TokenVerifier::builder(VerifierConfig::new([("mock".to_owned(), issuer)]))
         .clock(Arc::new(provider.clock()))
@@ -38,14 +44,13 @@ async fn start(provider: &MockProvider) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(example_grpc::serve(
-        listener,
-        example_grpc::authenticator(verifier),
-        capabilities,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let mut auth = example_grpc::authenticator(verifier);
+    if let Some(automation) = automation {
+        auth = auth.with_automation(automation);
+    }
+    tokio::spawn(example_grpc::serve(listener, auth, capabilities, async {
+        let _ = stopped.await;
+    }));
     let client = BoardClient::connect(format!("http://{addr}"))
         .await
         .unwrap();
@@ -215,6 +220,49 @@ async fn with_the_capability_calls_succeed() {
         Code::InvalidArgument,
         "the message is empty",
     );
+}
+
+#[tokio::test]
+async fn automation_principals_call_through_the_same_authenticator() {
+    let provider = MockProvider::start().await.unwrap();
+    let secrets = MemorySecrets::new();
+    secrets.put(
+        "announcer-bot",
+        r#"{"token": "announcer-bot-token-0a1b2c3d", "id": "announcer@example.com"}"#,
+    );
+    let automation =
+        AutomationPrincipals::new(AutomationConfig::default(), Arc::new(secrets.clone())).unwrap();
+    let server = start_with(&provider, Some(automation)).await;
+    let call = |token: &'static str| {
+        let mut request = Request::new(WhoAmIRequest {});
+        let metadata = request.metadata_mut();
+        metadata.insert("smac-principal", "announcer-bot".parse().unwrap());
+        metadata.insert("smac-token", token.parse().unwrap());
+        let mut client = server.client.clone();
+        async move {
+            client
+                .who_am_i(request)
+                .await
+                .map(|r| r.into_inner().capabilities)
+        }
+    };
+    // Known by its secret's id, with that id's capabilities.
+    assert_eq!(
+        call("announcer-bot-token-0a1b2c3d").await.unwrap(),
+        ["announce", "read"]
+    );
+    let status = call("a-wrong-token").await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    secrets.set_unreachable(true);
+    let mut request = Request::new(WhoAmIRequest {});
+    request
+        .metadata_mut()
+        .insert("smac-principal", "never-read".parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("smac-token", "x".parse().unwrap());
+    let status = server.client.clone().who_am_i(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
 }
 
 #[tokio::test]

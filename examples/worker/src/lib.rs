@@ -2,11 +2,14 @@
 //! has verified the token the job carries.
 //!
 //! Each job is a JSON object `{"token": "<jwt>", "action": "<name>"}` (one
-//! per line on standard input or in a file). For each, the [`Worker`]:
+//! per line on standard input or in a file), or `{"principal": "<id>",
+//! "token": "<token>", "action": "<name>"}` from an automation principal.
+//! For each, the [`Worker`]:
 //!
 //! 1. verifies the token with core's [`TokenVerifier`] (issuer, algorithm,
 //!    signature, `aud`, `exp`, ...), with static keys: no HTTP request is
-//!    ever made;
+//!    ever made; or, for an automation principal, checks its id and token
+//!    with core's [`AutomationPrincipals`] ([`Worker::with_automation`]);
 //! 2. works out what the caller holds: the token's scopes that name a
 //!    capability, with everything they imply in core's [`CapabilityGraph`],
 //!    and the graph's defaults (a worker has no user store to ask);
@@ -58,6 +61,7 @@
 
 use std::io::{self, BufRead, Write};
 
+use portcullis_core::automation::AutomationPrincipals;
 use portcullis_core::config::VerifierConfig;
 use portcullis_core::{
     CapId, CapSet, CapabilitiesConfig, CapabilityGraph, Error, ErrorKind, Principal, RawToken,
@@ -160,6 +164,9 @@ impl Action {
 /// `Debug` never shows the token.
 #[derive(Debug, Clone)]
 pub struct Job {
+    /// The automation principal's id, for a job an automation principal
+    /// submitted (its token in `token`).
+    pub principal: Option<String>,
     /// The submitter's token, unverified.
     pub token: RawToken,
     /// The action's name, unchecked.
@@ -170,6 +177,8 @@ pub struct Job {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JobJson {
+    #[serde(default)]
+    principal: Option<String>,
     token: String,
     action: String,
 }
@@ -178,8 +187,22 @@ impl Job {
     /// A job asking for `action` on behalf of `token`'s holder.
     pub fn new(token: impl Into<std::sync::Arc<str>>, action: impl Into<String>) -> Self {
         Self {
+            principal: None,
             token: RawToken::new(token),
             action: action.into(),
+        }
+    }
+
+    /// A job asking for `action` on behalf of the automation principal
+    /// `principal`, whose token is `token`.
+    pub fn automation(
+        principal: impl Into<String>,
+        token: impl Into<std::sync::Arc<str>>,
+        action: impl Into<String>,
+    ) -> Self {
+        Self {
+            principal: Some(principal.into()),
+            ..Self::new(token, action)
         }
     }
 
@@ -195,6 +218,11 @@ impl Job {
             return Err(too_large());
         }
         match serde_json::from_slice::<JobJson>(json) {
+            Ok(JobJson {
+                principal: Some(principal),
+                token,
+                action,
+            }) => Ok(Job::automation(principal, token, action)),
             Ok(job) => Ok(Job::new(job.token, job.action)),
             Err(e) if e.is_data() => Err(Error::invalid_request(
                 r#"the job is not of the form {"token": "...", "action": "..."}"#,
@@ -285,6 +313,7 @@ impl Outcome {
 pub struct Worker {
     verifier: TokenVerifier,
     graph: CapabilityGraph,
+    automation: Option<AutomationPrincipals>,
 }
 
 impl Worker {
@@ -327,7 +356,19 @@ impl Worker {
                 )));
             }
         }
-        Ok(Self { verifier, graph })
+        Ok(Self {
+            verifier,
+            graph,
+            automation: None,
+        })
+    }
+
+    /// Also accepts jobs of automation principals (`{"principal", "token",
+    /// "action"}`), checked by `automation`. Without it, such a job is
+    /// refused (400).
+    pub fn with_automation(mut self, automation: AutomationPrincipals) -> Self {
+        self.automation = Some(automation);
+        self
     }
 
     /// The capability graph.
@@ -357,7 +398,14 @@ impl Worker {
     pub async fn process(&self, job: &Job) -> Outcome {
         // The caller is established before the job is looked at, so an
         // unauthenticated submitter learns nothing about valid actions.
-        let caller = match self.verifier.verify(job.token.expose()).await {
+        let verified = match (&job.principal, &self.automation) {
+            (None, _) => self.verifier.verify(job.token.expose()).await,
+            (Some(id), Some(automation)) => automation.authenticate(id, job.token.expose()).await,
+            (Some(_), None) => Err(Error::invalid_request(
+                "this worker accepts no automation principals",
+            )),
+        };
+        let caller = match verified {
             Ok(caller) => caller,
             Err(error) => {
                 return Outcome::Refused {

@@ -364,3 +364,62 @@ fn no_web_framework_or_http_stack_in_the_dependency_tree() {
         "web stack crates in the tree: {found:?}\n{tree}"
     );
 }
+
+#[tokio::test]
+async fn automation_principals_submit_jobs_through_core() {
+    use std::sync::Arc;
+
+    use portcullis_core::automation::{AutomationConfig, AutomationPrincipals, MemorySecrets};
+
+    let demo = Demo::new().unwrap();
+    let secrets = MemorySecrets::new();
+    secrets.put(
+        "jobs/nightly",
+        r#"{"token": "nightly-token-5e4d3c2b1a", "id": "nightly@example.com"}"#,
+    );
+    let automation = AutomationPrincipals::new(
+        AutomationConfig::default().with_common_prefix("jobs/"),
+        Arc::new(secrets),
+    )
+    .unwrap();
+    // Automation principals hold no scope: this worker gives everyone `read`.
+    let verifier = portcullis_core::TokenVerifier::new(VerifierConfig::new([(
+        "internal".to_owned(),
+        IssuerConfig::new("https://scheduler.internal")
+            .with_hmac_secret("a shared secret of at least 32 bytes!")
+            .with_algorithms([Algorithm::HS256])
+            .with_audience("jobs"),
+    )]))
+    .unwrap();
+    let graph = portcullis_core::CapabilityGraph::new(
+        &example_worker::default_capabilities().with_default_capabilities(["read"]),
+    )
+    .unwrap();
+    let worker = Worker::from_parts(verifier, graph)
+        .unwrap()
+        .with_automation(automation);
+    let job =
+        br#"{"principal": "nightly", "token": "nightly-token-5e4d3c2b1a", "action": "report"}"#;
+    let outcome = worker.process_json(job).await;
+    assert!(outcome.is_done(), "{outcome:?}");
+    assert_eq!(outcome.to_json()["caller"], "nightly@example.com");
+    // It holds the defaults only.
+    let outcome = worker
+        .process(&Job::automation(
+            "nightly",
+            "nightly-token-5e4d3c2b1a",
+            "purge",
+        ))
+        .await;
+    assert_eq!(refusal(&outcome).0, ErrorKind::InsufficientScope);
+    let outcome = worker
+        .process(&Job::automation("nightly", "not-the-token", "report"))
+        .await;
+    assert_eq!(
+        outcome.error().unwrap().rejection(),
+        Some(TokenRejection::InvalidPrincipal)
+    );
+    // A worker without automation principals refuses such jobs.
+    let outcome = demo.worker.process_json(job).await;
+    assert_eq!(refusal(&outcome).0, ErrorKind::InvalidRequest);
+}

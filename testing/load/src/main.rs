@@ -60,6 +60,7 @@
 //! ```text
 //! portcullis-load [--frameworks axum,actix,poem] [--connections 32] [--requests 100000] [--runs 5] [--warmup 2000]
 //!                 [--cold 2000] [--users 10000] [--user-requests 50000] [--memory-tokens 100000] [--quick]
+//!                 [--sections frameworks,stores,policies,baseline,users,memory]
 //! ```
 //!
 //! The client and the server share the process and its cores, so the absolute
@@ -125,6 +126,8 @@ usage: portcullis-load [options]
   --users N         distinct users under concurrency (default 10000)
   --user-requests N requests spread over those users (default 50000)
   --memory-tokens N distinct tokens sent to the main example before reading its memory (default 100000)
+  --sections LIST   comma-separated, of frameworks, stores, policies, baseline, users, memory
+                    (default all)
   --quick           a tiny run: 4 connections, 500 requests, 2 runs, 100 warm-up,
                     100 cold tokens, 200 users, 1000 user requests, 2000 memory tokens
   -h, --help        this text";
@@ -178,7 +181,19 @@ struct Options {
     users: usize,
     user_requests: usize,
     memory_tokens: usize,
+    /// The sections to run (every one unless `--sections` names some).
+    sections: Vec<String>,
 }
+
+/// The sections `--sections` may name, in the order they run.
+const SECTIONS: [&str; 6] = [
+    "frameworks",
+    "stores",
+    "policies",
+    "baseline",
+    "users",
+    "memory",
+];
 
 impl Default for Options {
     fn default() -> Self {
@@ -192,6 +207,7 @@ impl Default for Options {
             users: 10_000,
             user_requests: 50_000,
             memory_tokens: 100_000,
+            sections: SECTIONS.map(str::to_owned).to_vec(),
         }
     }
 }
@@ -208,7 +224,12 @@ impl Options {
             users: 200,
             user_requests: 1_000,
             memory_tokens: 2_000,
+            sections: SECTIONS.map(str::to_owned).to_vec(),
         }
+    }
+
+    fn runs(&self, section: &str) -> bool {
+        self.sections.iter().any(|s| s == section)
     }
 
     /// Parses the arguments (without the program name); `Ok(None)` for `--help`.
@@ -232,6 +253,21 @@ impl Options {
                     None => it.next().cloned().context("`--frameworks` needs a value")?,
                 };
                 opts.frameworks = Framework::parse_list(&value)?;
+                continue;
+            }
+            if name == "--sections" {
+                let value = match inline {
+                    Some(v) => v,
+                    None => it.next().cloned().context("`--sections` needs a value")?,
+                };
+                opts.sections = value.split(',').map(|s| s.trim().to_owned()).collect();
+                for section in &opts.sections {
+                    ensure!(
+                        SECTIONS.contains(&section.as_str()),
+                        "unknown section `{section}` (one of {})",
+                        SECTIONS.join(", ")
+                    );
+                }
                 continue;
             }
             let slot = match name {
@@ -389,30 +425,40 @@ async fn on_each_store(
 ) -> anyhow::Result<()> {
     let redis = portcullis_testing::RedisServer::start();
     let cluster = portcullis_testing::RedisCluster::start();
-    let single: Arc<dyn CapabilityStore> = Arc::new(
-        RedisStore::connect(RedisConfig::new(redis.url()))
+    // Each Redis store twice: the replica behind the server, and another
+    // replica whose changes it must see (the invalidation delay).
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let single = RedisStore::connect(RedisConfig::new(redis.url()))
             .await
-            .context("connecting to Redis")?,
-    );
-    let clustered: Arc<dyn CapabilityStore> = Arc::new(
-        RedisStore::connect_cluster(RedisClusterConfig::new(cluster.urls()))
+            .context("connecting to Redis")?;
+        let clustered = RedisStore::connect_cluster(RedisClusterConfig::new(cluster.urls()))
             .await
-            .context("connecting to the Redis Cluster")?,
-    );
+            .context("connecting to the Redis Cluster")?;
+        replicas.push([Arc::new(single), Arc::new(clustered)]);
+    }
+    let [served, writers] = [replicas.remove(0), replicas.remove(0)];
     let mut servers = vec![(
         "user file",
         start_server(Framework::Axum, provider, file_caps).await?,
     )];
-    for (name, store) in [("Redis", single), ("Redis Cluster", clustered)] {
+    let mut delays = Vec::new();
+    for (name, store) in ["Redis", "Redis Cluster"].into_iter().zip(served.iter()) {
         store
             .update(EMAIL, Change::Add("read".to_owned()))
             .await
             .with_context(|| format!("granting `read` on {name}"))?;
-        let caps = capabilities_on(store)?;
+        delays.push(DelayProbe::new(store));
+        let caps = capabilities_on(Arc::clone(store) as Arc<dyn CapabilityStore>)?;
         servers.push((name, start_server(Framework::Axum, provider, &caps).await?));
     }
     println!();
     println!("== the capability check on each store (axum, GET /capability)");
+    println!(
+        "(Redis stores with their local cache; meanwhile another replica changes a user \
+         every {} ms, and the delay until the served replica drops it is measured)",
+        DELAY_PROBE_EVERY.as_millis()
+    );
     let mut targets = Vec::new();
     for (name, server) in &servers {
         check_routes(server.addr, token)
@@ -429,7 +475,13 @@ async fn on_each_store(
     for i in 1..=opts.runs {
         let mut line = Vec::new();
         for (k, target) in targets.iter().enumerate() {
-            let b = drive(target, opts.connections, opts.requests, DEADLINE).await?;
+            // Under load, another replica changes users of this one's store.
+            let writer = (k > 0).then(|| delays[k - 1].start(Arc::clone(&writers[k - 1])));
+            let b = drive(target, opts.connections, opts.requests, DEADLINE).await;
+            if let Some(writer) = writer {
+                writer.stop().await?;
+            }
+            let b = b?;
             line.push(format!("{} {}", servers[k].0, describe(&b)));
             rates[k].push(b.rate());
             p99s[k].push(b.p99.as_secs_f64() * 1e6);
@@ -450,11 +502,147 @@ async fn on_each_store(
             median(&rates[k]) / file_rate
         );
     }
+    println!(
+        "{:<14} {:>8} {:>10} {:>10} {:>10} {:>10}   (invalidation delay: another replica's change, \
+         from its call to this replica dropping the entry)",
+        "store", "changes", "p50 ms", "p99 ms", "max ms", "missed"
+    );
+    for (k, probe) in delays.iter().enumerate() {
+        let (count, p50, p99, max, missed) = probe.summary();
+        println!(
+            "{:<14} {:>8} {:>10.2} {:>10.2} {:>10.2} {:>10}",
+            servers[k + 1].0,
+            count,
+            p50,
+            p99,
+            max,
+            missed
+        );
+    }
+    for (k, store) in served.iter().enumerate() {
+        if let Some(stats) = store.cache_stats() {
+            println!(
+                "{:<14} cache: {} hits, {} misses, {} invalidations, {} channel losses",
+                servers[k + 1].0,
+                stats.hits,
+                stats.misses,
+                stats.invalidations,
+                stats.losses
+            );
+        }
+    }
     for (_, server) in servers {
         (server.stop)();
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(())
+}
+
+/// How often the other replica changes a user during a Redis batch.
+const DELAY_PROBE_EVERY: Duration = Duration::from_millis(10);
+
+/// Measures how long a change made through one replica takes to reach
+/// another: the served replica reports each user its invalidation channel
+/// drops; the writer records when it started each change.
+struct DelayProbe {
+    started: Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>,
+    delays: Arc<std::sync::Mutex<Vec<Duration>>>,
+    changes: Arc<AtomicUsize>,
+}
+
+/// A writer running during one batch.
+struct ProbeWriter {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl ProbeWriter {
+    async fn stop(self) -> anyhow::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.context("the probe writer panicked")?
+    }
+}
+
+impl DelayProbe {
+    fn new(served: &RedisStore) -> Self {
+        let started: Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> =
+            Arc::default();
+        let delays: Arc<std::sync::Mutex<Vec<Duration>>> = Arc::default();
+        let (s, d) = (Arc::clone(&started), Arc::clone(&delays));
+        served.observe_invalidations(Some(Arc::new(move |user: &str| {
+            let at = Instant::now();
+            let began = s
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(user);
+            if let Some(began) = began {
+                d.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(at - began);
+            }
+        })));
+        Self {
+            started,
+            delays,
+            changes: Arc::default(),
+        }
+    }
+
+    /// Changes a fresh user through `writer` every [`DELAY_PROBE_EVERY`] until stopped.
+    fn start(&self, writer: Arc<RedisStore>) -> ProbeWriter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (started, changes, halt) = (
+            Arc::clone(&self.started),
+            Arc::clone(&self.changes),
+            Arc::clone(&stop),
+        );
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(DELAY_PROBE_EVERY);
+            while !halt.load(Ordering::Relaxed) {
+                ticks.tick().await;
+                let n = changes.fetch_add(1, Ordering::Relaxed);
+                let user = format!("delay-{n}@example.com");
+                started
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(user.clone(), Instant::now());
+                writer
+                    .update(&user, Change::Add("read".to_owned()))
+                    .await
+                    .context("the other replica's change")?;
+            }
+            Ok(())
+        });
+        ProbeWriter { stop, task }
+    }
+
+    /// Changes made, p50, p99 and max delay in ms, and changes never seen
+    /// (none expected).
+    fn summary(&self) -> (usize, f64, f64, f64, usize) {
+        let mut delays = self
+            .delays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        delays.sort_unstable();
+        let ms = |d: Option<&Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+        let at = |q: f64| {
+            let i = ((delays.len() as f64 * q).ceil() as usize).saturating_sub(1);
+            ms(delays.get(i))
+        };
+        let missed = self
+            .started
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        (
+            self.changes.load(Ordering::Relaxed),
+            at(0.5),
+            at(0.99),
+            ms(delays.last()),
+            missed,
+        )
+    }
 }
 
 async fn start_server(
@@ -1242,39 +1430,53 @@ async fn run(opts: Options) -> anyhow::Result<()> {
         opts.connections, opts.requests, opts.runs, opts.warmup
     );
     let mut all = Vec::new();
-    for &framework in &opts.frameworks {
-        all.push(run_framework(framework, &provider, &caps, &token, &opts).await?);
+    if opts.runs("frameworks") {
+        for &framework in &opts.frameworks {
+            all.push(run_framework(framework, &provider, &caps, &token, &opts).await?);
+        }
+        println!();
     }
-    println!();
-    println!(
-        "{:<10} {:>12} {:>14} {:>12} {:>12} {:>16} {:>26} {:>17}",
-        "framework",
-        "bare req/s",
-        "+padding req/s",
-        "protected",
-        "capability",
-        "protected/bare",
-        "protected/(bare+padding)",
-        "capability/bare"
-    );
-    for m in &all {
+    if !all.is_empty() {
         println!(
-            "{:<10} {:>12.0} {:>14.0} {:>12.0} {:>12.0} {:>16.3} {:>26.3} {:>17.3}",
-            m.framework.name(),
-            m.bare,
-            m.padded,
-            m.protected,
-            m.capability,
-            m.protected / m.bare,
-            m.protected / m.padded,
-            m.capability / m.bare
+            "{:<10} {:>12} {:>14} {:>12} {:>12} {:>16} {:>26} {:>17}",
+            "framework",
+            "bare req/s",
+            "+padding req/s",
+            "protected",
+            "capability",
+            "protected/bare",
+            "protected/(bare+padding)",
+            "capability/bare"
         );
+        for m in &all {
+            println!(
+                "{:<10} {:>12.0} {:>14.0} {:>12.0} {:>12.0} {:>16.3} {:>26.3} {:>17.3}",
+                m.framework.name(),
+                m.bare,
+                m.padded,
+                m.protected,
+                m.capability,
+                m.protected / m.bare,
+                m.protected / m.padded,
+                m.capability / m.bare
+            );
+        }
     }
-    on_each_store(&provider, &caps, &token, &opts).await?;
-    against_policies(&provider, &token, &opts).await?;
-    against_hand_written(&provider, &caps, &token, &opts).await?;
-    many_users(&provider, &caps, &opts).await?;
-    example_memory(&provider, &opts).await?;
+    if opts.runs("stores") {
+        on_each_store(&provider, &caps, &token, &opts).await?;
+    }
+    if opts.runs("policies") {
+        against_policies(&provider, &token, &opts).await?;
+    }
+    if opts.runs("baseline") {
+        against_hand_written(&provider, &caps, &token, &opts).await?;
+    }
+    if opts.runs("users") {
+        many_users(&provider, &caps, &opts).await?;
+    }
+    if opts.runs("memory") {
+        example_memory(&provider, &opts).await?;
+    }
     provider.shutdown();
     Ok(())
 }
@@ -1327,6 +1529,10 @@ mod tests {
         assert!(parse(&["--runs", "x"]).is_err());
         assert!(parse(&["--runs", "0"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
+        let s = parse(&["--sections", "stores,memory"]).unwrap().unwrap();
+        assert!(s.runs("stores") && s.runs("memory") && !s.runs("frameworks"));
+        assert!(Options::default().runs("frameworks"));
+        assert!(parse(&["--sections", "stores,cache"]).is_err());
     }
 
     #[test]

@@ -17,10 +17,12 @@ use super::{
 };
 use crate::{AppTester, MockOpa, MockProvider, OpaFault, TestClient};
 
+pub use super::automation::*;
+pub use super::logins::*;
 pub use super::parity::*;
 
 /// A verifier for `provider`'s tokens on its clock.
-fn verifier(provider: &MockProvider) -> TokenVerifier {
+pub(super) fn verifier(provider: &MockProvider) -> TokenVerifier {
     let issuer = IssuerConfig::new(provider.issuer())
         .with_algorithms([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
         .with_audience(provider.audience())

@@ -343,3 +343,93 @@ pub async fn headless_login_for_command_line_tools(adapter: &dyn Adapter) {
     let login = again["login_url"].as_str().expect("a login_url");
     tool.get_url(login).expect(400).await;
 }
+
+/// A device login (RFC 8628) for command-line tools, when the provider
+/// advertises a `device_authorization_endpoint`:
+/// `/login?headless=true&device=true` answers the provider's
+/// `verification_uri` and `user_code` and a `token_url`; each call of the
+/// `token_url` polls the provider once the interval has passed (`202`
+/// with the interval while the user has not decided, five seconds more
+/// after `slow_down`), then answers the user's token once. A denied login
+/// ends with the provider's answer.
+pub async fn device_login_for_command_line_tools(adapter: &dyn Adapter) {
+    let options = MockOptions::default()
+        .device_authorization(true)
+        .device_interval_secs(2);
+    let app = login_app_on(adapter, options, |_| {}).await;
+    let clock = app.provider.clock();
+    let tool = app.app.client(None).await;
+    let start = tool
+        .get("/login?headless=true&device=true")
+        .expect(200)
+        .await;
+    assert_eq!(start.header("cache-control"), Some("private, no-store"));
+    let start = start.json();
+    assert!(start.get("device_code").is_none(), "{start}");
+    assert!(start.get("login_url").is_none(), "{start}");
+    assert_eq!(start["verification_uri"], app.provider.url("/device"));
+    assert_eq!(start["interval"], 2);
+    let user_code = start["user_code"].as_str().expect("a user_code").to_owned();
+    let complete = start["verification_uri_complete"]
+        .as_str()
+        .expect("a verification_uri_complete");
+    assert!(complete.ends_with(&user_code), "{complete}");
+    let token_url = start["token_url"].as_str().expect("a token_url").to_owned();
+    assert!(token_url.starts_with(app.app.base_url()), "{token_url}");
+
+    clock.advance_secs(2);
+    let polls = app.provider.request_count("/token");
+    let pending = tool.get_url(&token_url).expect(202).await;
+    assert_response_snapshot("device_login_pending", &pending);
+    assert_eq!(app.provider.request_count("/token"), polls + 1);
+    app.provider
+        .queue_token_error("slow_down", "polled too fast");
+    clock.advance_secs(2);
+    let slower = tool.get_url(&token_url).expect(202).await.json();
+    assert_eq!(slower["interval"], 7, "slow_down adds five seconds");
+
+    assert!(
+        app.provider
+            .approve_device(&user_code, "device@example.com")
+    );
+    clock.advance_secs(7);
+    let answer = tool.get_url(&token_url).expect(200).await;
+    assert_eq!(answer.header("cache-control"), Some("private, no-store"));
+    let token = answer.json()["token"].as_str().expect("a token").to_owned();
+    let script = app.app.client(None).await;
+    assert_eq!(
+        script.get("/").bearer(&token).expect(200).await.text(),
+        "device@example.com"
+    );
+    // Once.
+    tool.get_url(&token_url).expect(400).await;
+
+    let denied = tool
+        .get("/login?headless=true&device=true")
+        .expect(200)
+        .await
+        .json();
+    let code = denied["user_code"].as_str().expect("a user_code");
+    assert!(app.provider.deny_device(code));
+    clock.advance_secs(2);
+    let url = denied["token_url"].as_str().expect("a token_url");
+    let refused = tool.get_url(url).expect(400).await;
+    assert_response_snapshot("device_login_denied", &refused);
+    let gone = tool.get_url(url).expect(400).await;
+    assert_response_snapshot("headless_token_unknown", &gone);
+}
+
+/// Without a `device_authorization_endpoint` in discovery,
+/// `/login?headless=true&device=true` is the ordinary headless login.
+pub async fn without_device_authorization_the_headless_login_is_unchanged(adapter: &dyn Adapter) {
+    let app = login_app_on(adapter, MockOptions::default(), |_| {}).await;
+    let tool = app.app.client(None).await;
+    let start = tool
+        .get("/login?headless=true&device=true")
+        .expect(200)
+        .await
+        .json();
+    assert!(start["login_url"].is_string(), "{start}");
+    assert!(start["token_url"].is_string(), "{start}");
+    assert!(start.get("user_code").is_none(), "{start}");
+}

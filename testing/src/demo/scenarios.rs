@@ -85,7 +85,9 @@ pub async fn start_with(example: &dyn Example, overrides: &[(String, String)]) -
     }
 }
 
-/// easy-oauth's README: who may read, write and shout.
+/// easy-oauth's README: who may read, write and shout, a user whose
+/// capabilities the configuration pins (`user_overrides`), and the
+/// headless login of a command-line tool.
 pub async fn the_readme_scenario(example: &dyn Example) {
     readme(&start(example).await).await;
 }
@@ -153,6 +155,50 @@ async fn readme(started: &Started) {
     let shout = friend.get("/shout?message=hi").expect(200).await;
     assert_eq!(shout.text(), "friend@example.com shouts \"hi\"\n");
     admin.get("/shout?message=hi").expect(200).await;
+
+    // user_overrides: ops@example.com holds announce by configuration, in no
+    // user file; a manager's change to the store does not take it away.
+    let ops = app.client(Some("ops@example.com")).await;
+    ops.get("/shout?message=up").expect(200).await;
+    admin
+        .post("/manage_capabilities/set")
+        .json(&json!({"email": "ops@example.com", "capabilities": []}))
+        .expect(200)
+        .await;
+    ops.get("/shout?message=still").expect(200).await;
+
+    headless(started).await;
+}
+
+/// easy-oauth's headless login for a command-line tool: the tool asks for
+/// a login, the user completes it in any browser, the tool collects the
+/// user's token once.
+async fn headless(started: &Started) {
+    let app = &started.app;
+    let tool = app.client(None).await;
+    let start = tool.get("/login?headless=true").expect(200).await.json();
+    let login_url = start["login_url"].as_str().expect("a login_url").to_owned();
+    let token_url = start["token_url"].as_str().expect("a token_url").to_owned();
+    tool.get_url(&token_url).expect(202).await;
+    let browser = app.client(None).await;
+    let login = browser.get_url(&login_url).expect(303).await;
+    let callback = browser
+        .follow_provider(login.location().expect("a redirect"), "friend@example.com")
+        .await;
+    browser.get_url(&callback).expect(303).await;
+    let answer = tool.get_url(&token_url).expect(200).await.json();
+    let token = answer["token"].as_str().expect("a token");
+    let shout = tool
+        .get("/shout?message=from-a-script")
+        .bearer(token)
+        .expect(200)
+        .await;
+    assert_eq!(
+        shout.text(),
+        "friend@example.com shouts \"from-a-script\"\n"
+    );
+    // Collected once.
+    tool.get_url(&token_url).expect(400).await;
 }
 
 /// A browser is sent to log in and back to the page; an API script (asking

@@ -219,6 +219,7 @@ pub(crate) struct LoginState {
     refreshes: usize,
     logouts: usize,
     revocations: usize,
+    devices: super::device::Devices,
 }
 
 impl LoginState {
@@ -228,6 +229,11 @@ impl LoginState {
             post_logout_redirect_uris,
             ..Self::default()
         }
+    }
+
+    /// The device authorizations (RFC 8628).
+    pub(crate) fn devices(&mut self) -> &mut super::device::Devices {
+        &mut self.devices
     }
 
     pub(crate) fn register_redirect_uri(&mut self, uri: &str) {
@@ -421,6 +427,20 @@ impl LoginState {
         self.families[entry.family].revoked = true;
         self.revocations += 1;
         true
+    }
+
+    /// Disables the user with this email: every token family of theirs is
+    /// revoked (their refresh tokens answer `invalid_grant`); answers how
+    /// many families were live.
+    pub(crate) fn disable_user(&mut self, email: &str) -> usize {
+        let mut disabled = 0;
+        for family in &mut self.families {
+            if family.grant.user.email == email && !family.revoked {
+                family.revoked = true;
+                disabled += 1;
+            }
+        }
+        disabled
     }
 
     /// How many known tokens the revocation endpoint revoked.

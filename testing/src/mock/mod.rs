@@ -1,6 +1,7 @@
 //! The mock OpenID Connect provider: its handle, options and faults.
 
 mod control;
+mod device;
 mod jwt;
 mod keys;
 mod login;
@@ -107,6 +108,18 @@ pub struct MockOptions {
     /// Adds a `revocation_endpoint` (RFC 7009, `{issuer}/revoke`) to
     /// discovery; `true` by default. The endpoint itself is always served.
     pub revocation_endpoint: bool,
+    /// Adds a `device_authorization_endpoint` (RFC 8628,
+    /// `{issuer}/device_authorization`) to discovery and takes the
+    /// device-code grant at the token endpoint; `false` by default. The user
+    /// approves a code at `GET {issuer}/device?user_code=...` (as the next
+    /// user: a queued one, else `login_hint`, else the provider-wide email;
+    /// `action=deny` denies it), or through
+    /// [`MockProvider::approve_device`] and [`MockProvider::deny_device`].
+    pub device_authorization: bool,
+    /// The `interval` a device authorization starts with, in seconds; 5 by
+    /// default (RFC 8628). Each poll before it passes is `slow_down`, and
+    /// adds 5 seconds.
+    pub device_interval_secs: u64,
 }
 
 impl Default for MockOptions {
@@ -132,6 +145,8 @@ impl Default for MockOptions {
                 .map(str::to_owned)
                 .to_vec(),
             revocation_endpoint: true,
+            device_authorization: false,
+            device_interval_secs: 5,
         }
     }
 }
@@ -236,6 +251,20 @@ impl MockOptions {
     #[must_use]
     pub fn scopes_supported(mut self, scopes: &[&str]) -> Self {
         self.scopes_supported = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// Sets [`device_authorization`](Self::device_authorization).
+    #[must_use]
+    pub fn device_authorization(mut self, advertised: bool) -> Self {
+        self.device_authorization = advertised;
+        self
+    }
+
+    /// Sets [`device_interval_secs`](Self::device_interval_secs).
+    #[must_use]
+    pub fn device_interval_secs(mut self, secs: u64) -> Self {
+        self.device_interval_secs = secs;
         self
     }
 
@@ -388,6 +417,8 @@ impl MockProvider {
             null_id_token_audience_under_basic,
             scopes_supported,
             revocation_endpoint,
+            device_authorization,
+            device_interval_secs,
         } = options;
         for uri in redirect_uris.iter().chain(&post_logout_redirect_uris) {
             check_redirect_uri(uri).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -418,6 +449,8 @@ impl MockProvider {
                 null_id_token_audience_under_basic,
                 scopes_supported,
                 revocation_endpoint,
+                device_authorization,
+                device_interval: device_interval_secs,
             },
             login: LoginState::new(redirect_uris, post_logout_redirect_uris),
         };
@@ -455,6 +488,14 @@ impl MockProvider {
     /// `{issuer}/.well-known/openid-configuration`.
     pub fn discovery_url(&self) -> String {
         self.url(routes::DISCOVERY_PATH)
+    }
+
+    /// What `AWS_ENDPOINT_URL` is set to for this provider to serve as a
+    /// Cognito endpoint: its base URL, under which
+    /// `/{user_pool_id}/.well-known/jwks.json` serves its keys (see
+    /// [`TokenBuilder::cognito`]).
+    pub fn cognito_endpoint(&self) -> String {
+        self.base_url()
     }
 
     /// `{issuer}/jwks`.
@@ -536,6 +577,31 @@ impl MockProvider {
         self.queue_user_with(MockUser::new(email));
     }
 
+    /// Approves the device authorization whose user code is `user_code`
+    /// (RFC 8628; the dash and case do not matter) as `email`. Answers
+    /// whether a pending, unexpired code was found.
+    pub fn approve_device(&self, user_code: &str, email: impl Into<String>) -> bool {
+        let now = portcullis_core::clock::Clock::now_secs(&self.state().clock);
+        self.state()
+            .login()
+            .devices()
+            .decide(user_code, Some(MockUser::new(email)), now)
+            == device::Approval::Done
+    }
+
+    /// Denies the device authorization whose user code is `user_code`.
+    /// Answers whether a pending, unexpired code was found.
+    pub fn deny_device(&self, user_code: &str) -> bool {
+        let now = portcullis_core::clock::Clock::now_secs(&self.state().clock);
+        self.state().login().devices().decide(user_code, None, now) == device::Approval::Done
+    }
+
+    /// The device authorization endpoint, `{issuer}/device_authorization`
+    /// (served whether or not discovery advertises it).
+    pub fn device_authorization_url(&self) -> String {
+        self.url(routes::DEVICE_AUTHORIZATION_PATH)
+    }
+
     /// Queues a user with a chosen subject or extra claims; see [`queue_user`](Self::queue_user).
     pub fn queue_user_with(&self, user: MockUser) {
         self.state().login().queue_user(user);
@@ -613,6 +679,14 @@ impl MockProvider {
     /// RFC 7009) revoked, their login's tokens with them.
     pub fn revocation_count(&self) -> usize {
         self.state().login().revocation_count()
+    }
+
+    /// Disables the user with this email, as an administrator does at a
+    /// real provider: their refresh tokens (every login's) are refused with
+    /// `invalid_grant` from now on, and their access tokens at userinfo.
+    /// Answers how many of their logins were live.
+    pub fn disable_user(&self, email: &str) -> usize {
+        self.state().login().disable_user(email)
     }
 
     /// How many refresh grants succeeded.

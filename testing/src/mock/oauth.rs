@@ -287,6 +287,9 @@ fn token_response(state: &Shared, headers: &HeaderMap, body: &[u8]) -> Response 
         Some("authorization_code") => authorization_code_grant(state, &params, used_basic),
         Some("refresh_token") => refresh_token_grant(state, &params),
         Some("client_credentials") => client_credentials_grant(state, &params),
+        Some(super::device::GRANT_TYPE) if state.quirks.device_authorization => {
+            device_code_grant(state, &params, used_basic)
+        }
         Some(_) => token_error(
             "unsupported_grant_type",
             "the grant type is not supported",
@@ -385,6 +388,50 @@ fn authenticate(
         }
         (_, None) => Err(("invalid_client", "client authentication is required", false)),
         _ => Err(("invalid_client", "client authentication failed", false)),
+    }
+}
+
+/// Authenticates the client of a request other than the token endpoint's
+/// (the device authorization endpoint) as the token endpoint does.
+pub(crate) fn authenticate_client(
+    state: &State,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(), AuthFailure> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
+        });
+    authenticate(state, headers, basic, params)
+}
+
+/// The device-code grant (RFC 8628 3.4): the tokens once the user approved.
+fn device_code_grant(state: &Shared, params: &Params, used_basic: bool) -> Response {
+    let mut login = state.login();
+    match super::device::poll(state, login.devices(), params) {
+        super::device::Poll::Error(error, description) => token_error(error, description, false),
+        super::device::Poll::Tokens(grant, device_code) => {
+            let family = login.start_family(&device_code, (*grant).clone());
+            let id_token = login.next_id_token_override();
+            let body = issue_tokens(
+                state,
+                &mut login,
+                &Issue {
+                    grant: &grant,
+                    family,
+                    scope: &grant.scope,
+                    nonce: None,
+                    id_subject: None,
+                    refresh: grant.offline,
+                    id_token: id_token.as_ref(),
+                    null_audience: used_basic && state.quirks.null_id_token_audience_under_basic,
+                },
+            );
+            axum::Json(body).into_response()
+        }
     }
 }
 

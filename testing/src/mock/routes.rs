@@ -21,12 +21,14 @@ use serde_json::{Map, Value, json};
 
 use super::state::State;
 use super::token::TokenBuilder;
-use super::{Fault, control, oauth, session};
+use super::{Fault, control, device, oauth, session};
 
 /// The discovery document.
 pub(crate) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 /// The JWKS.
 pub(crate) const JWKS_PATH: &str = "/jwks";
+/// A Cognito user pool's JWKS, under the pool's id.
+pub(crate) const COGNITO_JWKS_PATH: &str = "/{pool}/.well-known/jwks.json";
 /// Token minting for command-line users.
 pub(crate) const MINT_PATH: &str = "/mint";
 /// The authorization endpoint.
@@ -37,6 +39,10 @@ pub(crate) const TOKEN_PATH: &str = "/token";
 pub(crate) const USERINFO_PATH: &str = "/userinfo";
 /// The revocation endpoint (RFC 7009).
 pub(crate) const REVOKE_PATH: &str = "/revoke";
+/// The device authorization endpoint (RFC 8628).
+pub(crate) const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
+/// Where the user approves or denies a device's user code.
+pub(crate) const DEVICE_PATH: &str = "/device";
 /// The end-session (logout) endpoint.
 pub(crate) const END_SESSION_PATH: &str = "/logout";
 /// Queues the next user to log in.
@@ -71,10 +77,18 @@ pub(crate) fn router(state: Shared) -> Router {
     Router::new()
         .route(DISCOVERY_PATH, get(discovery))
         .route(JWKS_PATH, get(jwks))
+        // Cognito mode: every user pool's keys, where AWS's tools look
+        // under `AWS_ENDPOINT_URL`.
+        .route(COGNITO_JWKS_PATH, get(jwks))
         .route(MINT_PATH, post(mint))
         .route(AUTHORIZE_PATH, get(oauth::authorize))
         .route(TOKEN_PATH, post(oauth::token))
         .route(REVOKE_PATH, post(oauth::revoke))
+        .route(
+            DEVICE_AUTHORIZATION_PATH,
+            post(device::device_authorization),
+        )
+        .route(DEVICE_PATH, get(device::device_page))
         .route(
             USERINFO_PATH,
             get(session::userinfo).post(session::userinfo),
@@ -145,6 +159,15 @@ async fn discovery(Extract(state): Extract<Shared>) -> Json<Value> {
     }
     if state.quirks.revocation_endpoint {
         doc["revocation_endpoint"] = json!(state.url(REVOKE_PATH));
+    }
+    if state.quirks.device_authorization {
+        doc["device_authorization_endpoint"] = json!(state.url(DEVICE_AUTHORIZATION_PATH));
+        doc["grant_types_supported"] = json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            device::GRANT_TYPE
+        ]);
     }
     Json(doc)
 }

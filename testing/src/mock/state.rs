@@ -30,6 +30,11 @@ pub(crate) struct Quirks {
     pub(crate) null_id_token_audience_under_basic: bool,
     pub(crate) scopes_supported: Vec<String>,
     pub(crate) revocation_endpoint: bool,
+    /// Whether discovery advertises the device authorization endpoint
+    /// (RFC 8628) and the token endpoint takes the device-code grant.
+    pub(crate) device_authorization: bool,
+    /// The `interval` device authorizations start with, in seconds.
+    pub(crate) device_interval: u64,
 }
 
 impl Quirks {
@@ -212,7 +217,7 @@ impl State {
     }
 }
 
-fn random_bytes(bytes: usize) -> Vec<u8> {
+pub(crate) fn random_bytes(bytes: usize) -> Vec<u8> {
     let mut buf = vec![0u8; bytes];
     aws_lc_rs::rand::fill(&mut buf)
         .unwrap_or_else(|_| panic!("the system random generator failed"));

@@ -63,6 +63,9 @@ pub struct TokenBuilder {
     removed: BTreeSet<String>,
     kid: Option<String>,
     header: Map<String, Value>,
+    /// Cognito mode: the pool's region and id.
+    cognito: Option<(String, String)>,
+    groups: Option<Vec<String>>,
 }
 
 impl TokenBuilder {
@@ -86,7 +89,44 @@ impl TokenBuilder {
             removed: BTreeSet::new(),
             kid: None,
             header: Map::new(),
+            cognito: None,
+            groups: None,
         }
+    }
+
+    /// Cognito mode: a token of the user pool `user_pool_id` in `region`,
+    /// shaped as Cognito shapes them. `iss` is
+    /// `https://cognito-idp.{region}.amazonaws.com/{user_pool_id}` (the
+    /// provider serves its keys for any pool at
+    /// `/{user_pool_id}/.well-known/jwks.json`, what AWS's tools ask of
+    /// `AWS_ENDPOINT_URL`); no `typ` header, no `nbf`; `token_use`,
+    /// `origin_jti`, `event_id` and `auth_time` in both kinds. Access
+    /// tokens carry `client_id` (the provider's client id), `username` and
+    /// `scope` (`aws.cognito.signin.user.admin`) and no `aud`; ID tokens
+    /// carry `aud` (the client id), `cognito:username`, and `email` with
+    /// `email_verified` when set. [`groups`](Self::groups) adds
+    /// `cognito:groups`.
+    ///
+    /// ```
+    /// # async fn example(provider: portcullis_testing::MockProvider) {
+    /// let claims = provider.token().cognito("eu-west-1", "eu-west-1_Pool1").claims_json();
+    /// assert_eq!(claims["token_use"], "access");
+    /// assert!(claims.get("aud").is_none());
+    /// # }
+    /// ```
+    pub fn cognito(mut self, region: impl Into<String>, user_pool_id: impl Into<String>) -> Self {
+        self.cognito = Some((region.into(), user_pool_id.into()));
+        self
+    }
+
+    /// `cognito:groups` (Cognito mode; a claim like any other otherwise).
+    pub fn groups<I>(mut self, groups: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.groups = Some(groups.into_iter().map(Into::into).collect());
+        self
     }
 
     /// The `sub` claim; `"user-1"` by default.
@@ -213,6 +253,9 @@ impl TokenBuilder {
 
     /// The claims that [`sign`](Self::sign) would sign, read from the clock now.
     pub fn claims_json(&self) -> Value {
+        if let Some((region, pool)) = &self.cognito {
+            return self.cognito_claims(region, pool);
+        }
         let now = i64::try_from(self.state.clock.now_secs()).unwrap_or(i64::MAX);
         let iat = self
             .issued_at
@@ -263,6 +306,65 @@ impl TokenBuilder {
         Value::Object(claims)
     }
 
+    fn cognito_claims(&self, region: &str, pool: &str) -> Value {
+        let now = i64::try_from(self.state.clock.now_secs()).unwrap_or(i64::MAX);
+        let iat = self
+            .issued_at
+            .map_or(now, |secs| i64::try_from(secs).unwrap_or(i64::MAX));
+        let issuer = self
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("https://cognito-idp.{region}.amazonaws.com/{pool}"));
+        let username = self
+            .username
+            .clone()
+            .unwrap_or_else(|| self.subject.clone());
+        let mut claims = Map::new();
+        claims.insert("sub".into(), json!(self.subject));
+        claims.insert("iss".into(), json!(issuer));
+        claims.insert("origin_jti".into(), json!(random_hex(16)));
+        claims.insert("event_id".into(), json!(random_hex(16)));
+        claims.insert("auth_time".into(), json!(iat));
+        claims.insert("iat".into(), json!(iat));
+        claims.insert("exp".into(), json!(now.saturating_add(self.expires_in)));
+        claims.insert("jti".into(), json!(self.jti));
+        if let Some(groups) = &self.groups {
+            claims.insert("cognito:groups".into(), json!(groups));
+        }
+        if self.kind == TokenKind::Id {
+            claims.insert("token_use".into(), json!("id"));
+            let aud = self
+                .audience
+                .clone()
+                .unwrap_or_else(|| json!(self.state.client_id));
+            claims.insert("aud".into(), aud);
+            claims.insert("cognito:username".into(), json!(username));
+            if let Some(email) = &self.email {
+                claims.insert("email".into(), json!(email));
+                claims.insert("email_verified".into(), json!(true));
+            }
+        } else {
+            claims.insert("token_use".into(), json!("access"));
+            claims.insert("client_id".into(), json!(self.state.client_id));
+            claims.insert("username".into(), json!(username));
+            let scope = self
+                .scope
+                .as_deref()
+                .unwrap_or("aws.cognito.signin.user.admin");
+            claims.insert("scope".into(), json!(scope));
+            if let Some(aud) = &self.audience {
+                claims.insert("aud".into(), aud.clone());
+            }
+        }
+        for (name, value) in &self.claims {
+            claims.insert(name.clone(), value.clone());
+        }
+        for name in &self.removed {
+            claims.remove(name);
+        }
+        Value::Object(claims)
+    }
+
     /// The protected header that [`sign`](Self::sign) would sign.
     pub fn header_json(&self) -> Value {
         match &self.kid {
@@ -279,7 +381,9 @@ impl TokenBuilder {
         };
         let mut header = Map::new();
         header.insert("alg".into(), json!(self.alg.as_str()));
-        header.insert("typ".into(), json!(typ));
+        if self.cognito.is_none() {
+            header.insert("typ".into(), json!(typ));
+        }
         header.insert("kid".into(), json!(kid));
         for (name, value) in &self.header {
             header.insert(name.clone(), value.clone());

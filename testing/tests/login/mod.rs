@@ -3,6 +3,7 @@
 
 mod authorize;
 mod binary;
+mod device;
 mod discovery;
 mod id_token;
 mod logout;
