@@ -294,7 +294,7 @@ const WORKSPACE_FEATURES: &str = "portcullis-axum/utoipa,portcullis-poem/openapi
 /// removes code, it adds none.) Libraries only: their test targets need the
 /// features, and checking only the libraries keeps the extra dependency
 /// builds small.
-const FEATURE_SETS: [(&str, &[&str]); 4] = [
+const FEATURE_SETS: &[(&str, &[&str])] = &[
     (
         "core without default features (no HTTP client)",
         &["-p", "portcullis-core", "--no-default-features"],
@@ -361,7 +361,7 @@ fn ci_steps() -> Vec<CiStep> {
             &[][..],
         ),
     ];
-    for (name, selection) in FEATURE_SETS {
+    for &(name, selection) in FEATURE_SETS {
         let mut clippy = vec!["clippy", "--locked", "--lib"];
         clippy.extend_from_slice(selection);
         clippy.extend_from_slice(&["--", "-D", "warnings"]);
