@@ -121,6 +121,7 @@ pub use redis_store::RedisClusterConfig;
 pub use redis_store::{
     CacheStats, DEFAULT_CACHE_ENTRIES, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX,
     DEFAULT_STALENESS_BOUND, InvalidationObserver, LocalCacheConfig, RedisConfig, RedisStore,
+    managed_connection,
 };
 pub use service::{
     Capabilities, CapabilitiesBuilder, DEFAULT_SERVICE_TOKEN_TTL_SECS, DEFAULT_USER_TOKEN_TTL_SECS,

@@ -325,25 +325,7 @@ impl RedisStore {
             return Err(Error::config("the Redis command timeout must not be zero"));
         }
         local_cache.check()?;
-        // The URL may hold a password: no message repeats it.
-        let client = Client::open(url.expose())
-            .map_err(|e| Error::config(format!("the Redis URL is invalid ({:?})", e.kind())))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(command_timeout))
-            .set_response_timeout(Some(command_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(command_timeout);
-        let conn = tokio::time::timeout(
-            command_timeout,
-            ConnectionManager::new_with_config(client, manager_config),
-        )
-        .await
-        .map_err(|_| {
-            Error::unavailable(format!(
-                "Redis could not be reached within {command_timeout:?}"
-            ))
-        })?
-        .map_err(|e| Error::unavailable("Redis could not be reached").with_source(e))?;
+        let conn = managed_connection(&url, command_timeout).await?;
         let mut store = Self {
             conn: Connection::Single(conn),
             prefix,
@@ -840,6 +822,40 @@ impl SessionStore for RedisStore {
 }
 
 /// An expiry Redis accepts: it refuses times past `i64::MAX` milliseconds.
+/// A managed connection to the single Redis at `url` (reconnecting, one
+/// retry), each connection attempt and answer bounded by `command_timeout`:
+/// the connection every Redis-backed store of portcullis uses, so that they
+/// time out and reconnect alike.
+///
+/// # Errors
+///
+/// Kind `Config` for an invalid URL (the message never repeats it: it may
+/// hold a password); kind `Unavailable` when Redis cannot be reached within
+/// `command_timeout`.
+pub async fn managed_connection(
+    url: &Secret,
+    command_timeout: Duration,
+) -> Result<ConnectionManager, Error> {
+    let client = Client::open(url.expose())
+        .map_err(|e| Error::config(format!("the Redis URL is invalid ({:?})", e.kind())))?;
+    let manager_config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(command_timeout))
+        .set_response_timeout(Some(command_timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(command_timeout);
+    tokio::time::timeout(
+        command_timeout,
+        ConnectionManager::new_with_config(client, manager_config),
+    )
+    .await
+    .map_err(|_| {
+        Error::unavailable(format!(
+            "Redis could not be reached within {command_timeout:?}"
+        ))
+    })?
+    .map_err(|e| Error::unavailable("Redis could not be reached").with_source(e))
+}
+
 fn redis_expiry(expires_at_unix: u64) -> i64 {
     const LATEST: i64 = i64::MAX / 1000;
     i64::try_from(expires_at_unix).map_or(LATEST, |secs| secs.min(LATEST))

@@ -19,15 +19,14 @@
 //! skipping, as [`NodeOidcServer`](crate::NodeOidcServer) does.
 
 use std::io::{self, ErrorKind};
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::BufReader;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use crate::announced::{self, Announced};
 
 /// How long the server may take to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,13 +34,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// The directory holding the requirements file and the launcher.
 fn py_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("py")
-}
-
-/// The line the launcher prints once it listens.
-#[derive(Debug, Deserialize)]
-struct Ready {
-    issuer: String,
-    port: u16,
 }
 
 /// easy-oauth's mock provider running under uvicorn on `127.0.0.1`; killed
@@ -127,7 +119,7 @@ impl EasyOauthServer {
         }
         let python = venv.join("bin/python");
         let script = py_dir().join("oauth_mock_server.py");
-        let mut child = Command::new(&python)
+        let child = Command::new(&python)
             .arg(&script)
             .arg("--email")
             .arg(email)
@@ -139,38 +131,12 @@ impl EasyOauthServer {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", python.display())))?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(io::Error::other("the child's stdin and stdout are piped"));
-        };
-        let mut stdout = BufReader::new(stdout);
-        let mut line = String::new();
-        let read = tokio::time::timeout(START_TIMEOUT, stdout.read_line(&mut line)).await;
-        let ready = match read {
-            Ok(Ok(n)) if n > 0 => serde_json::from_str::<Ready>(line.trim()).map_err(|e| {
-                io::Error::new(
-                    ErrorKind::InvalidData,
-                    format!("oauth_mock_server.py printed `{}`: {e}", line.trim()),
-                )
-            })?,
-            Ok(Ok(_)) => {
-                let status = child.wait().await?;
-                return Err(io::Error::other(format!(
-                    "oauth_mock_server.py exited ({status}) before announcing its address"
-                )));
-            }
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(io::Error::new(
-                    ErrorKind::TimedOut,
-                    format!(
-                        "oauth_mock_server.py did not announce its address within {} s",
-                        START_TIMEOUT.as_secs()
-                    ),
-                ));
-            }
-        };
-        // The socket listens before the line is printed; make sure it answers.
-        TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, ready.port))).await?;
+        let Announced {
+            child,
+            stdin,
+            stdout,
+            ready,
+        } = announced::wait_for(child, "oauth_mock_server.py", START_TIMEOUT).await?;
         Ok(EasyOauthServer {
             child,
             _stdin: stdin,

@@ -88,6 +88,7 @@
 //!
 //! This crate has no feature flags yet.
 
+mod announced;
 pub mod conformance;
 pub mod demo;
 mod easy_oauth;

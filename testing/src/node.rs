@@ -14,15 +14,14 @@
 //! client and `redirect_uri`, and PKCE that cannot be skipped.
 
 use std::io::{self, ErrorKind};
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::BufReader;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use crate::announced::{self, Announced};
 
 /// How long the server may take to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -51,13 +50,6 @@ fn not_installed(what: &Path) -> io::Error {
             what.display()
         ),
     )
-}
-
-/// The line the launcher prints once it listens.
-#[derive(Debug, Deserialize)]
-struct Ready {
-    issuer: String,
-    port: u16,
 }
 
 /// How to start a [`NodeOidcServer`].
@@ -188,7 +180,7 @@ impl NodeOidcServer {
         if options.stock {
             command.arg("--stock");
         }
-        let mut child = command
+        let child = command
             .current_dir(js_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -196,38 +188,12 @@ impl NodeOidcServer {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", node.display())))?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(io::Error::other("the child's stdin and stdout are piped"));
-        };
-        let mut stdout = BufReader::new(stdout);
-        let mut line = String::new();
-        let read = tokio::time::timeout(START_TIMEOUT, stdout.read_line(&mut line)).await;
-        let ready = match read {
-            Ok(Ok(n)) if n > 0 => serde_json::from_str::<Ready>(line.trim()).map_err(|e| {
-                io::Error::new(
-                    ErrorKind::InvalidData,
-                    format!("oidc-server.mjs printed `{}`: {e}", line.trim()),
-                )
-            })?,
-            Ok(Ok(_)) => {
-                let status = child.wait().await?;
-                return Err(io::Error::other(format!(
-                    "oidc-server.mjs exited ({status}) before announcing its address"
-                )));
-            }
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(io::Error::new(
-                    ErrorKind::TimedOut,
-                    format!(
-                        "oidc-server.mjs did not announce its address within {} s",
-                        START_TIMEOUT.as_secs()
-                    ),
-                ));
-            }
-        };
-        // The server listens before it prints; make sure it answers.
-        TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, ready.port))).await?;
+        let Announced {
+            child,
+            stdin,
+            stdout,
+            ready,
+        } = announced::wait_for(child, "oidc-server.mjs", START_TIMEOUT).await?;
         Ok(NodeOidcServer {
             child,
             _stdin: stdin,

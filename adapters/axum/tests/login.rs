@@ -815,6 +815,16 @@ async fn a_refresh_completes_and_is_kept_when_its_request_is_cancelled() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     provider.set_token_delay(None);
+    // What replicas share about that refresh for a while is gone: only
+    // what the session store keeps for good is left.
+    redis
+        .command(&[
+            "EVAL",
+            "for _, k in ipairs(redis.call('KEYS', '*refresh-outcome:*')) do \
+             redis.call('DEL', k) end return 1",
+            "0",
+        ])
+        .unwrap();
 
     // Replica B, with the same cookie, uses the new tokens: no second redemption.
     let on_b = replicas[1].0.client(None).await;

@@ -3,8 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use ::redis::Client;
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::ConnectionManager;
 use portcullis_capabilities::RedisConfig;
 use portcullis_core::Error;
 
@@ -58,24 +57,14 @@ impl RedisRefreshStore {
             url,
             prefix,
             command_timeout,
+            // Refresh families are read and changed in one script each:
+            // nothing of them is cached.
+            local_cache: _,
         } = config;
         if command_timeout.is_zero() {
             return Err(Error::config("the Redis command timeout must not be zero"));
         }
-        let client = Client::open(url.expose())
-            .map_err(|e| Error::config(format!("the Redis URL is invalid ({:?})", e.kind())))?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(command_timeout))
-            .set_response_timeout(Some(command_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(command_timeout);
-        let conn = tokio::time::timeout(
-            command_timeout,
-            ConnectionManager::new_with_config(client, manager),
-        )
-        .await
-        .map_err(|_| Error::unavailable("Redis could not be reached in time"))?
-        .map_err(|e| Error::unavailable("Redis could not be reached").with_source(e))?;
+        let conn = portcullis_capabilities::managed_connection(&url, command_timeout).await?;
         let store = Self {
             conn,
             prefix,
